@@ -1,0 +1,132 @@
+//! The desktop app: the window, its views, and the screenshot mode.
+
+mod schedule_lab;
+mod screenshot;
+
+pub use schedule_lab::{ScheduleEntry, ScheduleLab, XAxis};
+pub use screenshot::ScreenshotJob;
+
+use crate::cli::ViewName;
+use std::path::PathBuf;
+
+/// How the app was asked to start.
+#[derive(Clone, Debug)]
+pub struct AppOptions {
+    /// The view shown first.
+    pub view: ViewName,
+    /// The inner window size in logical pixels.
+    pub size: [u32; 2],
+    /// Render one frame of `view` to this PNG and exit.
+    pub screenshot: Option<PathBuf>,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            view: ViewName::Schedule,
+            size: [1280, 800],
+            screenshot: None,
+        }
+    }
+}
+
+/// The app state: one struct per view, plus the shell around them.
+pub struct DiffusionApp {
+    /// The view on screen.
+    pub view: ViewName,
+    /// The schedule lab.
+    pub schedule_lab: ScheduleLab,
+    screenshot: Option<ScreenshotJob>,
+}
+
+impl DiffusionApp {
+    /// A fresh app showing `view`.
+    pub fn new(view: ViewName) -> Self {
+        Self {
+            view,
+            schedule_lab: ScheduleLab::default(),
+            screenshot: None,
+        }
+    }
+
+    /// Draws the whole window into `ui` (also used by UI tests).
+    pub fn shell_ui(&mut self, ui: &mut egui::Ui) {
+        self.schedule_lab.refresh();
+        egui::Panel::top("top_bar").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.heading("Diffusion Lab");
+                ui.separator();
+                ui.selectable_value(&mut self.view, ViewName::Schedule, "Schedules");
+            });
+        });
+        egui::Panel::bottom("status_bar").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label(self.status_text());
+            });
+        });
+        match self.view {
+            ViewName::Schedule => self.schedule_lab.ui(ui),
+        }
+    }
+
+    fn status_text(&self) -> String {
+        match self.view {
+            ViewName::Schedule => {
+                let n = self.schedule_lab.entries.len();
+                let bad = self
+                    .schedule_lab
+                    .entries
+                    .iter()
+                    .filter(|e| e.error().is_some())
+                    .count();
+                let mut s = format!("{n} schedule{}", if n == 1 { "" } else { "s" });
+                if bad > 0 {
+                    s.push_str(&format!(" · {bad} invalid"));
+                }
+                s
+            }
+        }
+    }
+}
+
+impl eframe::App for DiffusionApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        if let Some(job) = &mut self.screenshot {
+            job.logic(ctx);
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.shell_ui(ui);
+    }
+}
+
+/// Opens the window and runs until it closes. In screenshot mode, returns an error if the PNG
+/// could not be written.
+pub fn run(options: AppOptions) -> anyhow::Result<()> {
+    let [w, h] = options.size;
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Diffusion Lab")
+            .with_inner_size([w as f32, h as f32])
+            .with_min_inner_size([480.0, 360.0]),
+        ..Default::default()
+    };
+    let job = options.screenshot.clone().map(ScreenshotJob::new);
+    let outcome = job.as_ref().map(ScreenshotJob::outcome);
+    let view = options.view;
+    eframe::run_native(
+        "Diffusion Lab",
+        native,
+        Box::new(move |_cc| {
+            let mut app = DiffusionApp::new(view);
+            app.screenshot = job;
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))?;
+    if let Some(outcome) = outcome {
+        return ScreenshotJob::finish(&outcome);
+    }
+    Ok(())
+}

@@ -1,0 +1,516 @@
+//! The schedule lab: β, ᾱ and SNR of any number of schedules, overlaid, with live validation.
+
+use crate::diffusion::{Badges, Param, ScheduleError, ScheduleKind, ScheduleSpec, ScheduleTable};
+use egui::{Color32, RichText};
+use egui_plot::{Legend, Line, Plot, PlotPoint, PlotPoints};
+use std::sync::Arc;
+
+/// Curves longer than this are thinned for drawing (the table itself is never thinned).
+const MAX_PLOT_POINTS: usize = 4000;
+
+/// A palette that stays distinguishable on a projector and for common colour blindness (Okabe–Ito).
+const PALETTE: [Color32; 8] = [
+    Color32::from_rgb(0, 114, 178),
+    Color32::from_rgb(213, 94, 0),
+    Color32::from_rgb(0, 158, 115),
+    Color32::from_rgb(204, 121, 167),
+    Color32::from_rgb(230, 159, 0),
+    Color32::from_rgb(86, 180, 233),
+    Color32::from_rgb(240, 228, 66),
+    Color32::from_rgb(120, 120, 120),
+];
+
+/// The x axis of the plots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XAxis {
+    /// The step t.
+    Step,
+    /// t/T, so schedules with different T line up.
+    Fraction,
+}
+
+/// A schedule's computed curves, rebuilt only when its parameters change.
+struct Curves {
+    table: ScheduleTable,
+    badges: Badges,
+    /// (t, β_t), (t, log₁₀ β_t), (t, ᾱ_t), (t, log₁₀ SNR_t), thinned.
+    beta: Vec<[f64; 2]>,
+    log10_beta: Vec<[f64; 2]>,
+    alpha_bar: Vec<[f64; 2]>,
+    log10_snr: Vec<[f64; 2]>,
+}
+
+impl Curves {
+    fn new(table: ScheduleTable) -> Self {
+        let n = table.steps();
+        let stride = n.div_ceil(MAX_PLOT_POINTS).max(1);
+        let mut idx: Vec<usize> = (0..n).step_by(stride).collect();
+        if idx.last() != Some(&(n - 1)) {
+            idx.push(n - 1);
+        }
+        let pts = |f: &dyn Fn(usize) -> f64| idx.iter().map(|&i| [(i + 1) as f64, f(i)]).collect();
+        let beta = pts(&|i| table.beta[i]);
+        let log10_beta = pts(&|i| table.beta[i].log10());
+        let alpha_bar = pts(&|i| table.alpha_bar[i]);
+        let log10_snr = pts(&|i| table.log_snr[i] / std::f64::consts::LN_10);
+        let badges = table.badges();
+        Self {
+            table,
+            badges,
+            beta,
+            log10_beta,
+            alpha_bar,
+            log10_snr,
+        }
+    }
+}
+
+/// One schedule in the lab.
+pub struct ScheduleEntry {
+    /// The parameters being edited.
+    pub spec: ScheduleSpec,
+    /// Its curve colour.
+    pub color: Color32,
+    /// Whether it is drawn.
+    pub visible: bool,
+    computed_for: Option<ScheduleSpec>,
+    result: Result<Arc<Curves>, ScheduleError>,
+}
+
+impl ScheduleEntry {
+    /// A new entry for `spec`, validated at once.
+    pub fn new(spec: ScheduleSpec, color: Color32) -> Self {
+        let mut e = Self {
+            spec,
+            color,
+            visible: true,
+            computed_for: None,
+            result: Err(ScheduleError::StepsOutOfRange(0)),
+        };
+        e.refresh();
+        e
+    }
+
+    /// Recomputes the table if the parameters changed since the last time.
+    pub fn refresh(&mut self) {
+        if self.computed_for.as_ref() == Some(&self.spec) {
+            return;
+        }
+        self.result = self.spec.table().map(|t| Arc::new(Curves::new(t)));
+        self.computed_for = Some(self.spec.clone());
+    }
+
+    /// The validation error, if the parameters are invalid.
+    pub fn error(&self) -> Option<&ScheduleError> {
+        self.result.as_ref().err()
+    }
+
+    /// The table, if valid.
+    pub fn table(&self) -> Option<&ScheduleTable> {
+        self.result.as_ref().ok().map(|c| &c.table)
+    }
+
+    /// The badges, if valid.
+    pub fn badges(&self) -> Option<&Badges> {
+        self.result.as_ref().ok().map(|c| &c.badges)
+    }
+}
+
+/// The schedule lab view.
+pub struct ScheduleLab {
+    /// The schedules, in the order they were added.
+    pub entries: Vec<ScheduleEntry>,
+    /// The x axis of the plots.
+    pub x_axis: XAxis,
+    /// Draw β on a log axis (cosine's clipped β_T otherwise flattens every other curve).
+    pub log_beta: bool,
+    next_color: usize,
+}
+
+impl Default for ScheduleLab {
+    fn default() -> Self {
+        let mut lab = Self {
+            entries: Vec::new(),
+            x_axis: XAxis::Step,
+            log_beta: true,
+            next_color: 0,
+        };
+        lab.add(ScheduleSpec::new(ScheduleKind::Linear, 1000));
+        lab.add(ScheduleSpec::new(ScheduleKind::Cosine, 1000));
+        lab
+    }
+}
+
+/// What the side panel asked for this frame; applied after drawing.
+enum Action {
+    Add(ScheduleKind),
+    Remove(usize),
+}
+
+impl ScheduleLab {
+    /// Adds a schedule with the next palette colour.
+    pub fn add(&mut self, spec: ScheduleSpec) {
+        let color = PALETTE[self.next_color % PALETTE.len()];
+        self.next_color += 1;
+        self.entries.push(ScheduleEntry::new(spec, color));
+    }
+
+    /// Revalidates every schedule whose parameters changed.
+    pub fn refresh(&mut self) {
+        for e in &mut self.entries {
+            e.refresh();
+        }
+    }
+
+    /// Draws the view.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        let mut action = None;
+        egui::Panel::left("schedule_side")
+            .resizable(true)
+            .default_size(330.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    action = self.side_ui(ui);
+                });
+            });
+        match action {
+            Some(Action::Add(kind)) => {
+                let steps = self.entries.last().map_or(1000, |e| e.spec.steps);
+                self.add(ScheduleSpec::new(kind, steps));
+            }
+            Some(Action::Remove(i)) => {
+                self.entries.remove(i);
+            }
+            None => {}
+        }
+        self.refresh();
+        egui::CentralPanel::default().show(ui, |ui| self.plots_ui(ui));
+    }
+
+    fn side_ui(&mut self, ui: &mut egui::Ui) -> Option<Action> {
+        let mut action = None;
+        ui.heading("Noise schedules");
+        ui.horizontal(|ui| {
+            ui.label("x axis:");
+            ui.radio_value(&mut self.x_axis, XAxis::Step, "t");
+            ui.radio_value(&mut self.x_axis, XAxis::Fraction, "t/T");
+        });
+        ui.checkbox(&mut self.log_beta, "log axis for β");
+        ui.horizontal(|ui| {
+            ui.menu_button("Add schedule", |ui| {
+                for kind in ScheduleKind::ALL {
+                    if ui.button(kind.name()).clicked() {
+                        action = Some(Action::Add(kind));
+                        ui.close();
+                    }
+                }
+            });
+        });
+        ui.separator();
+        if self.entries.is_empty() {
+            ui.label("No schedules. Use \"Add schedule\" to add one.");
+        }
+        for (i, entry) in self.entries.iter_mut().enumerate() {
+            ui.push_id(i, |ui| {
+                if entry_ui(ui, entry) {
+                    action = Some(Action::Remove(i));
+                }
+            });
+            ui.separator();
+        }
+        action
+    }
+
+    fn plots_ui(&self, ui: &mut egui::Ui) {
+        let visible: Vec<&ScheduleEntry> = self
+            .entries
+            .iter()
+            .filter(|e| e.visible && e.table().is_some())
+            .collect();
+        if visible.is_empty() {
+            ui.centered_and_justified(|ui| ui.label("No valid schedule to plot"));
+            return;
+        }
+        let x_axis = self.x_axis;
+        let link = ui.scope_id().with("schedule_link");
+        let height = ((ui.available_height() - 3.0 * ui.spacing().item_spacing.y) / 3.0).max(80.0);
+        let x_label = match x_axis {
+            XAxis::Step => "t",
+            XAxis::Fraction => "t/T",
+        };
+        let log_beta = self.log_beta;
+        let plots = [
+            (
+                Curve::Beta,
+                if log_beta { "β_t  (log axis)" } else { "β_t" },
+                "β",
+                log_beta,
+            ),
+            (Curve::AlphaBar, "ᾱ_t", "ᾱ", false),
+            (Curve::Snr, "SNR_t = ᾱ/(1−ᾱ)  (log axis)", "SNR", true),
+        ];
+        for (curve, plot_name, y_label, log_y) in plots {
+            let mut plot = Plot::new(y_label)
+                .height(height)
+                .legend(Legend::default())
+                .link_axis(link, [true, false])
+                .link_cursor(link, [true, false])
+                .x_axis_label(x_label)
+                .y_axis_label(plot_name)
+                .label_formatter(move |hover| hover_label(hover, x_label, y_label, log_y));
+            if log_y {
+                plot = plot
+                    .y_grid_spacer(decade_grid)
+                    .y_axis_formatter(|mark, _| format_log10_tick(mark.value));
+            }
+            plot.show(ui, |plot_ui| {
+                for e in &visible {
+                    let Ok(c) = &e.result else { continue };
+                    let src = match curve {
+                        Curve::Beta if log_beta => &c.log10_beta,
+                        Curve::Beta => &c.beta,
+                        Curve::AlphaBar => &c.alpha_bar,
+                        Curve::Snr => &c.log10_snr,
+                    };
+                    let scale = match x_axis {
+                        XAxis::Step => 1.0,
+                        XAxis::Fraction => 1.0 / c.table.steps() as f64,
+                    };
+                    let pts: Vec<PlotPoint> = src
+                        .iter()
+                        .map(|p| PlotPoint::new(p[0] * scale, p[1]))
+                        .collect();
+                    plot_ui.line(
+                        Line::new(e.spec.label(), PlotPoints::Owned(pts))
+                            .color(e.color)
+                            .width(2.0),
+                    );
+                }
+            });
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Curve {
+    Beta,
+    AlphaBar,
+    Snr,
+}
+
+/// Grid lines at every power of ten (bold every fifth) for a log₁₀ axis.
+fn decade_grid(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
+    let (lo, hi) = input.bounds;
+    if !(lo.is_finite() && hi.is_finite()) || hi - lo > 400.0 {
+        return Vec::new();
+    }
+    let span = hi - lo;
+    let step = if span > 60.0 {
+        10.0
+    } else if span > 24.0 {
+        5.0
+    } else {
+        1.0
+    };
+    let first = (lo / step).floor() as i64;
+    let last = (hi / step).ceil() as i64;
+    (first..=last)
+        .map(|k| {
+            let value = k as f64 * step;
+            let major = (value / 5.0).round() * 5.0 == value && step < 5.0;
+            egui_plot::GridMark {
+                value,
+                step_size: if major { step * 5.0 } else { step },
+            }
+        })
+        .collect()
+}
+
+/// "1e-3"-style labels for a log₁₀ axis.
+fn format_log10_tick(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        let k = v.round() as i64;
+        match k {
+            0 => "1".into(),
+            1 => "10".into(),
+            _ => format!("1e{k}"),
+        }
+    } else {
+        format!("{:.3}", 10f64.powf(v))
+    }
+}
+
+fn hover_label(
+    hover: &egui_plot::HoverPosition<'_>,
+    x_label: &str,
+    y_label: &str,
+    log_y: bool,
+) -> Option<String> {
+    let (name, pos) = match hover {
+        egui_plot::HoverPosition::NearDataPoint {
+            plot_name,
+            position,
+            ..
+        } => (*plot_name, *position),
+        egui_plot::HoverPosition::Elsewhere { position } => ("", *position),
+    };
+    let y = if log_y { 10f64.powf(pos.y) } else { pos.y };
+    let x = if x_label == "t" {
+        format!("{}", pos.x.round())
+    } else {
+        format!("{:.4}", pos.x)
+    };
+    let head = if name.is_empty() {
+        String::new()
+    } else {
+        format!("{name}\n")
+    };
+    Some(format!("{head}{x_label} = {x}\n{y_label} = {y:.6e}"))
+}
+
+/// Draws one schedule's editor and badges. Returns true if "Remove" was clicked.
+fn entry_ui(ui: &mut egui::Ui, entry: &mut ScheduleEntry) -> bool {
+    let mut remove = false;
+    let blamed = entry.error().and_then(ScheduleError::param);
+    ui.horizontal(|ui| {
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(14.0, 14.0), egui::Sense::hover());
+        ui.painter().rect_filled(rect, 3.0, entry.color);
+        ui.checkbox(&mut entry.visible, "show")
+            .on_hover_text("Draw this schedule in the plots");
+        let kind_label = ui.label("kind");
+        egui::ComboBox::from_id_salt("kind")
+            .selected_text(entry.spec.kind.name())
+            .show_ui(ui, |ui| {
+                for kind in ScheduleKind::ALL {
+                    ui.selectable_value(&mut entry.spec.kind, kind, kind.name());
+                }
+            })
+            .response
+            .labelled_by(kind_label.id);
+        if ui
+            .button("Remove")
+            .on_hover_text("Remove this schedule")
+            .clicked()
+        {
+            remove = true;
+        }
+    });
+    let spec = &mut entry.spec;
+    egui::Grid::new("params").num_columns(2).show(ui, |ui| {
+        // The parameter's label, red when the validation error blames it; widgets are
+        // `labelled_by` it so screen readers and UI tests can find them.
+        let mark = |ui: &mut egui::Ui, text: &str, p: Param| -> egui::Id {
+            let t = RichText::new(text);
+            ui.label(if blamed == Some(p) {
+                t.color(ui.visuals().error_fg_color)
+            } else {
+                t
+            })
+            .id
+        };
+        let id = mark(ui, "T (steps)", Param::Steps);
+        ui.add(
+            egui::DragValue::new(&mut spec.steps)
+                .range(1..=crate::diffusion::MAX_STEPS)
+                .speed(5.0),
+        )
+        .labelled_by(id);
+        ui.end_row();
+        let kind = spec.kind;
+        if kind.uses(Param::BetaStart) {
+            let id = mark(ui, "β₁ (start)", Param::BetaStart);
+            ui.add(
+                egui::DragValue::new(&mut spec.beta_start)
+                    .speed(1e-5)
+                    .max_decimals(8),
+            )
+            .labelled_by(id);
+            ui.end_row();
+            let id = mark(ui, "β_T (end)", Param::BetaEnd);
+            ui.add(
+                egui::DragValue::new(&mut spec.beta_end)
+                    .speed(1e-4)
+                    .max_decimals(8),
+            )
+            .labelled_by(id);
+            ui.end_row();
+        }
+        if kind.uses(Param::CosineS) {
+            let id = mark(ui, "s (offset)", Param::CosineS);
+            ui.add(
+                egui::DragValue::new(&mut spec.cosine_s)
+                    .speed(1e-4)
+                    .max_decimals(6),
+            )
+            .labelled_by(id);
+            ui.end_row();
+            let id = mark(ui, "max β (clip)", Param::MaxBeta);
+            ui.add(
+                egui::DragValue::new(&mut spec.max_beta)
+                    .speed(1e-3)
+                    .max_decimals(6),
+            )
+            .labelled_by(id);
+            ui.end_row();
+        }
+        if kind.uses(Param::Power) {
+            let id = mark(ui, "p (exponent)", Param::Power);
+            ui.add(
+                egui::DragValue::new(&mut spec.power)
+                    .speed(0.05)
+                    .max_decimals(4),
+            )
+            .labelled_by(id);
+            ui.end_row();
+        }
+        if kind.uses(Param::Waves) {
+            let id = mark(ui, "k (half-waves)", Param::Waves);
+            ui.add(egui::DragValue::new(&mut spec.waves).range(1..=1000))
+                .labelled_by(id);
+            ui.end_row();
+        }
+        if kind.uses(Param::Expr) {
+            let id = mark(ui, "β(u) =", Param::Expr);
+            ui.add(egui::TextEdit::singleline(&mut spec.expr).desired_width(200.0))
+                .labelled_by(id);
+            ui.end_row();
+        }
+    });
+    entry.refresh();
+    match &entry.result {
+        Err(e) => {
+            ui.colored_label(ui.visuals().error_fg_color, e.to_string());
+        }
+        Ok(c) => badges_ui(ui, &c.badges),
+    }
+    remove
+}
+
+fn badges_ui(ui: &mut egui::Ui, b: &Badges) {
+    let half = b
+        .first_t_alpha_bar_below_half
+        .map_or("never".to_owned(), |t| t.to_string());
+    ui.horizontal_wrapped(|ui| {
+        for text in [
+            format!("ᾱ_T = {:.3e}", b.alpha_bar_final),
+            format!("SNR_T = {:.3e}", b.snr_final),
+            format!("ᾱ < ½ from t = {half}"),
+        ] {
+            ui.label(RichText::new(text).monospace());
+        }
+    });
+    ui.horizontal_wrapped(|ui| {
+        let good = Color32::from_rgb(0, 150, 100);
+        for (ok, text) in [
+            (b.beta_strictly_inside_unit, "β strictly inside (0, 1)"),
+            (b.alpha_bar_strictly_decreasing, "ᾱ strictly decreasing"),
+        ] {
+            let (mark, color) = if ok {
+                ("yes", good)
+            } else {
+                ("NO", ui.visuals().error_fg_color)
+            };
+            ui.colored_label(color, format!("{text}: {mark}"));
+        }
+    });
+}

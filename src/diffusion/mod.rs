@@ -1,0 +1,47 @@
+//! The diffusion maths: schedules, the forward process, posteriors and samplers.
+//!
+//! Pure f64 tables and plain slices; this module imports neither egui nor burn, so every formula
+//! can be unit-tested against the oracles in the seeds digest (§3).
+
+pub mod gmm;
+pub mod process;
+pub mod rng;
+pub mod sampler;
+pub mod schedule;
+
+pub use gmm::{Component, GaussianMixture};
+pub use process::{Posterior, Rates};
+pub use rng::Rng;
+pub use sampler::{
+    DdpmVariance, SamplerError, SamplerKind, SamplerPlan, Spacing, Step, StepOutput, Update,
+    ddim_sigma, ddim_timesteps, iddpm_timesteps, run_plan,
+};
+pub use schedule::{
+    Badges, MAX_STEPS, Param, ScheduleError, ScheduleKind, ScheduleSpec, ScheduleTable,
+};
+
+/// A floating-point sample type the slice functions accept (f32 images or f64 tests).
+pub trait Real: Copy + Send + Sync + 'static {
+    /// Widens to f64.
+    fn to_f64(self) -> f64;
+    /// Narrows from f64.
+    fn from_f64(v: f64) -> Self;
+}
+
+impl Real for f32 {
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+}
+
+impl Real for f64 {
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+}

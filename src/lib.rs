@@ -1,0 +1,12 @@
+//! Diffusion Lab: a desktop app for exploring denoising diffusion models by watching them work.
+//!
+//! The library holds everything; `main.rs` only parses the command line and dispatches.
+//! - [`diffusion`]: the pure maths (no egui, no burn).
+//! - [`cli`]: the headless subcommands.
+//! - [`app`]: the eframe app and its views.
+//! - [`io`]: atomic file writes.
+
+pub mod app;
+pub mod cli;
+pub mod diffusion;
+pub mod io;

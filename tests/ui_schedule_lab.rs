@@ -1,0 +1,124 @@
+//! UI tests of the schedule lab with egui_kittest (no display needed).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use diffusion_lab::app::{DiffusionApp, ScheduleLab, XAxis};
+use diffusion_lab::cli::ViewName;
+use diffusion_lab::diffusion::{ScheduleError, ScheduleKind};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+
+fn lab_harness() -> Harness<'static, ScheduleLab> {
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(
+            |ui, lab: &mut ScheduleLab| lab.ui(ui),
+            ScheduleLab::default(),
+        )
+}
+
+#[test]
+fn starts_with_linear_and_cosine_and_their_badges() {
+    let harness = lab_harness();
+    let kinds: Vec<_> = harness
+        .state()
+        .entries
+        .iter()
+        .map(|e| e.spec.kind)
+        .collect();
+    assert_eq!(kinds, [ScheduleKind::Linear, ScheduleKind::Cosine]);
+    // The badges show the oracle values: linear crosses ᾱ = ½ at t = 260, cosine at 497.
+    harness.get_by_label_contains("from t = 260");
+    harness.get_by_label_contains("from t = 497");
+    harness.get_by_label_contains("ᾱ_T = 4.036e-5");
+    assert_eq!(harness.get_all_by_label("Remove").count(), 2);
+}
+
+#[test]
+fn add_schedule_from_menu() {
+    let mut harness = lab_harness();
+    harness.get_by_label("Add schedule").click();
+    harness.run();
+    harness.get_by_label("sigmoid").click();
+    harness.run();
+    let lab = harness.state();
+    assert_eq!(lab.entries.len(), 3);
+    assert_eq!(lab.entries[2].spec.kind, ScheduleKind::Sigmoid);
+    assert!(
+        lab.entries[2].table().is_some(),
+        "a default sigmoid schedule is valid"
+    );
+    assert_eq!(harness.get_all_by_label("Remove").count(), 3);
+}
+
+#[test]
+fn remove_schedule() {
+    let mut harness = lab_harness();
+    harness
+        .get_all_by_label("Remove")
+        .next()
+        .expect("a Remove button")
+        .click();
+    harness.run();
+    let kinds: Vec<_> = harness
+        .state()
+        .entries
+        .iter()
+        .map(|e| e.spec.kind)
+        .collect();
+    assert_eq!(kinds, [ScheduleKind::Cosine]);
+}
+
+#[test]
+fn invalid_parameter_shows_error_naming_it_and_recovers() {
+    let mut harness = lab_harness();
+    harness.state_mut().entries[0].spec.beta_end = 1.5;
+    harness.run();
+    harness.get_by_label_contains("--beta-end must lie strictly inside (0, 1)");
+    assert!(matches!(
+        harness.state().entries[0].error(),
+        Some(ScheduleError::InvalidParam { .. })
+    ));
+    harness.state_mut().entries[0].spec.beta_end = 0.02;
+    harness.run();
+    assert!(harness.query_by_label_contains("--beta-end must").is_none());
+    assert!(harness.state().entries[0].table().is_some());
+}
+
+#[test]
+fn custom_expression_validates_live() {
+    let mut harness = lab_harness();
+    {
+        let e = &mut harness.state_mut().entries[0];
+        e.spec.kind = ScheduleKind::Custom;
+        e.spec.expr = "1e-4 + 0.02*u^".into();
+    }
+    harness.run();
+    harness.get_by_label_contains("--expr does not parse");
+    harness.state_mut().entries[0].spec.expr = "1e-4 + 0.02*u^2".into();
+    harness.run();
+    let table = harness.state().entries[0].table().expect("valid now");
+    assert!((table.beta[999] - (1e-4 + 0.02)).abs() < 1e-15);
+}
+
+#[test]
+fn x_axis_choice() {
+    let mut harness = lab_harness();
+    assert_eq!(harness.state().x_axis, XAxis::Step);
+    harness.get_by_label("t/T").click();
+    harness.run();
+    assert_eq!(harness.state().x_axis, XAxis::Fraction);
+}
+
+#[test]
+fn app_shell_status_bar_counts_schedules() {
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(
+            |ui, app: &mut DiffusionApp| app.shell_ui(ui),
+            DiffusionApp::new(ViewName::Schedule),
+        );
+    harness.get_by_label("2 schedules");
+    harness.state_mut().schedule_lab.entries[1].spec.steps = 0;
+    harness.run();
+    harness.get_by_label("2 schedules · 1 invalid");
+}
