@@ -108,25 +108,25 @@ pub struct ScheduleFlags {
     #[arg(long, value_enum, default_value_t = KindArg::Linear)]
     pub kind: KindArg,
     /// T, the number of diffusion steps (1..=100000).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
     pub steps: usize,
     /// β₁ (linear, scaled-linear, sigmoid, power, sine).
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, allow_negative_numbers = true)]
     pub beta_start: f64,
     /// β_T (linear, scaled-linear, sigmoid, power, sine).
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.02, allow_negative_numbers = true)]
     pub beta_end: f64,
     /// The cosine offset s.
-    #[arg(long, default_value_t = 0.008)]
+    #[arg(long, default_value_t = 0.008, allow_negative_numbers = true)]
     pub cosine_s: f64,
     /// The clip on cosine β.
-    #[arg(long, default_value_t = 0.999)]
+    #[arg(long, default_value_t = 0.999, allow_negative_numbers = true)]
     pub max_beta: f64,
     /// The exponent p of the power schedule (any p > 0; seed 003 uses 1.5, 2 and 10).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
     pub power: f64,
     /// The number of half-waves k ≥ 1 of the sine schedule (1: a smooth ramp).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub waves: u32,
     /// β(u) for the custom schedule, an expression in u ∈ [0, 1], e.g. "1e-4 + 0.02*u^2".
     #[arg(long, allow_hyphen_values = true)]
@@ -175,10 +175,10 @@ pub struct ScheduleArgs {
 #[derive(Debug, Args)]
 pub struct TimestepsArgs {
     /// T, the number of training steps.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
     pub train_steps: usize,
     /// S, the number of sampling steps (1..=T).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub steps: usize,
     /// How the S steps are spread over 1..T (diffusers' semantics, 1-indexed).
     #[arg(long, value_enum, default_value_t = SpacingArg::Linspace)]

@@ -102,9 +102,9 @@ impl GaussianMixture {
         let mut max = f64::NEG_INFINITY;
         for c in &self.components {
             let mut lp = c.weight.ln();
-            for d in 0..self.dim {
-                let var = a * a * c.std[d] * c.std[d] + b * b;
-                let r = x[d] - a * c.mean[d];
+            for ((xd, m), sd) in x.iter().zip(&c.mean).zip(&c.std) {
+                let var = a * a * sd * sd + b * b;
+                let r = xd - a * m;
                 lp -= 0.5 * (r * r / var + var.ln());
             }
             max = max.max(lp);
@@ -139,9 +139,9 @@ impl GaussianMixture {
             .iter()
             .map(|c| {
                 let mut p = c.weight;
-                for d in 0..self.dim {
-                    let var = signal * signal * c.std[d] * c.std[d] + noise * noise;
-                    let r = x[d] - signal * c.mean[d];
+                for ((xd, m), sd) in x.iter().zip(&c.mean).zip(&c.std) {
+                    let var = signal * signal * sd * sd + noise * noise;
+                    let r = xd - signal * m;
                     p *= (-0.5 * r * r / var).exp() / (2.0 * std::f64::consts::PI * var).sqrt();
                 }
                 p

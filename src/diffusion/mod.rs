@@ -4,12 +4,20 @@
 //! can be unit-tested against the oracles in the seeds digest (§3).
 
 pub mod gmm;
+pub mod langevin;
+pub mod metrics;
 pub mod process;
 pub mod rng;
 pub mod sampler;
 pub mod schedule;
 
 pub use gmm::{Component, GaussianMixture};
+pub use langevin::{
+    LangevinError, LangevinStep, Trajectory, annealed_langevin, geometric_sigmas, langevin,
+};
+pub use metrics::{
+    ComponentStats, MetricError, component_summary, energy_distance, sliced_wasserstein,
+};
 pub use process::{Posterior, Rates};
 pub use rng::Rng;
 pub use sampler::{

@@ -4,8 +4,9 @@
 //! Box–Muller transform with `libm`'s pure-Rust `log`, `sqrt` and `sincos`, so the
 //! same seed gives the same noise on every machine and operating system.
 
-/// A small, fast, reproducible random number generator.
-#[derive(Clone, Debug)]
+/// A small, fast, reproducible random number generator. Serialisable, so a checkpoint can
+/// resume the exact stream.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rng {
     state: [u64; 4],
     spare_normal: Option<f64>,
