@@ -5,8 +5,15 @@
 //! - [`cli`]: the headless subcommands.
 //! - [`app`]: the eframe app and its views.
 //! - [`io`]: atomic file writes.
+//! - [`model`]: the burn networks (UNet, toy MLP) and device choice.
+//! - [`data`]: image datasets (bundled, synthetic, user files, .npy).
+//! - [`toy`]: 2-D toy datasets.
 
 pub mod app;
 pub mod cli;
+pub mod data;
 pub mod diffusion;
 pub mod io;
+pub mod model;
+pub mod toy;
+pub mod train;

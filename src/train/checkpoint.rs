@@ -1,0 +1,239 @@
+//! Checkpoints: one folder with the full config, the weights, the EMA weights, the optimiser
+//! state, the RNG state and the loss history. Saved atomically: written to a sibling temporary
+//! folder, then swapped in by renames, so a crash never leaves a half-written checkpoint.
+//!
+//! | file | content |
+//! |---|---|
+//! | `config.json` | the [`RunConfig`] |
+//! | `state.json` | step, RNG, image shape, live lr, loss history |
+//! | `model.bpk`, `ema.bpk` | raw and EMA weights (burnpack) |
+//! | `optim.bpk` | Adam's moments |
+//! | `losses.csv` | step, loss, validation loss where measured |
+
+use super::config::RunConfig;
+use super::trainer::{LossHistory, TrainError, Trainer, adam};
+use crate::diffusion::Rng;
+use crate::model::{DevicePick, UNet};
+use burn::module::Module;
+use burn::tensor::{Bytes, Device};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const FORMAT_VERSION: u32 = 1;
+
+/// The non-weight state of a checkpoint (`state.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckpointInfo {
+    /// Layout version of the folder.
+    pub format_version: u32,
+    /// Steps completed.
+    pub step: usize,
+    /// [C, H, W] of the training images.
+    pub image_shape: [usize; 3],
+    /// The batch RNG, so a resumed run draws the same batches.
+    pub rng: Rng,
+    /// The live learning rate, if the user changed it.
+    pub lr_override: Option<f64>,
+    /// Every loss so far.
+    pub history: LossHistory,
+    /// The device the run trained on (informational).
+    pub device: String,
+}
+
+fn ck_err(what: &str, path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Checkpoint(format!("{what}: {e}: {}", path.display()))
+}
+
+fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), TrainError> {
+    let p = dir.join(name);
+    let mut f = std::fs::File::create(&p).map_err(|e| ck_err("cannot create", &p, e))?;
+    f.write_all(bytes)
+        .map_err(|e| ck_err("cannot write", &p, e))?;
+    f.sync_all().map_err(|e| ck_err("cannot sync", &p, e))
+}
+
+fn losses_csv(h: &LossHistory) -> String {
+    let mut s = String::from("step,loss,val_loss\n");
+    let mut vals = h.val.iter().peekable();
+    for &(step, loss) in &h.train {
+        let mut val = String::new();
+        while let Some(v) = vals.peek() {
+            if v.step < step {
+                vals.next();
+            } else {
+                if v.step == step {
+                    val = format!("{:?}", v.mean);
+                }
+                break;
+            }
+        }
+        s.push_str(&format!("{step},{loss:?},{val}\n"));
+    }
+    s
+}
+
+/// Saves `trainer` into the folder `dir`, atomically.
+pub fn save_checkpoint(trainer: &Trainer, dir: &Path) -> Result<(), TrainError> {
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| ck_err("cannot create folder", parent, e))?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "checkpoint".into());
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| ck_err("cannot create folder", &tmp, e))?;
+    let result = (|| {
+        write_file(&tmp, "config.json", to_json(&trainer.config)?.as_bytes())?;
+        let info = CheckpointInfo {
+            format_version: FORMAT_VERSION,
+            step: trainer.step,
+            image_shape: trainer.image_shape(),
+            rng: trainer.rng.clone(),
+            lr_override: trainer.lr_override,
+            history: trainer.history.clone(),
+            device: trainer.pick.label.clone(),
+        };
+        write_file(&tmp, "state.json", to_json(&info)?.as_bytes())?;
+        let rec = |m: UNet, what: &str| {
+            m.into_record()
+                .into_bytes()
+                .map_err(|e| ck_err(&format!("cannot encode {what}"), &tmp, e))
+        };
+        write_file(&tmp, "model.bpk", &rec(trainer.model.valid(), "weights")?)?;
+        write_file(&tmp, "ema.bpk", &rec(trainer.ema.clone(), "EMA weights")?)?;
+        let optim = trainer
+            .optim
+            .into_bytes()
+            .map_err(|e| ck_err("cannot encode optimiser", &tmp, e))?;
+        write_file(&tmp, "optim.bpk", &optim)?;
+        write_file(&tmp, "losses.csv", losses_csv(&trainer.history).as_bytes())?;
+        swap_in(&tmp, dir)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
+/// Replaces `dir` by `tmp`: the old checkpoint is kept until the new one is in place.
+fn swap_in(tmp: &Path, dir: &Path) -> Result<(), TrainError> {
+    let old: PathBuf = dir.with_extension(format!("old-{}", std::process::id()));
+    let had_old = dir.exists();
+    if had_old {
+        std::fs::rename(dir, &old)
+            .map_err(|e| ck_err("cannot move the old checkpoint aside", dir, e))?;
+    }
+    if let Err(e) = std::fs::rename(tmp, dir) {
+        if had_old {
+            let _ = std::fs::rename(&old, dir);
+        }
+        return Err(ck_err("cannot move the new checkpoint in place", dir, e));
+    }
+    if had_old {
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    Ok(())
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String, TrainError> {
+    serde_json::to_string_pretty(v)
+        .map_err(|e| TrainError::Checkpoint(format!("cannot encode JSON: {e}")))
+}
+
+fn read(dir: &Path, name: &str) -> Result<Vec<u8>, TrainError> {
+    let p = dir.join(name);
+    std::fs::read(&p).map_err(|e| ck_err(&format!("cannot read {name}"), &p, e))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T, TrainError> {
+    let p = dir.join(name);
+    let bytes = read(dir, name)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ck_err(&format!("{name} is corrupt or truncated"), &p, e))
+}
+
+/// Reads the config and state of a checkpoint folder.
+pub fn read_info(dir: &Path) -> Result<(RunConfig, CheckpointInfo), TrainError> {
+    if !dir.is_dir() {
+        return Err(ck_err("not a checkpoint folder", dir, "no such folder"));
+    }
+    let config: RunConfig = read_json(dir, "config.json")?;
+    let info: CheckpointInfo = read_json(dir, "state.json")?;
+    if info.format_version != FORMAT_VERSION {
+        return Err(ck_err(
+            "unsupported checkpoint version",
+            dir,
+            format!("{} (this app reads {FORMAT_VERSION})", info.format_version),
+        ));
+    }
+    Ok((config, info))
+}
+
+fn load_weights(model: UNet, dir: &Path, name: &str) -> Result<UNet, TrainError> {
+    let p = dir.join(name);
+    let bytes = Bytes::from_bytes_vec(read(dir, name)?);
+    let record = burn::store::ModuleRecord::from_bytes(bytes)
+        .map_err(|e| ck_err(&format!("{name} is corrupt or truncated"), &p, e))?;
+    model.try_load_record(record).map_err(|e| {
+        ck_err(
+            &format!("{name} does not match the model in config.json"),
+            &p,
+            e,
+        )
+    })
+}
+
+/// Loads a checkpoint to resume training on `pick`'s device.
+pub fn load_checkpoint(dir: &Path, pick: DevicePick) -> Result<Trainer, TrainError> {
+    let (config, info) = read_info(dir)?;
+    let mut trainer = Trainer::new(config, pick)?;
+    if trainer.image_shape() != info.image_shape {
+        return Err(ck_err(
+            "the data no longer matches the checkpoint",
+            dir,
+            format!(
+                "images are {:?}, the checkpoint has {:?}",
+                trainer.image_shape(),
+                info.image_shape
+            ),
+        ));
+    }
+    trainer.model = load_weights(trainer.model.clone(), dir, "model.bpk")?;
+    trainer.ema = load_weights(trainer.ema.clone(), dir, "ema.bpk")?;
+    let optim_bytes = Bytes::from_bytes_vec(read(dir, "optim.bpk")?);
+    trainer.optim = adam(&trainer.config)
+        .init()
+        .from_bytes(optim_bytes)
+        .map_err(|e| {
+            ck_err(
+                "optim.bpk is corrupt or truncated",
+                &dir.join("optim.bpk"),
+                e,
+            )
+        })?;
+    trainer.step = info.step;
+    trainer.rng = info.rng;
+    trainer.lr_override = info.lr_override;
+    trainer.history = info.history;
+    Ok(trainer)
+}
+
+/// Loads a checkpoint's weights for sampling only: (config, state, raw model, EMA model).
+pub fn load_for_inference(
+    dir: &Path,
+    device: &Device,
+) -> Result<(RunConfig, CheckpointInfo, UNet, UNet), TrainError> {
+    let (config, info) = read_info(dir)?;
+    let [c, h, _] = info.image_shape;
+    let unet = config.unet(c, h);
+    unet.validate()
+        .map_err(|e| ck_err("config.json has an invalid model", dir, e))?;
+    let raw = load_weights(unet.init(device), dir, "model.bpk")?;
+    let ema = load_weights(unet.init(device), dir, "ema.bpk")?;
+    Ok((config, info, raw, ema))
+}

@@ -1,0 +1,45 @@
+//! The exponential moving average of the weights: ema ← d·ema + (1 − d)·θ, parameter by
+//! parameter (matched by `ParamId`, which clones and `valid()` copies keep).
+
+use crate::model::UNet;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::tensor::Tensor;
+use std::collections::HashMap;
+
+struct Collect(HashMap<ParamId, Tensor<1>>);
+
+impl ModuleVisitor for Collect {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let t = param.val();
+        let n = t.shape().num_elements();
+        self.0.insert(param.id, t.reshape([n]));
+    }
+}
+
+struct Blend {
+    live: HashMap<ParamId, Tensor<1>>,
+    decay: f64,
+}
+
+impl ModuleMapper for Blend {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(live) = self.live.remove(&param.id) else {
+            return param;
+        };
+        let d = self.decay;
+        param.map(|ema| {
+            let dims = ema.dims();
+            ema.mul_scalar(d) + live.reshape(dims).mul_scalar(1.0 - d)
+        })
+    }
+}
+
+/// One EMA update of `ema` towards `live` (both without autodiff).
+pub fn ema_update(ema: UNet, live: &UNet, decay: f64) -> UNet {
+    let mut collect = Collect(HashMap::new());
+    live.visit(&mut collect);
+    ema.map(&mut Blend {
+        live: collect.0,
+        decay,
+    })
+}

@@ -1,0 +1,20 @@
+//! Training: run configuration, the synchronous trainer, EMA, checkpoints, sampling with a
+//! model, and the background worker the UI talks to.
+
+mod checkpoint;
+mod config;
+mod ema;
+mod sample;
+mod trainer;
+mod worker;
+
+pub use checkpoint::{
+    CheckpointInfo, load_checkpoint, load_for_inference, read_info, save_checkpoint,
+};
+pub use config::{DataSpec, ModelSize, RunConfig, Target, TrainConfig};
+pub use ema::ema_update;
+pub use sample::{ChainRecord, eps_predictor, sample_chain, sample_images};
+pub use trainer::{
+    BUCKET_ROW_STEPS, LossHistory, StepStats, T_BUCKETS, TrainError, Trainer, ValPoint,
+};
+pub use worker::{PreviewGrid, StartOptions, TrainCommand, TrainEvent, TrainHandle};

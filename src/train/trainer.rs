@@ -1,0 +1,355 @@
+//! The training loop itself, synchronous: one call, one optimiser step. The background worker
+//! and the `train` command both drive it.
+
+use super::config::{RunConfig, Target};
+use super::ema::ema_update;
+use crate::data::Dataset;
+use crate::diffusion::{Rng, ScheduleTable};
+use crate::model::{DevicePick, UNet};
+use burn::module::Module;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+/// Why training cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The data could not be loaded or is unusable.
+    #[error("data: {0}")]
+    Data(String),
+    /// The loss became NaN or infinite.
+    #[error("the loss became {loss} at step {step}; training stopped (lower the learning rate)")]
+    Diverged {
+        /// The step.
+        step: usize,
+        /// The bad value.
+        loss: f32,
+    },
+    /// A checkpoint could not be written or read.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+}
+
+/// One validation measurement over the held-out split.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValPoint {
+    /// The training step.
+    pub step: usize,
+    /// Mean of the per-batch losses.
+    pub mean: f32,
+    /// Smallest per-batch loss.
+    pub min: f32,
+    /// Largest per-batch loss.
+    pub max: f32,
+}
+
+/// Every loss recorded so far.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LossHistory {
+    /// (step, training loss).
+    pub train: Vec<(usize, f32)>,
+    /// Validation points.
+    pub val: Vec<ValPoint>,
+    /// Mean loss per t bucket, one row per `bucket_every` steps: (step, losses per bucket).
+    pub by_t: Vec<(usize, Vec<f32>)>,
+}
+
+/// Number of t buckets in the loss-by-timestep heatmap.
+pub const T_BUCKETS: usize = 20;
+/// Steps aggregated into one heatmap row.
+pub const BUCKET_ROW_STEPS: usize = 25;
+
+/// The outcome of one step.
+#[derive(Clone, Copy, Debug)]
+pub struct StepStats {
+    /// The step just completed (1-based).
+    pub step: usize,
+    /// Its loss.
+    pub loss: f32,
+    /// The learning rate used.
+    pub lr: f64,
+}
+
+/// Everything a run needs in memory.
+pub struct Trainer {
+    /// The run configuration.
+    pub config: RunConfig,
+    /// The device and why it was picked.
+    pub pick: DevicePick,
+    pub(super) device: Device,
+    pub(super) model: UNet,
+    pub(super) optim: ModuleOptimizer,
+    pub(super) ema: UNet,
+    /// The schedule table.
+    pub table: ScheduleTable,
+    pub(super) train_data: Dataset,
+    pub(super) val_data: Dataset,
+    pub(super) rng: Rng,
+    /// Steps completed.
+    pub step: usize,
+    /// The loss record.
+    pub history: LossHistory,
+    /// A learning rate set live by the user (replaces the schedule).
+    pub lr_override: Option<f64>,
+    bucket_acc: Vec<(f64, usize)>,
+}
+
+impl Trainer {
+    /// Builds a fresh run: loads the data, builds the model on the picked device.
+    pub fn new(config: RunConfig, pick: DevicePick) -> Result<Self, TrainError> {
+        config.train.validate().map_err(TrainError::Config)?;
+        let table = config
+            .schedule
+            .table()
+            .map_err(|e| TrainError::Config(format!("schedule: {e}")))?;
+        let data = config.data.load().map_err(TrainError::Data)?;
+        if data.width() != data.height() {
+            return Err(TrainError::Data(format!(
+                "images must be square, got {}×{}",
+                data.width(),
+                data.height()
+            )));
+        }
+        if data.len() < 4 {
+            return Err(TrainError::Data(format!(
+                "need at least 4 images, got {}",
+                data.len()
+            )));
+        }
+        let unet = config.unet(data.channels(), data.width());
+        unet.validate()
+            .map_err(|e| TrainError::Config(e.to_string()))?;
+        let (train_data, val_data) = data
+            .split(config.train.val_fraction, config.train.seed)
+            .map_err(|e| TrainError::Data(e.to_string()))?;
+        let device = pick.device.clone().autodiff();
+        let model = unet.init_seeded(&device, config.train.seed);
+        let ema = model.valid();
+        let optim = adam(&config).init();
+        let rng = Rng::stream(config.train.seed, 1);
+        Ok(Self {
+            config,
+            pick,
+            device,
+            model,
+            optim,
+            ema,
+            table,
+            train_data,
+            val_data,
+            rng,
+            step: 0,
+            history: LossHistory::default(),
+            lr_override: None,
+            bucket_acc: vec![(0.0, 0); T_BUCKETS],
+        })
+    }
+
+    /// The number of trainable parameters.
+    pub fn num_params(&self) -> usize {
+        self.model.num_params()
+    }
+
+    /// Image shape [C, H, W].
+    pub fn image_shape(&self) -> [usize; 3] {
+        [
+            self.train_data.channels(),
+            self.train_data.height(),
+            self.train_data.width(),
+        ]
+    }
+
+    /// The learning rate for the next step: warm-up, or the live override.
+    pub fn current_lr(&self) -> f64 {
+        if let Some(lr) = self.lr_override {
+            return lr;
+        }
+        let t = &self.config.train;
+        if t.warmup_steps > 0 && self.step < t.warmup_steps {
+            t.lr * (self.step + 1) as f64 / t.warmup_steps as f64
+        } else {
+            t.lr
+        }
+    }
+
+    /// Builds a noised batch on the CPU from `rng`: (x_t, target, t) for `indices`.
+    fn make_batch(
+        &self,
+        data: &Dataset,
+        indices: &[usize],
+        rng: &mut Rng,
+    ) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
+        let n = data.pixels_per_image();
+        let big_t = self.table.steps() as u64;
+        let mut xt = Vec::with_capacity(indices.len() * n);
+        let mut target = Vec::with_capacity(indices.len() * n);
+        let mut ts = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let t = 1 + rng.below(big_t) as usize;
+            ts.push(t);
+            let (a, s) = (
+                self.table.sqrt_alpha_bar[t - 1],
+                self.table.sqrt_one_minus_alpha_bar[t - 1],
+            );
+            for &x0 in data.image(i) {
+                let e = rng.normal();
+                let x0 = f64::from(x0);
+                xt.push((a * x0 + s * e) as f32);
+                target.push(match self.config.train.target {
+                    Target::Eps => e,
+                    Target::X0 => x0,
+                    Target::V => a * e - s * x0,
+                } as f32);
+            }
+        }
+        (xt, target, ts)
+    }
+
+    fn upload(&self, v: Vec<f32>, b: usize, device: &Device) -> Tensor<4> {
+        let [c, h, w] = self.image_shape();
+        Tensor::from_data(TensorData::new(v, [b, c, h, w]), device)
+    }
+
+    /// Runs one optimiser step.
+    pub fn step(&mut self) -> Result<StepStats, TrainError> {
+        let b = self.config.train.batch;
+        let n = self.train_data.len() as u64;
+        let mut rng = self.rng.clone();
+        let indices: Vec<usize> = (0..b).map(|_| rng.below(n) as usize).collect();
+        let (xt, target, ts) = self.make_batch(&self.train_data, &indices, &mut rng);
+        self.rng = rng;
+        // Dropout masks come from the device RNG; reseeding per step keeps resume exact.
+        self.device
+            .seed(self.config.train.seed.wrapping_add(self.step as u64 + 1));
+        let tf: Vec<f32> = ts.iter().map(|&t| t as f32).collect();
+        let x = self.upload(xt, b, &self.device);
+        let y = self.upload(target, b, &self.device);
+        let out = self.model.forward(x, &tf); // [B, C, H, W]
+        let per_sample = (out - y)
+            .powi_scalar(2)
+            .flatten::<2>(1, 3)
+            .mean_dim(1)
+            .flatten::<1>(0, 1); // [B]
+        let loss = per_sample.clone().mean(); // [1]
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let lr = self.current_lr();
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        let per: Vec<f32> = per_sample
+            .inner()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        let loss = per.iter().sum::<f32>() / per.len().max(1) as f32;
+        self.step += 1;
+        if !loss.is_finite() {
+            return Err(TrainError::Diverged {
+                step: self.step,
+                loss,
+            });
+        }
+        self.ema = ema_update(
+            self.ema.clone(),
+            &self.model.valid(),
+            self.config.train.ema_decay,
+        );
+        self.history.train.push((self.step, loss));
+        self.record_by_t(&ts, &per);
+        Ok(StepStats {
+            step: self.step,
+            loss,
+            lr,
+        })
+    }
+
+    fn record_by_t(&mut self, ts: &[usize], per: &[f32]) {
+        let big_t = self.table.steps();
+        for (&t, &l) in ts.iter().zip(per) {
+            let k = ((t - 1) * T_BUCKETS / big_t).min(T_BUCKETS - 1);
+            self.bucket_acc[k].0 += f64::from(l);
+            self.bucket_acc[k].1 += 1;
+        }
+        if self.step.is_multiple_of(BUCKET_ROW_STEPS) {
+            let row = self
+                .bucket_acc
+                .iter()
+                .map(|&(s, c)| {
+                    if c > 0 {
+                        (s / c as f64) as f32
+                    } else {
+                        f32::NAN
+                    }
+                })
+                .collect();
+            self.history.by_t.push((self.step, row));
+            self.bucket_acc = vec![(0.0, 0); T_BUCKETS];
+        }
+    }
+
+    /// Validation loss on the held-out split with fixed t and ε (same every time), as
+    /// mean/min/max over batches. Uses the raw weights.
+    pub fn validate(&mut self) -> ValPoint {
+        let model = self.model.valid();
+        let device = self.pick.device.clone();
+        let mut rng = Rng::stream(self.config.train.seed, 2);
+        let b = self.config.train.batch.min(64);
+        let n = self.val_data.len();
+        let mut losses = Vec::new();
+        for start in (0..n).step_by(b).take(8) {
+            let idx: Vec<usize> = (start..(start + b).min(n)).collect();
+            let (xt, target, ts) = self.make_batch(&self.val_data, &idx, &mut rng);
+            let tf: Vec<f32> = ts.iter().map(|&t| t as f32).collect();
+            let x = self.upload(xt, idx.len(), &device);
+            let y = self.upload(target, idx.len(), &device);
+            let l = (model.forward(x, &tf) - y).powi_scalar(2).mean();
+            losses.push(l.into_scalar::<f32>());
+        }
+        let mean = losses.iter().sum::<f32>() / losses.len().max(1) as f32;
+        let p = ValPoint {
+            step: self.step,
+            mean,
+            min: losses.iter().copied().fold(f32::INFINITY, f32::min),
+            max: losses.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+        };
+        self.history.val.push(p);
+        p
+    }
+
+    /// Sets the live learning rate.
+    pub fn set_lr(&mut self, lr: f64) {
+        if lr.is_finite() && lr > 0.0 {
+            self.lr_override = Some(lr);
+        }
+    }
+
+    /// A snapshot of the raw weights for inference (no autodiff), cheap to clone.
+    pub fn raw_snapshot(&self) -> UNet {
+        self.model.valid()
+    }
+
+    /// A snapshot of the EMA weights.
+    pub fn ema_snapshot(&self) -> UNet {
+        self.ema.clone()
+    }
+
+    /// The inference device.
+    pub fn inference_device(&self) -> Device {
+        self.pick.device.clone()
+    }
+}
+
+/// Adam with the configured weight decay and gradient clipping.
+pub(super) fn adam(config: &RunConfig) -> AdamConfig {
+    let t = &config.train;
+    AdamConfig::new()
+        .with_weight_decay(
+            (t.weight_decay > 0.0).then(|| WeightDecayConfig::new(t.weight_decay as f32)),
+        )
+        .with_grad_clipping(
+            (t.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip as f32)),
+        )
+}

@@ -1,0 +1,468 @@
+//! The background trainer: a named thread owns the model and optimiser. The UI talks to it only
+//! through bounded channels and never blocks; the worker wakes the UI after each event.
+
+use super::checkpoint::{load_checkpoint, save_checkpoint};
+use super::config::RunConfig;
+use super::sample::sample_images;
+use super::trainer::{TrainError, Trainer, ValPoint};
+use crate::data::unit_to_u8;
+use crate::diffusion::{SamplerKind, SamplerPlan, Spacing};
+use crate::model::{DeviceChoice, pick_device};
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What the UI can ask of the worker.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainCommand {
+    /// Stop stepping until `Resume`.
+    Pause,
+    /// Continue after `Pause`.
+    Resume,
+    /// Save a checkpoint and finish the run.
+    Stop,
+    /// Use this learning rate from the next step on.
+    SetLr(f64),
+    /// Draw preview samples now.
+    SampleNow,
+    /// Save a checkpoint now.
+    SaveCheckpoint,
+}
+
+/// Fixed-seed preview samples, as u8 images [n, C, H, W].
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreviewGrid {
+    /// The step whose weights drew them.
+    pub step: usize,
+    /// Number of samples.
+    pub n: usize,
+    /// [C, H, W].
+    pub shape: [usize; 3],
+    /// Samples from the EMA weights.
+    pub ema: Vec<u8>,
+    /// Samples from the raw weights.
+    pub raw: Vec<u8>,
+}
+
+/// What the worker reports.
+#[derive(Clone, Debug)]
+pub enum TrainEvent {
+    /// The run is set up and about to train.
+    Started {
+        /// Status-bar label of the device.
+        device: String,
+        /// Why that device.
+        reason: String,
+        /// Trainable parameters.
+        params: usize,
+        /// The step training starts from (non-zero when resuming).
+        step: usize,
+        /// Steps the run will reach.
+        total: usize,
+    },
+    /// A step finished (throttled to about 20 per second).
+    Progress {
+        /// Steps completed.
+        step: usize,
+        /// Steps the run will reach.
+        total: usize,
+        /// Loss of this step.
+        loss: f32,
+        /// Losses of all steps since the last `Progress` (step, loss).
+        losses: Vec<(usize, f32)>,
+        /// Learning rate in use.
+        lr: f64,
+        /// Training throughput.
+        images_per_sec: f64,
+        /// Estimated seconds left.
+        eta_secs: f64,
+    },
+    /// A validation measurement.
+    Validation(ValPoint),
+    /// One more row of the loss-by-timestep heatmap.
+    LossByT {
+        /// The step of the row.
+        step: usize,
+        /// Mean loss per t bucket.
+        row: Vec<f32>,
+    },
+    /// New preview samples.
+    Preview(PreviewGrid),
+    /// A checkpoint was written.
+    Checkpointed {
+        /// Its folder.
+        path: PathBuf,
+        /// Its step.
+        step: usize,
+    },
+    /// Training is paused.
+    Paused,
+    /// Training resumed.
+    Resumed,
+    /// The run ended normally (finished or stopped); the final checkpoint is saved.
+    Finished {
+        /// The last step.
+        step: usize,
+        /// Where the checkpoint is.
+        checkpoint: Option<PathBuf>,
+    },
+    /// The run failed; `checkpoint` is the last good one, if any.
+    Failed {
+        /// What went wrong.
+        message: String,
+        /// The last good checkpoint (resume from it, e.g. on the CPU).
+        checkpoint: Option<PathBuf>,
+    },
+}
+
+/// The UI's handle on a training run. Dropping it stops the worker cleanly (a checkpoint is
+/// saved) and joins the thread.
+pub struct TrainHandle {
+    commands: SyncSender<TrainCommand>,
+    events: Receiver<TrainEvent>,
+    shutdown: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// How the run starts.
+#[derive(Clone, Debug)]
+pub struct StartOptions {
+    /// The configuration (ignored when resuming: the checkpoint's is used).
+    pub config: RunConfig,
+    /// Resume from this checkpoint folder.
+    pub resume: Option<PathBuf>,
+    /// Where checkpoints go.
+    pub out_dir: PathBuf,
+    /// Override the device choice (e.g. CPU after a GPU failure).
+    pub device: Option<DeviceChoice>,
+    /// Train until this step (overrides the config's step count).
+    pub total_steps: Option<usize>,
+}
+
+impl TrainHandle {
+    /// Starts the worker thread. `wake` is called after every event (e.g. request a repaint).
+    pub fn start(
+        options: StartOptions,
+        wake: Arc<dyn Fn() + Send + Sync>,
+    ) -> std::io::Result<Self> {
+        let (cmd_tx, cmd_rx) = sync_channel(64);
+        let (ev_tx, ev_rx) = sync_channel(1024);
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let flag = shutdown.clone();
+        let thread = std::thread::Builder::new()
+            .name("trainer".into())
+            .spawn(move || {
+                let out = Outbox { tx: ev_tx, wake };
+                run_worker(options, cmd_rx, &out, &flag);
+            })?;
+        Ok(Self {
+            commands: cmd_tx,
+            events: ev_rx,
+            shutdown,
+            thread: Some(thread),
+        })
+    }
+
+    /// Sends a command without blocking; false if the worker is gone or its queue is full.
+    pub fn send(&self, cmd: TrainCommand) -> bool {
+        self.commands.try_send(cmd).is_ok()
+    }
+
+    /// The next event, if any, without blocking.
+    pub fn try_recv(&self) -> Option<TrainEvent> {
+        self.events.try_recv().ok()
+    }
+
+    /// Whether the worker thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+}
+
+impl Drop for TrainHandle {
+    fn drop(&mut self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        let _ = self.commands.try_send(TrainCommand::Stop);
+        // Drain so a worker blocked on a full event queue can finish.
+        while self.events.try_recv().is_ok() {}
+        if let Some(t) = self.thread.take() {
+            while !t.is_finished() {
+                while self.events.try_recv().is_ok() {}
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let _ = t.join();
+        }
+    }
+}
+
+struct Outbox {
+    tx: SyncSender<TrainEvent>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Outbox {
+    /// Sends an event that must arrive (blocks while the queue is full).
+    fn send(&self, ev: TrainEvent) {
+        let _ = self.tx.send(ev);
+        (self.wake)();
+    }
+    /// Sends an event that may be dropped if the UI is behind.
+    fn offer(&self, ev: TrainEvent) -> bool {
+        let ok = !matches!(self.tx.try_send(ev), Err(TrySendError::Full(_)));
+        (self.wake)();
+        ok
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+fn run_worker(
+    options: StartOptions,
+    commands: Receiver<TrainCommand>,
+    out: &Outbox,
+    shutdown: &AtomicBool,
+) {
+    let choice = options.device.unwrap_or(options.config.train.device);
+    let pick = pick_device(choice);
+    let setup = std::panic::catch_unwind(AssertUnwindSafe(|| match &options.resume {
+        Some(dir) => load_checkpoint(dir, pick.clone()),
+        None => Trainer::new(options.config.clone(), pick.clone()),
+    }));
+    let mut trainer = match setup {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => {
+            return out.send(TrainEvent::Failed {
+                message: e.to_string(),
+                checkpoint: options.resume.clone(),
+            });
+        }
+        Err(p) => {
+            return out.send(TrainEvent::Failed {
+                message: format!(
+                    "{} failed while starting: {}",
+                    pick.label,
+                    panic_message(p.as_ref())
+                ),
+                checkpoint: options.resume.clone(),
+            });
+        }
+    };
+    let total = options
+        .total_steps
+        .unwrap_or(trainer.config.train.steps)
+        .max(trainer.step);
+    let ckpt_dir = options.out_dir.clone();
+    let mut last_ckpt: Option<PathBuf> = options.resume.clone();
+    out.send(TrainEvent::Started {
+        device: pick.label.clone(),
+        reason: pick.reason.clone(),
+        params: trainer.num_params(),
+        step: trainer.step,
+        total,
+    });
+    let preview_busy = Arc::new(AtomicBool::new(false));
+    let mut paused = false;
+    let mut pending: Vec<(usize, f32)> = Vec::new();
+    let mut last_sent = Instant::now() - Duration::from_secs(1);
+    let mut window = (Instant::now(), trainer.step);
+    let mut rate = 0.0;
+    let mut sent_rows = trainer.history.by_t.len();
+    let save =
+        |trainer: &Trainer, last: &mut Option<PathBuf>| match save_checkpoint(trainer, &ckpt_dir) {
+            Ok(()) => {
+                *last = Some(ckpt_dir.clone());
+                out.send(TrainEvent::Checkpointed {
+                    path: ckpt_dir.clone(),
+                    step: trainer.step,
+                });
+            }
+            Err(e) => out.send(TrainEvent::Failed {
+                message: format!("could not save the checkpoint ({e}); training continues"),
+                checkpoint: last.clone(),
+            }),
+        };
+    loop {
+        // Commands: block only while paused, and then with a timeout so shutdown is seen.
+        let mut stop = shutdown.load(Ordering::SeqCst);
+        loop {
+            let cmd = if paused && !stop {
+                match commands.recv_timeout(Duration::from_millis(100)) {
+                    Ok(c) => Some(c),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => Some(TrainCommand::Stop),
+                }
+            } else {
+                commands.try_recv().ok()
+            };
+            let Some(cmd) = cmd else {
+                if paused && !stop && !shutdown.load(Ordering::SeqCst) {
+                    continue;
+                }
+                break;
+            };
+            match cmd {
+                TrainCommand::Pause => {
+                    paused = true;
+                    out.send(TrainEvent::Paused);
+                }
+                TrainCommand::Resume => {
+                    paused = false;
+                    window = (Instant::now(), trainer.step);
+                    out.send(TrainEvent::Resumed);
+                }
+                TrainCommand::Stop => stop = true,
+                TrainCommand::SetLr(lr) => trainer.set_lr(lr),
+                TrainCommand::SampleNow => spawn_preview(&trainer, &preview_busy, out),
+                TrainCommand::SaveCheckpoint => save(&trainer, &mut last_ckpt),
+            }
+            if stop {
+                break;
+            }
+        }
+        if stop || trainer.step >= total {
+            save(&trainer, &mut last_ckpt);
+            return out.send(TrainEvent::Finished {
+                step: trainer.step,
+                checkpoint: last_ckpt,
+            });
+        }
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| trainer.step()));
+        let stats = match result {
+            Ok(Ok(s)) => s,
+            Ok(Err(e @ TrainError::Diverged { .. })) => {
+                return out.send(TrainEvent::Failed {
+                    message: format!("{e}. The last good checkpoint is kept."),
+                    checkpoint: last_ckpt,
+                });
+            }
+            Ok(Err(e)) => {
+                return out.send(TrainEvent::Failed {
+                    message: e.to_string(),
+                    checkpoint: last_ckpt,
+                });
+            }
+            Err(p) => {
+                return out.send(TrainEvent::Failed {
+                    message: format!(
+                        "{} failed during training: {}. Resume from the last checkpoint on the CPU.",
+                        pick.label,
+                        panic_message(p.as_ref())
+                    ),
+                    checkpoint: last_ckpt,
+                });
+            }
+        };
+        pending.push((stats.step, stats.loss));
+        let cfg = trainer.config.train.clone();
+        if cfg.val_every > 0 && stats.step.is_multiple_of(cfg.val_every) {
+            out.send(TrainEvent::Validation(trainer.validate()));
+        }
+        while sent_rows < trainer.history.by_t.len() {
+            let (step, row) = trainer.history.by_t[sent_rows].clone();
+            out.send(TrainEvent::LossByT { step, row });
+            sent_rows += 1;
+        }
+        if cfg.preview_every > 0 && stats.step.is_multiple_of(cfg.preview_every) {
+            spawn_preview(&trainer, &preview_busy, out);
+        }
+        if cfg.checkpoint_every > 0 && stats.step.is_multiple_of(cfg.checkpoint_every) {
+            save(&trainer, &mut last_ckpt);
+        }
+        let elapsed = window.0.elapsed().as_secs_f64();
+        if elapsed > 0.5 {
+            rate = (trainer.step - window.1) as f64 / elapsed;
+            window = (Instant::now(), trainer.step);
+        }
+        if last_sent.elapsed() >= Duration::from_millis(50) || stats.step == total {
+            let ev = TrainEvent::Progress {
+                step: stats.step,
+                total,
+                loss: stats.loss,
+                losses: pending.clone(),
+                lr: stats.lr,
+                images_per_sec: rate * cfg.batch as f64,
+                eta_secs: if rate > 0.0 {
+                    (total - stats.step) as f64 / rate
+                } else {
+                    f64::NAN
+                },
+            };
+            if out.offer(ev) {
+                pending.clear();
+            }
+            last_sent = Instant::now();
+        }
+    }
+}
+
+/// Draws preview samples from snapshots of the weights on a separate thread, so training goes on.
+fn spawn_preview(trainer: &Trainer, busy: &Arc<AtomicBool>, out: &Outbox) {
+    if busy.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let cfg = &trainer.config.train;
+    let (ema, raw) = (trainer.ema_snapshot(), trainer.raw_snapshot());
+    let device = trainer.inference_device();
+    let table = trainer.table.clone();
+    let shape = trainer.image_shape();
+    let (n, steps, seed, target, step) = (
+        cfg.preview_count,
+        cfg.preview_steps,
+        cfg.seed,
+        cfg.target,
+        trainer.step,
+    );
+    let tx = out.tx.clone();
+    let wake = out.wake.clone();
+    let flag = busy.clone();
+    let spawned = std::thread::Builder::new()
+        .name("preview".into())
+        .spawn(move || {
+            let kind = SamplerKind::Ddim {
+                steps: steps.min(table.steps()),
+                eta: 0.0,
+                spacing: Spacing::Trailing,
+            };
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let plan = SamplerPlan::new(&table, kind).ok()?;
+                let draw = |m| {
+                    sample_images(
+                        m,
+                        &device,
+                        &table,
+                        target,
+                        &plan,
+                        n,
+                        shape,
+                        seed ^ 0xC0FFEE,
+                        true,
+                    )
+                };
+                let to_u8 = |v: Vec<f32>| v.into_iter().map(unit_to_u8).collect::<Vec<u8>>();
+                Some(PreviewGrid {
+                    step,
+                    n,
+                    shape,
+                    ema: to_u8(draw(&ema)),
+                    raw: to_u8(draw(&raw)),
+                })
+            }));
+            if let Ok(Some(grid)) = result {
+                let _ = tx.send(TrainEvent::Preview(grid));
+                wake();
+            }
+            flag.store(false, Ordering::SeqCst);
+        });
+    if spawned.is_err() {
+        busy.store(false, Ordering::SeqCst);
+    }
+}
