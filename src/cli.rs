@@ -41,6 +41,8 @@ pub struct Cli {
 pub enum ViewName {
     /// The schedule lab: β, ᾱ and SNR of any number of schedules.
     Schedule,
+    /// Training: live loss plots, loss by timestep, throughput and previews.
+    Training,
 }
 
 fn parse_size(s: &str) -> Result<[u32; 2], String> {
@@ -66,6 +68,13 @@ pub enum Command {
     Schedule(ScheduleArgs),
     /// Print the timesteps a DDIM sampler visits, 1-indexed, in descending order.
     Timesteps(TimestepsArgs),
+    /// Train a UNet from a preset (or resume a checkpoint), with a progress bar.
+    Train(crate::train_cli::TrainArgs),
+    /// Benchmarks (training throughput against the PyTorch reference).
+    #[command(subcommand)]
+    Bench(crate::train_cli::BenchCommand),
+    /// Sample from a checkpoint and export a grid, a GIF, PNG frames or .npy.
+    Sample(crate::train_cli::SampleArgs),
 }
 
 /// The schedule kinds, as command-line values.
@@ -238,6 +247,9 @@ pub fn run_command(command: &Command, out: &mut dyn Write) -> Result<(), CliErro
     match command {
         Command::Schedule(args) => run_schedule(args, out),
         Command::Timesteps(args) => run_timesteps(args, out),
+        Command::Train(args) => crate::train_cli::run_train(args, out),
+        Command::Bench(cmd) => crate::train_cli::run_bench(cmd, out),
+        Command::Sample(args) => crate::train_cli::run_sample(args, out),
     }
 }
 

@@ -17,3 +17,4 @@ pub mod io;
 pub mod model;
 pub mod toy;
 pub mod train;
+pub mod train_cli;

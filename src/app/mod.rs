@@ -2,9 +2,11 @@
 
 mod schedule_lab;
 mod screenshot;
+mod training_view;
 
 pub use schedule_lab::{ScheduleEntry, ScheduleLab, XAxis};
 pub use screenshot::ScreenshotJob;
+pub use training_view::{RunStatus, TrainingView, grid_image};
 
 use crate::cli::ViewName;
 use std::path::PathBuf;
@@ -36,6 +38,8 @@ pub struct DiffusionApp {
     pub view: ViewName,
     /// The schedule lab.
     pub schedule_lab: ScheduleLab,
+    /// The training view.
+    pub training: TrainingView,
     screenshot: Option<ScreenshotJob>,
 }
 
@@ -45,6 +49,7 @@ impl DiffusionApp {
         Self {
             view,
             schedule_lab: ScheduleLab::default(),
+            training: TrainingView::default(),
             screenshot: None,
         }
     }
@@ -57,20 +62,25 @@ impl DiffusionApp {
                 ui.heading("Diffusion Lab");
                 ui.separator();
                 ui.selectable_value(&mut self.view, ViewName::Schedule, "Schedules");
+                ui.selectable_value(&mut self.view, ViewName::Training, "Training");
             });
         });
         egui::Panel::bottom("status_bar").show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.label(self.status_text());
+                ui.separator();
+                ui.label(self.training.status_line());
             });
         });
         match self.view {
             ViewName::Schedule => self.schedule_lab.ui(ui),
+            ViewName::Training => self.training.ui(ui),
         }
     }
 
     fn status_text(&self) -> String {
         match self.view {
+            ViewName::Training => format!("Run: {}", self.training.config.name),
             ViewName::Schedule => {
                 let n = self.schedule_lab.entries.len();
                 let bad = self
@@ -91,6 +101,7 @@ impl DiffusionApp {
 
 impl eframe::App for DiffusionApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.training.logic(ctx);
         if let Some(job) = &mut self.screenshot {
             job.logic(ctx);
         }
@@ -98,6 +109,11 @@ impl eframe::App for DiffusionApp {
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.shell_ui(ui);
+    }
+
+    /// Closing the window stops training cleanly: the worker saves a checkpoint and is joined.
+    fn on_exit(&mut self) {
+        self.training.shutdown();
     }
 }
 

@@ -302,3 +302,20 @@ impl RunConfig {
         Self::from_toml(&text).map_err(|e| format!("malformed preset {}:\n{e}", path.display()))
     }
 }
+
+/// The presets shipped in `presets/`, embedded so the app finds them from any folder.
+pub const SHIPPED_PRESETS: &[(&str, &str)] = &[
+    ("mnist-tiny", include_str!("../../presets/mnist-tiny.toml")),
+    (
+        "mnist-canonical",
+        include_str!("../../presets/mnist-canonical.toml"),
+    ),
+    (
+        "mnist-cosine",
+        include_str!("../../presets/mnist-cosine.toml"),
+    ),
+    (
+        "triangles-linear",
+        include_str!("../../presets/triangles-linear.toml"),
+    ),
+];

@@ -11,7 +11,7 @@ mod worker;
 pub use checkpoint::{
     CheckpointInfo, load_checkpoint, load_for_inference, read_info, save_checkpoint,
 };
-pub use config::{DataSpec, ModelSize, RunConfig, Target, TrainConfig};
+pub use config::{DataSpec, ModelSize, RunConfig, SHIPPED_PRESETS, Target, TrainConfig};
 pub use ema::ema_update;
 pub use sample::{ChainRecord, eps_predictor, sample_chain, sample_images};
 pub use trainer::{

@@ -1,0 +1,642 @@
+//! The training view: start, pause and stop a run in the background, and watch the loss curves,
+//! the loss by timestep, the throughput and the preview samples while it trains.
+
+use crate::train::{
+    PreviewGrid, RunConfig, SHIPPED_PRESETS, StartOptions, TrainCommand, TrainEvent, TrainHandle,
+    ValPoint,
+};
+use egui::{Color32, RichText};
+use egui_plot::{Legend, Line, Plot, PlotPoints, Polygon};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where a run stands, for the status line and the buttons.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunStatus {
+    /// No run yet.
+    Idle,
+    /// The worker is loading data and building the model.
+    Starting,
+    /// Training.
+    Training,
+    /// Paused by the user.
+    Paused,
+    /// Stop requested; waiting for the final checkpoint.
+    Stopping,
+    /// The run ended normally.
+    Finished,
+    /// The run failed (message shown separately).
+    Failed,
+}
+
+impl RunStatus {
+    /// Text for the status line.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RunStatus::Idle => "Idle",
+            RunStatus::Starting => "Starting…",
+            RunStatus::Training => "Training",
+            RunStatus::Paused => "Paused",
+            RunStatus::Stopping => "Stopping…",
+            RunStatus::Finished => "Stopped",
+            RunStatus::Failed => "Failed",
+        }
+    }
+}
+
+/// The training view's state.
+pub struct TrainingView {
+    /// The configuration the next run starts with.
+    pub config: RunConfig,
+    /// The preset the config came from.
+    pub preset_name: String,
+    /// Where runs are written.
+    pub runs_dir: PathBuf,
+    /// The run's state.
+    pub status: RunStatus,
+    handle: Option<TrainHandle>,
+    /// Device label and reason, once known.
+    pub device: Option<(String, String)>,
+    /// The last error message.
+    pub error: Option<String>,
+    /// The last checkpoint written.
+    pub last_checkpoint: Option<PathBuf>,
+    /// Steps done and the run's total.
+    pub step: (usize, usize),
+    losses: Vec<[f64; 2]>,
+    smoothed: Vec<[f64; 2]>,
+    val: Vec<ValPoint>,
+    by_t: Vec<(usize, Vec<f32>)>,
+    throughput: Vec<[f64; 2]>,
+    eta_secs: f64,
+    lr: f64,
+    /// Draw the loss on a log axis.
+    pub log_loss: bool,
+    /// EMA smoothing factor of the loss curve.
+    pub smoothing: f64,
+    preview: Option<PreviewGrid>,
+    preview_tex: Option<(egui::TextureHandle, egui::TextureHandle)>,
+    params: usize,
+}
+
+impl Default for TrainingView {
+    fn default() -> Self {
+        let (name, text) = SHIPPED_PRESETS[0];
+        let config = RunConfig::from_toml(text).unwrap_or_default();
+        Self::new(config, name)
+    }
+}
+
+impl TrainingView {
+    /// A view that will start `config`.
+    pub fn new(config: RunConfig, preset_name: &str) -> Self {
+        let lr = config.train.lr;
+        Self {
+            config,
+            preset_name: preset_name.to_owned(),
+            runs_dir: PathBuf::from("runs"),
+            status: RunStatus::Idle,
+            handle: None,
+            device: None,
+            error: None,
+            last_checkpoint: None,
+            step: (0, 0),
+            losses: Vec::new(),
+            smoothed: Vec::new(),
+            val: Vec::new(),
+            by_t: Vec::new(),
+            throughput: Vec::new(),
+            eta_secs: f64::NAN,
+            lr,
+            log_loss: true,
+            smoothing: 0.95,
+            preview: None,
+            preview_tex: None,
+            params: 0,
+        }
+    }
+
+    /// Whether a worker is running.
+    pub fn is_running(&self) -> bool {
+        self.handle.is_some()
+    }
+
+    /// The number of loss points received.
+    pub fn loss_points(&self) -> usize {
+        self.losses.len()
+    }
+
+    /// Starts a run (or resumes `resume` on `device`), with `wake` called after every event.
+    pub fn start(
+        &mut self,
+        resume: Option<PathBuf>,
+        device: Option<crate::model::DeviceChoice>,
+        wake: Arc<dyn Fn() + Send + Sync>,
+    ) {
+        self.shutdown();
+        if resume.is_none() {
+            self.losses.clear();
+            self.smoothed.clear();
+            self.val.clear();
+            self.by_t.clear();
+            self.throughput.clear();
+            self.preview = None;
+            self.preview_tex = None;
+        }
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let out_dir = resume
+            .clone()
+            .unwrap_or_else(|| self.runs_dir.join(format!("{}-{stamp}", self.config.name)));
+        let options = StartOptions {
+            config: self.config.clone(),
+            resume,
+            out_dir,
+            device,
+            total_steps: None,
+        };
+        match TrainHandle::start(options, wake) {
+            Ok(h) => {
+                self.handle = Some(h);
+                self.status = RunStatus::Starting;
+                self.error = None;
+            }
+            Err(e) => {
+                self.status = RunStatus::Failed;
+                self.error = Some(format!("could not start the training thread: {e}"));
+            }
+        }
+    }
+
+    /// Sends a command to the worker, if one runs.
+    pub fn command(&mut self, cmd: TrainCommand) {
+        if let Some(h) = &self.handle
+            && h.send(cmd.clone())
+            && cmd == TrainCommand::Stop
+        {
+            self.status = RunStatus::Stopping;
+        }
+    }
+
+    /// Stops the worker cleanly (saves a checkpoint) and waits for it.
+    pub fn shutdown(&mut self) {
+        if let Some(h) = self.handle.take() {
+            drop(h);
+            if matches!(
+                self.status,
+                RunStatus::Training | RunStatus::Paused | RunStatus::Starting | RunStatus::Stopping
+            ) {
+                self.status = RunStatus::Finished;
+            }
+        }
+    }
+
+    /// Drains the worker's events without blocking. Call once per frame.
+    pub fn logic(&mut self, ctx: &egui::Context) {
+        let Some(h) = &self.handle else { return };
+        let mut events = Vec::new();
+        while events.len() < 4096 {
+            match h.try_recv() {
+                Some(ev) => events.push(ev),
+                None => break,
+            }
+        }
+        let finished = h.is_finished();
+        for ev in events {
+            self.apply(ev, ctx);
+        }
+        if finished && self.handle.as_ref().is_some_and(|h| h.try_recv().is_none()) {
+            self.handle = None;
+            if matches!(
+                self.status,
+                RunStatus::Stopping | RunStatus::Training | RunStatus::Starting | RunStatus::Paused
+            ) {
+                self.status = RunStatus::Finished;
+            }
+        }
+    }
+
+    fn apply(&mut self, ev: TrainEvent, ctx: &egui::Context) {
+        match ev {
+            TrainEvent::Started {
+                device,
+                reason,
+                params,
+                step,
+                total,
+            } => {
+                self.device = Some((device, reason));
+                self.params = params;
+                self.step = (step, total);
+                self.status = RunStatus::Training;
+            }
+            TrainEvent::Progress {
+                step,
+                total,
+                losses,
+                lr,
+                images_per_sec,
+                eta_secs,
+                ..
+            } => {
+                self.step = (step, total);
+                self.lr = lr;
+                self.eta_secs = eta_secs;
+                for (s, l) in losses {
+                    let l = f64::from(l);
+                    self.losses.push([s as f64, l]);
+                    let prev = self.smoothed.last().map_or(l, |p| p[1]);
+                    self.smoothed
+                        .push([s as f64, self.smoothing * prev + (1.0 - self.smoothing) * l]);
+                }
+                if images_per_sec.is_finite() && images_per_sec > 0.0 {
+                    self.throughput.push([step as f64, images_per_sec]);
+                }
+            }
+            TrainEvent::Validation(v) => self.val.push(v),
+            TrainEvent::LossByT { step, row } => self.by_t.push((step, row)),
+            TrainEvent::Preview(grid) => {
+                let to_tex = |name: &str, px: &[u8]| {
+                    let img = grid_image(px, grid.n, grid.shape);
+                    ctx.load_texture(name, img, egui::TextureOptions::NEAREST)
+                };
+                self.preview_tex = Some((
+                    to_tex("preview_ema", &grid.ema),
+                    to_tex("preview_raw", &grid.raw),
+                ));
+                self.preview = Some(grid);
+            }
+            TrainEvent::Checkpointed { path, .. } => self.last_checkpoint = Some(path),
+            TrainEvent::Paused => self.status = RunStatus::Paused,
+            TrainEvent::Resumed => self.status = RunStatus::Training,
+            TrainEvent::Finished { checkpoint, .. } => {
+                self.status = RunStatus::Finished;
+                if checkpoint.is_some() {
+                    self.last_checkpoint = checkpoint;
+                }
+            }
+            TrainEvent::Failed {
+                message,
+                checkpoint,
+            } => {
+                self.status = RunStatus::Failed;
+                self.error = Some(message);
+                if checkpoint.is_some() {
+                    self.last_checkpoint = checkpoint;
+                }
+            }
+        }
+    }
+
+    /// One line for the status bar.
+    pub fn status_line(&self) -> String {
+        let mut s = format!("Training: {}", self.status.label());
+        if self.step.1 > 0 {
+            s.push_str(&format!(" · step {}/{}", self.step.0, self.step.1));
+        }
+        if let Some((dev, reason)) = &self.device {
+            s.push_str(&format!(" · {dev} ({reason})"));
+        }
+        s
+    }
+
+    /// Draws the view.
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        let wake = {
+            let ctx = ui.ctx().clone();
+            Arc::new(move || ctx.request_repaint()) as Arc<dyn Fn() + Send + Sync>
+        };
+        egui::Panel::left("training_side")
+            .resizable(true)
+            .default_size(300.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.controls_ui(ui, &wake));
+            });
+        egui::CentralPanel::default().show(ui, |ui| self.plots_ui(ui));
+    }
+
+    fn controls_ui(&mut self, ui: &mut egui::Ui, wake: &Arc<dyn Fn() + Send + Sync>) {
+        ui.heading("Train a UNet");
+        let running = self.is_running();
+        ui.add_enabled_ui(!running, |ui| {
+            let label = ui.label("Preset");
+            egui::ComboBox::from_id_salt("preset")
+                .selected_text(&self.preset_name)
+                .show_ui(ui, |ui| {
+                    for (name, text) in SHIPPED_PRESETS {
+                        if ui
+                            .selectable_label(self.preset_name == *name, *name)
+                            .clicked()
+                            && let Ok(cfg) = RunConfig::from_toml(text)
+                        {
+                            self.config = cfg;
+                            self.preset_name = (*name).to_owned();
+                            self.lr = self.config.train.lr;
+                        }
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            ui.horizontal(|ui| {
+                let l = ui.label("Device");
+                egui::ComboBox::from_id_salt("device")
+                    .selected_text(format!("{:?}", self.config.train.device).to_lowercase())
+                    .show_ui(ui, |ui| {
+                        use crate::model::DeviceChoice::*;
+                        for d in [Auto, Gpu, Cpu] {
+                            ui.selectable_value(
+                                &mut self.config.train.device,
+                                d,
+                                format!("{d:?}").to_lowercase(),
+                            );
+                        }
+                    })
+                    .response
+                    .labelled_by(l.id);
+            });
+            ui.horizontal(|ui| {
+                let l = ui.label("Steps");
+                ui.add(
+                    egui::DragValue::new(&mut self.config.train.steps)
+                        .range(1..=1_000_000)
+                        .speed(50.0),
+                )
+                .labelled_by(l.id);
+            });
+        });
+        ui.label(format!(
+            "Data: {} · schedule: {}",
+            self.config.data.label(),
+            self.config.schedule.label()
+        ));
+        ui.separator();
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(!running, egui::Button::new("Start"))
+                .clicked()
+            {
+                self.start(None, None, wake.clone());
+            }
+            let (pause_label, cmd) = if self.status == RunStatus::Paused {
+                ("Resume", TrainCommand::Resume)
+            } else {
+                ("Pause", TrainCommand::Pause)
+            };
+            if ui
+                .add_enabled(running, egui::Button::new(pause_label))
+                .clicked()
+            {
+                self.command(cmd);
+            }
+            if ui.add_enabled(running, egui::Button::new("Stop")).clicked() {
+                self.command(TrainCommand::Stop);
+            }
+        });
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(running, egui::Button::new("Sample now"))
+                .clicked()
+            {
+                self.command(TrainCommand::SampleNow);
+            }
+            if ui
+                .add_enabled(running, egui::Button::new("Save checkpoint"))
+                .clicked()
+            {
+                self.command(TrainCommand::SaveCheckpoint);
+            }
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label("Learning rate");
+            let r = ui
+                .add(
+                    egui::Slider::new(&mut self.lr, 1e-6..=1e-1)
+                        .logarithmic(true)
+                        .custom_formatter(|v, _| format!("{v:.1e}")),
+                )
+                .labelled_by(l.id);
+            if r.changed() {
+                self.command(TrainCommand::SetLr(self.lr));
+            }
+        });
+        ui.separator();
+        ui.label(RichText::new(format!("Status: {}", self.status.label())).strong());
+        if self.step.1 > 0 {
+            ui.add(
+                egui::ProgressBar::new(self.step.0 as f32 / self.step.1 as f32)
+                    .text(format!("step {} / {}", self.step.0, self.step.1)),
+            );
+        }
+        if let Some(last) = self.throughput.last() {
+            let eta = if self.eta_secs.is_finite() {
+                format!("{:.0} s", self.eta_secs)
+            } else {
+                "…".into()
+            };
+            ui.label(format!("{:.0} images/s · ETA {eta}", last[1]));
+        }
+        if self.params > 0 {
+            ui.label(format!("{} parameters", self.params));
+        }
+        if let Some((dev, reason)) = &self.device {
+            ui.label(format!("Device: {dev}"));
+            ui.label(RichText::new(reason).small());
+        }
+        if let Some(p) = &self.last_checkpoint {
+            ui.label(format!("Checkpoint: {}", p.display()));
+        }
+        if let Some(e) = self.error.clone() {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+            if let Some(ck) = self.last_checkpoint.clone()
+                && !running
+                && ui
+                    .button("Resume on the CPU from the last checkpoint")
+                    .clicked()
+            {
+                self.start(
+                    Some(ck),
+                    Some(crate::model::DeviceChoice::Cpu),
+                    wake.clone(),
+                );
+            }
+        }
+        ui.separator();
+        ui.checkbox(&mut self.log_loss, "log axis for the loss");
+        ui.horizontal(|ui| {
+            let l = ui.label("Smoothing");
+            ui.add(egui::Slider::new(&mut self.smoothing, 0.0..=0.999))
+                .labelled_by(l.id);
+        });
+    }
+
+    fn plots_ui(&mut self, ui: &mut egui::Ui) {
+        let h = ui.available_height();
+        let log = self.log_loss;
+        let f = move |v: f64| if log { v.max(1e-12).log10() } else { v };
+        ui.columns(2, |cols| {
+            Plot::new("loss")
+                .height(h * 0.45)
+                .legend(Legend::default())
+                .x_axis_label("step")
+                .y_axis_label(if log { "loss (log₁₀)" } else { "loss" })
+                .show(&mut cols[0], |p| {
+                    let raw: Vec<[f64; 2]> = self.losses.iter().map(|q| [q[0], f(q[1])]).collect();
+                    let sm: Vec<[f64; 2]> = self.smoothed.iter().map(|q| [q[0], f(q[1])]).collect();
+                    p.line(
+                        Line::new("train loss", PlotPoints::from(raw))
+                            .color(Color32::from_gray(110))
+                            .width(1.0),
+                    );
+                    p.line(
+                        Line::new("train (smoothed)", PlotPoints::from(sm))
+                            .color(Color32::from_rgb(0, 114, 178))
+                            .width(2.0),
+                    );
+                    if !self.val.is_empty() {
+                        let mut band: Vec<[f64; 2]> = self
+                            .val
+                            .iter()
+                            .map(|v| [v.step as f64, f(f64::from(v.max))])
+                            .collect();
+                        band.extend(
+                            self.val
+                                .iter()
+                                .rev()
+                                .map(|v| [v.step as f64, f(f64::from(v.min))]),
+                        );
+                        p.polygon(
+                            Polygon::new("validation min/max", PlotPoints::from(band))
+                                .fill_color(Color32::from_rgba_unmultiplied(213, 94, 0, 50)),
+                        );
+                        let mean: Vec<[f64; 2]> = self
+                            .val
+                            .iter()
+                            .map(|v| [v.step as f64, f(f64::from(v.mean))])
+                            .collect();
+                        p.line(
+                            Line::new("validation mean", PlotPoints::from(mean))
+                                .color(Color32::from_rgb(213, 94, 0))
+                                .width(2.0),
+                        );
+                    }
+                });
+            Plot::new("throughput")
+                .height(h * 0.45)
+                .x_axis_label("step")
+                .y_axis_label("images/s")
+                .show(&mut cols[1], |p| {
+                    p.line(
+                        Line::new("throughput", PlotPoints::from(self.throughput.clone()))
+                            .color(Color32::from_rgb(0, 158, 115)),
+                    );
+                });
+        });
+        ui.columns(3, |cols| {
+            cols[0].label("Loss by timestep (rows: steps, columns: t buckets)");
+            heatmap_ui(&mut cols[0], &self.by_t, h * 0.4);
+            Plot::new("loss_vs_t")
+                .height(h * 0.4)
+                .x_axis_label("t / T")
+                .y_axis_label("loss")
+                .show(&mut cols[1], |p| {
+                    if let Some((_, row)) = self.by_t.last() {
+                        let n = row.len() as f64;
+                        let pts: Vec<[f64; 2]> = row
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, v)| v.is_finite())
+                            .map(|(i, v)| [(i as f64 + 0.5) / n, f64::from(*v)])
+                            .collect();
+                        p.line(
+                            Line::new("current loss vs t", PlotPoints::from(pts))
+                                .color(Color32::from_rgb(204, 121, 167))
+                                .width(2.0),
+                        );
+                    }
+                });
+            let ui = &mut cols[2];
+            match (&self.preview, &self.preview_tex) {
+                (Some(g), Some((ema, raw))) => {
+                    ui.label(format!("Preview at step {} (DDIM, fixed seeds)", g.step));
+                    let side = (ui.available_width() / 2.0 - 8.0).max(60.0);
+                    ui.horizontal(|ui| {
+                        ui.vertical(|ui| {
+                            ui.label("EMA");
+                            ui.add(egui::Image::new(ema).fit_to_exact_size(egui::vec2(side, side)));
+                        });
+                        ui.vertical(|ui| {
+                            ui.label("raw");
+                            ui.add(egui::Image::new(raw).fit_to_exact_size(egui::vec2(side, side)));
+                        });
+                    });
+                }
+                _ => {
+                    ui.label("Preview samples appear here while training");
+                }
+            }
+        });
+    }
+}
+
+/// Paints the loss-by-timestep heatmap: one row per recorded step block, one column per t bucket.
+fn heatmap_ui(ui: &mut egui::Ui, rows: &[(usize, Vec<f32>)], height: f32) {
+    let (rect, _) = ui.allocate_exact_size(
+        egui::vec2(ui.available_width(), height),
+        egui::Sense::hover(),
+    );
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 2.0, Color32::from_gray(20));
+    let shown: Vec<&(usize, Vec<f32>)> = rows.iter().rev().take(120).collect();
+    let Some(cols) = shown.first().map(|r| r.1.len()) else {
+        return;
+    };
+    let (lo, hi) = shown
+        .iter()
+        .flat_map(|r| r.1.iter())
+        .filter(|v| v.is_finite() && **v > 0.0)
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v.ln()), b.max(v.ln()))
+        });
+    let n_rows = shown.len();
+    let (cw, rh) = (rect.width() / cols as f32, rect.height() / n_rows as f32);
+    for (ri, (_, row)) in shown.iter().rev().enumerate() {
+        for (ci, v) in row.iter().enumerate() {
+            if !v.is_finite() || *v <= 0.0 {
+                continue;
+            }
+            let u = if hi > lo {
+                (v.ln() - lo) / (hi - lo)
+            } else {
+                0.5
+            };
+            let r = egui::Rect::from_min_size(
+                egui::pos2(rect.left() + ci as f32 * cw, rect.top() + ri as f32 * rh),
+                egui::vec2(cw.ceil(), rh.ceil()),
+            );
+            painter.rect_filled(r, 0.0, viridis(u));
+        }
+    }
+}
+
+/// A short viridis-like ramp for u ∈ [0, 1].
+fn viridis(u: f32) -> Color32 {
+    const STOPS: [[f32; 3]; 5] = [
+        [68.0, 1.0, 84.0],
+        [59.0, 82.0, 139.0],
+        [33.0, 145.0, 140.0],
+        [94.0, 201.0, 98.0],
+        [253.0, 231.0, 37.0],
+    ];
+    let x = u.clamp(0.0, 1.0) * 4.0;
+    let i = (x.floor() as usize).min(3);
+    let f = x - i as f32;
+    let c = |k: usize| (STOPS[i][k] + (STOPS[i + 1][k] - STOPS[i][k]) * f) as u8;
+    Color32::from_rgb(c(0), c(1), c(2))
+}
+
+/// A grid of u8 images [n, C, H, W] as an egui image.
+pub fn grid_image(px: &[u8], n: usize, shape: [usize; 3]) -> egui::ColorImage {
+    let img = crate::train_cli::grid_rgb(px, n, shape);
+    egui::ColorImage::from_rgb([img.width() as usize, img.height() as usize], img.as_raw())
+}
