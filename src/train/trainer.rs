@@ -97,6 +97,10 @@ pub struct Trainer {
     /// A learning rate set live by the user (replaces the schedule).
     pub lr_override: Option<f64>,
     bucket_acc: Vec<(f64, usize)>,
+    /// The model's dropout probability.
+    dropout: f64,
+    /// Print per-phase step times to stderr (`DIFFUSION_LAB_PROFILE=1`).
+    profile: bool,
 }
 
 impl Trainer {
@@ -147,6 +151,8 @@ impl Trainer {
             history: LossHistory::default(),
             lr_override: None,
             bucket_acc: vec![(0.0, 0); T_BUCKETS],
+            dropout: unet.dropout,
+            profile: std::env::var_os("DIFFUSION_LAB_PROFILE").is_some(),
         })
     }
 
@@ -217,18 +223,23 @@ impl Trainer {
 
     /// Runs one optimiser step.
     pub fn step(&mut self) -> Result<StepStats, TrainError> {
+        let t0 = std::time::Instant::now();
         let b = self.config.train.batch;
         let n = self.train_data.len() as u64;
         let mut rng = self.rng.clone();
         let indices: Vec<usize> = (0..b).map(|_| rng.below(n) as usize).collect();
         let (xt, target, ts) = self.make_batch(&self.train_data, &indices, &mut rng);
         self.rng = rng;
-        // Dropout masks come from the device RNG; reseeding per step keeps resume exact.
-        self.device
-            .seed(self.config.train.seed.wrapping_add(self.step as u64 + 1));
+        if self.dropout > 0.0 {
+            // Dropout masks come from the device RNG; reseeding per step keeps resume exact
+            // (for one run at a time: other runs on the same device share that RNG).
+            self.device
+                .seed(self.config.train.seed.wrapping_add(self.step as u64 + 1));
+        }
         let tf: Vec<f32> = ts.iter().map(|&t| t as f32).collect();
         let x = self.upload(xt, b, &self.device);
         let y = self.upload(target, b, &self.device);
+        let t_batch = t0.elapsed();
         let out = self.model.forward(x, &tf); // [B, C, H, W]
         let per_sample = (out - y)
             .powi_scalar(2)
@@ -244,6 +255,7 @@ impl Trainer {
             .into_data()
             .try_to_vec::<f32>()
             .unwrap_or_default();
+        let t_train = t0.elapsed();
         let loss = per.iter().sum::<f32>() / per.len().max(1) as f32;
         self.step += 1;
         if !loss.is_finite() {
@@ -257,6 +269,16 @@ impl Trainer {
             &self.model.valid(),
             self.config.train.ema_decay,
         );
+        if self.profile {
+            let _ = self.ema.clone().into_record(); // wait for the EMA work, for the timing
+            eprintln!(
+                "profile step {}: batch {:.1} ms, forward+backward+adam {:.1} ms, ema {:.1} ms",
+                self.step,
+                t_batch.as_secs_f64() * 1e3,
+                (t_train - t_batch).as_secs_f64() * 1e3,
+                (t0.elapsed() - t_train).as_secs_f64() * 1e3
+            );
+        }
         self.history.train.push((self.step, loss));
         self.record_by_t(&ts, &per);
         Ok(StepStats {
