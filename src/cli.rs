@@ -43,9 +43,12 @@ pub enum ViewName {
     Schedule,
     /// Training: live loss plots, loss by timestep, throughput and previews.
     Training,
+    /// The forward-process explorer: x_t of one image under up to four schedules.
+    Forward,
 }
 
-fn parse_size(s: &str) -> Result<[u32; 2], String> {
+/// Parses "WxH" window sizes such as 1280x720.
+pub fn parse_size(s: &str) -> Result<[u32; 2], String> {
     let (w, h) = s
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("expected WxH such as 1280x720, got '{s}'"))?;
@@ -75,6 +78,8 @@ pub enum Command {
     Bench(crate::train_cli::BenchCommand),
     /// Sample from a checkpoint and export a grid, a GIF, PNG frames or .npy.
     Sample(crate::train_cli::SampleArgs),
+    /// Noise an image with the forward process; write the strip of x_t as PNG (and .npy).
+    Forward(crate::explore::ForwardArgs),
 }
 
 /// The schedule kinds, as command-line values.
@@ -250,6 +255,7 @@ pub fn run_command(command: &Command, out: &mut dyn Write) -> Result<(), CliErro
         Command::Train(args) => crate::train_cli::run_train(args, out),
         Command::Bench(cmd) => crate::train_cli::run_bench(cmd, out),
         Command::Sample(args) => crate::train_cli::run_sample(args, out),
+        Command::Forward(args) => crate::explore::run_forward(args, out),
     }
 }
 

@@ -8,11 +8,13 @@
 //! - [`model`]: the burn networks (UNet, toy MLP) and device choice.
 //! - [`data`]: image datasets (bundled, synthetic, user files, .npy).
 //! - [`toy`]: 2-D toy datasets.
+//! - [`explore`]: the forward-process explorer's logic and the `forward` command.
 
 pub mod app;
 pub mod cli;
 pub mod data;
 pub mod diffusion;
+pub mod explore;
 pub mod io;
 pub mod model;
 pub mod toy;

@@ -62,6 +62,19 @@ pub struct TrainArgs {
 pub enum BenchCommand {
     /// Training throughput of the canonical UNet (and the PyTorch reference when available).
     Train(BenchTrainArgs),
+    /// UI-thread frame times (build + tessellate) of the training view while a run trains.
+    Ui(BenchUiArgs),
+}
+
+/// `diffusion-lab bench ui`.
+#[derive(Debug, Args)]
+pub struct BenchUiArgs {
+    /// Frames to measure.
+    #[arg(long, default_value_t = 600)]
+    pub frames: usize,
+    /// The window size in points.
+    #[arg(long, default_value = "1280x800", value_parser = crate::cli::parse_size)]
+    pub size: [u32; 2],
 }
 
 /// `diffusion-lab bench train`.
@@ -146,11 +159,10 @@ pub struct SampleArgs {
 
 fn progress(done: usize, total: usize, loss: f32, rate: f64) {
     let width = 30;
-    let filled = if total == 0 {
-        width
-    } else {
-        done * width / total
-    };
+    let filled = (done * width)
+        .checked_div(total)
+        .unwrap_or(width)
+        .min(width);
     let eta = if rate > 0.0 {
         (total - done) as f64 / rate
     } else {
@@ -251,6 +263,7 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
 pub fn run_bench(cmd: &BenchCommand, out: &mut dyn Write) -> Result<(), CliError> {
     match cmd {
         BenchCommand::Train(a) => bench_train(a, out),
+        BenchCommand::Ui(a) => bench_ui(a, out),
     }
 }
 
@@ -531,6 +544,77 @@ pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
         plan.steps.len() as f64 / secs,
         a.n as f64 / secs,
         pick.label
+    )
+    .map_err(|e| CliError::failure(e.to_string()))
+}
+
+/// Frame-time statistics in milliseconds.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameStats {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// Worst frame.
+    pub max: f64,
+}
+
+impl FrameStats {
+    /// Statistics of `ms` (not empty).
+    pub fn of(mut ms: Vec<f64>) -> Self {
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+        Self {
+            p50: at(0.5),
+            p95: at(0.95),
+            max: at(1.0),
+        }
+    }
+}
+
+fn bench_ui(a: &BenchUiArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    use crate::app::{DiffusionApp, RunStatus};
+    let ctx = egui::Context::default();
+    let mut app = DiffusionApp::new(crate::cli::ViewName::Training);
+    app.training.config.train.device = DeviceChoice::Cpu;
+    app.training.config.train.preview_every = 50;
+    app.training.runs_dir =
+        std::env::temp_dir().join(format!("diffusion-lab-bench-ui-{}", std::process::id()));
+    let wake: std::sync::Arc<dyn Fn() + Send + Sync> = std::sync::Arc::new(|| {});
+    app.training.start(None, None, wake);
+    let screen = egui::Rect::from_min_size(
+        egui::Pos2::ZERO,
+        egui::vec2(a.size[0] as f32, a.size[1] as f32),
+    );
+    let frame = |app: &mut DiffusionApp| {
+        let input = egui::RawInput {
+            screen_rect: Some(screen),
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        app.training.logic(&ctx);
+        let full = ctx.run_ui(input, |ui| app.shell_ui(ui));
+        let _ = ctx.tessellate(full.shapes, full.pixels_per_point);
+        t0.elapsed().as_secs_f64() * 1e3
+    };
+    let start = Instant::now();
+    while app.training.status != RunStatus::Training && start.elapsed().as_secs() < 120 {
+        frame(&mut app);
+        std::thread::sleep(std::time::Duration::from_millis(16));
+    }
+    let mut times = Vec::with_capacity(a.frames);
+    for _ in 0..a.frames.max(1) {
+        times.push(frame(&mut app));
+        std::thread::sleep(std::time::Duration::from_millis(16));
+    }
+    let steps = app.training.step.0;
+    app.training.shutdown();
+    let _ = std::fs::remove_dir_all(&app.training.runs_dir);
+    let s = FrameStats::of(times);
+    writeln!(
+        out,
+        "training view while training ({steps} steps done): UI frame p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms over {} frames",
+        s.p50, s.p95, s.max, a.frames
     )
     .map_err(|e| CliError::failure(e.to_string()))
 }

@@ -1,12 +1,14 @@
 //! The desktop app: the window, its views, and the screenshot mode.
 
+mod forward_view;
 mod schedule_lab;
 mod screenshot;
 mod training_view;
 
+pub use forward_view::{ForwardSchedule, ForwardView, NoiseMode, TileKind};
 pub use schedule_lab::{ScheduleEntry, ScheduleLab, XAxis};
 pub use screenshot::ScreenshotJob;
-pub use training_view::{RunStatus, TrainingView, grid_image};
+pub use training_view::{RunStatus, TrainingView, bundled_model_dir, grid_image};
 
 use crate::cli::ViewName;
 use std::path::PathBuf;
@@ -40,6 +42,8 @@ pub struct DiffusionApp {
     pub schedule_lab: ScheduleLab,
     /// The training view.
     pub training: TrainingView,
+    /// The forward-process explorer.
+    pub forward: ForwardView,
     screenshot: Option<ScreenshotJob>,
 }
 
@@ -50,6 +54,7 @@ impl DiffusionApp {
             view,
             schedule_lab: ScheduleLab::default(),
             training: TrainingView::default(),
+            forward: ForwardView::default(),
             screenshot: None,
         }
     }
@@ -63,6 +68,7 @@ impl DiffusionApp {
                 ui.separator();
                 ui.selectable_value(&mut self.view, ViewName::Schedule, "Schedules");
                 ui.selectable_value(&mut self.view, ViewName::Training, "Training");
+                ui.selectable_value(&mut self.view, ViewName::Forward, "Forward process");
             });
         });
         egui::Panel::bottom("status_bar").show(ui, |ui| {
@@ -75,12 +81,14 @@ impl DiffusionApp {
         match self.view {
             ViewName::Schedule => self.schedule_lab.ui(ui),
             ViewName::Training => self.training.ui(ui),
+            ViewName::Forward => self.forward.ui(ui),
         }
     }
 
     fn status_text(&self) -> String {
         match self.view {
             ViewName::Training => format!("Run: {}", self.training.config.name),
+            ViewName::Forward => self.forward.status_text(),
             ViewName::Schedule => {
                 let n = self.schedule_lab.entries.len();
                 let bad = self
@@ -103,7 +111,12 @@ impl eframe::App for DiffusionApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.training.logic(ctx);
         if let Some(job) = &mut self.screenshot {
-            job.logic(ctx);
+            // Wait for the forward view's data and tiles before counting settle frames.
+            if self.view == ViewName::Forward && self.forward.busy() {
+                ctx.request_repaint();
+            } else {
+                job.logic(ctx);
+            }
         }
     }
 
@@ -134,8 +147,11 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
     eframe::run_native(
         "Diffusion Lab",
         native,
-        Box::new(move |_cc| {
+        Box::new(move |cc| {
             let mut app = DiffusionApp::new(view);
+            if let Some(rs) = cc.wgpu_render_state.as_ref() {
+                app.forward.attach_gpu(rs);
+            }
             app.screenshot = job;
             Ok(Box::new(app))
         }),

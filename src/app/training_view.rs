@@ -7,7 +7,7 @@ use crate::train::{
 };
 use egui::{Color32, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Polygon};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Where a run stands, for the status line and the buttons.
@@ -80,11 +80,27 @@ pub struct TrainingView {
 }
 
 impl Default for TrainingView {
+    /// The first shipped preset, showing the bundled model's training history if it is found.
     fn default() -> Self {
         let (name, text) = SHIPPED_PRESETS[0];
         let config = RunConfig::from_toml(text).unwrap_or_default();
-        Self::new(config, name)
+        let mut view = Self::new(config, name);
+        if let Some(dir) = bundled_model_dir() {
+            view.show_history(&dir);
+        }
+        view
     }
+}
+
+/// The bundled MNIST checkpoint, looked up next to the working folder and the source tree.
+pub fn bundled_model_dir() -> Option<PathBuf> {
+    let rel = Path::new("assets/models/mnist-tiny");
+    [
+        PathBuf::from(rel),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel),
+    ]
+    .into_iter()
+    .find(|p| p.join("state.json").is_file())
 }
 
 impl TrainingView {
@@ -114,6 +130,30 @@ impl TrainingView {
             preview_tex: None,
             params: 0,
         }
+    }
+
+    /// Shows the loss history stored in a checkpoint (no run is started).
+    pub fn show_history(&mut self, dir: &Path) {
+        let Ok((config, info)) = crate::train::read_info(dir) else {
+            return;
+        };
+        self.losses = info
+            .history
+            .train
+            .iter()
+            .map(|&(s, l)| [s as f64, f64::from(l)])
+            .collect();
+        self.smoothed.clear();
+        for p in &self.losses {
+            let prev = self.smoothed.last().map_or(p[1], |q| q[1]);
+            self.smoothed
+                .push([p[0], self.smoothing * prev + (1.0 - self.smoothing) * p[1]]);
+        }
+        self.val = info.history.val.clone();
+        self.by_t = info.history.by_t.clone();
+        self.step = (info.step, config.train.steps.max(info.step));
+        self.last_checkpoint = Some(dir.to_path_buf());
+        self.device = Some((info.device.clone(), format!("history of '{}'", config.name)));
     }
 
     /// Whether a worker is running.
