@@ -72,12 +72,20 @@ pub fn sample_images(
     seed: u64,
     clip: bool,
 ) -> Vec<f32> {
-    let pixels = shape.iter().product();
-    let mut x = initial_noise(n, pixels, seed);
-    let mut rng = Rng::stream(seed, u64::MAX);
-    let predict = eps_predictor(model, device, table, target, shape);
-    crate::diffusion::run_plan(plan, &mut x, clip, &mut rng, predict);
-    x
+    // One sampling loop for everything: the chain recorder with no intermediate frames.
+    sample_chain(
+        model,
+        device,
+        table,
+        target,
+        plan,
+        n,
+        shape,
+        seed,
+        clip,
+        usize::MAX,
+    )
+    .0
 }
 
 /// A recorded reverse chain, stored compactly as u8 frames.
