@@ -45,6 +45,14 @@ pub enum ViewName {
     Training,
     /// The forward-process explorer: x_t of one image under up to four schedules.
     Forward,
+    /// The reverse-chain player: denoising step by step, A/B comparison, exports.
+    Player,
+    /// The 2-D lab: whole distributions, score fields and trajectories.
+    Toy2d,
+    /// The runs folder: every training run, overlaid curves, samples from the same noise.
+    Runs,
+    /// Classroom presenter layout: large fonts, high contrast, controls hidden.
+    Presenter,
 }
 
 /// Parses "WxH" window sizes such as 1280x720.
@@ -80,6 +88,8 @@ pub enum Command {
     Sample(crate::train_cli::SampleArgs),
     /// Noise an image with the forward process; write the strip of x_t as PNG (and .npy).
     Forward(crate::explore::ForwardArgs),
+    /// 2-D lab headless: train the toy MLP (or use the true score) and write sampled points.
+    Toy(crate::toy_cli::ToyArgs),
 }
 
 /// The schedule kinds, as command-line values.
@@ -256,6 +266,7 @@ pub fn run_command(command: &Command, out: &mut dyn Write) -> Result<(), CliErro
         Command::Bench(cmd) => crate::train_cli::run_bench(cmd, out),
         Command::Sample(args) => crate::train_cli::run_sample(args, out),
         Command::Forward(args) => crate::explore::run_forward(args, out),
+        Command::Toy(args) => crate::toy_cli::run_toy(args, out),
     }
 }
 

@@ -8,6 +8,8 @@
 //! - [`model`]: the burn networks (UNet, toy MLP) and device choice.
 //! - [`data`]: image datasets (bundled, synthetic, user files, .npy).
 //! - [`toy`]: 2-D toy datasets.
+//! - [`sampling`]: reverse chains with a trained network, recorded for the player, and exports.
+//! - [`toy_cli`]: the `toy` command (2-D lab headless).
 //! - [`explore`]: the forward-process explorer's logic and the `forward` command.
 
 pub mod app;
@@ -17,6 +19,8 @@ pub mod diffusion;
 pub mod explore;
 pub mod io;
 pub mod model;
+pub mod sampling;
 pub mod toy;
+pub mod toy_cli;
 pub mod train;
 pub mod train_cli;

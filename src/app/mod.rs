@@ -1,13 +1,19 @@
 //! The desktop app: the window, its views, and the screenshot mode.
 
 mod forward_view;
+mod player_view;
+mod runs_view;
 mod schedule_lab;
 mod screenshot;
+mod toy_view;
 mod training_view;
 
 pub use forward_view::{ForwardSchedule, ForwardView, NoiseMode, TileKind};
+pub use player_view::PlayerView;
+pub use runs_view::RunsView;
 pub use schedule_lab::{ScheduleEntry, ScheduleLab, XAxis};
 pub use screenshot::ScreenshotJob;
+pub use toy_view::ToyView;
 pub use training_view::{RunStatus, TrainingView, bundled_model_dir, grid_image};
 
 use crate::cli::ViewName;
@@ -44,6 +50,12 @@ pub struct DiffusionApp {
     pub training: TrainingView,
     /// The forward-process explorer.
     pub forward: ForwardView,
+    /// The reverse-chain player.
+    pub player: PlayerView,
+    /// The 2-D lab.
+    pub toy: ToyView,
+    /// The runs folder.
+    pub runs: RunsView,
     screenshot: Option<ScreenshotJob>,
 }
 
@@ -55,6 +67,9 @@ impl DiffusionApp {
             schedule_lab: ScheduleLab::default(),
             training: TrainingView::default(),
             forward: ForwardView::default(),
+            player: PlayerView::default(),
+            toy: ToyView::default(),
+            runs: RunsView::default(),
             screenshot: None,
         }
     }
@@ -69,6 +84,9 @@ impl DiffusionApp {
                 ui.selectable_value(&mut self.view, ViewName::Schedule, "Schedules");
                 ui.selectable_value(&mut self.view, ViewName::Training, "Training");
                 ui.selectable_value(&mut self.view, ViewName::Forward, "Forward process");
+                ui.selectable_value(&mut self.view, ViewName::Player, "Reverse chain");
+                ui.selectable_value(&mut self.view, ViewName::Toy2d, "2-D lab");
+                ui.selectable_value(&mut self.view, ViewName::Runs, "Runs");
             });
         });
         egui::Panel::bottom("status_bar").show(ui, |ui| {
@@ -82,6 +100,11 @@ impl DiffusionApp {
             ViewName::Schedule => self.schedule_lab.ui(ui),
             ViewName::Training => self.training.ui(ui),
             ViewName::Forward => self.forward.ui(ui),
+            ViewName::Player => self.player.ui(ui),
+            ViewName::Toy2d => self.toy.ui(ui),
+            ViewName::Runs => self.runs.ui(ui),
+            // The presenter layout (issue 7) shows the lesson's view full-screen.
+            ViewName::Presenter => self.player.ui(ui),
         }
     }
 
@@ -89,6 +112,9 @@ impl DiffusionApp {
         match self.view {
             ViewName::Training => format!("Run: {}", self.training.config.name),
             ViewName::Forward => self.forward.status_text(),
+            ViewName::Player | ViewName::Presenter => "Reverse chain".to_owned(),
+            ViewName::Toy2d => "2-D lab".to_owned(),
+            ViewName::Runs => "Runs".to_owned(),
             ViewName::Schedule => {
                 let n = self.schedule_lab.entries.len();
                 let bad = self

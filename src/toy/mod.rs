@@ -10,10 +10,12 @@
 //!   parameters.
 //! - [`csv`]: points to and from CSV files with a header `x,y`.
 
+pub mod config;
 pub mod csv;
 mod mixture;
 mod shapes;
 
+pub use config::ToyLabConfig;
 pub use mixture::Mixture2d;
 pub use shapes::{Checkerboard, Circles, Drawn, Moons, SwissRoll};
 

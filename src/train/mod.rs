@@ -4,16 +4,15 @@
 mod checkpoint;
 mod config;
 mod ema;
-mod sample;
 mod trainer;
 mod worker;
 
+pub use crate::sampling::{ChainRecord, eps_predictor, sample_chain, sample_images};
 pub use checkpoint::{
     CheckpointInfo, load_checkpoint, load_for_inference, read_info, save_checkpoint,
 };
 pub use config::{DataSpec, ModelSize, RunConfig, SHIPPED_PRESETS, Target, TrainConfig};
 pub use ema::ema_update;
-pub use sample::{ChainRecord, eps_predictor, sample_chain, sample_images};
 pub use trainer::{
     BUCKET_ROW_STEPS, LossHistory, StepStats, T_BUCKETS, TrainError, Trainer, ValPoint,
 };

@@ -3,11 +3,11 @@
 
 use super::checkpoint::{load_checkpoint, save_checkpoint};
 use super::config::RunConfig;
-use super::sample::sample_images;
 use super::trainer::{TrainError, Trainer, ValPoint};
 use crate::data::unit_to_u8;
 use crate::diffusion::{SamplerKind, SamplerPlan, Spacing};
 use crate::model::{DeviceChoice, pick_device};
+use crate::sampling::sample_images;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -149,15 +149,28 @@ impl TrainHandle {
         options: StartOptions,
         wake: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<Self> {
+        Self::spawn("trainer", wake, move |out, commands, shutdown| {
+            run_worker(options, commands, out, shutdown);
+        })
+    }
+
+    /// Starts a worker thread named `name` running `body` with the channel plumbing every
+    /// worker shares (bounded queues, wake-ups, the shutdown flag). Used by the UNet trainer
+    /// and by the 2-D lab's MLP trainer, so both report through the same [`TrainEvent`]s.
+    pub(crate) fn spawn(
+        name: &str,
+        wake: Arc<dyn Fn() + Send + Sync>,
+        body: impl FnOnce(&Outbox, Receiver<TrainCommand>, &AtomicBool) + Send + 'static,
+    ) -> std::io::Result<Self> {
         let (cmd_tx, cmd_rx) = sync_channel(64);
         let (ev_tx, ev_rx) = sync_channel(1024);
         let shutdown = Arc::new(AtomicBool::new(false));
         let flag = shutdown.clone();
         let thread = std::thread::Builder::new()
-            .name("trainer".into())
+            .name(name.into())
             .spawn(move || {
                 let out = Outbox { tx: ev_tx, wake };
-                run_worker(options, cmd_rx, &out, &flag);
+                body(&out, cmd_rx, &flag);
             })?;
         Ok(Self {
             commands: cmd_tx,
@@ -199,19 +212,20 @@ impl Drop for TrainHandle {
     }
 }
 
-struct Outbox {
-    tx: SyncSender<TrainEvent>,
-    wake: Arc<dyn Fn() + Send + Sync>,
+/// The worker's side of the event channel.
+pub(crate) struct Outbox {
+    pub(crate) tx: SyncSender<TrainEvent>,
+    pub(crate) wake: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl Outbox {
     /// Sends an event that must arrive (blocks while the queue is full).
-    fn send(&self, ev: TrainEvent) {
+    pub(crate) fn send(&self, ev: TrainEvent) {
         let _ = self.tx.send(ev);
         (self.wake)();
     }
     /// Sends an event that may be dropped if the UI is behind.
-    fn offer(&self, ev: TrainEvent) -> bool {
+    pub(crate) fn offer(&self, ev: TrainEvent) -> bool {
         let ok = !matches!(self.tx.try_send(ev), Err(TrySendError::Full(_)));
         (self.wake)();
         ok

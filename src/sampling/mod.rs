@@ -1,9 +1,9 @@
 //! Sampling with a trained network: the core's sampler steps driven by the UNet's ε̂.
 
-use super::config::Target;
 use crate::data::unit_to_u8;
 use crate::diffusion::{Rng, SamplerPlan, ScheduleTable, StepOutput};
 use crate::model::UNet;
+use crate::train::Target;
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// Wraps `model` as an ε-predictor on flat batches of images of `shape` [C, H, W].

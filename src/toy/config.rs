@@ -1,0 +1,50 @@
+//! The 2-D lab's settings, as stored in presets (`[toy]` table) and used by the `toy` command.
+
+use crate::diffusion::ScheduleSpec;
+use crate::model::ToyMlpConfig;
+use serde::{Deserialize, Serialize};
+
+/// Everything the 2-D lab needs to train its MLP and sample.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToyLabConfig {
+    /// Dataset name: gmm, moons, swiss, circles, checker, two-gaussians.
+    pub dataset: String,
+    /// Points drawn from the dataset for training.
+    pub n: usize,
+    /// Training steps of the MLP.
+    pub train_steps: usize,
+    /// Minibatch size.
+    pub batch: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Seed of the data, the weights and the sampler.
+    pub seed: u64,
+    /// The noise schedule (T is small in 2-D).
+    pub schedule: ScheduleSpec,
+    /// The sampler: ddpm, ddim, langevin or annealed.
+    pub sampler: String,
+    /// The MLP's shape.
+    pub mlp: ToyMlpConfig,
+}
+
+impl Default for ToyLabConfig {
+    fn default() -> Self {
+        Self {
+            dataset: "gmm".into(),
+            n: 4000,
+            train_steps: 3000,
+            batch: 256,
+            lr: 2e-3,
+            seed: 0,
+            schedule: ScheduleSpec {
+                steps: 100,
+                beta_start: 1e-4,
+                beta_end: 0.2,
+                ..ScheduleSpec::default()
+            },
+            sampler: "ddpm".into(),
+            mlp: ToyMlpConfig::default(),
+        }
+    }
+}
