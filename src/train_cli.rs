@@ -1,13 +1,10 @@
 //! The headless training commands: `train`, `bench train` and `sample`.
 
 use crate::cli::CliError;
-use crate::data::unit_to_u8;
-use crate::diffusion::{DdpmVariance, SamplerKind, SamplerPlan, Spacing};
 use crate::model::{DeviceChoice, pick_device};
-use crate::train::{
-    DataSpec, ModelSize, RunConfig, Trainer, load_checkpoint, load_for_inference, sample_chain,
-    save_checkpoint,
-};
+pub use crate::sampling::cli::{SampleArgs, SamplerArg, run_sample};
+pub use crate::sampling::export::grid_rgb;
+use crate::train::{DataSpec, ModelSize, RunConfig, Trainer, load_checkpoint, save_checkpoint};
 use clap::{Args, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -98,63 +95,6 @@ pub struct BenchTrainArgs {
     /// Skip the PyTorch reference.
     #[arg(long)]
     pub no_reference: bool,
-}
-
-/// Sampler names on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SamplerArg {
-    /// DDPM with σ² = β.
-    Ddpm,
-    /// DDPM with σ² = β̃.
-    DdpmTilde,
-    /// DDIM with η.
-    Ddim,
-    /// Improved-DDPM strided respacing.
-    Iddpm,
-}
-
-/// `diffusion-lab sample`.
-#[derive(Debug, Args)]
-pub struct SampleArgs {
-    /// The checkpoint folder.
-    #[arg(long, value_name = "DIR")]
-    pub checkpoint: PathBuf,
-    /// The sampler.
-    #[arg(long, value_enum, default_value_t = SamplerArg::Ddim)]
-    pub sampler: SamplerArg,
-    /// Sampling steps S (DDIM) or K (iDDPM); DDPM always runs all T.
-    #[arg(long, default_value_t = 50, allow_negative_numbers = true)]
-    pub steps: usize,
-    /// DDIM's η.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub eta: f64,
-    /// DDIM's timestep spacing.
-    #[arg(long, value_enum, default_value_t = crate::cli::SpacingArg::Trailing)]
-    pub spacing: crate::cli::SpacingArg,
-    /// Number of samples (1..=256).
-    #[arg(long, default_value_t = 16, allow_negative_numbers = true)]
-    pub n: usize,
-    /// Seed of x_T and of the sampler's noise.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Sample with the raw weights instead of the EMA.
-    #[arg(long)]
-    pub raw: bool,
-    /// Don't clip x̂₀ to [−1, 1].
-    #[arg(long)]
-    pub no_clip: bool,
-    /// Write a grid of the samples as PNG.
-    #[arg(long, value_name = "out.png")]
-    pub grid: Option<PathBuf>,
-    /// Write the chain as an animated GIF (x_t row over x̂₀ row).
-    #[arg(long, value_name = "chain.gif")]
-    pub gif: Option<PathBuf>,
-    /// Write the chain as numbered PNG frames into this folder.
-    #[arg(long, value_name = "DIR")]
-    pub frames: Option<PathBuf>,
-    /// Write x₀ as .npy (N×C×H×W, float32).
-    #[arg(long, value_name = "x0.npy")]
-    pub npy: Option<PathBuf>,
 }
 
 fn progress(done: usize, total: usize, loss: f32, rate: f64) {
@@ -399,153 +339,6 @@ fn torch_reference(
             })
             .collect(),
     )
-}
-
-/// Lays out `n` images [C, H, W] (u8) as a near-square RGB grid with 2-px gaps.
-pub fn grid_rgb(images: &[u8], n: usize, shape: [usize; 3]) -> image::RgbImage {
-    let [c, h, w] = shape;
-    let cols = (n as f64).sqrt().ceil().max(1.0) as usize;
-    let rows = n.div_ceil(cols).max(1);
-    let gap = 2;
-    let mut img = image::RgbImage::from_pixel(
-        (cols * (w + gap) + gap) as u32,
-        (rows * (h + gap) + gap) as u32,
-        image::Rgb([40, 40, 40]),
-    );
-    for i in 0..n {
-        let (x0, y0) = (gap + (i % cols) * (w + gap), gap + (i / cols) * (h + gap));
-        let base = i * c * h * w;
-        for y in 0..h {
-            for x in 0..w {
-                let px = |ch: usize| {
-                    images
-                        .get(base + ch * h * w + y * w + x)
-                        .copied()
-                        .unwrap_or(0)
-                };
-                let rgb = if c == 3 {
-                    [px(0), px(1), px(2)]
-                } else {
-                    [px(0); 3]
-                };
-                img.put_pixel((x0 + x) as u32, (y0 + y) as u32, image::Rgb(rgb));
-            }
-        }
-    }
-    img
-}
-
-fn save_png(img: &image::RgbImage, path: &Path) -> Result<(), CliError> {
-    crate::io::write_atomic(path, |f| {
-        img.write_to(f, image::ImageFormat::Png)
-            .map_err(std::io::Error::other)
-    })
-    .map_err(|e| CliError::failure(format!("cannot write PNG: {e}: {}", path.display())))
-}
-
-/// Runs `diffusion-lab sample`.
-pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    if !(1..=256).contains(&a.n) {
-        return Err(CliError::usage(format!("--n must be 1..=256, got {}", a.n)));
-    }
-    let pick = pick_device(DeviceChoice::Auto);
-    let (config, info, raw, ema) =
-        load_for_inference(&a.checkpoint, &pick.device).map_err(CliError::usage)?;
-    let table = config.schedule.table().map_err(CliError::usage)?;
-    let kind = match a.sampler {
-        SamplerArg::Ddpm => SamplerKind::Ddpm {
-            variance: DdpmVariance::Beta,
-        },
-        SamplerArg::DdpmTilde => SamplerKind::Ddpm {
-            variance: DdpmVariance::BetaTilde,
-        },
-        SamplerArg::Ddim => SamplerKind::Ddim {
-            steps: a.steps,
-            eta: a.eta,
-            spacing: Spacing::from(a.spacing),
-        },
-        SamplerArg::Iddpm => SamplerKind::Iddpm {
-            steps: a.steps,
-            variance: DdpmVariance::BetaTilde,
-        },
-    };
-    let plan = SamplerPlan::new(&table, kind).map_err(CliError::usage)?;
-    let model = if a.raw { &raw } else { &ema };
-    let shape = info.image_shape;
-    let stride = (plan.steps.len() / 50).max(1);
-    let start = Instant::now();
-    let (x0, chain) = sample_chain(
-        model,
-        &pick.device,
-        &table,
-        config.train.target,
-        &plan,
-        a.n,
-        shape,
-        a.seed,
-        !a.no_clip,
-        stride,
-    );
-    let secs = start.elapsed().as_secs_f64();
-    let final_u8: Vec<u8> = x0.iter().map(|&v| unit_to_u8(v)).collect();
-    if let Some(p) = &a.grid {
-        save_png(&grid_rgb(&final_u8, a.n, shape), p)?;
-    }
-    if let Some(p) = &a.npy {
-        let [c, h, w] = shape;
-        crate::data::write_npy(p, &[a.n, c, h, w], &x0).map_err(CliError::failure)?;
-    }
-    let frames: Vec<image::RgbImage> = if a.gif.is_some() || a.frames.is_some() {
-        chain
-            .xt
-            .iter()
-            .zip(&chain.x0)
-            .map(|(xt, x0)| {
-                let top = grid_rgb(xt, a.n, shape);
-                let bottom = grid_rgb(x0, a.n, shape);
-                let mut f = image::RgbImage::new(top.width(), top.height() * 2);
-                image::imageops::replace(&mut f, &top, 0, 0);
-                image::imageops::replace(&mut f, &bottom, 0, i64::from(top.height()));
-                f
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    if let Some(dir) = &a.frames {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            CliError::failure(format!("cannot create folder: {e}: {}", dir.display()))
-        })?;
-        for (i, f) in frames.iter().enumerate() {
-            save_png(f, &dir.join(format!("frame_{i:04}.png")))?;
-        }
-    }
-    if let Some(p) = &a.gif {
-        crate::io::write_atomic(p, |file| {
-            let mut enc = image::codecs::gif::GifEncoder::new(file);
-            enc.set_repeat(image::codecs::gif::Repeat::Infinite)
-                .map_err(std::io::Error::other)?;
-            for f in &frames {
-                let rgba = image::DynamicImage::ImageRgb8(f.clone()).to_rgba8();
-                let frame =
-                    image::Frame::from_parts(rgba, 0, 0, image::Delay::from_numer_denom_ms(80, 1));
-                enc.encode_frame(frame).map_err(std::io::Error::other)?;
-            }
-            Ok(())
-        })
-        .map_err(|e| CliError::failure(format!("cannot write GIF: {e}: {}", p.display())))?;
-    }
-    writeln!(
-        out,
-        "{} samples, {} steps, {:.2} s ({:.1} steps/s, {:.1} images/s) on {}",
-        a.n,
-        plan.steps.len(),
-        secs,
-        plan.steps.len() as f64 / secs,
-        a.n as f64 / secs,
-        pick.label
-    )
-    .map_err(|e| CliError::failure(e.to_string()))
 }
 
 /// Frame-time statistics in milliseconds.

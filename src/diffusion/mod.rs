@@ -7,6 +7,7 @@ pub mod gmm;
 pub mod langevin;
 pub mod metrics;
 pub mod process;
+pub mod quality;
 pub mod rng;
 pub mod sampler;
 pub mod schedule;

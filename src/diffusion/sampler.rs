@@ -307,6 +307,50 @@ impl SamplerPlan {
         Ok(Self { steps })
     }
 
+    /// Plans `kind` to start from x_{t0} instead of x_T (noise-then-denoise, SDEdit-style).
+    ///
+    /// The sampler is planned on the sub-chain 1..=t0 of `table`: DDPM visits every t ≤ t0,
+    /// DDIM and strided iDDPM keep their step density, visiting ⌈S·t0/T⌉ timesteps of 1..=t0
+    /// (at least one), so the first step always starts exactly at t0.
+    pub fn starting_at(
+        table: &ScheduleTable,
+        kind: SamplerKind,
+        t0: usize,
+    ) -> Result<Self, SamplerError> {
+        let big_t = table.steps();
+        check_steps(t0, big_t)?;
+        let scaled = |s: usize| (s * t0).div_ceil(big_t).clamp(1, t0);
+        let steps = match kind {
+            SamplerKind::Ddpm { variance } => (1..=t0)
+                .rev()
+                .map(|t| posterior_step(table, t, t - 1, variance))
+                .collect(),
+            SamplerKind::Iddpm { steps, variance } => {
+                check_steps(steps, big_t)?;
+                let ts = iddpm_timesteps(t0, scaled(steps))?;
+                ts.windows(2)
+                    .rev()
+                    .map(|w| posterior_step(table, w[1], w[0], variance))
+                    .collect()
+            }
+            SamplerKind::Ddim { steps, eta, .. } => {
+                if !(eta.is_finite() && eta >= 0.0) {
+                    return Err(SamplerError::BadEta(eta));
+                }
+                check_steps(steps, big_t)?;
+                // Linspace on 1..=t0 always visits t0 itself; other spacings may not.
+                let ts = ddim_timesteps(t0, scaled(steps), Spacing::Linspace)?;
+                (0..ts.len())
+                    .map(|i| {
+                        let t_prev = ts.get(i + 1).copied().unwrap_or(0);
+                        ddim_step(table, ts[i], t_prev, eta)
+                    })
+                    .collect()
+            }
+        };
+        Ok(Self { steps })
+    }
+
     /// The first timestep, where sampling starts from x_T ~ N(0, I).
     pub fn first_t(&self) -> usize {
         self.steps.first().map_or(0, |s| s.t)

@@ -1,43 +1,136 @@
-//! Sampling with a trained network: the core's sampler steps driven by the UNet's ε̂.
+//! Sampling with a trained network: the core's sampler steps driven by the UNet's ε̂, recorded
+//! step by step for the player and for exports.
+//!
+//! - [`Denoiser`]: a UNet as an ε-predictor on flat batches (v and x₀ nets converted to ε).
+//! - [`ChainSpec`] + [`run_chain`]: one reverse chain, reporting every step and recording
+//!   frames (x_t, x̂₀, ε̂ and the added noise, quantised to u8 per frame) at a stride.
+//! - [`job`]: the same on a background thread, with progress and cancel.
+//! - [`export`]: grids, labelled grids, GIF and PNG frames, `.npy` and the run card.
+//!
+//! Every sample i draws its x_T and its fresh noise from its own random streams, so sample i
+//! is the same whatever the grid size, and one sample can be re-run alone (branching).
 
-use crate::data::unit_to_u8;
-use crate::diffusion::{Rng, SamplerPlan, ScheduleTable, StepOutput};
+pub mod cli;
+pub mod export;
+mod font;
+pub mod job;
+
+use crate::diffusion::{Rng, SamplerKind, SamplerPlan, ScheduleTable, Step, StepOutput};
 use crate::model::UNet;
 use crate::train::Target;
 use burn::tensor::{Device, Tensor, TensorData};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Wraps `model` as an ε-predictor on flat batches of images of `shape` [C, H, W].
-/// Networks trained for v or x₀ are converted to ε with the schedule's rates.
-pub fn eps_predictor<'a>(
-    model: &'a UNet,
-    device: &'a Device,
-    table: &'a ScheduleTable,
-    target: Target,
-    shape: [usize; 3],
-) -> impl FnMut(usize, &[f32], &mut [f32]) + 'a {
-    move |t, x, eps_out| {
-        let n = shape[0] * shape[1] * shape[2];
-        let b = x.len() / n;
-        let input = Tensor::<4>::from_data(
-            TensorData::new(x.to_vec(), [b, shape[0], shape[1], shape[2]]),
-            device,
-        );
+/// The samplers by name, as offered in the player and on the command line.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum SamplerChoice {
+    /// DDPM with σ² = β.
+    Ddpm,
+    /// DDPM with σ² = β̃.
+    DdpmTilde,
+    /// DDIM with η, S steps and a spacing.
+    #[default]
+    Ddim,
+    /// Improved-DDPM strided respacing with K steps (σ² = β̃ of the respaced chain).
+    Iddpm,
+}
+
+impl SamplerChoice {
+    /// Every sampler, in menu order.
+    pub const ALL: [SamplerChoice; 4] = [
+        SamplerChoice::Ddpm,
+        SamplerChoice::DdpmTilde,
+        SamplerChoice::Ddim,
+        SamplerChoice::Iddpm,
+    ];
+
+    /// The menu label.
+    pub fn label(self) -> &'static str {
+        match self {
+            SamplerChoice::Ddpm => "DDPM (σ² = β)",
+            SamplerChoice::DdpmTilde => "DDPM (σ² = β̃)",
+            SamplerChoice::Ddim => "DDIM",
+            SamplerChoice::Iddpm => "iDDPM strided",
+        }
+    }
+
+    /// The sampler with these settings (`steps` is ignored by DDPM, `eta` and `spacing` by
+    /// all but DDIM).
+    pub fn kind(self, steps: usize, eta: f64, spacing: crate::diffusion::Spacing) -> SamplerKind {
+        use crate::diffusion::DdpmVariance;
+        match self {
+            SamplerChoice::Ddpm => SamplerKind::Ddpm {
+                variance: DdpmVariance::Beta,
+            },
+            SamplerChoice::DdpmTilde => SamplerKind::Ddpm {
+                variance: DdpmVariance::BetaTilde,
+            },
+            SamplerChoice::Ddim => SamplerKind::Ddim {
+                steps,
+                eta,
+                spacing,
+            },
+            SamplerChoice::Iddpm => SamplerKind::Iddpm {
+                steps,
+                variance: DdpmVariance::BetaTilde,
+            },
+        }
+    }
+}
+
+/// A UNet as an ε-predictor on flat batches of images of one shape.
+pub struct Denoiser<'a> {
+    /// The network.
+    pub model: &'a UNet,
+    /// Where it runs.
+    pub device: &'a Device,
+    /// The schedule it was trained with.
+    pub table: &'a ScheduleTable,
+    /// What the network predicts.
+    pub target: Target,
+    /// [C, H, W] of one image.
+    pub shape: [usize; 3],
+}
+
+impl Denoiser<'_> {
+    /// Pixels per image.
+    pub fn pixels(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Writes ε̂(x, t) for the batch `x` (flat [b, C, H, W]) into `eps_out`.
+    pub fn predict(&self, t: usize, x: &[f32], eps_out: &mut [f32]) {
+        let [c, h, w] = self.shape;
+        let b = x.len() / (c * h * w).max(1);
+        let input = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [b, c, h, w]), self.device);
         let tf = vec![t as f32; b];
-        let out: Vec<f32> = model
+        let out: Vec<f32> = self
+            .model
             .forward(input, &tf)
             .into_data()
             .try_to_vec::<f32>()
             .unwrap_or_default();
         let (a, s) = (
-            table.sqrt_alpha_bar[t - 1],
-            table.sqrt_one_minus_alpha_bar[t - 1],
+            self.table.sqrt_alpha_bar[t - 1],
+            self.table.sqrt_one_minus_alpha_bar[t - 1],
         );
         for i in 0..x.len() {
             let (xi, o) = (
                 f64::from(x[i]),
                 f64::from(out.get(i).copied().unwrap_or(0.0)),
             );
-            eps_out[i] = match target {
+            eps_out[i] = match self.target {
                 Target::Eps => o,
                 Target::X0 => (xi - a * o) / s.max(1e-12),
                 Target::V => s * xi + a * o,
@@ -46,20 +139,348 @@ pub fn eps_predictor<'a>(
     }
 }
 
+/// Wraps `model` as an ε-predictor closure (see [`Denoiser::predict`]).
+pub fn eps_predictor<'a>(
+    model: &'a UNet,
+    device: &'a Device,
+    table: &'a ScheduleTable,
+    target: Target,
+    shape: [usize; 3],
+) -> impl FnMut(usize, &[f32], &mut [f32]) + 'a {
+    let den = Denoiser {
+        model,
+        device,
+        table,
+        target,
+        shape,
+    };
+    move |t, x, eps_out| den.predict(t, x, eps_out)
+}
+
 /// x_T for `n` samples: sample i always gets the same noise for a seed, whatever n is.
 pub fn initial_noise(n: usize, pixels: usize, seed: u64) -> Vec<f32> {
+    initial_noise_from(0, n, pixels, seed)
+}
+
+/// x_T for samples `first..first + n` of the grid drawn with `seed`.
+pub fn initial_noise_from(first: usize, n: usize, pixels: usize, seed: u64) -> Vec<f32> {
     let mut x = Vec::with_capacity(n * pixels);
-    for i in 0..n {
+    for i in first..first + n {
         let mut rng = Rng::stream(seed, i as u64);
         x.extend(rng.normal_vec::<f32>(pixels));
     }
     x
 }
 
+/// Mixed into the seed of the fresh-noise streams so they never repeat x_T's streams.
+const Z_SALT: u64 = 0x7A5E_ED00_D1FF_u64;
+
+/// One image batch quantised to u8 with its own range, so values outside [−1, 1] (x_T, ε̂)
+/// survive: value = lo + q·(hi − lo)/255.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QFrame {
+    /// The value of byte 0.
+    pub lo: f32,
+    /// The value of byte 255.
+    pub hi: f32,
+    /// The bytes, [n, C, H, W].
+    pub data: Vec<u8>,
+}
+
+impl QFrame {
+    /// Quantises `v` over its own finite range (non-finite values map to `lo`).
+    pub fn encode(v: &[f32]) -> Self {
+        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+        for &x in v.iter().filter(|x| x.is_finite()) {
+            lo = lo.min(x);
+            hi = hi.max(x);
+        }
+        if lo > hi {
+            (lo, hi) = (0.0, 0.0);
+        }
+        let span = (hi - lo).max(1e-12);
+        let data = v
+            .iter()
+            .map(|&x| {
+                if x.is_finite() {
+                    ((x - lo) / span * 255.0).round().clamp(0.0, 255.0) as u8
+                } else {
+                    0
+                }
+            })
+            .collect();
+        Self { lo, hi, data }
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether it holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The value at `i` (within (hi − lo)/510 of the original).
+    pub fn value(&self, i: usize) -> f32 {
+        let q = f32::from(self.data.get(i).copied().unwrap_or(0));
+        self.lo + q * (self.hi - self.lo) / 255.0
+    }
+
+    /// Values `range` (e.g. one sample's pixels), decoded.
+    pub fn values(&self, range: std::ops::Range<usize>) -> Vec<f32> {
+        range.map(|i| self.value(i)).collect()
+    }
+
+    /// Display bytes: the value mapped from [−1, 1] to 0..=255 and clipped, like the data.
+    pub fn display_u8(&self) -> Vec<u8> {
+        (0..self.len())
+            .map(|i| crate::data::unit_to_u8(self.value(i)))
+            .collect()
+    }
+}
+
+/// One recorded step of a chain: the state x_t and what the sampler did with it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainFrame {
+    /// The timestep of x_t (0 for the final sample).
+    pub t: usize,
+    /// The step applied to x_t (None for the final frame).
+    pub step: Option<Step>,
+    /// x_t.
+    pub xt: QFrame,
+    /// x̂₀, by the sampler's own formula (after the optional clip).
+    pub x0: QFrame,
+    /// ε̂ as used by the update.
+    pub eps: QFrame,
+    /// The fresh noise σ·z added by this step.
+    pub noise: QFrame,
+}
+
+/// A statistic of every step, recorded whatever the frame stride.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStat {
+    /// The timestep of x_t.
+    pub t: usize,
+    /// The variance of x_t across the grid (per pixel over samples, averaged over pixels;
+    /// over all pixels when the grid has one sample).
+    pub var_xt: f64,
+    /// 1 − ᾱ_t, the forward process's noise variance at t.
+    pub one_minus_alpha_bar: f64,
+}
+
+/// A recorded reverse chain.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChainRecord {
+    /// Samples in the grid.
+    pub n: usize,
+    /// [C, H, W] of one sample.
+    pub shape: [usize; 3],
+    /// The steps the sampler will run in all.
+    pub total_steps: usize,
+    /// Steps run so far.
+    pub steps_done: usize,
+    /// Recorded frames, from x_T (or x_{t0}) to x₀.
+    pub frames: Vec<ChainFrame>,
+    /// Every step's statistic, followed by x₀'s.
+    pub stats: Vec<StepStat>,
+}
+
+impl ChainRecord {
+    /// Memory held by the frames, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.frames
+            .iter()
+            .map(|f| f.xt.len() + f.x0.len() + f.eps.len() + f.noise.len())
+            .sum()
+    }
+
+    /// Pixels per sample.
+    pub fn pixels(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether the chain reached x₀.
+    pub fn is_complete(&self) -> bool {
+        self.frames
+            .last()
+            .is_some_and(|f| f.t == 0 && f.step.is_none())
+    }
+}
+
+/// The memory the player lets a recorded chain take by default (frames only).
+pub const FRAME_BUDGET_BYTES: usize = 64 << 20;
+
+/// The smallest stride whose recorded frames (4 u8 arrays each) fit in `budget` bytes.
+pub fn auto_stride(n: usize, pixels: usize, steps: usize, budget: usize) -> usize {
+    let per_frame = (4 * n * pixels).max(1);
+    let frames_fit = (budget / per_frame).max(2);
+    steps.div_ceil(frames_fit - 1).max(1)
+}
+
+/// What to sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainSpec {
+    /// The steps to run.
+    pub plan: SamplerPlan,
+    /// Samples in the grid.
+    pub n: usize,
+    /// Seed of x_T.
+    pub seed: u64,
+    /// Seed of the fresh noise (usually `seed`; a fresh one for branches).
+    pub noise_seed: u64,
+    /// The grid index of the first sample (branching re-runs one sample alone).
+    pub first_index: usize,
+    /// Clip x̂₀ to [−1, 1].
+    pub clip: bool,
+    /// Record a frame every `stride` steps (and always the first and the last).
+    pub stride: usize,
+    /// Start from this state (flat [n, C, H, W]) at the plan's first t instead of x_T ~ N(0, I).
+    pub start: Option<Vec<f32>>,
+}
+
+impl ChainSpec {
+    /// `n` samples of `plan` from the seed's x_T, every step recorded.
+    pub fn new(plan: SamplerPlan, n: usize, seed: u64, clip: bool) -> Self {
+        Self {
+            plan,
+            n,
+            seed,
+            noise_seed: seed,
+            first_index: 0,
+            clip,
+            stride: 1,
+            start: None,
+        }
+    }
+}
+
+/// The variance of x_t across the grid (see [`StepStat::var_xt`]).
+fn grid_variance(x: &[f32], n: usize) -> f64 {
+    if x.is_empty() || n == 0 {
+        return 0.0;
+    }
+    let pixels = x.len() / n;
+    if n == 1 {
+        let m = x.iter().map(|&v| f64::from(v)).sum::<f64>() / x.len() as f64;
+        return x.iter().map(|&v| (f64::from(v) - m).powi(2)).sum::<f64>() / x.len() as f64;
+    }
+    let mut total = 0.0;
+    for p in 0..pixels {
+        let col = (0..n).map(|i| f64::from(x[i * pixels + p]));
+        let m = col.clone().sum::<f64>() / n as f64;
+        total += col.map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1) as f64;
+    }
+    total / pixels as f64
+}
+
+/// Runs `spec`, calling `sink` after every step with its statistic and, at the stride, its
+/// frame. Returns x₀ (flat [n, C, H, W]), or None if `cancel` was set.
+pub fn run_chain(
+    den: &Denoiser<'_>,
+    spec: &ChainSpec,
+    cancel: &AtomicBool,
+    mut sink: impl FnMut(StepStat, Option<ChainFrame>),
+) -> Option<Vec<f32>> {
+    let pixels = den.pixels();
+    let mut x = match &spec.start {
+        Some(s) => s.clone(),
+        None => initial_noise_from(spec.first_index, spec.n, pixels, spec.seed),
+    };
+    let len = x.len();
+    let mut rngs: Vec<Rng> = (0..spec.n)
+        .map(|i| Rng::stream(spec.noise_seed ^ Z_SALT, (spec.first_index + i) as u64))
+        .collect();
+    let (mut eps, mut z, mut next) = (vec![0f32; len], vec![0f32; len], vec![0f32; len]);
+    let (mut x0, mut e_used, mut noise) = (vec![0f32; len], vec![0f32; len], vec![0f32; len]);
+    let stride = spec.stride.max(1);
+    let table = den.table;
+    for (k, step) in spec.plan.steps.iter().enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            return None;
+        }
+        den.predict(step.t, &x, &mut eps);
+        if step.is_stochastic() {
+            for (i, rng) in rngs.iter_mut().enumerate() {
+                rng.fill_normal(&mut z[i * pixels..(i + 1) * pixels]);
+            }
+        } else {
+            z.iter_mut().for_each(|v| *v = 0.0);
+        }
+        step.apply(
+            &x,
+            &eps,
+            &z,
+            spec.clip,
+            &mut next,
+            StepOutput {
+                x0: &mut x0,
+                eps: &mut e_used,
+                noise: &mut noise,
+            },
+        );
+        let stat = StepStat {
+            t: step.t,
+            var_xt: grid_variance(&x, spec.n),
+            one_minus_alpha_bar: 1.0 - table.alpha_bar_at(step.t),
+        };
+        let frame = (k % stride == 0 || k + 1 == spec.plan.steps.len()).then(|| ChainFrame {
+            t: step.t,
+            step: Some(*step),
+            xt: QFrame::encode(&x),
+            x0: QFrame::encode(&x0),
+            eps: QFrame::encode(&e_used),
+            noise: QFrame::encode(&noise),
+        });
+        sink(stat, frame);
+        std::mem::swap(&mut x, &mut next);
+    }
+    let zeros = QFrame::encode(&vec![0f32; len]);
+    sink(
+        StepStat {
+            t: 0,
+            var_xt: grid_variance(&x, spec.n),
+            one_minus_alpha_bar: 0.0,
+        },
+        Some(ChainFrame {
+            t: 0,
+            step: None,
+            xt: QFrame::encode(&x),
+            x0: QFrame::encode(&x),
+            eps: zeros.clone(),
+            noise: zeros,
+        }),
+    );
+    Some(x)
+}
+
+/// Runs `spec` to the end and returns x₀ with the whole record.
+pub fn record_chain(den: &Denoiser<'_>, spec: &ChainSpec) -> (Vec<f32>, ChainRecord) {
+    let mut rec = ChainRecord {
+        n: spec.n,
+        shape: den.shape,
+        total_steps: spec.plan.steps.len(),
+        ..ChainRecord::default()
+    };
+    let never = AtomicBool::new(false);
+    let x = run_chain(den, spec, &never, |stat, frame| {
+        rec.stats.push(stat);
+        if stat.t > 0 {
+            rec.steps_done += 1;
+        }
+        if let Some(f) = frame {
+            rec.frames.push(f);
+        }
+    })
+    .unwrap_or_default();
+    (x, rec)
+}
+
 /// Draws `n` samples with `plan`; returns x₀ as a flat [n, C, H, W] vector in [−1, 1]-ish.
 #[expect(
     clippy::too_many_arguments,
-    reason = "a flat call used by CLI, worker and tests alike"
+    reason = "a flat call used by the preview thread, the CLI and tests alike"
 )]
 pub fn sample_images(
     model: &UNet,
@@ -72,86 +493,83 @@ pub fn sample_images(
     seed: u64,
     clip: bool,
 ) -> Vec<f32> {
-    // One sampling loop for everything: the chain recorder with no intermediate frames.
-    sample_chain(
+    let den = Denoiser {
         model,
         device,
         table,
         target,
-        plan,
-        n,
         shape,
-        seed,
-        clip,
-        usize::MAX,
-    )
-    .0
+    };
+    let mut spec = ChainSpec::new(plan.clone(), n, seed, clip);
+    spec.stride = usize::MAX;
+    let never = AtomicBool::new(false);
+    run_chain(&den, &spec, &never, |_, _| {}).unwrap_or_default()
 }
 
-/// A recorded reverse chain, stored compactly as u8 frames.
-#[derive(Clone, Debug, Default)]
-pub struct ChainRecord {
-    /// The timestep of each frame (the x_t shown), starting at T.
-    pub ts: Vec<usize>,
-    /// x_t frames, [n, C, H, W] as u8.
-    pub xt: Vec<Vec<u8>>,
-    /// x̂₀ frames, same layout.
-    pub x0: Vec<Vec<u8>>,
+/// One point of a noise-then-denoise sweep: x₀ taken to x_{t0} and brought back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reconstruction {
+    /// The timestep the image was noised to.
+    pub t0: usize,
+    /// PSNR of the reconstruction against the original, in dB.
+    pub psnr: f64,
+    /// SSIM of the reconstruction against the original.
+    pub ssim: f64,
+    /// x_{t0}.
+    pub noised: Vec<f32>,
+    /// The reverse chain's x₀ from x_{t0}.
+    pub recon: Vec<f32>,
 }
 
-/// Runs `plan` recording x_t and x̂₀ every `stride` steps (and the last), as u8.
-#[expect(clippy::too_many_arguments, reason = "mirrors sample_images")]
-pub fn sample_chain(
-    model: &UNet,
-    device: &Device,
-    table: &ScheduleTable,
-    target: Target,
-    plan: &SamplerPlan,
-    n: usize,
-    shape: [usize; 3],
+/// Noises `image` (one [C, H, W] image in [−1, 1]) to each t0 in `t0s` with the same ε, runs
+/// `kind` back from there, and measures the reconstruction. Ok(None) if `cancel` was set.
+pub fn noise_then_denoise(
+    den: &Denoiser<'_>,
+    kind: crate::diffusion::SamplerKind,
+    image: &[f32],
+    t0s: &[usize],
     seed: u64,
     clip: bool,
-    stride: usize,
-) -> (Vec<f32>, ChainRecord) {
-    let pixels: usize = shape.iter().product();
-    let mut x = initial_noise(n, pixels, seed);
-    let mut rng = Rng::stream(seed, u64::MAX);
-    let mut predict = eps_predictor(model, device, table, target, shape);
-    let len = x.len();
-    let (mut eps, mut z, mut next) = (vec![0f32; len], vec![0f32; len], vec![0f32; len]);
-    let (mut x0, mut e_used, mut noise) = (vec![0f32; len], vec![0f32; len], vec![0f32; len]);
-    let mut rec = ChainRecord::default();
-    let to_u8 = |v: &[f32]| v.iter().map(|&p| unit_to_u8(p)).collect::<Vec<u8>>();
-    let stride = stride.max(1);
-    let last = plan.steps.len().saturating_sub(1);
-    for (k, step) in plan.steps.iter().enumerate() {
-        predict(step.t, &x, &mut eps);
-        if step.is_stochastic() {
-            rng.fill_normal(&mut z);
-        } else {
-            z.iter_mut().for_each(|v| *v = 0.0);
-        }
-        step.apply(
-            &x,
-            &eps,
-            &z,
-            clip,
-            &mut next,
-            StepOutput {
-                x0: &mut x0,
-                eps: &mut e_used,
-                noise: &mut noise,
-            },
+    cancel: &AtomicBool,
+) -> Result<Option<Vec<Reconstruction>>, crate::diffusion::SamplerError> {
+    let eps: Vec<f32> = Rng::stream(seed, u64::MAX - 1).normal_vec(image.len());
+    let mut out = Vec::with_capacity(t0s.len());
+    for &t0 in t0s {
+        let plan = SamplerPlan::starting_at(den.table, kind, t0)?;
+        let (a, s) = (
+            den.table.sqrt_alpha_bar[t0 - 1],
+            den.table.sqrt_one_minus_alpha_bar[t0 - 1],
         );
-        if k % stride == 0 || k == last {
-            rec.ts.push(step.t);
-            rec.xt.push(to_u8(&x));
-            rec.x0.push(to_u8(&x0));
-        }
-        std::mem::swap(&mut x, &mut next);
+        let noised: Vec<f32> = image
+            .iter()
+            .zip(&eps)
+            .map(|(&x, &e)| (a * f64::from(x) + s * f64::from(e)) as f32)
+            .collect();
+        let mut spec = ChainSpec::new(plan, 1, seed, clip);
+        spec.stride = usize::MAX;
+        spec.start = Some(noised.clone());
+        let Some(recon) = run_chain(den, &spec, cancel, |_, _| {}) else {
+            return Ok(None);
+        };
+        out.push(Reconstruction {
+            t0,
+            psnr: crate::diffusion::quality::psnr(image, &recon),
+            ssim: crate::diffusion::quality::ssim(image, &recon, den.shape),
+            noised,
+            recon,
+        });
     }
-    rec.ts.push(0);
-    rec.xt.push(to_u8(&x));
-    rec.x0.push(to_u8(&x));
-    (x, rec)
+    Ok(Some(out))
+}
+
+/// Steps a noise-then-denoise sweep runs in all (for progress bars).
+pub fn noise_then_denoise_steps(
+    table: &ScheduleTable,
+    kind: crate::diffusion::SamplerKind,
+    t0s: &[usize],
+) -> usize {
+    t0s.iter()
+        .filter_map(|&t0| SamplerPlan::starting_at(table, kind, t0).ok())
+        .map(|p| p.steps.len())
+        .sum()
 }

@@ -7,7 +7,7 @@ mod ema;
 mod trainer;
 mod worker;
 
-pub use crate::sampling::{ChainRecord, eps_predictor, sample_chain, sample_images};
+pub use crate::sampling::{eps_predictor, sample_images};
 pub use checkpoint::{
     CheckpointInfo, load_checkpoint, load_for_inference, read_info, save_checkpoint,
 };

@@ -1,0 +1,104 @@
+//! Image-quality measures for noise-then-denoise: PSNR and SSIM of a reconstruction against its
+//! original, on images stored as [C, H, W] slices in [−1, 1].
+
+/// The dynamic range of images in [−1, 1].
+const RANGE: f64 = 2.0;
+
+/// Peak signal-to-noise ratio in dB, for values in [−1, 1] (peak-to-peak range 2).
+/// Identical images give +∞.
+pub fn psnr(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "images differ in size");
+    if a.is_empty() {
+        return f64::INFINITY;
+    }
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (RANGE * RANGE / mse).log10()
+    }
+}
+
+/// Mean structural similarity (Wang et al. 2004) over 7×7 uniform windows (as scikit-image's
+/// default), per channel, for images of shape [C, H, W] in [−1, 1]. Constants
+/// C₁ = (0.01·L)², C₂ = (0.03·L)² with L = 2; windows are clipped at the border, and images
+/// smaller than the window use one window over the whole image. Identical images give 1.
+pub fn ssim(a: &[f32], b: &[f32], shape: [usize; 3]) -> f64 {
+    let [c, h, w] = shape;
+    assert_eq!(a.len(), c * h * w, "first image does not match the shape");
+    assert_eq!(b.len(), c * h * w, "second image does not match the shape");
+    let (c1, c2) = ((0.01 * RANGE).powi(2), (0.03 * RANGE).powi(2));
+    let r = 3usize; // 7×7
+    let (mut total, mut count) = (0.0, 0usize);
+    for ch in 0..c {
+        let plane = ch * h * w;
+        let at = |v: &[f32], y: usize, x: usize| f64::from(v[plane + y * w + x]);
+        for y in 0..h {
+            for x in 0..w {
+                let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(h));
+                let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
+                let n = ((y1 - y0) * (x1 - x0)) as f64;
+                let (mut sa, mut sb, mut saa, mut sbb, mut sab) = (0.0, 0.0, 0.0, 0.0, 0.0);
+                for yy in y0..y1 {
+                    for xx in x0..x1 {
+                        let (p, q) = (at(a, yy, xx), at(b, yy, xx));
+                        sa += p;
+                        sb += q;
+                        saa += p * p;
+                        sbb += q * q;
+                        sab += p * q;
+                    }
+                }
+                let (ma, mb) = (sa / n, sb / n);
+                let va = (saa / n - ma * ma).max(0.0);
+                let vb = (sbb / n - mb * mb).max(0.0);
+                let cov = sab / n - ma * mb;
+                let s = ((2.0 * ma * mb + c1) * (2.0 * cov + c2))
+                    / ((ma * ma + mb * mb + c1) * (va + vb + c2));
+                total += s;
+                count += 1;
+            }
+        }
+    }
+    if count == 0 {
+        1.0
+    } else {
+        total / count as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_images_are_perfect() {
+        let a: Vec<f32> = (0..64).map(|i| (i as f32 / 32.0) - 1.0).collect();
+        assert!(psnr(&a, &a).is_infinite());
+        assert!((ssim(&a, &a, [1, 8, 8]) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn psnr_of_a_constant_offset() {
+        // An offset of 0.2 on range 2: PSNR = 10·log10(4 / 0.04) = 20 dB.
+        let a = vec![0.0f32; 100];
+        let b = vec![0.2f32; 100];
+        assert!((psnr(&a, &b) - 20.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn ssim_drops_with_noise_and_is_symmetric() {
+        let mut rng = crate::diffusion::Rng::seed(1);
+        let a: Vec<f32> = (0..256).map(|i| ((i % 16) as f32 / 8.0) - 1.0).collect();
+        let small: Vec<f32> = a.iter().map(|&v| v + 0.05 * rng.normal() as f32).collect();
+        let big: Vec<f32> = a.iter().map(|&v| v + 0.8 * rng.normal() as f32).collect();
+        let (s1, s2) = (ssim(&a, &small, [1, 16, 16]), ssim(&a, &big, [1, 16, 16]));
+        assert!(s1 > s2 && s1 < 1.0 && s2 > -1.0, "{s1} {s2}");
+        assert!((ssim(&a, &big, [1, 16, 16]) - ssim(&big, &a, [1, 16, 16])).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,184 @@
+//! `diffusion-lab sample`: the player's exports without a window. Deterministic for a fixed
+//! seed: the same command writes byte-identical files.
+
+use super::export::{
+    RunCard, Weights, grid_rgb, sampler_label, upscale, with_label, write_chain_frames,
+    write_chain_gif, write_png,
+};
+use super::job::LoadedModel;
+use super::{ChainSpec, FRAME_BUDGET_BYTES, SamplerChoice, auto_stride, record_chain};
+use crate::cli::{CliError, SpacingArg};
+use crate::data::unit_to_u8;
+use crate::diffusion::{SamplerPlan, Spacing};
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The sampler names on the command line (the same list as the player's menu).
+pub type SamplerArg = SamplerChoice;
+
+/// `diffusion-lab sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// The checkpoint folder (default: the bundled MNIST model).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// Regenerate from a run card written by the player or by `--card` (its settings replace
+    /// the sampler flags; outputs are still chosen here).
+    #[arg(long, value_name = "card.json", conflicts_with_all = ["checkpoint", "sampler", "steps", "eta", "spacing", "n", "seed", "raw", "no_clip", "stride"])]
+    pub from_card: Option<PathBuf>,
+    /// The sampler.
+    #[arg(long, value_enum, default_value_t = SamplerArg::Ddim)]
+    pub sampler: SamplerArg,
+    /// Sampling steps S (DDIM) or K (iDDPM); DDPM always runs all T.
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true)]
+    pub steps: usize,
+    /// DDIM's η.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub eta: f64,
+    /// DDIM's timestep spacing.
+    #[arg(long, value_enum, default_value_t = SpacingArg::Trailing)]
+    pub spacing: SpacingArg,
+    /// Number of samples (1..=256).
+    #[arg(long, default_value_t = 16, allow_negative_numbers = true)]
+    pub n: usize,
+    /// Seed of x_T and of the sampler's noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Sample with the raw weights instead of the EMA.
+    #[arg(long)]
+    pub raw: bool,
+    /// Don't clip x̂₀ to [−1, 1].
+    #[arg(long)]
+    pub no_clip: bool,
+    /// Record a chain frame every this many steps (default: the smallest stride whose frames
+    /// fit in 64 MiB).
+    #[arg(long)]
+    pub stride: Option<usize>,
+    /// Write a grid of the samples as PNG.
+    #[arg(long, value_name = "out.png")]
+    pub grid: Option<PathBuf>,
+    /// Write one sample (see --index) as PNG, scaled up 4×.
+    #[arg(long, value_name = "one.png")]
+    pub one: Option<PathBuf>,
+    /// The sample --one writes.
+    #[arg(long, default_value_t = 0)]
+    pub index: usize,
+    /// Label the grid and the chain frames with t and the sampler.
+    #[arg(long)]
+    pub label: bool,
+    /// Write the chain as an animated GIF (x_t row over x̂₀ row).
+    #[arg(long, value_name = "chain.gif")]
+    pub gif: Option<PathBuf>,
+    /// Write the chain as numbered PNG frames into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub frames: Option<PathBuf>,
+    /// Write x₀ as .npy (N×C×H×W, float32).
+    #[arg(long, value_name = "x0.npy")]
+    pub npy: Option<PathBuf>,
+    /// Write the run card (JSON) that regenerates these outputs with --from-card.
+    #[arg(long, value_name = "card.json")]
+    pub card: Option<PathBuf>,
+}
+
+/// The run card these arguments describe (before the checkpoint is opened).
+fn card_from_args(a: &SampleArgs) -> Result<RunCard, CliError> {
+    if let Some(p) = &a.from_card {
+        return RunCard::read(p).map_err(CliError::usage);
+    }
+    let checkpoint = match &a.checkpoint {
+        Some(p) => p.clone(),
+        None => crate::app::bundled_model_dir().ok_or_else(|| {
+            CliError::usage(
+                "no --checkpoint given and the bundled model (assets/models/mnist-tiny) is missing",
+            )
+        })?,
+    };
+    Ok(RunCard {
+        generator: format!("diffusion-lab {}", env!("CARGO_PKG_VERSION")),
+        checkpoint,
+        checkpoint_step: 0,
+        weights: if a.raw { Weights::Raw } else { Weights::Ema },
+        schedule: crate::diffusion::ScheduleSpec::default(),
+        sampler: a.sampler.kind(a.steps, a.eta, Spacing::from(a.spacing)),
+        n: a.n,
+        seed: a.seed,
+        clip: !a.no_clip,
+        stride: a.stride.unwrap_or(0),
+    })
+}
+
+/// Runs `diffusion-lab sample`.
+pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut card = card_from_args(a)?;
+    if !(1..=256).contains(&card.n) {
+        return Err(CliError::usage(format!(
+            "--n must be 1..=256, got {}",
+            card.n
+        )));
+    }
+    if a.index >= card.n {
+        return Err(CliError::usage(format!(
+            "--index must be below --n = {}, got {}",
+            card.n, a.index
+        )));
+    }
+    let model = LoadedModel::load(&card.checkpoint, "checkpoint").map_err(CliError::usage)?;
+    card.checkpoint_step = model.step;
+    card.schedule = model.config.schedule.clone();
+    let plan = SamplerPlan::new(&model.table, card.sampler).map_err(CliError::usage)?;
+    let shape = model.shape;
+    let pixels: usize = shape.iter().product();
+    if card.stride == 0 {
+        card.stride = auto_stride(card.n, pixels, plan.steps.len(), FRAME_BUDGET_BYTES);
+    }
+    let mut spec = ChainSpec::new(plan, card.n, card.seed, card.clip);
+    spec.stride = card.stride;
+    let start = Instant::now();
+    let (x0, chain) = record_chain(&model.denoiser(card.weights), &spec);
+    let secs = start.elapsed().as_secs_f64();
+    let steps = chain.total_steps;
+    let label_text = sampler_label(&card.sampler);
+    let label = a.label.then_some(label_text.as_str());
+    let final_u8: Vec<u8> = x0.iter().map(|&v| unit_to_u8(v)).collect();
+    let fail = |e: super::export::ExportError| CliError::failure(e.to_string());
+    if let Some(p) = &a.grid {
+        let img = grid_rgb(&final_u8, card.n, shape);
+        let img = match label {
+            Some(l) => with_label(&upscale(&img, 2), &format!("t=0 {l}")),
+            None => img,
+        };
+        write_png(p, &img).map_err(fail)?;
+    }
+    if let Some(p) = &a.one {
+        let one = &final_u8[a.index * pixels..(a.index + 1) * pixels];
+        write_png(p, &upscale(&grid_rgb(one, 1, shape), 4)).map_err(fail)?;
+    }
+    if let Some(p) = &a.npy {
+        let [c, h, w] = shape;
+        crate::data::write_npy(p, &[card.n, c, h, w], &x0).map_err(CliError::failure)?;
+    }
+    let mut quiet = |_: usize, _: usize| true;
+    if let Some(dir) = &a.frames {
+        write_chain_frames(dir, &chain, label, &mut quiet).map_err(fail)?;
+    }
+    if let Some(p) = &a.gif {
+        write_chain_gif(p, &chain, label, 80, &mut quiet).map_err(fail)?;
+    }
+    if let Some(p) = &a.card {
+        card.write(p).map_err(fail)?;
+    }
+    writeln!(
+        out,
+        "{} samples, {label_text}, {steps} steps, {} frames ({:.1} MiB), {:.2} s ({:.1} steps/s, {:.1} images/s) on {}",
+        card.n,
+        chain.frames.len(),
+        chain.bytes() as f64 / (1 << 20) as f64,
+        secs,
+        steps as f64 / secs,
+        card.n as f64 / secs,
+        model.device_label
+    )
+    .map_err(|e| CliError::failure(e.to_string()))
+}

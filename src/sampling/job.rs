@@ -1,0 +1,297 @@
+//! Long work off the UI thread: a generic background job with progress and cancel, the model
+//! a job samples from, and the chain job the player streams frames from.
+
+use super::{ChainRecord, ChainSpec, Denoiser, run_chain};
+use crate::diffusion::ScheduleTable;
+use crate::model::{DeviceChoice, UNet, pick_device};
+use crate::sampling::export::Weights;
+use crate::train::RunConfig;
+use burn::tensor::Device;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What a running job sees: where to report progress and whether to stop.
+pub struct JobCtx {
+    done: AtomicUsize,
+    total: AtomicUsize,
+    cancel: AtomicBool,
+    wake: Arc<dyn Fn() + Send + Sync>,
+    last_wake: Mutex<Instant>,
+}
+
+impl JobCtx {
+    /// Sets the amount of work.
+    pub fn set_total(&self, total: usize) {
+        self.total.store(total, Ordering::Relaxed);
+    }
+
+    /// Reports `done` units finished (waking the UI at most ~30 times a second); returns
+    /// false once the job should stop.
+    pub fn set_done(&self, done: usize) -> bool {
+        self.done.store(done, Ordering::Relaxed);
+        let mut last = self
+            .last_wake
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if last.elapsed() >= Duration::from_millis(33) {
+            *last = Instant::now();
+            (self.wake)();
+        }
+        !self.cancelled()
+    }
+
+    /// Whether cancel was requested.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// The cancel flag itself (for loops that poll it).
+    pub fn cancel_flag(&self) -> &AtomicBool {
+        &self.cancel
+    }
+
+    /// Wakes the UI now.
+    pub fn wake(&self) {
+        (self.wake)();
+    }
+}
+
+/// A job on its own named thread; its result is collected with [`BgJob::take`].
+/// Dropping it cancels the job and joins the thread.
+pub struct BgJob<T> {
+    ctx: Arc<JobCtx>,
+    result: Arc<Mutex<Option<T>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl<T: Send + 'static> BgJob<T> {
+    /// Runs `work` on a thread named `name`; `wake` is called on progress and at the end.
+    pub fn spawn(
+        name: &str,
+        wake: Arc<dyn Fn() + Send + Sync>,
+        work: impl FnOnce(&JobCtx) -> T + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let ctx = Arc::new(JobCtx {
+            done: AtomicUsize::new(0),
+            total: AtomicUsize::new(0),
+            cancel: AtomicBool::new(false),
+            wake,
+            last_wake: Mutex::new(Instant::now()),
+        });
+        let result = Arc::new(Mutex::new(None));
+        let (c, r) = (ctx.clone(), result.clone());
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&c)));
+                if let Ok(v) = out {
+                    *r.lock().unwrap_or_else(PoisonError::into_inner) = Some(v);
+                }
+                c.done.store(usize::MAX, Ordering::SeqCst);
+                c.wake();
+            })?;
+        Ok(Self {
+            ctx,
+            result,
+            thread: Some(thread),
+        })
+    }
+
+    /// (done, total) so far; done is clamped to total.
+    pub fn progress(&self) -> (usize, usize) {
+        let total = self.ctx.total.load(Ordering::Relaxed);
+        let done = self.ctx.done.load(Ordering::Relaxed).min(total);
+        (done, total)
+    }
+
+    /// The fraction done, in [0, 1].
+    pub fn fraction(&self) -> f32 {
+        let (d, t) = self.progress();
+        if t == 0 { 0.0 } else { d as f32 / t as f32 }
+    }
+
+    /// Whether the thread has ended (finished, cancelled or panicked).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Asks the job to stop.
+    pub fn cancel(&self) {
+        self.ctx.cancel.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether cancel was requested.
+    pub fn is_cancelled(&self) -> bool {
+        self.ctx.cancelled()
+    }
+
+    /// The result, once the thread has ended: None while running, Some(None) if the job
+    /// panicked, Some(Some(v)) otherwise.
+    pub fn take(&mut self) -> Option<Option<T>> {
+        if !self.is_finished() {
+            return None;
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        Some(
+            self.result
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        )
+    }
+
+    /// Blocks until the job ends and returns its result (tests and the CLI).
+    pub fn wait(mut self) -> Option<T> {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.result
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl<T> Drop for BgJob<T> {
+    fn drop(&mut self) {
+        self.ctx.cancel.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A trained network ready to sample: both weight sets, its schedule and where it runs.
+#[derive(Clone, Debug)]
+pub struct LoadedModel {
+    /// Shown in the UI, e.g. "bundled mnist-tiny (step 2000)".
+    pub label: String,
+    /// The checkpoint folder, if it came from one.
+    pub dir: Option<PathBuf>,
+    /// The training step of the weights.
+    pub step: usize,
+    /// The run's configuration.
+    pub config: RunConfig,
+    /// [C, H, W].
+    pub shape: [usize; 3],
+    /// Raw weights.
+    pub raw: UNet,
+    /// EMA weights.
+    pub ema: UNet,
+    /// Where it runs.
+    pub device: Device,
+    /// The device's status-bar label, e.g. "CPU · Flex".
+    pub device_label: String,
+    /// The schedule's table.
+    pub table: ScheduleTable,
+}
+
+impl LoadedModel {
+    /// Loads a checkpoint folder for sampling (on the GPU if there is one, else the CPU).
+    pub fn load(dir: &Path, label: &str) -> Result<Self, String> {
+        let pick = pick_device(DeviceChoice::Auto);
+        let (config, info, raw, ema) =
+            crate::train::load_for_inference(dir, &pick.device).map_err(|e| e.to_string())?;
+        let table = config.schedule.table().map_err(|e| e.to_string())?;
+        Ok(Self {
+            label: format!("{label} (step {})", info.step),
+            dir: Some(dir.to_owned()),
+            step: info.step,
+            config,
+            shape: info.image_shape,
+            raw,
+            ema,
+            device: pick.device,
+            device_label: pick.label,
+            table,
+        })
+    }
+
+    /// The weights to sample with.
+    pub fn weights(&self, w: Weights) -> &UNet {
+        match w {
+            Weights::Ema => &self.ema,
+            Weights::Raw => &self.raw,
+        }
+    }
+
+    /// The chosen weights as an ε-predictor.
+    pub fn denoiser(&self, w: Weights) -> Denoiser<'_> {
+        Denoiser {
+            model: self.weights(w),
+            device: &self.device,
+            table: &self.table,
+            target: self.config.train.target,
+            shape: self.shape,
+        }
+    }
+}
+
+/// A chain sampled on a background thread; frames appear in `record` as they are made.
+pub struct ChainJob {
+    /// The chain so far (the UI locks it briefly to draw).
+    pub record: Arc<Mutex<ChainRecord>>,
+    job: BgJob<Option<Vec<f32>>>,
+}
+
+impl ChainJob {
+    /// Starts sampling `spec` with `model`'s `weights`.
+    pub fn spawn(
+        model: LoadedModel,
+        weights: Weights,
+        spec: ChainSpec,
+        wake: Arc<dyn Fn() + Send + Sync>,
+    ) -> std::io::Result<Self> {
+        let record = Arc::new(Mutex::new(ChainRecord {
+            n: spec.n,
+            shape: model.shape,
+            total_steps: spec.plan.steps.len(),
+            ..ChainRecord::default()
+        }));
+        let rec = record.clone();
+        let job = BgJob::spawn("sampler", wake, move |ctx| {
+            ctx.set_total(spec.plan.steps.len());
+            let den = model.denoiser(weights);
+            let mut done = 0;
+            run_chain(&den, &spec, ctx.cancel_flag(), |stat, frame| {
+                let mut r = rec.lock().unwrap_or_else(PoisonError::into_inner);
+                r.stats.push(stat);
+                if stat.t > 0 {
+                    done += 1;
+                    r.steps_done = done;
+                }
+                if let Some(f) = frame {
+                    r.frames.push(f);
+                }
+                drop(r);
+                ctx.set_done(done);
+            })
+        })?;
+        Ok(Self { record, job })
+    }
+
+    /// (steps done, total steps).
+    pub fn progress(&self) -> (usize, usize) {
+        self.job.progress()
+    }
+
+    /// Whether sampling has ended.
+    pub fn is_finished(&self) -> bool {
+        self.job.is_finished()
+    }
+
+    /// Asks the sampler to stop after the current step.
+    pub fn cancel(&self) {
+        self.job.cancel();
+    }
+
+    /// x₀ once finished (None if cancelled or failed).
+    pub fn take_x0(&mut self) -> Option<Option<Vec<f32>>> {
+        self.job.take().map(Option::flatten)
+    }
+}
