@@ -9,7 +9,7 @@ mod toy_view;
 mod training_view;
 
 pub use forward_view::{ForwardSchedule, ForwardView, NoiseMode, TileKind};
-pub use player_view::PlayerView;
+pub use player_view::{ComparePair, ExportKind, ModelSource, Pane, PaneSettings, PlayerView};
 pub use runs_view::RunsView;
 pub use schedule_lab::{ScheduleEntry, ScheduleLab, XAxis};
 pub use screenshot::ScreenshotJob;
@@ -98,7 +98,14 @@ impl DiffusionApp {
         });
         match self.view {
             ViewName::Schedule => self.schedule_lab.ui(ui),
-            ViewName::Training => self.training.ui(ui),
+            ViewName::Training => {
+                // The central picture: the reverse chain beside the live loss plots.
+                egui::Panel::right("training_player")
+                    .default_size(380.0)
+                    .resizable(true)
+                    .show(ui, |ui| self.player.compact_ui(ui));
+                self.training.ui(ui);
+            }
             ViewName::Forward => self.forward.ui(ui),
             ViewName::Player => self.player.ui(ui),
             ViewName::Toy2d => self.toy.ui(ui),
@@ -136,9 +143,23 @@ impl DiffusionApp {
 impl eframe::App for DiffusionApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.training.logic(ctx);
+        if let Some(weights) = self.training.take_live_weights() {
+            self.player.set_live(weights);
+        }
+        if matches!(
+            self.view,
+            ViewName::Player | ViewName::Training | ViewName::Presenter
+        ) {
+            self.player.logic(ctx);
+        }
         if let Some(job) = &mut self.screenshot {
             // Wait for the forward view's data and tiles before counting settle frames.
-            if self.view == ViewName::Forward && self.forward.busy() {
+            let busy = match self.view {
+                ViewName::Forward => self.forward.busy(),
+                ViewName::Player | ViewName::Presenter => self.player.is_busy(),
+                _ => false,
+            };
+            if busy {
                 ctx.request_repaint();
             } else {
                 job.logic(ctx);

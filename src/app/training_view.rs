@@ -75,6 +75,8 @@ pub struct TrainingView {
     /// EMA smoothing factor of the loss curve.
     pub smoothing: f64,
     preview: Option<PreviewGrid>,
+    /// The latest weights of the running model, for the player to pick up.
+    live_weights: Option<crate::sampling::job::LoadedModel>,
     preview_tex: Option<(egui::TextureHandle, egui::TextureHandle)>,
     params: usize,
 }
@@ -127,9 +129,15 @@ impl TrainingView {
             log_loss: true,
             smoothing: 0.95,
             preview: None,
+            live_weights: None,
             preview_tex: None,
             params: 0,
         }
+    }
+
+    /// The newest weights of the running model, once (the player re-samples from them).
+    pub fn take_live_weights(&mut self) -> Option<crate::sampling::job::LoadedModel> {
+        self.live_weights.take()
     }
 
     /// Shows the loss history stored in a checkpoint (no run is started).
@@ -296,6 +304,7 @@ impl TrainingView {
             }
             TrainEvent::Validation(v) => self.val.push(v),
             TrainEvent::LossByT { step, row } => self.by_t.push((step, row)),
+            TrainEvent::Weights(model) => self.live_weights = Some(*model),
             TrainEvent::Preview(grid) => {
                 let to_tex = |name: &str, px: &[u8]| {
                     let img = grid_image(px, grid.n, grid.shape);

@@ -339,7 +339,11 @@ impl SamplerPlan {
                 }
                 check_steps(steps, big_t)?;
                 // Linspace on 1..=t0 always visits t0 itself; other spacings may not.
-                let ts = ddim_timesteps(t0, scaled(steps), Spacing::Linspace)?;
+                // With one step, jump straight from t0 (linspace of one point would pick 1).
+                let ts = match scaled(steps) {
+                    1 => vec![t0],
+                    s => ddim_timesteps(t0, s, Spacing::Linspace)?,
+                };
                 (0..ts.len())
                     .map(|i| {
                         let t_prev = ts.get(i + 1).copied().unwrap_or(0);

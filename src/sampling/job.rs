@@ -232,6 +232,22 @@ impl LoadedModel {
     }
 }
 
+/// Appends one step's statistic and frame to a shared record.
+pub fn push_step(
+    record: &Mutex<ChainRecord>,
+    stat: super::StepStat,
+    frame: Option<super::ChainFrame>,
+) {
+    let mut r = record.lock().unwrap_or_else(PoisonError::into_inner);
+    r.stats.push(stat);
+    if stat.t > 0 {
+        r.steps_done += 1;
+    }
+    if let Some(f) = frame {
+        r.frames.push(f);
+    }
+}
+
 /// A chain sampled on a background thread; frames appear in `record` as they are made.
 pub struct ChainJob {
     /// The chain so far (the UI locks it briefly to draw).
@@ -253,25 +269,29 @@ impl ChainJob {
             total_steps: spec.plan.steps.len(),
             ..ChainRecord::default()
         }));
-        let rec = record.clone();
-        let job = BgJob::spawn("sampler", wake, move |ctx| {
+        Self::custom(record, "sampler", wake, move |ctx, rec| {
             ctx.set_total(spec.plan.steps.len());
             let den = model.denoiser(weights);
             let mut done = 0;
             run_chain(&den, &spec, ctx.cancel_flag(), |stat, frame| {
-                let mut r = rec.lock().unwrap_or_else(PoisonError::into_inner);
-                r.stats.push(stat);
+                push_step(rec, stat, frame);
                 if stat.t > 0 {
                     done += 1;
-                    r.steps_done = done;
                 }
-                if let Some(f) = frame {
-                    r.frames.push(f);
-                }
-                drop(r);
                 ctx.set_done(done);
             })
-        })?;
+        })
+    }
+
+    /// Runs `work` on a thread; it fills `record` (e.g. with [`push_step`]) and returns x₀.
+    pub fn custom(
+        record: Arc<Mutex<ChainRecord>>,
+        name: &str,
+        wake: Arc<dyn Fn() + Send + Sync>,
+        work: impl FnOnce(&JobCtx, &Mutex<ChainRecord>) -> Option<Vec<f32>> + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let rec = record.clone();
+        let job = BgJob::spawn(name, wake, move |ctx| work(ctx, &rec))?;
         Ok(Self { record, job })
     }
 

@@ -244,6 +244,8 @@ impl QFrame {
 /// One recorded step of a chain: the state x_t and what the sampler did with it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChainFrame {
+    /// How many steps of the plan ran before this x_t (0 for x_T).
+    pub index: usize,
     /// The timestep of x_t (0 for the final sample).
     pub t: usize,
     /// The step applied to x_t (None for the final frame).
@@ -426,6 +428,7 @@ pub fn run_chain(
             one_minus_alpha_bar: 1.0 - table.alpha_bar_at(step.t),
         };
         let frame = (k % stride == 0 || k + 1 == spec.plan.steps.len()).then(|| ChainFrame {
+            index: k,
             t: step.t,
             step: Some(*step),
             xt: QFrame::encode(&x),
@@ -444,6 +447,7 @@ pub fn run_chain(
             one_minus_alpha_bar: 0.0,
         },
         Some(ChainFrame {
+            index: spec.plan.steps.len(),
             t: 0,
             step: None,
             xt: QFrame::encode(&x),

@@ -92,6 +92,9 @@ pub enum TrainEvent {
     },
     /// New preview samples.
     Preview(PreviewGrid),
+    /// A snapshot of the weights (sent with each preview), so the player can re-sample the
+    /// chain from the model as it trains without stopping training.
+    Weights(Box<crate::sampling::job::LoadedModel>),
     /// A checkpoint was written.
     Checkpointed {
         /// Its folder.
@@ -438,6 +441,20 @@ fn spawn_preview(trainer: &Trainer, busy: &Arc<AtomicBool>, out: &Outbox) {
     let tx = out.tx.clone();
     let wake = out.wake.clone();
     let flag = busy.clone();
+    let snapshot = crate::sampling::job::LoadedModel {
+        label: format!("live run '{}' (step {step})", trainer.config.name),
+        dir: None,
+        step,
+        config: trainer.config.clone(),
+        shape,
+        raw: raw.clone(),
+        ema: ema.clone(),
+        device: device.clone(),
+        device_label: String::new(),
+        table: table.clone(),
+    };
+    // Offered, not sent: a UI that is behind skips a snapshot rather than stalling training.
+    let _ = out.offer(TrainEvent::Weights(Box::new(snapshot)));
     let spawned = std::thread::Builder::new()
         .name("preview".into())
         .spawn(move || {
