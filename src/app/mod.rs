@@ -199,6 +199,9 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
             if let Some(rs) = cc.wgpu_render_state.as_ref() {
                 app.forward.attach_gpu(rs);
             }
+            if job.is_some() {
+                app.player.settle_at = Some(0.6);
+            }
             app.screenshot = job;
             Ok(Box::new(app))
         }),

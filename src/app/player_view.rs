@@ -248,6 +248,9 @@ pub struct PlayerView {
     started: bool,
     pending_live: bool,
     following: bool,
+    /// Where to stop when a chain finishes (fraction of the chain; None: at x₀). The
+    /// screenshot mode shows a frame mid-chain, where x̂₀ and ε̂ are most telling.
+    pub settle_at: Option<f32>,
 }
 
 impl Default for PlayerView {
@@ -290,6 +293,7 @@ impl Default for PlayerView {
             started: false,
             pending_live: false,
             following: true,
+            settle_at: None,
         }
     }
 }
@@ -474,6 +478,13 @@ impl PlayerView {
         }
         self.frame = 0;
         self.following = true;
+        if self.pixels.is_empty()
+            && let Some(m) = self.model()
+        {
+            // Two pixels to follow from the start: the centre and a point left of it.
+            let [_, h, w] = m.shape;
+            self.pixels = vec![(h / 2) * w + w / 2, (h / 2) * w + w / 4];
+        }
         self.branches = Pane::default();
     }
 
@@ -740,7 +751,11 @@ impl PlayerView {
         }
         let frames = self.a.frames();
         if std::mem::take(&mut self.a.finished) && !self.playing && self.following {
-            self.frame = frames.saturating_sub(1);
+            let last = frames.saturating_sub(1);
+            self.frame = match self.settle_at {
+                Some(f) => (f * last as f32).round() as usize,
+                None => last,
+            };
         }
         if self.playing {
             let dt = f64::from(ctx.input(|i| i.stable_dt).min(0.1));
