@@ -156,7 +156,9 @@ impl eframe::App for DiffusionApp {
             // Wait for the forward view's data and tiles before counting settle frames.
             let busy = match self.view {
                 ViewName::Forward => self.forward.busy(),
-                ViewName::Player | ViewName::Presenter => self.player.is_busy(),
+                ViewName::Player | ViewName::Presenter | ViewName::Training => {
+                    self.player.is_busy()
+                }
                 _ => false,
             };
             if busy {
