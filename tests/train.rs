@@ -429,3 +429,78 @@ fn sampling_a_trained_model_gives_images_of_the_right_shape() {
         "clipped x̂₀ keeps x₀ in range"
     );
 }
+
+#[test]
+fn a_device_failure_mid_run_is_reported_and_the_run_resumes_on_the_cpu() {
+    let _serial = serial();
+    let mut run = tiny_run(40);
+    run.train.checkpoint_every = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("r");
+    let h = TrainHandle::start(
+        StartOptions {
+            config: run.clone(),
+            resume: None,
+            out_dir: out_dir.clone(),
+            device: None,
+            total_steps: None,
+        },
+        Arc::new(|| {}),
+    )
+    .unwrap();
+    wait_for(
+        &h,
+        Duration::from_secs(60),
+        |e| matches!(e, TrainEvent::Checkpointed { step, .. } if *step >= 5),
+    );
+    assert!(h.send(TrainCommand::SimulateDeviceFailure));
+    let ev = wait_for(&h, Duration::from_secs(60), |e| {
+        matches!(e, TrainEvent::Failed { .. })
+    });
+    let Some(TrainEvent::Failed {
+        message,
+        checkpoint,
+    }) = ev.last()
+    else {
+        panic!("no failure reported: {ev:?}");
+    };
+    assert!(message.contains("device loss"), "{message}");
+    assert!(
+        message.contains("CPU"),
+        "the message says how to go on: {message}"
+    );
+    let ck = checkpoint
+        .clone()
+        .expect("the last good checkpoint is named");
+    let saved_step = diffusion_lab::train::read_info(&ck).unwrap().1.step;
+    assert!(saved_step >= 5);
+    drop(h);
+
+    // Resume on the CPU from that checkpoint and finish the run.
+    let h = TrainHandle::start(
+        StartOptions {
+            config: run,
+            resume: Some(ck),
+            out_dir,
+            device: Some(DeviceChoice::Cpu),
+            total_steps: None,
+        },
+        Arc::new(|| {}),
+    )
+    .unwrap();
+    let ev = wait_for(&h, Duration::from_secs(120), |e| {
+        matches!(e, TrainEvent::Finished { .. } | TrainEvent::Failed { .. })
+    });
+    let started = ev.iter().find_map(|e| match e {
+        TrainEvent::Started { step, device, .. } => Some((*step, device.clone())),
+        _ => None,
+    });
+    let (step, device) = started.expect("the resumed run starts");
+    assert_eq!(step, saved_step, "it picks up at the checkpoint's step");
+    assert!(device.starts_with("CPU"), "{device}");
+    assert!(
+        matches!(ev.last(), Some(TrainEvent::Finished { step: 40, .. })),
+        "{:?}",
+        ev.last()
+    );
+}

@@ -31,6 +31,9 @@ pub enum TrainCommand {
     SampleNow,
     /// Save a checkpoint now.
     SaveCheckpoint,
+    /// Make the next step fail as a lost GPU device does (a panic inside burn), to exercise
+    /// the "report, then resume on the CPU from the last checkpoint" path in tests and demos.
+    SimulateDeviceFailure,
 }
 
 /// Fixed-seed preview samples, as u8 images [n, C, H, W].
@@ -288,6 +291,7 @@ fn run_worker(
     });
     let preview_busy = Arc::new(AtomicBool::new(false));
     let mut paused = false;
+    let mut fail_next = false;
     let mut pending: Vec<(usize, f32)> = Vec::new();
     let mut last_sent = Instant::now() - Duration::from_secs(1);
     let mut window = (Instant::now(), trainer.step);
@@ -340,6 +344,7 @@ fn run_worker(
                 TrainCommand::SetLr(lr) => trainer.set_lr(lr),
                 TrainCommand::SampleNow => spawn_preview(&trainer, &preview_busy, out),
                 TrainCommand::SaveCheckpoint => save(&trainer, &mut last_ckpt),
+                TrainCommand::SimulateDeviceFailure => fail_next = true,
             }
             if stop {
                 break;
@@ -352,7 +357,12 @@ fn run_worker(
                 checkpoint: last_ckpt,
             });
         }
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| trainer.step()));
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            if std::mem::take(&mut fail_next) {
+                std::panic::panic_any("simulated device loss (the GPU stopped responding)");
+            }
+            trainer.step()
+        }));
         let stats = match result {
             Ok(Ok(s)) => s,
             Ok(Err(e @ TrainError::Diverged { .. })) => {
