@@ -95,6 +95,9 @@ pub struct BenchTrainArgs {
     /// Skip the PyTorch reference.
     #[arg(long)]
     pub no_reference: bool,
+    /// The Python interpreter that has torch (e.g. a virtual environment's).
+    #[arg(long, default_value = "python3")]
+    pub python: PathBuf,
 }
 
 fn progress(done: usize, total: usize, loss: f32, rate: f64) {
@@ -265,7 +268,8 @@ fn bench_train(a: &BenchTrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
     if a.no_reference {
         return Ok(());
     }
-    let Some(reference) = torch_reference(&a.reference, a.size, channels, &a.batch) else {
+    let Some(reference) = torch_reference(&a.python, &a.reference, a.size, channels, &a.batch)
+    else {
         return w(
             out,
             "PyTorch reference: skipped (python3 with torch not found, or the script is missing)"
@@ -288,6 +292,7 @@ fn bench_train(a: &BenchTrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
 
 /// Runs the PyTorch reference on the same sizes; returns (batch, steps/s).
 fn torch_reference(
+    python: &Path,
     script: &Path,
     size: usize,
     channels: usize,
@@ -296,7 +301,7 @@ fn torch_reference(
     if !script.exists() {
         return None;
     }
-    let has_torch = std::process::Command::new("python3")
+    let has_torch = std::process::Command::new(python)
         .args(["-c", "import torch"])
         .output()
         .ok()?
@@ -307,7 +312,7 @@ fn torch_reference(
     }
     let json = std::env::temp_dir().join(format!("diffusion-lab-ref-{}.json", std::process::id()));
     let batch_list: Vec<String> = batches.iter().map(|b| b.to_string()).collect();
-    let status = std::process::Command::new("python3")
+    let status = std::process::Command::new(python)
         .arg(script)
         .args([
             "--only",
