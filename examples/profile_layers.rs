@@ -65,8 +65,8 @@ fn main() {
             .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
             .init(&ad);
         let x = Tensor::<4>::random([b, cin, s, s], Distribution::Normal(0.0, 1.0), &dev);
-        let xa = Tensor::<4>::random([b, cin, s, s], Distribution::Normal(0.0, 1.0), &ad)
-            .require_grad();
+        let xa =
+            Tensor::<4>::random([b, cin, s, s], Distribution::Normal(0.0, 1.0), &ad).require_grad();
         let fwd = time_ms(7, || sync(conv.forward(x.clone())));
         let fb = time_ms(7, || {
             let y = conv_ad.forward(xa.clone());

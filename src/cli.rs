@@ -34,6 +34,30 @@ pub struct Cli {
     /// The window size in logical pixels, e.g. 1280x720.
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub size: Option<[u32; 2]>,
+
+    /// How the window is drawn: wgpu (Vulkan/Metal/DX12; the forward explorer's tiles then
+    /// run in a WGSL shader) or glow (OpenGL; tiles on the CPU).
+    #[arg(long, value_enum, default_value_t = RendererArg::Wgpu)]
+    pub renderer: RendererArg,
+}
+
+/// The window renderers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum RendererArg {
+    /// wgpu: Vulkan, Metal or DX12 (the default).
+    #[default]
+    Wgpu,
+    /// glow: OpenGL.
+    Glow,
+}
+
+impl From<RendererArg> for eframe::Renderer {
+    fn from(r: RendererArg) -> Self {
+        match r {
+            RendererArg::Wgpu => eframe::Renderer::Wgpu,
+            RendererArg::Glow => eframe::Renderer::Glow,
+        }
+    }
 }
 
 /// The views that can be opened by name.

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         view: cli.view,
         size: cli.size.unwrap_or(AppOptions::default().size),
         screenshot: cli.screenshot,
+        renderer: cli.renderer,
     };
     match app::run(options) {
         Ok(()) => ExitCode::SUCCESS,

@@ -61,6 +61,26 @@ pub enum BenchCommand {
     Train(BenchTrainArgs),
     /// UI-thread frame times (build + tessellate) of the training view while a run trains.
     Ui(BenchUiArgs),
+    /// End-to-end frame times of a real window (renderer included) while a view animates.
+    Window(BenchWindowArgs),
+}
+
+/// `diffusion-lab bench window`.
+#[derive(Debug, Args)]
+pub struct BenchWindowArgs {
+    /// The view: forward (64×64 RGB under four schedules, t moving), player (the chain
+    /// playing) or any other view (redrawn continuously).
+    #[arg(long, value_enum, default_value_t = crate::cli::ViewName::Forward)]
+    pub view: crate::cli::ViewName,
+    /// The renderer.
+    #[arg(long, value_enum, default_value_t = crate::cli::RendererArg::Wgpu)]
+    pub renderer: crate::cli::RendererArg,
+    /// Frames to time (after 30 warm-up frames).
+    #[arg(long, default_value_t = 300)]
+    pub frames: usize,
+    /// The window size in points.
+    #[arg(long, default_value = "1280x800", value_parser = crate::cli::parse_size)]
+    pub size: [u32; 2],
 }
 
 /// `diffusion-lab bench ui`.
@@ -207,6 +227,7 @@ pub fn run_bench(cmd: &BenchCommand, out: &mut dyn Write) -> Result<(), CliError
     match cmd {
         BenchCommand::Train(a) => bench_train(a, out),
         BenchCommand::Ui(a) => bench_ui(a, out),
+        BenchCommand::Window(a) => bench_window(a, out),
     }
 }
 
@@ -346,30 +367,6 @@ fn torch_reference(
     )
 }
 
-/// Frame-time statistics in milliseconds.
-#[derive(Clone, Copy, Debug)]
-pub struct FrameStats {
-    /// Median.
-    pub p50: f64,
-    /// 95th percentile.
-    pub p95: f64,
-    /// Worst frame.
-    pub max: f64,
-}
-
-impl FrameStats {
-    /// Statistics of `ms` (not empty).
-    pub fn of(mut ms: Vec<f64>) -> Self {
-        ms.sort_by(f64::total_cmp);
-        let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
-        Self {
-            p50: at(0.5),
-            p95: at(0.95),
-            max: at(1.0),
-        }
-    }
-}
-
 fn bench_ui(a: &BenchUiArgs, out: &mut dyn Write) -> Result<(), CliError> {
     use crate::app::{DiffusionApp, RunStatus};
     let ctx = egui::Context::default();
@@ -408,11 +405,41 @@ fn bench_ui(a: &BenchUiArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let steps = app.training.step.0;
     app.training.shutdown();
     let _ = std::fs::remove_dir_all(&app.training.runs_dir);
-    let s = FrameStats::of(times);
+    let s = crate::explore::FrameStats::of(times, String::new());
     writeln!(
         out,
         "training view while training ({steps} steps done): UI frame p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms over {} frames",
-        s.p50, s.p95, s.max, a.frames
+        s.p50_ms, s.p95_ms, s.max_ms, a.frames
+    )
+    .map_err(|e| CliError::failure(e.to_string()))
+}
+
+fn bench_window(a: &BenchWindowArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let times = crate::app::run_window_bench(crate::app::WindowBench {
+        view: a.view,
+        renderer: a.renderer,
+        frames: a.frames,
+        size: a.size,
+    })
+    .map_err(|e| CliError::failure(format!("{e:#}")))?;
+    if times.is_empty() {
+        return Err(CliError::failure(
+            "the window closed before any frame was timed",
+        ));
+    }
+    let s = crate::explore::FrameStats::of(times, format!("{:?}", a.renderer).to_lowercase());
+    writeln!(
+        out,
+        "{:?} view, {}x{}, renderer {}: {} frames, mean {:.1} ms, median {:.1} ms, p95 {:.1} ms ({:.0} fps at the mean)",
+        a.view,
+        a.size[0],
+        a.size[1],
+        s.tiles_on,
+        s.frames,
+        s.mean_ms,
+        s.p50_ms,
+        s.p95_ms,
+        1000.0 / s.mean_ms.max(1e-9)
     )
     .map_err(|e| CliError::failure(e.to_string()))
 }

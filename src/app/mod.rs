@@ -7,6 +7,7 @@ mod schedule_lab;
 mod screenshot;
 mod toy_view;
 mod training_view;
+mod window_bench;
 
 pub use forward_view::{ForwardSchedule, ForwardView, NoiseMode, TileKind};
 pub use player_view::{ComparePair, ExportKind, ModelSource, Pane, PaneSettings, PlayerView};
@@ -15,6 +16,7 @@ pub use schedule_lab::{ScheduleEntry, ScheduleLab, XAxis};
 pub use screenshot::ScreenshotJob;
 pub use toy_view::ToyView;
 pub use training_view::{RunStatus, TrainingView, bundled_model_dir, grid_image};
+pub use window_bench::{WindowBench, run_window_bench};
 
 use crate::cli::ViewName;
 use std::path::PathBuf;
@@ -28,6 +30,8 @@ pub struct AppOptions {
     pub size: [u32; 2],
     /// Render one frame of `view` to this PNG and exit.
     pub screenshot: Option<PathBuf>,
+    /// The window renderer.
+    pub renderer: crate::cli::RendererArg,
 }
 
 impl Default for AppOptions {
@@ -36,6 +40,7 @@ impl Default for AppOptions {
             view: ViewName::Schedule,
             size: [1280, 800],
             screenshot: None,
+            renderer: crate::cli::RendererArg::default(),
         }
     }
 }
@@ -174,7 +179,7 @@ impl eframe::App for DiffusionApp {
     }
 
     /// Closing the window stops training cleanly: the worker saves a checkpoint and is joined.
-    fn on_exit(&mut self) {
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
         self.training.shutdown();
     }
 }
@@ -188,6 +193,7 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
             .with_title("Diffusion Lab")
             .with_inner_size([w as f32, h as f32])
             .with_min_inner_size([480.0, 360.0]),
+        renderer: options.renderer.into(),
         ..Default::default()
     };
     let job = options.screenshot.clone().map(ScreenshotJob::new);

@@ -26,6 +26,27 @@ pub struct FrameStats {
     pub tiles_on: String,
 }
 
+impl FrameStats {
+    /// Statistics of frame times `ms` (milliseconds; an empty list gives zeros).
+    pub fn of(mut ms: Vec<f64>, tiles_on: String) -> Self {
+        ms.sort_by(f64::total_cmp);
+        let n = ms.len();
+        let pct = |p: f64| {
+            ms.get(((n.max(1) - 1) as f64 * p).round() as usize)
+                .copied()
+                .unwrap_or(0.0)
+        };
+        Self {
+            frames: n,
+            mean_ms: ms.iter().sum::<f64>() / n.max(1) as f64,
+            p50_ms: pct(0.5),
+            p95_ms: pct(0.95),
+            max_ms: pct(1.0),
+            tiles_on,
+        }
+    }
+}
+
 impl std::fmt::Display for FrameStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -43,13 +64,9 @@ impl std::fmt::Display for FrameStats {
     }
 }
 
-/// Times `frames` frames of the explorer at 1280×800 on a 64×64 RGB image with four schedules
-/// (linear, cosine, sigmoid, scaled-linear; T = 1000), moving t by 7 steps per frame. With
-/// `gpu`, the tiles run on that device's compute shader.
-pub fn bench_forward_frame(
-    frames: usize,
-    gpu: Option<&super::gpu::HeadlessDevice>,
-) -> Result<FrameStats, ExploreError> {
+/// The benchmark's scene: a 64×64 RGB image under four schedules (linear, cosine, sigmoid,
+/// scaled-linear; T = 1000), one shared ε. Shared by this benchmark and `bench window`.
+pub fn bench_view() -> Result<ForwardView, ExploreError> {
     let side = 64;
     let mut rng = Rng::seed(64);
     let data: Vec<f32> = (0..3 * side * side)
@@ -60,6 +77,17 @@ pub fn bench_forward_frame(
     for kind in [ScheduleKind::Sigmoid, ScheduleKind::ScaledLinear] {
         view.add_schedule(ScheduleSpec::new(kind, 1000));
     }
+    Ok(view)
+}
+
+/// Times `frames` frames of the explorer at 1280×800 on a 64×64 RGB image with four schedules
+/// (linear, cosine, sigmoid, scaled-linear; T = 1000), moving t by 7 steps per frame. With
+/// `gpu`, the tiles run on that device's compute shader.
+pub fn bench_forward_frame(
+    frames: usize,
+    gpu: Option<&super::gpu::HeadlessDevice>,
+) -> Result<FrameStats, ExploreError> {
+    let mut view = bench_view()?;
     if let Some(dev) = gpu {
         let tiler = super::GpuTiler::new(&dev.device, &dev.queue, &dev.downlevel)
             .map_err(|e| ExploreError::Internal(e.to_string()))?;
@@ -89,16 +117,5 @@ pub fn bench_forward_frame(
         frame(&mut view);
         times.push(start.elapsed().as_secs_f64() * 1e3);
     }
-    let tiles_on = view.tiles_path();
-    times.sort_by(f64::total_cmp);
-    let n = times.len();
-    let pct = |p: f64| times[((n as f64 - 1.0) * p).round() as usize];
-    Ok(FrameStats {
-        frames: n,
-        mean_ms: times.iter().sum::<f64>() / n as f64,
-        p50_ms: pct(0.5),
-        p95_ms: pct(0.95),
-        max_ms: times[n - 1],
-        tiles_on,
-    })
+    Ok(FrameStats::of(times, view.tiles_path()))
 }
