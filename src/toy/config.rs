@@ -26,6 +26,14 @@ pub struct ToyLabConfig {
     pub sampler: String,
     /// The MLP's shape.
     pub mlp: ToyMlpConfig,
+    /// DDIM's η (0: deterministic).
+    pub eta: f64,
+    /// DDIM's number of steps.
+    pub ddim_steps: usize,
+    /// Measure the energy distance every this many training steps (0: only at the start and end).
+    pub eval_every: usize,
+    /// Points sampled (and drawn from the data) for each energy-distance measurement.
+    pub eval_points: usize,
 }
 
 impl Default for ToyLabConfig {
@@ -45,6 +53,10 @@ impl Default for ToyLabConfig {
             },
             sampler: "ddpm".into(),
             mlp: ToyMlpConfig::default(),
+            eta: 0.0,
+            ddim_steps: 50,
+            eval_every: 250,
+            eval_points: 500,
         }
     }
 }
