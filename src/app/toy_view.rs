@@ -8,6 +8,7 @@
 use crate::diffusion::{Component, Rng, ScheduleTable};
 use crate::toy::fields::{Grid, density_grid, forward_points, score_at};
 use crate::toy::gif::{GifStyle, save_gif};
+use crate::toy::lab::{ScoreSource, ToyStatus, ToyTab};
 use crate::toy::sampling::{EpsModel, Frame, ToySampler, TrueScore, sample_frames};
 use crate::toy::{Drawn, Mixture2d, ToyDataset, ToyLabConfig, csv};
 use crate::train::TrainCommand;
@@ -32,39 +33,6 @@ const TRAIL_FRAMES: usize = 12;
 const MAX_FRAMES: usize = 120;
 /// The plots show [−VIEW, VIEW]².
 const VIEW: f64 = 2.2;
-
-/// Where the training run is.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ToyStatus {
-    /// No run yet.
-    Idle,
-    /// The MLP is training.
-    Training,
-    /// Paused by the user.
-    Paused,
-    /// The run ended (all steps done or stopped).
-    Finished,
-    /// The run failed.
-    Failed(String),
-}
-
-/// Which score a sampler follows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScoreSource {
-    /// The trained MLP.
-    Learned,
-    /// The closed-form score of the Gaussian mixture.
-    True,
-}
-
-/// What the central area shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ToyTab {
-    /// Forward, reverse, density, score fields, loss and energy distance.
-    Lab,
-    /// Seed 001 Fig. 3: data vs Langevin vs annealed Langevin.
-    Fig3,
-}
 
 /// A background job's result.
 type JobRx<T> = Receiver<Result<T, String>>;
@@ -133,6 +101,10 @@ pub struct ToyView {
     score_cache: Option<((u64, usize, usize), ScoreArrows)>,
     // Exports.
     export_job: Option<JobRx<String>>,
+    /// Whether the first frame has started the true-score runs.
+    started: bool,
+    /// Play the next sampling result from its first frame (else show its last frame).
+    autoplay: bool,
     /// The last message for the user (errors and completed exports).
     pub message: String,
 }
@@ -188,12 +160,11 @@ impl Default for ToyView {
             dataset_rev: 0,
             score_cache: None,
             export_job: None,
+            started: false,
+            autoplay: true,
             message: String::new(),
         };
         view.resample_data();
-        // The default dataset is a mixture, so its true-score samples are cheap and exact: show
-        // a finished reverse run and Fig. 3 from the first frame.
-        view.sample_now_sync();
         view
     }
 }
@@ -333,32 +304,6 @@ impl ToyView {
         }
     }
 
-    /// Runs the default sampler and Fig. 3 with the true score on this thread (fast and exact
-    /// for mixtures; does nothing for other datasets).
-    fn sample_now_sync(&mut self) {
-        let Some(mut model) = self.true_model() else {
-            return;
-        };
-        let sampler = self.current_sampler();
-        if let Ok(frames) = sample_frames(
-            &sampler,
-            &mut model,
-            &self.table,
-            PARTICLES,
-            self.config.seed,
-            MAX_FRAMES,
-            &|| true,
-        ) {
-            self.frame = frames.len().saturating_sub(1);
-            self.frames = frames;
-            self.frames_label = format!("{}, true score", sampler.label());
-        }
-        if let Ok(pair) = fig3_clouds(&mut model, &self.table, self.config.seed, &|| true) {
-            self.fig3 = Some(pair);
-            self.fig3_label = "true score".into();
-        }
-    }
-
     /// Starts sampling the reverse view in the background with the chosen sampler and score.
     pub fn start_sampling(&mut self, ctx: &egui::Context) {
         let model = match self.model_for(self.source) {
@@ -495,7 +440,7 @@ impl ToyView {
                         self.energy.push(PlotPoint::new(step as f64, value));
                     }
                     ToyEvent::Weights { step, model } => {
-                        self.learned = Some(model);
+                        self.learned = Some(*model);
                         self.learned_step = step;
                         self.learned_stale = false;
                     }
@@ -505,7 +450,7 @@ impl ToyView {
                 // Collect what is left (the final weights) before dropping the handle.
                 while let Some(ev) = w.try_recv_toy() {
                     if let ToyEvent::Weights { step, model } = ev {
-                        self.learned = Some(model);
+                        self.learned = Some(*model);
                         self.learned_step = step;
                     }
                 }
@@ -525,9 +470,14 @@ impl ToyView {
             self.sample_job = None;
             match result {
                 Ok(frames) => {
+                    self.frame = if self.autoplay {
+                        0
+                    } else {
+                        frames.len().saturating_sub(1)
+                    };
+                    self.playing = self.autoplay;
+                    self.autoplay = true;
                     self.frames = frames;
-                    self.frame = 0;
-                    self.playing = true;
                     self.message.clear();
                 }
                 Err(e) => self.message = format!("sampling failed: {e}"),
@@ -558,6 +508,16 @@ impl ToyView {
     /// Draws the view.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        if !self.started {
+            // For a mixture the true-score results are exact and quick: start them on the first
+            // frame so the view opens with a finished reverse run and Fig. 3.
+            self.started = true;
+            if self.dataset.mixture().is_some() && self.source == ScoreSource::True {
+                self.autoplay = false;
+                self.start_sampling(&ctx);
+                self.start_fig3(&ctx);
+            }
+        }
         self.logic(&ctx);
         if !self.lock_noise && self.noise_t != self.t {
             self.noise_seed += 1;
@@ -609,15 +569,20 @@ impl ToyView {
     fn side_ui(&mut self, ui: &mut egui::Ui, ctx: &egui::Context) {
         ui.heading("Dataset");
         let mut pick = self.dataset.name();
-        egui::ComboBox::from_id_salt("toy_dataset")
-            .selected_text(self.dataset.label())
-            .show_ui(ui, |ui| {
-                for name in ToyDataset::NAMES {
-                    if let Some(d) = ToyDataset::from_name(name) {
-                        ui.selectable_value(&mut pick, name, d.label());
+        ui.horizontal(|ui| {
+            let l = ui.label("Data");
+            egui::ComboBox::from_id_salt("toy_dataset")
+                .selected_text(self.dataset.label())
+                .show_ui(ui, |ui| {
+                    for name in ToyDataset::NAMES {
+                        if let Some(d) = ToyDataset::from_name(name) {
+                            ui.selectable_value(&mut pick, name, d.label());
+                        }
                     }
-                }
-            });
+                })
+                .response
+                .labelled_by(l.id);
+        });
         if pick != self.dataset.name()
             && let Some(d) = ToyDataset::from_name(pick)
         {
@@ -694,13 +659,18 @@ impl ToyView {
         }
         ui.separator();
         ui.heading("Sampling");
-        egui::ComboBox::from_id_salt("toy_sampler")
-            .selected_text(sampler_label(self.sampler))
-            .show_ui(ui, |ui| {
-                for i in 0..ToySampler::NAMES.len() {
-                    ui.selectable_value(&mut self.sampler, i, sampler_label(i));
-                }
-            });
+        ui.horizontal(|ui| {
+            let l = ui.label("Sampler");
+            egui::ComboBox::from_id_salt("toy_sampler")
+                .selected_text(sampler_label(self.sampler))
+                .show_ui(ui, |ui| {
+                    for i in 0..ToySampler::NAMES.len() {
+                        ui.selectable_value(&mut self.sampler, i, sampler_label(i));
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+        });
         if ToySampler::NAMES[self.sampler.min(3)] == "ddim" {
             ui.horizontal(|ui| {
                 let l = ui.label("η");
@@ -1098,28 +1068,48 @@ impl ToyView {
     fn curves_ui(&mut self, ui: &mut egui::Ui, h: f32) {
         let half = (h - 24.0) / 2.0;
         ui.label("Training loss and energy distance");
+        let empty = self.losses.is_empty();
+        let hint = |p: &mut egui_plot::PlotUi<'_>| {
+            p.text(egui_plot::Text::new(
+                "",
+                PlotPoint::new(0.5, 0.5),
+                "Train the MLP to fill this plot",
+            ));
+        };
         Plot::new("toy_loss")
             .height(half)
             .legend(Legend::default())
             .y_axis_label("loss")
             .show(ui, |p| {
+                if empty {
+                    hint(p);
+                }
                 p.line(
                     Line::new("loss", PlotPoints::Borrowed(&self.losses))
                         .color(Color32::from_rgb(0, 114, 178)),
                 );
             });
+        // The untrained model's D² is ~100× the trained one's, so the axis is logarithmic.
+        let log_energy: Vec<[f64; 2]> = self
+            .energy
+            .iter()
+            .map(|p| [p.x, p.y.abs().max(1e-5).log10()])
+            .collect();
         Plot::new("toy_energy")
             .height(half)
             .legend(Legend::default())
             .x_axis_label("step")
-            .y_axis_label("D²")
+            .y_axis_label("log₁₀ D²")
             .show(ui, |p| {
+                if empty {
+                    hint(p);
+                }
                 p.line(
-                    Line::new("energy distance", PlotPoints::Borrowed(&self.energy))
+                    Line::new("energy distance", PlotPoints::from(log_energy.clone()))
                         .color(Color32::from_rgb(213, 94, 0)),
                 );
                 p.points(
-                    Points::new("energy distance", PlotPoints::Borrowed(&self.energy))
+                    Points::new("energy distance", PlotPoints::from(log_energy))
                         .color(Color32::from_rgb(213, 94, 0))
                         .radius(2.5),
                 );
@@ -1130,7 +1120,7 @@ impl ToyView {
         ui.horizontal(|ui| {
             ui.label(
                 "Seed 001 Fig. 3: plain Langevin keeps the split of its uniform start; \
-                 annealed Langevin (σ 1 → 0.01) recovers the weights.",
+                 annealed Langevin (σ from 1 down to 0.01) recovers the weights.",
             );
         });
         ui.horizontal(|ui| {
@@ -1262,59 +1252,39 @@ fn density_image(values: &[f64], n: usize) -> ColorImage {
 /// Returns the edited mixture, or why the edit was refused.
 fn mixture_editor_ui(ui: &mut egui::Ui, m: &Mixture2d) -> Option<Result<Mixture2d, String>> {
     let mut result = None;
-    egui::Grid::new("toy_gmm").striped(true).show(ui, |ui| {
-        ui.label("mean x");
-        ui.label("mean y");
-        ui.label("weight");
-        ui.label("σ");
-        ui.end_row();
-        for (i, c) in m.components().iter().enumerate() {
-            let mut c2 = c.clone();
-            let mut changed = false;
-            changed |= ui
-                .add(
-                    egui::DragValue::new(&mut c2.mean[0])
-                        .speed(0.02)
-                        .range(-2.0..=2.0),
-                )
-                .changed();
-            changed |= ui
-                .add(
-                    egui::DragValue::new(&mut c2.mean[1])
-                        .speed(0.02)
-                        .range(-2.0..=2.0),
-                )
-                .changed();
-            changed |= ui
-                .add(
-                    egui::DragValue::new(&mut c2.weight)
-                        .speed(0.01)
-                        .range(0.01..=1.0),
-                )
-                .changed();
+    let field = |ui: &mut egui::Ui, name: &str, v: &mut f64, speed: f64, lo: f64, hi: f64| {
+        let l = ui.label(name);
+        ui.add(egui::DragValue::new(v).speed(speed).range(lo..=hi))
+            .labelled_by(l.id)
+            .changed()
+    };
+    for (i, c) in m.components().iter().enumerate() {
+        let mut c2 = c.clone();
+        let mut changed = false;
+        ui.horizontal(|ui| {
+            ui.spacing_mut().item_spacing.x = 4.0;
+            changed |= field(ui, "x", &mut c2.mean[0], 0.02, -2.0, 2.0);
+            changed |= field(ui, "y", &mut c2.mean[1], 0.02, -2.0, 2.0);
+            changed |= field(ui, "w", &mut c2.weight, 0.01, 0.01, 1.0);
             let mut s = c2.std[0];
-            if ui
-                .add(egui::DragValue::new(&mut s).speed(0.005).range(0.02..=1.0))
-                .changed()
-            {
+            if field(ui, "σ", &mut s, 0.005, 0.02, 1.0) {
                 c2.std = vec![s, s];
                 changed = true;
             }
-            if ui.small_button("✖").on_hover_text("Remove").clicked() {
+            if ui.small_button("Remove").clicked() {
                 let mut m2 = m.clone();
                 result = Some(m2.remove(i).map(|()| m2).map_err(|e| e.to_string()));
             }
-            if changed {
-                let mut m2 = m.clone();
-                result = Some(
-                    m2.set_component(i, c2)
-                        .map(|()| m2)
-                        .map_err(|e| e.to_string()),
-                );
-            }
-            ui.end_row();
+        });
+        if changed {
+            let mut m2 = m.clone();
+            result = Some(
+                m2.set_component(i, c2)
+                    .map(|()| m2)
+                    .map_err(|e| e.to_string()),
+            );
         }
-    });
+    }
     if ui.button("Add component").clicked() {
         let mut m2 = m.clone();
         let k = m.components().len() as f64;

@@ -17,6 +17,7 @@ pub mod config;
 pub mod csv;
 pub mod fields;
 pub mod gif;
+pub mod lab;
 mod mixture;
 pub mod sampling;
 mod shapes;

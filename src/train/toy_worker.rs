@@ -8,9 +8,10 @@ use crate::diffusion::{Rng, ScheduleTable, energy_distance};
 use crate::model::{DeviceChoice, DevicePick, ToyMlp, init_seeded, pick_device};
 use crate::toy::sampling::{EpsModel, ToySampler, sample_frames};
 use crate::toy::{ToyDataset, ToyLabConfig};
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,6 +79,7 @@ pub struct ToyTrainer {
     pub pick: DevicePick,
     device: Device,
     model: ToyMlp,
+    ema: ToyMlp,
     optim: ModuleOptimizer,
     data: Vec<f32>,
     rng: Rng,
@@ -116,7 +118,9 @@ impl ToyTrainer {
             .collect();
         let device = pick.device.clone().autodiff();
         let model = init_seeded(&device, config.seed, || config.mlp.init(&device));
+        let ema = model.valid();
         Ok(Self {
+            ema,
             optim: AdamConfig::new().init(),
             rng: Rng::stream(config.seed, 11),
             config,
@@ -172,6 +176,12 @@ impl ToyTrainer {
         let lr = lr_override.unwrap_or_else(|| self.current_lr());
         self.model = self.optim.step(lr, self.model.clone(), grads);
         self.step += 1;
+        // Warm-up of the decay (as in Keras/diffusers): early weights are forgotten quickly.
+        let decay = self
+            .config
+            .ema_decay
+            .min((1.0 + self.step as f64) / (10.0 + self.step as f64));
+        self.ema = ema_blend(self.ema.clone(), &self.model.valid(), decay);
         if !value.is_finite() {
             return Err(ToyTrainError::Diverged {
                 step: self.step,
@@ -181,9 +191,15 @@ impl ToyTrainer {
         Ok(value)
     }
 
-    /// A snapshot of the current weights for sampling (no autodiff).
+    /// A snapshot of the weights for sampling (no autodiff): the EMA weights when
+    /// `ema_decay` > 0, else the raw ones.
     pub fn snapshot(&self) -> MlpEps {
-        MlpEps::new(self.model.valid(), self.pick.device.clone())
+        let m = if self.config.ema_decay > 0.0 {
+            self.ema.clone()
+        } else {
+            self.model.valid()
+        };
+        MlpEps::new(m, self.pick.device.clone())
     }
 
     /// The squared energy distance between `eval_points` DDPM samples of the current model and
@@ -207,6 +223,44 @@ impl ToyTrainer {
     }
 }
 
+struct Collect(HashMap<ParamId, Tensor<1>>);
+
+impl ModuleVisitor for Collect {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let t = param.val();
+        let n = t.shape().num_elements();
+        self.0.insert(param.id, t.reshape([n]));
+    }
+}
+
+struct Blend {
+    live: HashMap<ParamId, Tensor<1>>,
+    decay: f64,
+}
+
+impl ModuleMapper for Blend {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(live) = self.live.remove(&param.id) else {
+            return param;
+        };
+        let d = self.decay;
+        param.map(|ema| {
+            let dims = ema.dims();
+            ema.mul_scalar(d) + live.reshape(dims).mul_scalar(1.0 - d)
+        })
+    }
+}
+
+/// ema ← d·ema + (1 − d)·live, parameter by parameter (matched by id; both without autodiff).
+fn ema_blend(ema: ToyMlp, live: &ToyMlp, decay: f64) -> ToyMlp {
+    let mut collect = Collect(HashMap::new());
+    live.visit(&mut collect);
+    ema.map(&mut Blend {
+        live: collect.0,
+        decay,
+    })
+}
+
 /// Toy-only news from the worker, beside its [`TrainEvent`]s.
 #[derive(Clone, Debug)]
 pub enum ToyEvent {
@@ -222,7 +276,7 @@ pub enum ToyEvent {
         /// The step.
         step: usize,
         /// The ε-predictor.
-        model: MlpEps,
+        model: Box<MlpEps>,
     },
 }
 
@@ -324,7 +378,7 @@ fn run_toy_worker(
         }
         let _ = toy.send(ToyEvent::Weights {
             step: trainer.step,
-            model: trainer.snapshot(),
+            model: Box::new(trainer.snapshot()),
         });
         (out.wake)();
     };
