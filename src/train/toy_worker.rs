@@ -371,12 +371,12 @@ fn run_toy_worker(
     });
     let measure = |trainer: &ToyTrainer| {
         if let Some(value) = trainer.energy_distance(dataset) {
-            let _ = toy.send(ToyEvent::EnergyDistance {
+            let _ = toy.try_send(ToyEvent::EnergyDistance {
                 step: trainer.step,
                 value,
             });
         }
-        let _ = toy.send(ToyEvent::Weights {
+        let _ = toy.try_send(ToyEvent::Weights {
             step: trainer.step,
             model: Box::new(trainer.snapshot()),
         });
