@@ -1137,7 +1137,10 @@ impl ToyView {
                 ui.label(format!("({})", self.fig3_label));
             }
         });
-        let h = (ui.available_height() - 30.0).max(150.0);
+        // Square plots: as tall as a third of the width allows.
+        let h = (ui.available_height() - 30.0)
+            .min(ui.available_width() / 3.0 - 16.0)
+            .max(150.0);
         let titles = ["Data", "Langevin", "Annealed Langevin"];
         ui.columns(3, |cols| {
             for (k, col) in cols.iter_mut().enumerate() {
