@@ -131,3 +131,59 @@ fn train_mlp_reports_loss_and_energy_distance_then_samples() {
     h.step();
     h.get_by_label_contains("Learned score −ε̂/√(1−ᾱ_t), t = 10 (step 300");
 }
+
+#[test]
+fn dragging_in_the_forward_plot_draws_a_dataset() {
+    let mut view = ToyView::with_dataset(ToyDataset::from_name("drawn").unwrap());
+    view.drawing = true;
+    let mut h = harness(view);
+    h.step();
+    let label = h.get_by_label("Draw: drag to add points").rect();
+    let start = label.min + egui::vec2(120.0, 120.0);
+    h.drag_at(start);
+    h.step();
+    for k in 1..=5 {
+        h.hover_at(start + egui::vec2(12.0 * k as f32, 6.0 * k as f32));
+        h.step();
+    }
+    h.drop_at(start + egui::vec2(70.0, 35.0));
+    h.step();
+    let ToyDataset::Drawn(d) = &h.state().dataset else {
+        panic!("still a drawn dataset")
+    };
+    // The heart outline was replaced by the stroke: a few points along a line of slope ½ in
+    // screen space (y down), i.e. −½ in plot coordinates with equal axes.
+    let pts = d.points();
+    assert!(pts.len() >= 3 && pts.len() < 48, "{} points", pts.len());
+    let (a, b) = (pts[0], pts[pts.len() - 1]);
+    let slope = (b[1] - a[1]) / (b[0] - a[0]);
+    assert!((slope + 0.5).abs() < 0.1, "slope {slope} of {pts:?}");
+    h.get_by_label_contains("drawn points");
+}
+
+#[test]
+fn the_mixture_editor_adds_and_removes_components() {
+    let mut h = harness(ToyView::with_dataset(ToyDataset::from_name("gmm").unwrap()));
+    h.step();
+    let count = |v: &ToyView| v.dataset.mixture().map_or(0, |m| m.components().len());
+    assert_eq!(count(h.state()), 3);
+    h.get_by_label("Add component").click();
+    h.step();
+    assert_eq!(count(h.state()), 4);
+    // Weights are renormalised: 0.5/0.3/0.2 plus a new one of relative weight ¼.
+    let w: f64 = h
+        .state()
+        .dataset
+        .mixture()
+        .unwrap()
+        .components()
+        .iter()
+        .map(|c| c.weight)
+        .sum();
+    assert!((w - 1.0).abs() < 1e-12);
+    h.get_all_by_label("Remove").next().unwrap().click();
+    h.step();
+    assert_eq!(count(h.state()), 3);
+    // The true score stays available for an edited mixture.
+    h.get_by_label_contains("True score of the noised mixture");
+}
