@@ -930,8 +930,8 @@ impl ToyView {
             return;
         }
         // Empirical densities cost O(grid × points); a subset of the shown points is plenty.
-        let subset: Vec<f64> = self.data.iter().copied().take(2 * 400).collect();
-        let grid = Grid { half: VIEW, n: 72 };
+        let subset: Vec<f64> = self.data.iter().copied().take(2 * 250).collect();
+        let grid = Grid { half: VIEW, n: 64 };
         let values = density_grid(&self.dataset, &subset, &self.table, self.t, &grid);
         let image = density_image(&values, grid.n);
         let tex = ctx.load_texture("toy_density", image, TextureOptions::LINEAR);
