@@ -1,21 +1,187 @@
-//! `diffusion-lab toy`: the 2-D lab without a window.
+//! `diffusion-lab toy`: the 2-D lab without a window. Trains the toy MLP on a dataset (or uses the
+//! closed-form score of a Gaussian mixture), samples points, writes them as CSV with columns
+//! `x,y`, and prints the energy distance to a fresh draw of the data.
 
 use crate::cli::CliError;
+use crate::diffusion::{Rng, energy_distance};
+use crate::model::{DeviceChoice, pick_device};
+use crate::toy::gif::{GifStyle, save_gif};
+use crate::toy::sampling::{EpsModel, ToySampler, TrueScore, sample_frames};
+use crate::toy::{ToyDataset, ToyLabConfig, csv};
+use crate::train::toy_worker::ToyTrainer;
 use clap::Args;
 use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
 
 /// Arguments of `diffusion-lab toy`.
 #[derive(Debug, Clone, Args)]
 pub struct ToyArgs {
-    /// The dataset.
+    /// The dataset: gmm, moons, swiss, circles, checker or two-gaussians.
     #[arg(long, default_value = "gmm")]
     pub dataset: String,
+    /// Training steps of the MLP (ignored with --true-score).
+    #[arg(long, value_name = "N")]
+    pub train_steps: Option<usize>,
+    /// The sampler: ddpm, ddim, langevin or annealed.
+    #[arg(long, default_value = "ddpm")]
+    pub sampler: String,
+    /// DDIM's η (0: deterministic).
+    #[arg(long, value_name = "E", default_value_t = 0.0)]
+    pub eta: f64,
+    /// Points to sample.
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    pub n: usize,
+    /// Seed of the data, the weights and the sampler.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// Where to write the sampled points (CSV, columns x,y).
+    #[arg(long, value_name = "points.csv")]
+    pub out: PathBuf,
+    /// Skip training and sample with the closed-form score (Gaussian mixtures only).
+    #[arg(long)]
+    pub true_score: bool,
+    /// Also write a fresh draw of the dataset (N points) as CSV.
+    #[arg(long, value_name = "data.csv")]
+    pub data_out: Option<PathBuf>,
+    /// Also write the sampling animation as a GIF.
+    #[arg(long, value_name = "anim.gif")]
+    pub gif: Option<PathBuf>,
+}
+
+fn io_err(e: std::io::Error) -> CliError {
+    CliError::failure(format!("could not write the output: {e}"))
 }
 
 /// Runs `diffusion-lab toy`.
-pub fn run_toy(args: &ToyArgs, _out: &mut dyn Write) -> Result<(), CliError> {
-    Err(CliError::failure(format!(
-        "toy: not built yet (dataset {})",
-        args.dataset
-    )))
+pub fn run_toy(args: &ToyArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let names = "gmm, moons, swiss, circles, checker, two-gaussians";
+    let dataset = ToyDataset::from_name(&args.dataset)
+        .filter(|d| d.name() != "drawn")
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "--dataset: unknown dataset '{}' (expected one of {names})",
+                args.dataset
+            ))
+        })?;
+    if !(args.eta.is_finite() && args.eta >= 0.0) {
+        return Err(CliError::usage(format!(
+            "--eta: must be finite and ≥ 0, got {}",
+            args.eta
+        )));
+    }
+    let mut config = ToyLabConfig {
+        dataset: args.dataset.clone(),
+        seed: args.seed,
+        eta: args.eta,
+        ..ToyLabConfig::default()
+    };
+    let sampler = ToySampler::from_name(&args.sampler, args.eta).ok_or_else(|| {
+        CliError::usage(format!(
+            "--sampler: unknown sampler '{}' (expected ddpm, ddim, langevin or annealed)",
+            args.sampler
+        ))
+    })?;
+    let sampler = match sampler {
+        ToySampler::Ddim { eta, .. } => ToySampler::Ddim {
+            steps: config.ddim_steps,
+            eta,
+        },
+        s => s,
+    };
+    if args.n < 2 {
+        return Err(CliError::usage("--n: sample at least 2 points"));
+    }
+    if let Some(steps) = args.train_steps {
+        config.train_steps = steps;
+    }
+    let table = config.schedule.table().map_err(CliError::usage)?;
+    let mut model: Box<dyn EpsModel> = if args.true_score {
+        let Some(mixture) = dataset.mixture() else {
+            return Err(CliError::usage(format!(
+                "--true-score: the closed-form score exists only for Gaussian mixtures (gmm, two-gaussians), not '{}'",
+                args.dataset
+            )));
+        };
+        Box::new(TrueScore {
+            mixture: mixture.clone(),
+            table: table.clone(),
+        })
+    } else {
+        let pick = pick_device(DeviceChoice::Cpu);
+        let mut trainer = ToyTrainer::new(config.clone(), &dataset, pick)
+            .map_err(|e| CliError::usage(e.to_string()))?;
+        let total = config.train_steps;
+        let start = Instant::now();
+        let mut smoothed = f64::NAN;
+        for _ in 0..total {
+            let loss = trainer
+                .step(None)
+                .map_err(|e| CliError::failure(e.to_string()))?;
+            smoothed = if smoothed.is_nan() {
+                f64::from(loss)
+            } else {
+                0.98 * smoothed + 0.02 * f64::from(loss)
+            };
+            if trainer.step.is_multiple_of(250) || trainer.step == total {
+                eprintln!(
+                    "train {}/{total}  loss {smoothed:.4}  {:.1} s",
+                    trainer.step,
+                    start.elapsed().as_secs_f64()
+                );
+            }
+        }
+        eprintln!(
+            "trained {total} steps in {:.1} s on {} ({} parameters)",
+            start.elapsed().as_secs_f64(),
+            trainer.pick.label,
+            trainer.num_params()
+        );
+        Box::new(trainer.snapshot())
+    };
+    let start = Instant::now();
+    eprintln!("sampling {} points with {}…", args.n, sampler.label());
+    let frames = sample_frames(
+        &sampler,
+        model.as_mut(),
+        &table,
+        args.n,
+        args.seed ^ 0x5A3B1E,
+        if args.gif.is_some() { 60 } else { 2 },
+        &|| true,
+    )
+    .map_err(|e| CliError::usage(e.to_string()))?;
+    let Some(last) = frames.last() else {
+        return Err(CliError::failure("the sampler produced no points"));
+    };
+    let points = &last.points;
+    eprintln!("sampled in {:.1} s", start.elapsed().as_secs_f64());
+    csv::save_points(&args.out, points).map_err(|e| {
+        CliError::failure(format!(
+            "could not write the points: {e}: {}",
+            args.out.display()
+        ))
+    })?;
+    let data = dataset.sample(args.n, &mut Rng::stream(args.seed, 77));
+    if let Some(p) = &args.data_out {
+        csv::save_points(p, &data).map_err(|e| {
+            CliError::failure(format!("could not write the data: {e}: {}", p.display()))
+        })?;
+    }
+    if let Some(p) = &args.gif {
+        save_gif(p, &frames, &data, &GifStyle::default()).map_err(|e| {
+            CliError::failure(format!("could not write the GIF: {e}: {}", p.display()))
+        })?;
+    }
+    let ed = energy_distance(points, &data, 2).map_err(|e| CliError::failure(e.to_string()))?;
+    writeln!(
+        out,
+        "{} points ({}, {} score) written to {}",
+        args.n,
+        sampler.label(),
+        if args.true_score { "true" } else { "learned" },
+        args.out.display()
+    )
+    .map_err(io_err)?;
+    writeln!(out, "energy distance to fresh data: {ed:.5}").map_err(io_err)
 }

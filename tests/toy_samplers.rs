@@ -322,3 +322,169 @@ fn small_t_score_points_to_the_nearest_mode() {
         );
     }
 }
+
+/// The 2-D lab's own sampling path ([`sample_frames`] with [`TrueScore`]) on its schedule
+/// (linear β 1e-4 → 0.2, T = 100), which the `toy` command and the view both use.
+mod lab_path {
+    use super::*;
+    use diffusion_lab::diffusion::ScheduleTable;
+    use diffusion_lab::toy::fields::score_at;
+    use diffusion_lab::toy::sampling::t_for_sigma;
+    use diffusion_lab::toy::{EpsModel, ToyLabConfig, ToySampler, TrueScore, sample_frames};
+
+    fn lab_table() -> ScheduleTable {
+        ToyLabConfig::default().schedule.table().unwrap()
+    }
+
+    fn run(gm: &GaussianMixture, sampler: ToySampler, seed: u64) -> Vec<f64> {
+        let table = lab_table();
+        let mut model = TrueScore {
+            mixture: gm.clone(),
+            table: table.clone(),
+        };
+        let frames = sample_frames(&sampler, &mut model, &table, N, seed, 5, &|| true).unwrap();
+        // Start, three evenly spaced steps and the end (the last step is always kept).
+        assert!(frames.len() <= 6 && frames.len() >= 3, "{}", frames.len());
+        frames.last().unwrap().points.clone()
+    }
+
+    #[test]
+    fn ddpm_and_annealed_recover_the_three_component_mixture() {
+        // Means (−1, −0.6), (1, −0.6), (0, 1), weights 0.5 / 0.3 / 0.2, σ = 0.15. Standard
+        // errors as above: weights ≤ 0.005, means 0.15/√2000 = 0.0034.
+        let mix = Mixture2d::default();
+        let gm = mix.mixture();
+        // DDPM with the exact ε on T = 100: 4 binomial standard errors (0.02) of weight and 5 of
+        // mean (0.017) plus 0.004 of margin for the coarser chain.
+        let x = run(gm, ToySampler::Ddpm, 21);
+        assert_recovers(
+            "lab DDPM",
+            &component_summary(&x, gm).unwrap(),
+            gm,
+            0.024,
+            0.021,
+        );
+        // Annealed Langevin from the uniform square [−1.5, 1.5]²: the same freeze-out bias as in
+        // `annealed_langevin_recovers_a_three_component_mixture` (≤ 0.013) plus 4 standard
+        // errors.
+        let x = run(gm, ToySampler::default_annealed(), 22);
+        assert_recovers(
+            "lab annealed",
+            &component_summary(&x, gm).unwrap(),
+            gm,
+            0.03,
+            0.021,
+        );
+    }
+
+    #[test]
+    fn ddim_with_the_exact_score_recovers_seed001_weights() {
+        // Deterministic DDIM (η = 0, 50 steps): the same tolerances as DDPM above.
+        let gm = GaussianMixture::seed001_two_gaussians();
+        let x = run(
+            &gm,
+            ToySampler::Ddim {
+                steps: 50,
+                eta: 0.0,
+            },
+            23,
+        );
+        assert_recovers(
+            "lab DDIM",
+            &component_summary(&x, &gm).unwrap(),
+            &gm,
+            0.024,
+            0.015,
+        );
+    }
+
+    #[test]
+    fn plain_langevin_in_the_lab_keeps_the_starting_split() {
+        // Seed 001 Fig. 3 through the lab path: the minor mode gets about half of the uniform
+        // start (the boundary x + y = 0 halves the square), far from its weight 0.2.
+        let gm = GaussianMixture::seed001_two_gaussians();
+        let x = run(&gm, ToySampler::default_langevin(), 24);
+        let w = component_summary(&x, &gm).unwrap()[0].weight;
+        assert!((w - 0.5).abs() < 0.03, "plain Langevin minor weight {w}");
+    }
+
+    /// Only ε: uses the trait's default σ → t mapping, as the learned MLP does.
+    struct EpsOnly(TrueScore);
+
+    impl EpsModel for EpsOnly {
+        fn eps(&mut self, t: usize, x: &[f64], out: &mut [f64]) {
+            self.0.eps(t, x, out);
+        }
+    }
+
+    #[test]
+    fn sigma_scores_from_an_eps_model_match_the_exact_ones() {
+        // σ_t = √((1 − ᾱ_t)/ᾱ_t) of the nearest t: t = 1 is σ = 0.01 (β₁ = 1e-4).
+        let table = lab_table();
+        assert_eq!(t_for_sigma(&table, 0.01), 1);
+        assert!(t_for_sigma(&table, 1.0) > t_for_sigma(&table, 0.1));
+        let gm = GaussianMixture::seed001_two_gaussians();
+        let exact = TrueScore {
+            mixture: gm,
+            table: table.clone(),
+        };
+        let mut mapped = EpsOnly(exact.clone());
+        let mut exact = exact;
+        let pts: Vec<f64> = uniform_init(200, &mut Rng::seed(30));
+        for sigma in [1.0, 0.3, 0.1, 0.01] {
+            let t = t_for_sigma(&table, sigma);
+            let sigma_t = (table.one_minus_alpha_bar[t - 1] / table.alpha_bar[t - 1]).sqrt();
+            let (mut a, mut b) = (vec![0.0; 400], vec![0.0; 400]);
+            // At σ_t itself the mapping is exact: √ᾱ·s_t(√ᾱ·x) = s_σ(x).
+            exact.score_sigma(&table, sigma_t, &pts, &mut a);
+            mapped.score_sigma(&table, sigma, &pts, &mut b);
+            for (u, v) in a.iter().zip(&b) {
+                assert!(
+                    (u - v).abs() <= 1e-9 * (1.0 + u.abs()),
+                    "σ={sigma}: {u} vs {v}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn small_t_arrows_of_the_lab_point_to_the_nearest_mode() {
+        // The arrows the view draws (`score_at`, −ε̂/√(1 − ᾱ_t)) at t = 2 of the lab schedule,
+        // on the view's 17×17 grid over [−2, 2]², for the lab's default mixture: each points
+        // towards the nearest scaled mode, skipping points within 0.1 of a bisector.
+        let table = lab_table();
+        let t = 2;
+        let a = table.sqrt_alpha_bar[t - 1];
+        let mix = Mixture2d::default();
+        let mut model = TrueScore {
+            mixture: mix.mixture().clone(),
+            table: table.clone(),
+        };
+        let grid = diffusion_lab::toy::fields::Grid { half: 2.0, n: 17 };
+        let pts = grid.points();
+        let s = score_at(&mut model, &table, t, &pts);
+        let modes: Vec<[f64; 2]> = mix
+            .components()
+            .iter()
+            .map(|c| [a * c.mean[0], a * c.mean[1]])
+            .collect();
+        let mut checked = 0;
+        for (x, v) in pts.chunks_exact(2).zip(s.chunks_exact(2)) {
+            let d = |m: &[f64; 2]| (m[0] - x[0]).hypot(m[1] - x[1]);
+            let mut order: Vec<usize> = (0..modes.len()).collect();
+            order.sort_by(|&p, &q| d(&modes[p]).total_cmp(&d(&modes[q])));
+            let (k, j) = (order[0], order[1]);
+            let gap = (modes[k][0] - modes[j][0]).hypot(modes[k][1] - modes[j][1]);
+            if (d(&modes[j]).powi(2) - d(&modes[k]).powi(2)) / (2.0 * gap) < 0.1 {
+                continue;
+            }
+            let to = [modes[k][0] - x[0], modes[k][1] - x[1]];
+            let cos = (v[0] * to[0] + v[1] * to[1]) / (v[0].hypot(v[1]) * to[0].hypot(to[1]));
+            // Near the mode the arrow is exactly radial; far away the other modes' tails can
+            // bend it, but never by more than 60°.
+            assert!(cos > 0.5, "arrow {v:?} at {x:?} vs mode {k}: cos {cos}");
+            checked += 1;
+        }
+        assert!(checked > 200, "{checked}");
+    }
+}

@@ -26,6 +26,16 @@ pub struct ToyLabConfig {
     pub sampler: String,
     /// The MLP's shape.
     pub mlp: ToyMlpConfig,
+    /// Decay of the EMA of the weights used for sampling (0: sample with the raw weights).
+    pub ema_decay: f64,
+    /// DDIM's η (0: deterministic).
+    pub eta: f64,
+    /// DDIM's number of steps.
+    pub ddim_steps: usize,
+    /// Measure the energy distance every this many training steps (0: only at the start and end).
+    pub eval_every: usize,
+    /// Points sampled (and drawn from the data) for each energy-distance measurement.
+    pub eval_points: usize,
 }
 
 impl Default for ToyLabConfig {
@@ -35,7 +45,7 @@ impl Default for ToyLabConfig {
             n: 4000,
             train_steps: 3000,
             batch: 256,
-            lr: 2e-3,
+            lr: 5e-3,
             seed: 0,
             schedule: ScheduleSpec {
                 steps: 100,
@@ -45,6 +55,11 @@ impl Default for ToyLabConfig {
             },
             sampler: "ddpm".into(),
             mlp: ToyMlpConfig::default(),
+            ema_decay: 0.995,
+            eta: 0.0,
+            ddim_steps: 50,
+            eval_every: 250,
+            eval_points: 500,
         }
     }
 }

@@ -9,14 +9,22 @@
 //! - [`Mixture2d`], [`Moons`], [`SwissRoll`], [`Circles`], [`Checkerboard`], [`Drawn`]: their
 //!   parameters.
 //! - [`csv`]: points to and from CSV files with a header `x,y`.
+//! - [`sampling`]: DDPM, DDIM, Langevin and annealed Langevin with the true or a learned score.
+//! - [`fields`]: the forward scatter, score field and density heatmap at a timestep.
+//! - [`gif`]: the particle animation as a GIF.
 
 pub mod config;
 pub mod csv;
+pub mod fields;
+pub mod gif;
+pub mod lab;
 mod mixture;
+pub mod sampling;
 mod shapes;
 
 pub use config::ToyLabConfig;
 pub use mixture::Mixture2d;
+pub use sampling::{EpsModel, Frame, ToySampler, TrueScore, sample_frames};
 pub use shapes::{Checkerboard, Circles, Drawn, Moons, SwissRoll};
 
 use crate::diffusion::{GaussianMixture, Rng};

@@ -4,6 +4,7 @@
 mod checkpoint;
 mod config;
 mod ema;
+pub mod toy_worker;
 mod trainer;
 mod worker;
 
