@@ -849,7 +849,7 @@ impl RunsView {
                     }
                     let name = r.label();
                     p.line(
-                        Line::new(name.clone(), PlotPoints::from(sm))
+                        Line::new(format!("{name} · train"), PlotPoints::from(sm))
                             .color(c)
                             .width(2.0),
                     );
@@ -859,7 +859,7 @@ impl RunsView {
                         let lo: Vec<f64> = val.iter().map(|v| f(f64::from(v.min))).collect();
                         let hi: Vec<f64> = val.iter().map(|v| f(f64::from(v.max))).collect();
                         p.add(
-                            FilledArea::new(format!("{name} held-out"), &xs, &lo, &hi)
+                            FilledArea::new(format!("{name} · held-out"), &xs, &lo, &hi)
                                 .fill_color(c.gamma_multiply(0.25)),
                         );
                         let mean: Vec<[f64; 2]> = val
@@ -867,7 +867,7 @@ impl RunsView {
                             .map(|v| [v.step as f64, f(f64::from(v.mean))])
                             .collect();
                         p.line(
-                            Line::new(format!("{name} held-out"), PlotPoints::from(mean))
+                            Line::new(format!("{name} · held-out"), PlotPoints::from(mean))
                                 .color(c)
                                 .style(LineStyle::dashed_loose())
                                 .width(1.5),
