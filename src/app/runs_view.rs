@@ -255,6 +255,7 @@ impl RunsView {
         self.study_presets = find_study_presets();
         if self.study_preset.is_none() {
             self.study_preset = self.study_presets.first().map(|p| p.1.clone());
+            self.preset_settings();
         }
         if self.grid_job.is_none()
             && let Ok(text) = std::fs::read_to_string(self.runs_dir.join(GRID_CACHE))
@@ -266,6 +267,20 @@ impl RunsView {
                     self.runs_dir.join(GRID_CACHE).display()
                 );
             }
+        }
+    }
+
+    /// Takes the epochs and steps per epoch of the picked study preset into the controls.
+    fn preset_settings(&mut self) {
+        let Some(path) = &self.study_preset else {
+            return;
+        };
+        if let Ok(plan) = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| study_from_preset(&t, None, None))
+        {
+            self.study_epochs = plan.epochs;
+            self.study_steps_per_epoch = plan.steps_per_epoch.unwrap_or(0);
         }
     }
 
@@ -719,6 +734,7 @@ impl RunsView {
     fn study_controls_ui(&mut self, ui: &mut egui::Ui, ctx: &egui::Context) {
         ui.label(RichText::new("Studies").strong());
         let running = self.study_job.is_some();
+        let mut changed = false;
         ui.add_enabled_ui(!running, |ui| {
             let selected = self
                 .study_presets
@@ -731,7 +747,12 @@ impl RunsView {
                     .selected_text(selected)
                     .show_ui(ui, |ui| {
                         for (name, path) in &self.study_presets {
-                            ui.selectable_value(&mut self.study_preset, Some(path.clone()), name);
+                            if ui
+                                .selectable_value(&mut self.study_preset, Some(path.clone()), name)
+                                .clicked()
+                            {
+                                changed = true;
+                            }
                         }
                     })
                     .response
@@ -746,6 +767,9 @@ impl RunsView {
                     .labelled_by(l.id);
             });
         });
+        if changed {
+            self.preset_settings();
+        }
         ui.horizontal(|ui| {
             if ui
                 .add_enabled(
