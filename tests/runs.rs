@@ -43,7 +43,7 @@ fn make_run(dir: &Path, name: &str, steps: usize) {
     let mut t = Trainer::new(tiny_run(name, 7), pick_device(DeviceChoice::Cpu)).unwrap();
     for _ in 0..steps {
         t.step().unwrap();
-        if t.step % 2 == 0 {
+        if t.step.is_multiple_of(2) {
             t.validate();
         }
     }

@@ -38,7 +38,7 @@ fn make_run(dir: &Path, name: &str, steps: usize) {
     let mut t = Trainer::new(config, pick_device(DeviceChoice::Cpu)).unwrap();
     for _ in 0..steps {
         t.step().unwrap();
-        if t.step % 2 == 0 {
+        if t.step.is_multiple_of(2) {
             t.validate();
         }
     }
