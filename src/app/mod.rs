@@ -137,8 +137,10 @@ impl eframe::App for DiffusionApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.training.logic(ctx);
         if let Some(job) = &mut self.screenshot {
-            // Wait for the forward view's data and tiles before counting settle frames.
-            if self.view == ViewName::Forward && self.forward.busy() {
+            // Wait for the forward view's tiles (or the runs view's samples) before settling.
+            if (self.view == ViewName::Forward && self.forward.busy())
+                || (self.view == ViewName::Runs && self.runs.busy())
+            {
                 ctx.request_repaint();
             } else {
                 job.logic(ctx);

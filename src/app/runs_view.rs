@@ -125,8 +125,12 @@ pub struct RunsView {
     /// The runs found (and the folders skipped).
     pub list: RunList,
     loaded: bool,
-    /// Pick this many newest runs when the list is first read (0: none).
+    /// Pick this many newest runs when the list is first read (0: none); runs outside studies
+    /// first.
     pub auto_pick: usize,
+    /// Compare the auto-picked runs' samples as soon as the list is first read.
+    pub auto_compare: bool,
+    pending_compare: bool,
     /// The picked runs' folders.
     pub picked: BTreeSet<PathBuf>,
     /// Loss curves on a log axis.
@@ -178,6 +182,7 @@ impl Default for RunsView {
     fn default() -> Self {
         let mut v = Self::new(PathBuf::from(RUNS_DIR));
         v.auto_pick = 3;
+        v.auto_compare = true;
         v
     }
 }
@@ -190,6 +195,8 @@ impl RunsView {
             list: RunList::default(),
             loaded: false,
             auto_pick: 0,
+            auto_compare: false,
+            pending_compare: false,
             picked: BTreeSet::new(),
             log_axis: true,
             smoothing: 0.95,
@@ -225,9 +232,13 @@ impl RunsView {
         let known: BTreeSet<PathBuf> = self.list.runs.iter().map(|r| r.dir.clone()).collect();
         self.picked.retain(|p| known.contains(p));
         if !self.loaded {
-            for r in self.list.runs.iter().take(self.auto_pick) {
+            // The newest runs of their own first (a study has its own plot), then study runs.
+            let (own, in_study): (Vec<&RunEntry>, Vec<&RunEntry>) =
+                self.list.runs.iter().partition(|r| r.study.is_none());
+            for r in own.into_iter().chain(in_study).take(self.auto_pick) {
                 self.picked.insert(r.dir.clone());
             }
+            self.pending_compare = self.auto_compare && !self.picked.is_empty();
         }
         self.loaded = true;
         self.studies = std::fs::read_dir(&self.runs_dir)
@@ -587,35 +598,49 @@ impl RunsView {
         if !self.loaded {
             self.refresh();
         }
+        if std::mem::take(&mut self.pending_compare) {
+            self.compare_samples(&ctx);
+        }
         self.logic(&ctx);
         if self.busy() {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
         self.load_strips(&ctx);
-        egui::Panel::left("runs_side")
+        egui::Panel::top("runs_top")
             .resizable(true)
-            .default_size(500.0)
+            .default_size(260.0)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| self.side_ui(ui, &ctx));
+                let (w, h) = (ui.available_width(), ui.available_height());
+                ui.horizontal_top(|ui| {
+                    ui.allocate_ui(egui::vec2((w - 430.0).max(360.0), h), |ui| {
+                        ui.vertical(|ui| self.table_ui(ui));
+                    });
+                    ui.separator();
+                    ui.vertical(|ui| {
+                        egui::ScrollArea::vertical()
+                            .id_salt("runs_controls")
+                            .show(ui, |ui| self.controls_ui(ui, &ctx));
+                    });
+                });
             });
         egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui, &ctx));
     }
 
-    fn side_ui(&mut self, ui: &mut egui::Ui, ctx: &egui::Context) {
+    fn table_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.heading("Runs");
             if ui.button("Refresh").clicked() {
                 self.refresh();
             }
+            ui.label(
+                RichText::new(format!(
+                    "{} runs in {} · tick runs to overlay and compare them",
+                    self.list.runs.len(),
+                    self.runs_dir.display()
+                ))
+                .small(),
+            );
         });
-        ui.label(
-            RichText::new(format!(
-                "{} runs in {}",
-                self.list.runs.len(),
-                self.runs_dir.display()
-            ))
-            .small(),
-        );
         if let Some(e) = self.error.clone() {
             ui.horizontal_wrapped(|ui| {
                 ui.colored_label(ui.visuals().error_fg_color, e);
@@ -631,7 +656,7 @@ impl RunsView {
         let mut toggled: Option<PathBuf> = None;
         egui::ScrollArea::vertical()
             .id_salt("runs_table")
-            .max_height(330.0)
+            .max_height((ui.available_height() - 30.0).max(80.0))
             .show(ui, |ui| {
                 egui::Grid::new("runs_grid")
                     .striped(true)
@@ -685,7 +710,9 @@ impl RunsView {
                     }
                 });
         }
-        ui.separator();
+    }
+
+    fn controls_ui(&mut self, ui: &mut egui::Ui, ctx: &egui::Context) {
         ui.horizontal(|ui| {
             ui.checkbox(&mut self.log_axis, "log axis");
             let l = ui.label("smoothing");
@@ -833,18 +860,18 @@ impl RunsView {
     }
 
     fn central_ui(&mut self, ui: &mut egui::Ui, ctx: &egui::Context) {
-        let h = ui.available_height();
+        let h = ((ui.available_height() - 50.0) / 2.0).max(120.0);
         ui.columns(2, |cols| {
             cols[0].label(RichText::new("Loss curves of the picked runs").strong());
-            self.curves_ui(&mut cols[0], h * 0.46);
+            self.curves_ui(&mut cols[0], h - 4.0);
             cols[1].label(
                 RichText::new("Samples from the same x_T (EMA weights, DDIM η = 0)").strong(),
             );
-            self.samples_ui(&mut cols[1], h * 0.46);
+            self.samples_ui(&mut cols[1], h - 4.0);
         });
         ui.separator();
         ui.columns(2, |cols| {
-            self.study_ui(&mut cols[0], h * 0.44);
+            self.study_ui(&mut cols[0], h);
             self.grid_ui(&mut cols[1], ctx);
         });
     }
@@ -871,7 +898,13 @@ impl RunsView {
                         prev = Some(v);
                         sm.push([s as f64, f(v)]);
                     }
-                    let name = r.label();
+                    // The legend names the run by its config name (short), made unique.
+                    let same = runs.iter().filter(|q| q.name == r.name).count();
+                    let name = if same > 1 {
+                        format!("{} ({})", r.name, r.date())
+                    } else {
+                        r.name.clone()
+                    };
                     p.line(
                         Line::new(format!("{name} · train"), PlotPoints::from(sm))
                             .color(c)
@@ -882,10 +915,7 @@ impl RunsView {
                         let xs: Vec<f64> = val.iter().map(|v| v.step as f64).collect();
                         let lo: Vec<f64> = val.iter().map(|v| f(f64::from(v.min))).collect();
                         let hi: Vec<f64> = val.iter().map(|v| f(f64::from(v.max))).collect();
-                        p.add(
-                            FilledArea::new(format!("{name} · held-out"), &xs, &lo, &hi)
-                                .fill_color(c.gamma_multiply(0.25)),
-                        );
+                        // The line first: the legend takes its colour from the first item.
                         let mean: Vec<[f64; 2]> = val
                             .iter()
                             .map(|v| [v.step as f64, f(f64::from(v.mean))])
@@ -896,8 +926,12 @@ impl RunsView {
                                 .style(LineStyle::dashed_loose())
                                 .width(1.5),
                         );
+                        p.add(
+                            FilledArea::new(format!("{name} · held-out"), &xs, &lo, &hi)
+                                .fill_color(c.gamma_multiply(0.25)),
+                        );
                     }
-                    drawn.push(name);
+                    drawn.push(r.label());
                 }
             });
         self.drawn = drawn;
@@ -969,15 +1003,25 @@ impl RunsView {
     fn study_ui(&mut self, ui: &mut egui::Ui, height: f32) {
         let title = match &self.study {
             Some(s) => format!(
-                "Study {}: loss per epoch, train (solid) vs held-out (dashed), bands min–max",
+                "Study {}",
                 s.dir
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default()
             ),
-            None => "Studies: start one on the left (seed 003's schedule and data studies)".into(),
+            None => "Studies: start one above (seed 003's schedule and data studies)".into(),
         };
         ui.add(egui::Label::new(RichText::new(title).strong()).truncate());
+        ui.add(
+            egui::Label::new(
+                RichText::new(
+                    "loss per epoch: train solid, held-out dashed, bands min–max over seeds \
+                     and batches; strips: one row per seed, x_T at the left, x₀ at the right",
+                )
+                .small(),
+            )
+            .truncate(),
+        );
         let rows = self
             .study
             .as_ref()
@@ -985,15 +1029,58 @@ impl RunsView {
             .unwrap_or_default();
         let log = self.log_axis;
         let f = move |v: f64| if log { v.max(1e-12).log10() } else { v };
-        let strip_h = if self.strips.is_empty() { 0.0 } else { 110.0 };
+        let width = ui.available_width();
+        let plot_w = if self.strips.is_empty() {
+            width
+        } else {
+            (width * 0.56).max(200.0)
+        };
+        let height = (height - 30.0).max(120.0);
+        let strip_w = (width - plot_w - 16.0).max(60.0);
+        ui.horizontal_top(|ui| {
+            self.study_plot_ui(ui, &rows, plot_w, height, f);
+            if !self.strips.is_empty() {
+                egui::ScrollArea::vertical()
+                    .id_salt("strips_scroll")
+                    .max_height(height)
+                    .max_width(strip_w)
+                    .show(ui, |ui| {
+                        ui.vertical(|ui| {
+                            ui.set_max_width(strip_w);
+                            let w = strip_w - 12.0;
+                            for (name, tex) in &self.strips {
+                                ui.label(RichText::new(name).small());
+                                let size = tex.size_vec2();
+                                let scale = (w / size.x).min(2.0);
+                                ui.add(egui::Image::new(tex).fit_to_exact_size(size * scale));
+                            }
+                        });
+                    });
+            }
+        });
+    }
+
+    fn study_plot_ui(
+        &self,
+        ui: &mut egui::Ui,
+        rows: &[SummaryRow],
+        width: f32,
+        height: f32,
+        f: impl Fn(f64) -> f64,
+    ) {
         Plot::new("study_curves")
-            .height((height - strip_h).max(120.0))
+            .width(width)
+            .height(height)
             .legend(Legend::default())
             .x_axis_label("epoch")
-            .y_axis_label(if log { "loss (log₁₀)" } else { "loss" })
+            .y_axis_label(if self.log_axis {
+                "loss (log₁₀)"
+            } else {
+                "loss"
+            })
             .show(ui, |p| {
                 let mut groups: Vec<(String, String)> = Vec::new();
-                for r in &rows {
+                for r in rows {
                     let g = (r.schedule.clone(), r.prep.clone());
                     if !groups.contains(&g) {
                         groups.push(g);
@@ -1013,10 +1100,6 @@ impl RunsView {
                         };
                         let lo: Vec<f64> = g.iter().map(|r| v(r, 1)).collect();
                         let hi: Vec<f64> = g.iter().map(|r| v(r, 2)).collect();
-                        p.add(
-                            FilledArea::new(name.clone(), &xs, &lo, &hi)
-                                .fill_color(c.gamma_multiply(if dashed { 0.12 } else { 0.2 })),
-                        );
                         let mean: Vec<[f64; 2]> =
                             g.iter().map(|r| [r.epoch as f64, v(r, 0)]).collect();
                         let mut line = Line::new(name.clone(), PlotPoints::from(mean))
@@ -1026,25 +1109,13 @@ impl RunsView {
                             line = line.style(LineStyle::dashed_loose());
                         }
                         p.line(line);
+                        p.add(
+                            FilledArea::new(name.clone(), &xs, &lo, &hi)
+                                .fill_color(c.gamma_multiply(if dashed { 0.12 } else { 0.2 })),
+                        );
                     }
                 }
             });
-        if !self.strips.is_empty() {
-            egui::ScrollArea::horizontal()
-                .id_salt("strips_scroll")
-                .show(ui, |ui| {
-                    ui.horizontal(|ui| {
-                        for (name, tex) in &self.strips {
-                            ui.vertical(|ui| {
-                                ui.label(RichText::new(name).small());
-                                let size = tex.size_vec2();
-                                let scale = (90.0 / size.y).min(1.0);
-                                ui.add(egui::Image::new(tex).fit_to_exact_size(size * scale));
-                            });
-                        }
-                    });
-                });
-        }
     }
 
     fn grid_ui(&mut self, ui: &mut egui::Ui, ctx: &egui::Context) {
