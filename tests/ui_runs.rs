@@ -139,3 +139,86 @@ fn empty_runs_folder_says_how_to_make_runs() {
     h.get_by_label("No runs yet: start one in the Training view, or run `diffusion-lab train`.");
     assert!(h.state().list.runs.is_empty());
 }
+
+#[test]
+fn a_study_runs_in_the_background_shows_its_curves_and_can_be_cancelled() {
+    use diffusion_lab::diffusion::ScheduleKind;
+    use diffusion_lab::train::study_runner::StudyPlan;
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let data = DataSpec::Triangles {
+        prep: "binary".into(),
+        count: 48,
+        size: 16,
+        seed: 1,
+    };
+    let plan = StudyPlan {
+        name: "ui".into(),
+        base: RunConfig {
+            name: "ui".into(),
+            data: data.clone(),
+            schedule: ScheduleSpec::default(),
+            model_size: ModelSize::Tiny,
+            model: None,
+            train: TrainConfig {
+                batch: 4,
+                val_fraction: 0.25,
+                device: DeviceChoice::Cpu,
+                ..TrainConfig::default()
+            },
+        },
+        schedules: vec![
+            ScheduleSpec::new(ScheduleKind::Linear, 30),
+            ScheduleSpec::new(ScheduleKind::Cosine, 30),
+        ],
+        data: vec![data],
+        seeds: vec![0],
+        epochs: 50,
+        steps_per_epoch: Some(2),
+        strip_columns: 4,
+        strip_steps: Some(3),
+    };
+    let mut h = harness(RunsView::new(runs.clone()));
+    h.step();
+    let ctx = h.ctx.clone();
+    h.state_mut().start_study_plan(plan, &ctx);
+    h.step();
+    assert!(h.state().study_running());
+    // Per-epoch rows arrive while it trains; the UI keeps drawing frames meanwhile.
+    let start = Instant::now();
+    while h.state().study.as_ref().map_or(0, |s| s.rows.len()) < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no epochs arrived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    h.get_by_label("Cancel study").click();
+    h.step();
+    let start = Instant::now();
+    while h.state().study_running() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "cancel did not stop it"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    h.step();
+    assert_eq!(h.state().error, None);
+    let study = h.state().study.clone().unwrap();
+    assert!(
+        study.rows.len() >= 2 && study.rows.len() < 100,
+        "stopped early"
+    );
+    assert!(study.rows.iter().all(|r| r.schedule == "linear"));
+    assert!(study.dir.join("summary.csv").is_file());
+    // The study folder is in the runs folder and its run is listed after the refresh.
+    assert_eq!(h.state().studies, vec![study.dir.clone()]);
+    assert_eq!(h.state().list.runs.len(), 1);
+    assert_eq!(
+        h.state().list.runs[0].study.as_deref(),
+        study.dir.file_name().and_then(|n| n.to_str())
+    );
+}

@@ -7,8 +7,8 @@ use crate::diffusion::{SamplerKind, SamplerPlan, Spacing};
 use crate::model::{DeviceChoice, pick_device};
 use crate::train::runs::{RUNS_DIR, RunEntry, RunList, STUDY_MARKER, list_runs, new_run_dir};
 use crate::train::study_runner::{
-    GridPlan, GridResult, StudyEvent, StudyPlan, SummaryRow, eta_steps_grid, read_summary_csv,
-    run_study, study_from_preset,
+    GridPlan, GridResult, StudyEvent, StudyPlan, SummaryRow, eta_steps_grid, grid_from_preset,
+    read_summary_csv, run_study, study_from_preset,
 };
 use crate::train::{load_for_inference, sample_images};
 use egui::{Color32, RichText};
@@ -164,13 +164,14 @@ pub struct RunsView {
     pub study: Option<StudyResult>,
     strips: Vec<(String, egui::TextureHandle)>,
     strips_of: Option<PathBuf>,
-    /// The η values of the grid.
-    pub grid_etas: Vec<f64>,
-    /// The step counts of the grid.
-    pub grid_steps: Vec<usize>,
+    /// The η values of the grid, comma-separated (from a preset's `[grid]` when one is found).
+    pub grid_etas: String,
+    /// The step counts of the grid, comma-separated.
+    pub grid_steps: String,
     /// Samples per grid cell.
     pub grid_n: usize,
     grid_job: Option<Job>,
+    grid_from_preset: bool,
     /// The η × S table: (η, S, energy distance).
     pub grid_table: Vec<(f64, usize, f64)>,
     /// What the table is.
@@ -216,10 +217,11 @@ impl RunsView {
             study: None,
             strips: Vec::new(),
             strips_of: None,
-            grid_etas: vec![0.0, 0.5, 1.0],
-            grid_steps: vec![10, 20, 50],
+            grid_etas: "0, 0.5, 1".into(),
+            grid_steps: "10, 20, 50".into(),
             grid_n: 64,
             grid_job: None,
+            grid_from_preset: false,
             grid_table: Vec::new(),
             grid_note: String::new(),
             drawn: Vec::new(),
@@ -264,6 +266,14 @@ impl RunsView {
             }
         }
         self.study_presets = find_study_presets();
+        if !self.grid_from_preset
+            && let Some((etas, steps)) = find_grid_preset()
+        {
+            let list = |v: Vec<String>| v.join(", ");
+            self.grid_etas = list(etas.iter().map(f64::to_string).collect());
+            self.grid_steps = list(steps.iter().map(usize::to_string).collect());
+            self.grid_from_preset = true;
+        }
         if self.study_preset.is_none() {
             self.study_preset = self.study_presets.first().map(|p| p.1.clone());
             self.preset_settings();
@@ -460,10 +470,21 @@ impl RunsView {
             self.error = Some("the bundled model (assets/models/mnist-tiny) was not found".into());
             return;
         };
+        let etas: Result<Vec<f64>, _> =
+            split_list(&self.grid_etas).map(str::parse::<f64>).collect();
+        let steps: Result<Vec<usize>, _> = split_list(&self.grid_steps)
+            .map(str::parse::<usize>)
+            .collect();
+        let (Ok(etas), Ok(steps)) = (etas, steps) else {
+            self.error = Some(
+                "η × steps grid: η must be numbers and S whole numbers, comma-separated".into(),
+            );
+            return;
+        };
         let plan = GridPlan {
             checkpoint,
-            etas: self.grid_etas.clone(),
-            steps: self.grid_steps.clone(),
+            etas,
+            steps,
             n: self.grid_n,
             seed: 0,
             reference: 500,
@@ -1126,7 +1147,7 @@ impl RunsView {
             )
             .small(),
         );
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             let running = self.grid_job.is_some();
             if ui
                 .add_enabled(!running, egui::Button::new("Compute η × steps grid"))
@@ -1136,6 +1157,12 @@ impl RunsView {
             }
             let l = ui.label("samples");
             ui.add(egui::DragValue::new(&mut self.grid_n).range(2..=1024))
+                .labelled_by(l.id);
+            let l = ui.label("η");
+            ui.add(egui::TextEdit::singleline(&mut self.grid_etas).desired_width(90.0))
+                .labelled_by(l.id);
+            let l = ui.label("S");
+            ui.add(egui::TextEdit::singleline(&mut self.grid_steps).desired_width(90.0))
                 .labelled_by(l.id);
             if let Some(j) = &self.grid_job {
                 if j.progress.1 > 0 {
@@ -1217,10 +1244,21 @@ pub fn parse_grid_csv(text: &str) -> Vec<(f64, usize, f64)> {
         .collect()
 }
 
-/// The study presets in `presets/` (next to the working folder or the source tree): every TOML
-/// file with a `[study]` table that parses.
-fn find_study_presets() -> Vec<(String, PathBuf)> {
-    let mut out: Vec<(String, PathBuf)> = Vec::new();
+fn split_list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The η and S lists of the first preset in `presets/` with a `[grid]` table.
+fn find_grid_preset() -> Option<(Vec<f64>, Vec<usize>)> {
+    preset_files()
+        .into_iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter(|t| t.contains("[grid]"))
+        .find_map(|t| grid_from_preset(&t).ok())
+}
+
+/// The `.toml` files of the first `presets/` folder found (working folder, then source tree).
+fn preset_files() -> Vec<PathBuf> {
     for dir in [
         PathBuf::from("presets"),
         Path::new(env!("CARGO_MANIFEST_DIR")).join("presets"),
@@ -1234,24 +1272,29 @@ fn find_study_presets() -> Vec<(String, PathBuf)> {
             .filter(|p| p.extension().is_some_and(|e| e == "toml"))
             .collect();
         files.sort();
-        for p in files {
+        if !files.is_empty() {
+            return files;
+        }
+    }
+    Vec::new()
+}
+
+/// The study presets in `presets/` (next to the working folder or the source tree): every TOML
+/// file with a `[study]` table that parses.
+fn find_study_presets() -> Vec<(String, PathBuf)> {
+    preset_files()
+        .into_iter()
+        .filter(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .is_some_and(|t| t.contains("[study]") && study_from_preset(&t, None, None).is_ok())
+        })
+        .map(|p| {
             let name = p
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            if out.iter().any(|(n, _)| *n == name) {
-                continue;
-            }
-            let ok = std::fs::read_to_string(&p).ok().is_some_and(|t| {
-                t.contains("[study]") && study_from_preset(&t, None, None).is_ok()
-            });
-            if ok {
-                out.push((name, p));
-            }
-        }
-        if !out.is_empty() {
-            break;
-        }
-    }
-    out
+            (name, p)
+        })
+        .collect()
 }
