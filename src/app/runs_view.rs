@@ -900,7 +900,7 @@ impl RunsView {
     fn curves_ui(&mut self, ui: &mut egui::Ui, height: f32) {
         let log = self.log_axis;
         let f = move |v: f64| if log { v.max(1e-12).log10() } else { v };
-        let runs: Vec<RunEntry> = self.picked_runs().into_iter().cloned().collect();
+        let runs: Vec<&RunEntry> = self.picked_runs();
         let smoothing = self.smoothing;
         let mut drawn = Vec::new();
         Plot::new("runs_loss")
