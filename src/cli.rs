@@ -114,6 +114,10 @@ pub enum Command {
     Forward(crate::explore::ForwardArgs),
     /// 2-D lab headless: train the toy MLP (or use the true score) and write sampled points.
     Toy(crate::toy_cli::ToyArgs),
+    /// Train a study preset's runs in turn (schedules × data × seeds); write its summary.
+    Study(crate::study_cli::StudyArgs),
+    /// The DDIM η × steps table on a checkpoint, with a sample-quality number per cell.
+    Grid(crate::study_cli::GridArgs),
 }
 
 /// The schedule kinds, as command-line values.
@@ -291,6 +295,8 @@ pub fn run_command(command: &Command, out: &mut dyn Write) -> Result<(), CliErro
         Command::Sample(args) => crate::train_cli::run_sample(args, out),
         Command::Forward(args) => crate::explore::run_forward(args, out),
         Command::Toy(args) => crate::toy_cli::run_toy(args, out),
+        Command::Study(args) => crate::study_cli::run_study(args, out),
+        Command::Grid(args) => crate::study_cli::run_grid(args, out),
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`toy`]: 2-D toy datasets.
 //! - [`sampling`]: reverse chains with a trained network, recorded for the player, and exports.
 //! - [`toy_cli`]: the `toy` command (2-D lab headless).
+//! - [`study_cli`]: the `study` and `grid` commands (run comparison headless).
 //! - [`explore`]: the forward-process explorer's logic and the `forward` command.
 
 pub mod app;
@@ -20,6 +21,7 @@ pub mod explore;
 pub mod io;
 pub mod model;
 pub mod sampling;
+pub mod study_cli;
 pub mod toy;
 pub mod toy_cli;
 pub mod train;

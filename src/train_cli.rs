@@ -43,7 +43,7 @@ pub struct TrainArgs {
     /// Train until this many steps (overrides the preset).
     #[arg(long, allow_negative_numbers = true)]
     pub steps: Option<usize>,
-    /// The checkpoint folder to write (default: runs/<preset name>).
+    /// The checkpoint folder to write (default: a new run folder runs/<timestamp>-<name>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Where to compute.
@@ -161,7 +161,7 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
         let out_dir = args
             .out
             .clone()
-            .unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
+            .unwrap_or_else(|| crate::train::new_run_dir(Path::new("runs"), &config.name));
         let pick = pick_device(config.train.device);
         let t = Trainer::new(config, pick).map_err(|e| match e {
             crate::train::TrainError::Config(_) => CliError::usage(e),

@@ -158,12 +158,13 @@ impl eframe::App for DiffusionApp {
             self.player.logic(ctx);
         }
         if let Some(job) = &mut self.screenshot {
-            // Wait for the forward view's data and tiles before counting settle frames.
+            // Wait for the views' background work (tiles, chains, samples) before settling.
             let busy = match self.view {
                 ViewName::Forward => self.forward.busy(),
                 ViewName::Player | ViewName::Presenter | ViewName::Training => {
                     self.player.is_busy()
                 }
+                ViewName::Runs => self.runs.busy(),
                 _ => false,
             };
             if busy {

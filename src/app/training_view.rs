@@ -191,12 +191,9 @@ impl TrainingView {
             self.preview = None;
             self.preview_tex = None;
         }
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         let out_dir = resume
             .clone()
-            .unwrap_or_else(|| self.runs_dir.join(format!("{}-{stamp}", self.config.name)));
+            .unwrap_or_else(|| crate::train::new_run_dir(&self.runs_dir, &self.config.name));
         let options = StartOptions {
             config: self.config.clone(),
             resume,

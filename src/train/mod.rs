@@ -4,6 +4,8 @@
 mod checkpoint;
 mod config;
 mod ema;
+pub mod runs;
+pub mod study_runner;
 pub mod toy_worker;
 mod trainer;
 mod worker;
@@ -14,6 +16,7 @@ pub use checkpoint::{
 };
 pub use config::{DataSpec, ModelSize, RunConfig, SHIPPED_PRESETS, Target, TrainConfig};
 pub use ema::ema_update;
+pub use runs::{RunEntry, RunList, SkippedRun, list_runs, new_run_dir};
 pub use trainer::{
     BUCKET_ROW_STEPS, LossHistory, StepStats, T_BUCKETS, TrainError, Trainer, ValPoint,
 };

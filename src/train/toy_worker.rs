@@ -419,7 +419,9 @@ fn run_toy_worker(
                 TrainCommand::SetLr(lr) if lr.is_finite() && lr > 0.0 => lr_override = Some(lr),
                 TrainCommand::SampleNow => measure(&trainer),
                 // Nothing is saved: a toy model retrains in seconds.
-                TrainCommand::SetLr(_) | TrainCommand::SaveCheckpoint => {}
+                TrainCommand::SetLr(_)
+                | TrainCommand::SaveCheckpoint
+                | TrainCommand::SimulateDeviceFailure => {}
             }
             if stop {
                 break;

@@ -1,0 +1,224 @@
+//! The Runs view (egui_kittest): it lists the runs of a runs folder (and the folders it skips),
+//! overlays a run's loss curves when it is picked, and compares samples from the same noise in
+//! the background.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use diffusion_lab::app::RunsView;
+use diffusion_lab::diffusion::ScheduleSpec;
+use diffusion_lab::model::{DeviceChoice, pick_device};
+use diffusion_lab::train::*;
+use egui::accesskit::Role;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::{Harness, Node};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn make_run(dir: &Path, name: &str, steps: usize) {
+    let config = RunConfig {
+        name: name.into(),
+        data: DataSpec::Triangles {
+            prep: "binary".into(),
+            count: 48,
+            size: 16,
+            seed: 1,
+        },
+        schedule: ScheduleSpec {
+            steps: 40,
+            ..ScheduleSpec::default()
+        },
+        model_size: ModelSize::Tiny,
+        model: None,
+        train: TrainConfig {
+            batch: 4,
+            val_fraction: 0.25,
+            device: DeviceChoice::Cpu,
+            ..TrainConfig::default()
+        },
+    };
+    let mut t = Trainer::new(config, pick_device(DeviceChoice::Cpu)).unwrap();
+    for _ in 0..steps {
+        t.step().unwrap();
+        if t.step.is_multiple_of(2) {
+            t.validate();
+        }
+    }
+    save_checkpoint(&t, dir).unwrap();
+}
+
+/// The run's checkbox (the plot legend repeats the label once the run is picked).
+fn checkbox<'a>(h: &'a Harness<'static, RunsView>, label: &'a str) -> Node<'a> {
+    h.get_by_role_and_label(Role::CheckBox, label)
+}
+
+fn harness(view: RunsView) -> Harness<'static, RunsView> {
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(|ui, v: &mut RunsView| v.ui(ui), view)
+}
+
+#[test]
+fn lists_runs_overlays_picked_ones_and_compares_samples() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    make_run(&runs.join("20250102-000000-first"), "first", 4);
+    make_run(&runs.join("20250103-000000-second"), "second", 6);
+    std::fs::create_dir_all(runs.join("20250104-000000-broken")).unwrap();
+    std::fs::write(runs.join("20250104-000000-broken/state.json"), "{").unwrap();
+
+    let mut h = harness(RunsView::new(runs.clone()));
+    h.step();
+    h.step();
+    // Both runs are listed, newest first; the broken folder is reported.
+    let names: Vec<&str> = h
+        .state()
+        .list
+        .runs
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(names, ["second", "first"]);
+    checkbox(&h, "20250102-000000-first");
+    checkbox(&h, "20250103-000000-second");
+    h.get_by_label("1 folders skipped");
+    assert!(h.state().drawn_curves().is_empty(), "nothing picked yet");
+
+    // Picking a run overlays its curve; picking another adds a second one.
+    checkbox(&h, "20250103-000000-second").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().drawn_curves(), ["20250103-000000-second"]);
+    checkbox(&h, "20250102-000000-first").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().drawn_curves().len(), 2);
+    // Unpicking removes it.
+    checkbox(&h, "20250102-000000-first").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().drawn_curves(), ["20250103-000000-second"]);
+
+    // Compare samples: drawn in the background, the UI keeps running meanwhile.
+    h.get_by_label("Compare samples").click();
+    h.step();
+    assert!(h.state().busy(), "sampling runs in the background");
+    let start = Instant::now();
+    while h.state().busy() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "sampling timed out"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    h.step();
+    assert_eq!(h.state().error, None);
+    let s = &h.state().samples;
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].shape, [1, 16, 16]);
+    assert_eq!(s[0].pixels.len(), 16 * 16 * 16);
+
+    // A new run appears after Refresh.
+    make_run(&runs.join("20250105-000000-third"), "third", 2);
+    h.get_by_label("Refresh").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().list.runs.len(), 3);
+    checkbox(&h, "20250105-000000-third");
+    assert_eq!(
+        h.state().drawn_curves(),
+        ["20250103-000000-second"],
+        "picks survive a refresh"
+    );
+}
+
+#[test]
+fn empty_runs_folder_says_how_to_make_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = harness(RunsView::new(tmp.path().join("runs")));
+    h.step();
+    h.get_by_label("No runs yet: start one in the Training view, or run `diffusion-lab train`.");
+    assert!(h.state().list.runs.is_empty());
+}
+
+#[test]
+fn a_study_runs_in_the_background_shows_its_curves_and_can_be_cancelled() {
+    use diffusion_lab::diffusion::ScheduleKind;
+    use diffusion_lab::train::study_runner::StudyPlan;
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let data = DataSpec::Triangles {
+        prep: "binary".into(),
+        count: 48,
+        size: 16,
+        seed: 1,
+    };
+    let plan = StudyPlan {
+        name: "ui".into(),
+        base: RunConfig {
+            name: "ui".into(),
+            data: data.clone(),
+            schedule: ScheduleSpec::default(),
+            model_size: ModelSize::Tiny,
+            model: None,
+            train: TrainConfig {
+                batch: 4,
+                val_fraction: 0.25,
+                device: DeviceChoice::Cpu,
+                ..TrainConfig::default()
+            },
+        },
+        schedules: vec![
+            ScheduleSpec::new(ScheduleKind::Linear, 30),
+            ScheduleSpec::new(ScheduleKind::Cosine, 30),
+        ],
+        data: vec![data],
+        seeds: vec![0],
+        epochs: 50,
+        steps_per_epoch: Some(2),
+        strip_columns: 4,
+        strip_steps: Some(3),
+    };
+    let mut h = harness(RunsView::new(runs.clone()));
+    h.step();
+    let ctx = h.ctx.clone();
+    h.state_mut().start_study_plan(plan, &ctx);
+    h.step();
+    assert!(h.state().study_running());
+    // Per-epoch rows arrive while it trains; the UI keeps drawing frames meanwhile.
+    let start = Instant::now();
+    while h.state().study.as_ref().map_or(0, |s| s.rows.len()) < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no epochs arrived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    h.get_by_label("Cancel study").click();
+    h.step();
+    let start = Instant::now();
+    while h.state().study_running() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "cancel did not stop it"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    h.step();
+    assert_eq!(h.state().error, None);
+    let study = h.state().study.clone().unwrap();
+    assert!(
+        study.rows.len() >= 2 && study.rows.len() < 100,
+        "stopped early"
+    );
+    assert!(study.rows.iter().all(|r| r.schedule == "linear"));
+    assert!(study.dir.join("summary.csv").is_file());
+    // The study folder is in the runs folder and its run is listed after the refresh.
+    assert_eq!(h.state().studies, vec![study.dir.clone()]);
+    assert_eq!(h.state().list.runs.len(), 1);
+    assert_eq!(
+        h.state().list.runs[0].study.as_deref(),
+        study.dir.file_name().and_then(|n| n.to_str())
+    );
+}
