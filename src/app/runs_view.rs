@@ -12,7 +12,9 @@ use crate::train::study_runner::{
 };
 use crate::train::{load_for_inference, sample_images};
 use egui::{Color32, RichText};
-use egui_plot::{FilledArea, Legend, Line, LineStyle, Plot, PlotPoints};
+use egui_plot::{
+    ColorConflictHandling, Corner, FilledArea, Legend, Line, LineStyle, Plot, PlotPoints,
+};
 use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -883,7 +885,12 @@ impl RunsView {
     fn central_ui(&mut self, ui: &mut egui::Ui, ctx: &egui::Context) {
         let h = ((ui.available_height() - 50.0) / 2.0).max(120.0);
         ui.columns(2, |cols| {
-            cols[0].label(RichText::new("Loss curves of the picked runs").strong());
+            cols[0].label(
+                RichText::new(
+                    "Loss of the picked runs: train solid, held-out dashed (min–max band)",
+                )
+                .strong(),
+            );
             self.curves_ui(&mut cols[0], h - 4.0);
             cols[1].label(
                 RichText::new("Samples from the same x_T (EMA weights, DDIM η = 0)").strong(),
@@ -905,7 +912,11 @@ impl RunsView {
         let mut drawn = Vec::new();
         Plot::new("runs_loss")
             .height(height)
-            .legend(Legend::default())
+            .legend(
+                Legend::default()
+                    .position(Corner::LeftBottom)
+                    .color_conflict_handling(ColorConflictHandling::PickFirst),
+            )
             .x_axis_label("step")
             .y_axis_label(if log { "loss (log₁₀)" } else { "loss" })
             .show(ui, |p| {
@@ -927,7 +938,7 @@ impl RunsView {
                         r.name.clone()
                     };
                     p.line(
-                        Line::new(format!("{name} · train"), PlotPoints::from(sm))
+                        Line::new(name.clone(), PlotPoints::from(sm))
                             .color(c)
                             .width(2.0),
                     );
@@ -936,19 +947,20 @@ impl RunsView {
                         let xs: Vec<f64> = val.iter().map(|v| v.step as f64).collect();
                         let lo: Vec<f64> = val.iter().map(|v| f(f64::from(v.min))).collect();
                         let hi: Vec<f64> = val.iter().map(|v| f(f64::from(v.max))).collect();
-                        // The line first: the legend takes its colour from the first item.
+                        // The line first: the legend takes its colour from the first item, and
+                        // one legend entry per run toggles all of its curves.
                         let mean: Vec<[f64; 2]> = val
                             .iter()
                             .map(|v| [v.step as f64, f(f64::from(v.mean))])
                             .collect();
                         p.line(
-                            Line::new(format!("{name} · held-out"), PlotPoints::from(mean))
+                            Line::new(name.clone(), PlotPoints::from(mean))
                                 .color(c)
                                 .style(LineStyle::dashed_loose())
                                 .width(1.5),
                         );
                         p.add(
-                            FilledArea::new(format!("{name} · held-out"), &xs, &lo, &hi)
+                            FilledArea::new(name.clone(), &xs, &lo, &hi)
                                 .fill_color(c.gamma_multiply(0.25)),
                         );
                     }
@@ -1092,7 +1104,7 @@ impl RunsView {
         Plot::new("study_curves")
             .width(width)
             .height(height)
-            .legend(Legend::default())
+            .legend(Legend::default().color_conflict_handling(ColorConflictHandling::PickFirst))
             .x_axis_label("epoch")
             .y_axis_label(if self.log_axis {
                 "loss (log₁₀)"
