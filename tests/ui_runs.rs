@@ -50,6 +50,21 @@ fn checkbox<'a>(h: &'a Harness<'static, RunsView>, label: &'a str) -> Node<'a> {
     h.get_by_role_and_label(Role::CheckBox, label)
 }
 
+/// Steps frames until the runs folder has been read (it is read on a background thread).
+fn settle(h: &mut Harness<'static, RunsView>) {
+    let start = Instant::now();
+    h.step();
+    while h.state().listing() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "listing timed out"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+        h.step();
+    }
+    h.step();
+}
+
 fn harness(view: RunsView) -> Harness<'static, RunsView> {
     Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
@@ -66,8 +81,7 @@ fn lists_runs_overlays_picked_ones_and_compares_samples() {
     std::fs::write(runs.join("20250104-000000-broken/state.json"), "{").unwrap();
 
     let mut h = harness(RunsView::new(runs.clone()));
-    h.step();
-    h.step();
+    settle(&mut h);
     // Both runs are listed, newest first; the broken folder is reported.
     let names: Vec<&str> = h
         .state()
@@ -120,8 +134,7 @@ fn lists_runs_overlays_picked_ones_and_compares_samples() {
     // A new run appears after Refresh.
     make_run(&runs.join("20250105-000000-third"), "third", 2);
     h.get_by_label("Refresh").click();
-    h.step();
-    h.step();
+    settle(&mut h);
     assert_eq!(h.state().list.runs.len(), 3);
     checkbox(&h, "20250105-000000-third");
     assert_eq!(
@@ -135,7 +148,7 @@ fn lists_runs_overlays_picked_ones_and_compares_samples() {
 fn empty_runs_folder_says_how_to_make_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let mut h = harness(RunsView::new(tmp.path().join("runs")));
-    h.step();
+    settle(&mut h);
     h.get_by_label("No runs yet: start one in the Training view, or run `diffusion-lab train`.");
     assert!(h.state().list.runs.is_empty());
 }
@@ -179,7 +192,7 @@ fn a_study_runs_in_the_background_shows_its_curves_and_can_be_cancelled() {
         strip_steps: Some(3),
     };
     let mut h = harness(RunsView::new(runs.clone()));
-    h.step();
+    settle(&mut h);
     let ctx = h.ctx.clone();
     h.state_mut().start_study_plan(plan, &ctx);
     h.step();
@@ -205,7 +218,7 @@ fn a_study_runs_in_the_background_shows_its_curves_and_can_be_cancelled() {
         std::thread::sleep(Duration::from_millis(20));
         h.step();
     }
-    h.step();
+    settle(&mut h);
     assert_eq!(h.state().error, None);
     let study = h.state().study.clone().unwrap();
     assert!(

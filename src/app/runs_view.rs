@@ -12,7 +12,9 @@ use crate::train::study_runner::{
 };
 use crate::train::{load_for_inference, sample_images};
 use egui::{Color32, RichText};
-use egui_plot::{FilledArea, Legend, Line, LineStyle, Plot, PlotPoints};
+use egui_plot::{
+    ColorConflictHandling, Corner, FilledArea, Legend, Line, LineStyle, Plot, PlotPoints,
+};
 use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -59,6 +61,7 @@ enum Msg {
     Study(StudyEvent),
     StudyDone(Result<PathBuf, String>),
     Grid(Box<GridResult>),
+    Listed(Box<RunList>),
     Error(String),
     Done,
 }
@@ -172,6 +175,10 @@ pub struct RunsView {
     pub grid_n: usize,
     grid_job: Option<Job>,
     grid_from_preset: bool,
+    list_job: Option<Job>,
+    requested: bool,
+    last_pass: u64,
+    refresh_again: bool,
     /// The η × S table: (η, S, energy distance).
     pub grid_table: Vec<(f64, usize, f64)>,
     /// What the table is.
@@ -222,15 +229,43 @@ impl RunsView {
             grid_n: 64,
             grid_job: None,
             grid_from_preset: false,
+            list_job: None,
+            requested: false,
+            last_pass: 0,
+            refresh_again: false,
             grid_table: Vec::new(),
             grid_note: String::new(),
             drawn: Vec::new(),
         }
     }
 
-    /// Re-reads the runs folder, the studies in it, the study presets and the cached grid.
-    pub fn refresh(&mut self) {
-        self.list = list_runs(&self.runs_dir);
+    /// Re-reads the runs folder (on a background thread: run histories can be large), then the
+    /// studies in it, the study presets and the cached grid.
+    pub fn refresh(&mut self, ctx: &egui::Context) {
+        self.requested = true;
+        if self.list_job.is_some() {
+            self.refresh_again = true;
+            return;
+        }
+        let dir = self.runs_dir.clone();
+        let job = Job::spawn("list-runs", ctx, move |send, _| {
+            send(Msg::Listed(Box::new(list_runs(&dir))));
+        });
+        match job {
+            Ok(j) => self.list_job = Some(j),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// Whether the runs folder is being read.
+    pub fn listing(&self) -> bool {
+        self.list_job.is_some()
+    }
+
+    /// Takes a fresh listing: keeps the picks that still exist, picks the newest runs the first
+    /// time, and re-reads the studies, the presets and the cached grid (small files).
+    fn apply_list(&mut self, list: RunList) {
+        self.list = list;
         let known: BTreeSet<PathBuf> = self.list.runs.iter().map(|r| r.dir.clone()).collect();
         self.picked.retain(|p| known.contains(p));
         if !self.loaded {
@@ -327,9 +362,12 @@ impl RunsView {
         &self.drawn
     }
 
-    /// Whether a background job (samples, study, grid) is running.
+    /// Whether a background job (listing, samples, study, grid) is running.
     pub fn busy(&self) -> bool {
-        self.compare_job.is_some() || self.study_job.is_some() || self.grid_job.is_some()
+        self.compare_job.is_some()
+            || self.study_job.is_some()
+            || self.grid_job.is_some()
+            || self.list_job.is_some()
     }
 
     /// Whether a study is running.
@@ -516,11 +554,12 @@ impl RunsView {
 
     /// Drains the background jobs' messages without blocking. Called by [`Self::ui`] every frame.
     pub fn logic(&mut self, ctx: &egui::Context) {
-        for which in 0..3 {
+        for which in 0..4 {
             let slot = match which {
                 0 => &mut self.compare_job,
                 1 => &mut self.study_job,
-                _ => &mut self.grid_job,
+                2 => &mut self.grid_job,
+                _ => &mut self.list_job,
             };
             let Some(job) = slot else { continue };
             let mut msgs = Vec::new();
@@ -550,9 +589,15 @@ impl RunsView {
                     0 => self.compare_job = None,
                     1 => {
                         self.study_job = None;
-                        self.refresh();
+                        self.refresh(ctx);
                     }
-                    _ => self.grid_job = None,
+                    2 => self.grid_job = None,
+                    _ => {
+                        self.list_job = None;
+                        if std::mem::take(&mut self.refresh_again) {
+                            self.refresh(ctx);
+                        }
+                    }
                 }
             }
         }
@@ -609,6 +654,7 @@ impl RunsView {
                     g.data_floor * 1e3
                 );
             }
+            Msg::Listed(list) => self.apply_list(*list),
             Msg::Error(e) => self.error = Some(e),
         }
     }
@@ -616,9 +662,13 @@ impl RunsView {
     /// Draws the view.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        if !self.loaded {
-            self.refresh();
+        // Read the folder on the first frame, and again whenever the view comes back on screen
+        // (a run may have finished in the Training view meanwhile).
+        let pass = ctx.cumulative_pass_nr();
+        if !self.requested || pass > self.last_pass + 2 {
+            self.refresh(&ctx);
         }
+        self.last_pass = pass;
         if std::mem::take(&mut self.pending_compare) {
             self.compare_samples(&ctx);
         }
@@ -651,7 +701,10 @@ impl RunsView {
         ui.horizontal(|ui| {
             ui.heading("Runs");
             if ui.button("Refresh").clicked() {
-                self.refresh();
+                self.refresh(&ui.ctx().clone());
+            }
+            if self.list_job.is_some() {
+                ui.spinner();
             }
             ui.label(
                 RichText::new(format!(
@@ -672,7 +725,11 @@ impl RunsView {
         }
         ui.separator();
         if self.list.runs.is_empty() {
-            ui.label("No runs yet: start one in the Training view, or run `diffusion-lab train`.");
+            ui.label(if self.loaded {
+                "No runs yet: start one in the Training view, or run `diffusion-lab train`."
+            } else {
+                "Reading the runs folder…"
+            });
         }
         let mut toggled: Option<PathBuf> = None;
         egui::ScrollArea::vertical()
@@ -883,7 +940,12 @@ impl RunsView {
     fn central_ui(&mut self, ui: &mut egui::Ui, ctx: &egui::Context) {
         let h = ((ui.available_height() - 50.0) / 2.0).max(120.0);
         ui.columns(2, |cols| {
-            cols[0].label(RichText::new("Loss curves of the picked runs").strong());
+            cols[0].label(
+                RichText::new(
+                    "Loss of the picked runs: train solid, held-out dashed (min–max band)",
+                )
+                .strong(),
+            );
             self.curves_ui(&mut cols[0], h - 4.0);
             cols[1].label(
                 RichText::new("Samples from the same x_T (EMA weights, DDIM η = 0)").strong(),
@@ -905,7 +967,11 @@ impl RunsView {
         let mut drawn = Vec::new();
         Plot::new("runs_loss")
             .height(height)
-            .legend(Legend::default())
+            .legend(
+                Legend::default()
+                    .position(Corner::LeftBottom)
+                    .color_conflict_handling(ColorConflictHandling::PickFirst),
+            )
             .x_axis_label("step")
             .y_axis_label(if log { "loss (log₁₀)" } else { "loss" })
             .show(ui, |p| {
@@ -927,7 +993,7 @@ impl RunsView {
                         r.name.clone()
                     };
                     p.line(
-                        Line::new(format!("{name} · train"), PlotPoints::from(sm))
+                        Line::new(name.clone(), PlotPoints::from(sm))
                             .color(c)
                             .width(2.0),
                     );
@@ -936,19 +1002,20 @@ impl RunsView {
                         let xs: Vec<f64> = val.iter().map(|v| v.step as f64).collect();
                         let lo: Vec<f64> = val.iter().map(|v| f(f64::from(v.min))).collect();
                         let hi: Vec<f64> = val.iter().map(|v| f(f64::from(v.max))).collect();
-                        // The line first: the legend takes its colour from the first item.
+                        // The line first: the legend takes its colour from the first item, and
+                        // one legend entry per run toggles all of its curves.
                         let mean: Vec<[f64; 2]> = val
                             .iter()
                             .map(|v| [v.step as f64, f(f64::from(v.mean))])
                             .collect();
                         p.line(
-                            Line::new(format!("{name} · held-out"), PlotPoints::from(mean))
+                            Line::new(name.clone(), PlotPoints::from(mean))
                                 .color(c)
                                 .style(LineStyle::dashed_loose())
                                 .width(1.5),
                         );
                         p.add(
-                            FilledArea::new(format!("{name} · held-out"), &xs, &lo, &hi)
+                            FilledArea::new(name.clone(), &xs, &lo, &hi)
                                 .fill_color(c.gamma_multiply(0.25)),
                         );
                     }
@@ -1092,7 +1159,7 @@ impl RunsView {
         Plot::new("study_curves")
             .width(width)
             .height(height)
-            .legend(Legend::default())
+            .legend(Legend::default().color_conflict_handling(ColorConflictHandling::PickFirst))
             .x_axis_label("epoch")
             .y_axis_label(if self.log_axis {
                 "loss (log₁₀)"
