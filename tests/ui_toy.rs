@@ -38,6 +38,8 @@ fn view_renders_with_true_score_results_and_controls_work() {
     h.get_by_label("Status: Idle");
     h.get_by_label("True score of the noised mixture, t = 10");
     h.get_by_label("Learned score: train the MLP");
+    // The finished run is scored against fresh data in the reverse plot's title.
+    h.get_by_label_contains("D² to data");
     assert!(h.state().frames().len() > 10, "a recorded reverse run");
     assert!(h.state().fig3().is_some());
     // The same-noise lock: with it, x_t at two timesteps shares ε; without it, moving t redraws.

@@ -202,13 +202,18 @@ impl ToyTrainer {
         MlpEps::new(m, self.pick.device.clone())
     }
 
-    /// The squared energy distance between `eval_points` DDPM samples of the current model and
-    /// a fresh draw of the data (fixed seeds, so values along a run are comparable).
+    /// The squared energy distance between `eval_points` samples of the current model and a
+    /// fresh draw of the data (fixed seeds, so values along a run are comparable). The samples
+    /// come from deterministic DDIM with 25 steps: four times cheaper than DDPM's 100, so the
+    /// measurements every few hundred steps cost the training run little.
     pub fn energy_distance(&self, dataset: &ToyDataset) -> Option<f64> {
         let n = self.config.eval_points.max(2);
         let mut model = self.snapshot();
         let frames = sample_frames(
-            &ToySampler::Ddpm,
+            &ToySampler::Ddim {
+                steps: 25,
+                eta: 0.0,
+            },
             &mut model,
             &self.table,
             n,
@@ -264,7 +269,7 @@ fn ema_blend(ema: ToyMlp, live: &ToyMlp, decay: f64) -> ToyMlp {
 /// Toy-only news from the worker, beside its [`TrainEvent`]s.
 #[derive(Clone, Debug)]
 pub enum ToyEvent {
-    /// An energy distance of DDPM samples to fresh data, measured at `step`.
+    /// An energy distance of DDIM samples to fresh data, measured at `step`.
     EnergyDistance {
         /// The step.
         step: usize,
