@@ -4,6 +4,7 @@
 mod checkpoint;
 mod config;
 mod ema;
+mod study;
 mod trainer;
 mod worker;
 
@@ -11,8 +12,12 @@ pub use crate::sampling::{ChainRecord, eps_predictor, sample_chain, sample_image
 pub use checkpoint::{
     CheckpointInfo, load_checkpoint, load_for_inference, read_info, save_checkpoint,
 };
-pub use config::{DataSpec, ModelSize, RunConfig, SHIPPED_PRESETS, Target, TrainConfig};
+pub use config::{
+    DataSpec, LessonStep, ModelSize, Preset, PresetView, RunConfig, SHIPPED_PRESETS, SamplerName,
+    SamplerSpec, Target, TrainConfig, line_column,
+};
 pub use ema::ema_update;
+pub use study::{Grid, Study, StudyData, StudyRun, schedule_label};
 pub use trainer::{
     BUCKET_ROW_STEPS, LossHistory, StepStats, T_BUCKETS, TrainError, Trainer, ValPoint,
 };
