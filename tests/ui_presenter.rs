@@ -58,7 +58,7 @@ fn presenter_toggle_hides_the_controls_and_enlarges_the_type() {
         big > normal * 1.4,
         "text is larger in the presenter: {big} vs {normal}"
     );
-    h.get_by_label("α_t = 1 − β_t,    ᾱ_t = α₁ α₂ ⋯ α_t");
+    h.get_by_label("α_t = 1 − β_t,    ᾱ_t = α₁ α₂ … α_t");
     h.get_by_label_contains("ᾱ_t is the signal that survives");
 
     // Esc leaves; the controls come back at their normal size.
@@ -203,6 +203,7 @@ fn the_lesson_picker_lists_the_shipped_lessons() {
     h.step();
     h.get_by_label("Lessons").click();
     h.step();
+    h.step();
     h.get_by_label("Lesson: the reverse chain (6 steps)")
         .click();
     h.step();
@@ -271,6 +272,7 @@ fn the_reset_action_is_in_the_settings_menu() {
     h.state_mut().view = ViewName::Runs;
     h.step();
     h.get_by_label("Settings").click();
+    h.step();
     h.step();
     h.get_by_label("Reset to defaults").click();
     h.step();
