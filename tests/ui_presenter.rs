@@ -318,3 +318,35 @@ fn the_presenter_fits_a_1280_by_720_projector() {
     assert!(r.min.x >= 0.0 && r.max.x <= 1280.0, "{r:?}");
     assert!(r.height() >= 36.0, "the formula is large: {r:?}");
 }
+
+#[test]
+fn shortcuts_are_ignored_while_a_text_field_has_focus() {
+    let mut app = DiffusionApp::new(ViewName::Player);
+    app.set_presenter(true);
+    assert!(app.jump_to_step(1), "lesson-forward step 2");
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(
+            |ui, (app, text): &mut (DiffusionApp, String)| {
+                egui::Panel::bottom("typing").show(ui, |ui| {
+                    ui.add(egui::TextEdit::singleline(text).hint_text("type here"));
+                });
+                app.shell_ui(ui);
+            },
+            (app, String::new()),
+        );
+    h.step();
+    h.get_by_role(egui::accesskit::Role::TextInput).click();
+    h.step();
+    h.step();
+    // (Esc is left out: the text field takes it to give up its focus.)
+    for key in [Key::Num4, Key::P, Key::F, Key::Space] {
+        h.key_press(key);
+        h.step();
+    }
+    let (app, _) = h.state();
+    assert_eq!(app.presenter.step, Some(1), "1–9 went to the text field");
+    assert!(app.presenter.on, "P went to the text field");
+    assert!(!app.fullscreen);
+    assert!(!app.forward.playing, "space went to the text field");
+}
