@@ -308,7 +308,7 @@ impl Presenter {
         let lesson = self.current()?;
         let width = ui.available_width();
         // The formula is the largest text on screen: about 1/30 of the width, at least the
-        // heading size (1280 px → 42 pt, 1920 px → 56 pt at a text scale of 1.6).
+        // heading size (1280 px → 43 pt, 1920 px → 64 pt at a text scale of 1.6).
         let heading = ui
             .style()
             .text_styles
