@@ -246,6 +246,14 @@ fn settings_round_trip_and_reset_to_defaults() {
     assert_eq!(c.view, ViewName::Forward);
     assert!(!c.presenter.on);
 
+    // `--view presenter` keeps the presenter on and starts the remembered lesson at step 1.
+    let mut d = DiffusionApp::new(ViewName::Presenter);
+    d.apply_settings(&restored, true);
+    assert!(d.presenter.on);
+    assert_eq!(d.presenter.current().unwrap().name, "lesson-reverse");
+    assert_eq!(d.presenter.step, Some(0));
+    assert_eq!(d.view, ViewName::Training, "step 1 of the reverse lesson");
+
     // Older or partial settings fill in defaults.
     let partial: Settings = serde_json::from_str(r#"{"presenter": true}"#).unwrap();
     assert_eq!(partial.ui_scale, 1.0);

@@ -133,6 +133,10 @@ impl DiffusionApp {
             self.presenter.select(presenter::DEFAULT_LESSON);
         }
         if keep_view {
+            // `--view presenter`: start the remembered lesson at its first step.
+            if self.presenter.on {
+                self.jump_to_step(0);
+            }
             return;
         }
         if let Some(v) = presenter::parse_view(&s.last_view).filter(|v| *v != ViewName::Presenter) {
