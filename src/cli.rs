@@ -27,9 +27,9 @@ pub struct Cli {
     #[arg(long, value_name = "OUT.png")]
     pub screenshot: Option<PathBuf>,
 
-    /// The view to open (or to screenshot).
-    #[arg(long, value_enum, default_value_t = ViewName::Schedule)]
-    pub view: ViewName,
+    /// The view to open (or to screenshot); default: the last view, or the schedule lab.
+    #[arg(long, value_enum)]
+    pub view: Option<ViewName>,
 
     /// The window size in logical pixels, e.g. 1280x720.
     #[arg(long, value_name = "WxH", value_parser = parse_size)]

@@ -280,6 +280,8 @@ enum Action {
 
 /// The forward-process explorer view.
 pub struct ForwardView {
+    /// Show the side panel of controls (hidden in the classroom presenter layout).
+    pub show_controls: bool,
     /// The source of the loaded data set (or of the one being loaded, see [`Self::busy`]).
     pub source: Source,
     /// The side of the user's images after centre-crop and resize.
@@ -332,6 +334,7 @@ impl Default for ForwardView {
     /// MNIST image 0, linear and cosine with T = 1000, t = 250, one shared ε (seed 0).
     fn default() -> Self {
         Self {
+            show_controls: true,
             source: Source::default(),
             image_size: DEFAULT_IMAGE_SIZE,
             image_color: ColorMode::Rgb,
@@ -1111,14 +1114,16 @@ impl ForwardView {
             ctx.request_repaint_after(Duration::from_millis(50));
         }
         let mut action = None;
-        egui::Panel::left("forward_side")
-            .resizable(true)
-            .default_size(300.0)
-            .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    action = self.side_ui(ui);
+        if self.show_controls {
+            egui::Panel::left("forward_side")
+                .resizable(true)
+                .default_size(300.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        action = self.side_ui(ui);
+                    });
                 });
-            });
+        }
         if let Some(a) = action {
             self.apply(&ctx, a);
         }

@@ -2,6 +2,7 @@
 
 mod forward_view;
 mod player_view;
+mod presenter;
 mod runs_view;
 mod schedule_lab;
 mod screenshot;
@@ -11,6 +12,10 @@ mod window_bench;
 
 pub use forward_view::{ForwardSchedule, ForwardView, NoiseMode, TileKind};
 pub use player_view::{ComparePair, ExportKind, ModelSource, Pane, PaneSettings, PlayerView};
+pub use presenter::{
+    Lesson, Presenter, SETTINGS_KEY, Settings, Shortcut, StripAction, presenter_style,
+    shipped_lessons,
+};
 pub use runs_view::RunsView;
 pub use schedule_lab::{ScheduleEntry, ScheduleLab, XAxis};
 pub use screenshot::ScreenshotJob;
@@ -19,13 +24,15 @@ pub use training_view::{RunStatus, TrainingView, bundled_model_dir, grid_image};
 pub use window_bench::{WindowBench, run_window_bench};
 
 use crate::cli::ViewName;
+use crate::train::{RunConfig, SHIPPED_PRESETS};
 use std::path::PathBuf;
 
 /// How the app was asked to start.
 #[derive(Clone, Debug)]
 pub struct AppOptions {
-    /// The view shown first.
-    pub view: ViewName,
+    /// The view shown first (`None`: the last view of the previous session, else the schedule
+    /// lab). `Presenter` opens the presenter layout on the current lesson.
+    pub view: Option<ViewName>,
     /// The inner window size in logical pixels.
     pub size: [u32; 2],
     /// Render one frame of `view` to this PNG and exit.
@@ -37,7 +44,7 @@ pub struct AppOptions {
 impl Default for AppOptions {
     fn default() -> Self {
         Self {
-            view: ViewName::Schedule,
+            view: None,
             size: [1280, 800],
             screenshot: None,
             renderer: crate::cli::RendererArg::default(),
@@ -61,13 +68,22 @@ pub struct DiffusionApp {
     pub toy: ToyView,
     /// The runs folder.
     pub runs: RunsView,
+    /// Classroom mode: the presenter layout and the lessons.
+    pub presenter: Presenter,
+    /// Whether full screen was asked for (F).
+    pub fullscreen: bool,
+    /// The zoom factor last seen (persisted as `Settings::ui_scale`).
+    ui_scale: f32,
+    /// "Reset to defaults" was picked; done at the start of the next frame.
+    reset_pending: bool,
     screenshot: Option<ScreenshotJob>,
 }
 
 impl DiffusionApp {
-    /// A fresh app showing `view`.
+    /// A fresh app showing `view` (`Presenter`: the presenter layout on the first step of the
+    /// default lesson).
     pub fn new(view: ViewName) -> Self {
-        Self {
+        let mut app = Self {
             view,
             schedule_lab: ScheduleLab::default(),
             training: TrainingView::default(),
@@ -75,32 +91,203 @@ impl DiffusionApp {
             player: PlayerView::default(),
             toy: ToyView::default(),
             runs: RunsView::default(),
+            presenter: Presenter::default(),
+            fullscreen: false,
+            ui_scale: 1.0,
+            reset_pending: false,
             screenshot: None,
+        };
+        if view == ViewName::Presenter {
+            app.view = ViewName::Schedule;
+            app.presenter.on = true;
+            app.jump_to_step(0);
+        }
+        app
+    }
+
+    /// The settings to persist.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            presenter: self.presenter.on,
+            last_view: presenter::view_name(self.view).to_owned(),
+            last_preset: self.training.preset_name.clone(),
+            lesson: self
+                .presenter
+                .current()
+                .map(|l| l.name.clone())
+                .unwrap_or_default(),
+            lesson_step: self.presenter.step,
+            ui_scale: self.ui_scale,
+            presenter_text_scale: self.presenter.text_scale,
+        }
+    }
+
+    /// Restores persisted settings. `keep_view`: the view was given on the command line, so
+    /// the persisted view and presenter state are not applied.
+    pub fn apply_settings(&mut self, s: &Settings, keep_view: bool) {
+        self.presenter.text_scale = s.presenter_text_scale.clamp(1.0, 3.0);
+        self.ui_scale = s.ui_scale.clamp(0.5, 3.0);
+        if self.training.preset_name != s.last_preset
+            && !self.training.is_running()
+            && let Some((name, text)) = SHIPPED_PRESETS.iter().find(|(n, _)| *n == s.last_preset)
+            && let Ok(cfg) = RunConfig::from_toml(text)
+        {
+            self.training = TrainingView::new(cfg, name);
+        }
+        if !self.presenter.select(&s.lesson) {
+            self.presenter.select(presenter::DEFAULT_LESSON);
+        }
+        if keep_view {
+            // `--view presenter`: start the remembered lesson at its first step.
+            if self.presenter.on {
+                self.jump_to_step(0);
+            }
+            return;
+        }
+        if let Some(v) = presenter::parse_view(&s.last_view).filter(|v| *v != ViewName::Presenter) {
+            self.view = v;
+        }
+        self.presenter.on = s.presenter;
+        if let Some(n) = s.lesson_step {
+            self.jump_to_step(n);
+        }
+    }
+
+    /// "Reset to defaults": default settings, the default lesson, the schedule lab, zoom 1,
+    /// presenter off, window size and egui's remembered layout (panel sizes) forgotten. Call
+    /// it between frames or before any widget of a frame.
+    pub fn reset_to_defaults(&mut self, ctx: &egui::Context) {
+        let defaults = Settings::default();
+        self.apply_settings(&defaults, false);
+        self.presenter.step = None;
+        self.fullscreen = false;
+        ctx.set_zoom_factor(defaults.ui_scale);
+        // Panel sizes, scroll offsets and the like live in egui's persisted data.
+        ctx.memory_mut(|m| m.data = Default::default());
+        ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(false));
+        ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(egui::vec2(
+            AppOptions::default().size[0] as f32,
+            AppOptions::default().size[1] as f32,
+        )));
+    }
+
+    /// Shows step `n` (0-based) of the current lesson: switches view and sets t where given.
+    /// Returns false (and changes nothing) if the lesson has no such step.
+    pub fn jump_to_step(&mut self, n: usize) -> bool {
+        let Some(step) = self.presenter.step_at(n).cloned() else {
+            return false;
+        };
+        self.presenter.step = Some(n);
+        self.view = presenter::preset_view(step.view);
+        if let Some(t) = step.t {
+            match self.view {
+                ViewName::Forward => {
+                    self.forward.playing = false;
+                    self.forward.t = t.min(self.forward.t_max());
+                }
+                ViewName::Player => self.player.seek_t(t),
+                _ => {}
+            }
+        }
+        true
+    }
+
+    /// Gives the player and the 2-D lab the current lesson's preset settings.
+    pub fn apply_lesson_setup(&mut self) {
+        if let Some(lesson) = self.presenter.current() {
+            let (sampler, toy) = (lesson.sampler.clone(), lesson.toy.clone());
+            self.player.apply_sampler(&sampler);
+            if let Some(cfg) = toy {
+                self.toy.apply_config(&cfg);
+            }
+        }
+    }
+
+    /// Runs one keyboard shortcut.
+    pub fn run_shortcut(&mut self, ctx: &egui::Context, shortcut: Shortcut) {
+        match shortcut {
+            Shortcut::PlayPause => match self.view {
+                ViewName::Forward => self.forward.playing = !self.forward.playing,
+                ViewName::Player => self.player.toggle_play(),
+                _ => {}
+            },
+            Shortcut::Step(delta) => match self.view {
+                ViewName::Forward => {
+                    self.forward.playing = false;
+                    let t = self.forward.t.saturating_add_signed(delta);
+                    self.forward.t = t.min(self.forward.t_max());
+                }
+                ViewName::Player => self.player.step_by(delta),
+                _ if self.presenter.on => {
+                    self.run_shortcut(ctx, Shortcut::LessonStep(delta.signum()));
+                }
+                _ => {}
+            },
+            Shortcut::LessonStep(delta) => {
+                let n = match self.presenter.step {
+                    Some(k) => k.saturating_add_signed(delta),
+                    None => 0,
+                };
+                self.jump_to_step(n);
+            }
+            Shortcut::JumpTo(n) => {
+                self.jump_to_step(n);
+            }
+            Shortcut::Fullscreen => {
+                self.fullscreen = !self.fullscreen;
+                ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(self.fullscreen));
+            }
+            Shortcut::TogglePresenter => self.set_presenter(!self.presenter.on),
+            Shortcut::LeavePresenter => self.set_presenter(false),
+        }
+    }
+
+    /// Turns the presenter layout on or off; turning it on shows the lesson's step 1 if no
+    /// step was shown yet.
+    pub fn set_presenter(&mut self, on: bool) {
+        self.presenter.on = on;
+        if on && self.presenter.step.is_none() {
+            self.jump_to_step(0);
         }
     }
 
     /// Draws the whole window into `ui` (also used by UI tests).
     pub fn shell_ui(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        if std::mem::take(&mut self.reset_pending) {
+            self.reset_to_defaults(&ctx);
+        }
+        // Shortcuts first, so that a focused button does not also take the space bar.
+        let lesson_keys = self.presenter.on || self.presenter.step.is_some();
+        for shortcut in presenter::read_shortcuts(&ctx, self.presenter.on, lesson_keys) {
+            self.run_shortcut(&ctx, shortcut);
+        }
         self.schedule_lab.refresh();
-        egui::Panel::top("top_bar").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.heading("Diffusion Lab");
-                ui.separator();
-                ui.selectable_value(&mut self.view, ViewName::Schedule, "Schedules");
-                ui.selectable_value(&mut self.view, ViewName::Training, "Training");
-                ui.selectable_value(&mut self.view, ViewName::Forward, "Forward process");
-                ui.selectable_value(&mut self.view, ViewName::Player, "Reverse chain");
-                ui.selectable_value(&mut self.view, ViewName::Toy2d, "2-D lab");
-                ui.selectable_value(&mut self.view, ViewName::Runs, "Runs");
+        self.forward.show_controls = !self.presenter.on;
+        self.player.show_controls = !self.presenter.on;
+        if self.presenter.on {
+            ui.set_style(presenter_style(ui.style(), self.presenter.text_scale));
+            let action = egui::Panel::top("lesson_strip")
+                .frame(Presenter::strip_frame())
+                .show(ui, |ui| self.presenter.strip_ui(ui))
+                .inner;
+            match action {
+                Some(StripAction::Leave) => self.set_presenter(false),
+                Some(StripAction::Jump(n)) => {
+                    self.jump_to_step(n);
+                }
+                None => {}
+            }
+        } else {
+            self.top_bar_ui(ui);
+            egui::Panel::bottom("status_bar").show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.label(self.status_text());
+                    ui.separator();
+                    ui.label(self.training.status_line());
+                });
             });
-        });
-        egui::Panel::bottom("status_bar").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.label(self.status_text());
-                ui.separator();
-                ui.label(self.training.status_line());
-            });
-        });
+        }
         match self.view {
             ViewName::Schedule => self.schedule_lab.ui(ui),
             ViewName::Training => {
@@ -117,6 +304,57 @@ impl DiffusionApp {
             ViewName::Runs => self.runs.ui(ui),
             // The presenter layout (issue 7) shows the lesson's view full-screen.
             ViewName::Presenter => self.player.ui(ui),
+        }
+    }
+
+    fn top_bar_ui(&mut self, ui: &mut egui::Ui) {
+        let mut picked = None;
+        let mut present = false;
+        let mut reset = false;
+        egui::Panel::top("top_bar").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.heading("Diffusion Lab");
+                ui.separator();
+                ui.selectable_value(&mut self.view, ViewName::Schedule, "Schedules");
+                ui.selectable_value(&mut self.view, ViewName::Training, "Training");
+                ui.selectable_value(&mut self.view, ViewName::Forward, "Forward process");
+                ui.selectable_value(&mut self.view, ViewName::Player, "Reverse chain");
+                ui.selectable_value(&mut self.view, ViewName::Toy2d, "2-D lab");
+                ui.selectable_value(&mut self.view, ViewName::Runs, "Runs");
+                ui.separator();
+                picked = self.presenter.picker_ui(ui);
+                present = ui
+                    .button("Present")
+                    .on_hover_text("Presenter layout: large type, high contrast (P; Esc leaves)")
+                    .clicked();
+                ui.menu_button("Settings", |ui| {
+                    ui.add(
+                        egui::Slider::new(&mut self.presenter.text_scale, 1.0..=3.0)
+                            .text("Presenter text scale"),
+                    );
+                    if ui
+                        .button("Reset to defaults")
+                        .on_hover_text("Default settings, view, lesson, zoom and panel sizes")
+                        .clicked()
+                    {
+                        reset = true;
+                        ui.close();
+                    }
+                });
+            });
+        });
+        if let Some(i) = picked {
+            self.presenter.lesson = i;
+            self.apply_lesson_setup();
+            self.presenter.step = None;
+            self.jump_to_step(0);
+        }
+        if present {
+            self.set_presenter(true);
+        }
+        if reset {
+            self.reset_pending = true;
+            ui.ctx().request_repaint();
         }
     }
 
@@ -147,6 +385,7 @@ impl DiffusionApp {
 
 impl eframe::App for DiffusionApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.ui_scale = ctx.zoom_factor();
         self.training.logic(ctx);
         if let Some(weights) = self.training.take_live_weights() {
             self.player.set_live(weights);
@@ -179,6 +418,17 @@ impl eframe::App for DiffusionApp {
         self.shell_ui(ui);
     }
 
+    /// Stores the settings (not in screenshot mode, which starts from a fresh state).
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if self.screenshot.is_none() {
+            eframe::set_value(storage, SETTINGS_KEY, &self.settings());
+        }
+    }
+
+    fn persist_egui_memory(&self) -> bool {
+        self.screenshot.is_none()
+    }
+
     /// Closing the window stops training cleanly: the worker saves a checkpoint and is joined.
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
         self.training.shutdown();
@@ -189,12 +439,24 @@ impl eframe::App for DiffusionApp {
 /// could not be written.
 pub fn run(options: AppOptions) -> anyhow::Result<()> {
     let [w, h] = options.size;
+    let screenshot_mode = options.screenshot.is_some();
+    // Screenshots start from a fresh state: a storage file that does not exist (and is never
+    // written, see `save` and `persist_egui_memory`), and no restored window geometry.
+    let scratch_state = screenshot_mode.then(|| {
+        std::env::temp_dir().join(format!(
+            "diffusion-lab-screenshot-{}.ron",
+            std::process::id()
+        ))
+    });
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Diffusion Lab")
+            .with_app_id("diffusion-lab")
             .with_inner_size([w as f32, h as f32])
             .with_min_inner_size([480.0, 360.0]),
         renderer: options.renderer.into(),
+        persist_window: !screenshot_mode,
+        persistence_path: scratch_state.clone(),
         ..Default::default()
     };
     let job = options.screenshot.clone().map(ScreenshotJob::new);
@@ -204,7 +466,15 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
         "Diffusion Lab",
         native,
         Box::new(move |cc| {
-            let mut app = DiffusionApp::new(view);
+            let mut app = DiffusionApp::new(view.unwrap_or(ViewName::Schedule));
+            if !screenshot_mode
+                && let Some(settings) = cc
+                    .storage
+                    .and_then(|s| eframe::get_value::<Settings>(s, SETTINGS_KEY))
+            {
+                app.apply_settings(&settings, view.is_some());
+                cc.egui_ctx.set_zoom_factor(app.ui_scale);
+            }
             if let Some(rs) = cc.wgpu_render_state.as_ref() {
                 app.forward.attach_gpu(rs);
             }
@@ -216,6 +486,9 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
         }),
     )
     .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))?;
+    if let Some(path) = scratch_state {
+        let _ = std::fs::remove_file(path);
+    }
     if let Some(outcome) = outcome {
         return ScreenshotJob::finish(&outcome);
     }

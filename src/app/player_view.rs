@@ -133,6 +133,11 @@ impl Pane {
         self.lock().frames.first().map(|f| f.xt.clone())
     }
 
+    /// Whether the chain reached x₀.
+    pub fn is_complete(&self) -> bool {
+        self.lock().is_complete()
+    }
+
     /// Whether a sampling job is running.
     pub fn is_sampling(&self) -> bool {
         self.job.as_ref().is_some_and(|j| !j.is_finished())
@@ -251,6 +256,9 @@ pub struct PlayerView {
     /// Where to stop when a chain finishes (fraction of the chain; None: at x₀). The
     /// screenshot mode shows a frame mid-chain, where x̂₀ and ε̂ are most telling.
     pub settle_at: Option<f32>,
+    pending_t: Option<usize>,
+    /// Show the sampler controls and the side sections (hidden in the presenter layout).
+    pub show_controls: bool,
 }
 
 impl Default for PlayerView {
@@ -294,6 +302,8 @@ impl Default for PlayerView {
             pending_live: false,
             following: true,
             settle_at: None,
+            pending_t: None,
+            show_controls: true,
         }
     }
 }
@@ -330,6 +340,37 @@ impl PlayerView {
     pub fn seek(&mut self, i: usize) {
         self.following = false;
         self.frame = i.min(self.a.frames().saturating_sub(1));
+    }
+
+    /// Shows the frame whose t is closest to `t` (now, or once the chain is sampled).
+    pub fn seek_t(&mut self, t: usize) {
+        self.playing = false;
+        self.following = false;
+        match self.a.frame_for_t(t) {
+            Some(i) if self.a.is_complete() => self.frame = i,
+            _ => self.pending_t = Some(t),
+        }
+    }
+
+    /// Takes a preset's `[sampler]` table: pane A's sampler, the grid size, the seed and the
+    /// clip; re-samples if a chain was already drawn.
+    pub fn apply_sampler(&mut self, spec: &crate::train::SamplerSpec) {
+        use crate::train::SamplerName;
+        self.a.settings.sampler = match spec.kind {
+            SamplerName::Ddpm => SamplerChoice::Ddpm,
+            SamplerName::DdpmTilde => SamplerChoice::DdpmTilde,
+            SamplerName::Ddim => SamplerChoice::Ddim,
+            SamplerName::Iddpm => SamplerChoice::Iddpm,
+        };
+        self.a.settings.steps = spec.steps;
+        self.a.settings.eta = spec.eta;
+        self.a.settings.spacing = spec.spacing;
+        self.n = spec.n.clamp(1, 256);
+        self.seed = spec.seed;
+        self.clip = spec.clip;
+        if self.started {
+            self.sample_all();
+        }
     }
 
     /// Frames recorded in pane A.
@@ -750,6 +791,12 @@ impl PlayerView {
             self.export = None;
         }
         let frames = self.a.frames();
+        if self.a.finished
+            && let Some(t) = self.pending_t.take()
+            && let Some(i) = self.a.frame_for_t(t)
+        {
+            self.frame = i;
+        }
         if std::mem::take(&mut self.a.finished) && !self.playing && self.following {
             let last = frames.saturating_sub(1);
             self.frame = match self.settle_at {
@@ -823,14 +870,23 @@ impl PlayerView {
         }
     }
 
-    /// Draws the view.
+    /// Draws the view. Without controls (the presenter layout) only the transport, the panes
+    /// and the equation are shown.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
-        egui::Panel::top("player_controls").show(ui, |ui| self.controls_ui(ui));
+        if self.show_controls {
+            egui::Panel::top("player_controls").show(ui, |ui| self.controls_ui(ui));
+        }
         egui::Panel::bottom("player_transport").show(ui, |ui| self.transport_ui(ui));
         egui::Panel::right("player_side")
             .default_size(420.0)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| self.side_ui(ui));
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    if self.show_controls {
+                        self.side_ui(ui);
+                    } else {
+                        self.equation_ui(ui);
+                    }
+                });
             });
         egui::CentralPanel::default().show(ui, |ui| self.panes_ui(ui, true));
     }

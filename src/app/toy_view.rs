@@ -240,6 +240,14 @@ impl ToyView {
         forward_points(&self.table, self.t, &self.data, &self.noise)
     }
 
+    /// Takes a preset's `[toy]` table: its settings and, if it names one, its dataset.
+    pub fn apply_config(&mut self, config: &crate::toy::ToyLabConfig) {
+        self.config = config.clone();
+        if let Some(d) = ToyDataset::from_name(&config.dataset) {
+            self.set_dataset(d);
+        }
+    }
+
     /// Replaces the dataset, redraws its points and forgets results that depended on it.
     pub fn set_dataset(&mut self, dataset: ToyDataset) {
         self.dataset = dataset;

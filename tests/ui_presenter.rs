@@ -1,0 +1,360 @@
+//! Classroom mode with egui_kittest (no display needed): the presenter toggle hides the controls
+//! and enlarges the type, the keyboard shortcuts drive the player, the forward explorer and the
+//! lessons, the lesson picker lists the shipped lessons, and the settings round-trip.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use diffusion_lab::app::{DiffusionApp, Settings, shipped_lessons};
+use diffusion_lab::cli::ViewName;
+use egui::{Key, Modifiers};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+
+fn harness(app: DiffusionApp, w: f32, h: f32) -> Harness<'static, DiffusionApp> {
+    Harness::builder()
+        .with_size(egui::vec2(w, h))
+        .build_ui_state(|ui, app: &mut DiffusionApp| app.shell_ui(ui), app)
+}
+
+fn app(view: ViewName) -> Harness<'static, DiffusionApp> {
+    harness(DiffusionApp::new(view), 1280.0, 800.0)
+}
+
+fn press(h: &mut Harness<'static, DiffusionApp>, key: Key) {
+    h.key_press(key);
+    h.step();
+}
+
+#[test]
+fn presenter_toggle_hides_the_controls_and_enlarges_the_type() {
+    let mut h = app(ViewName::Schedule);
+    h.step();
+    let normal = h.get_by_label("Noise schedules").rect().height();
+    h.get_by_label("Schedules");
+    h.get_by_label("Present");
+    assert!(!h.state().presenter.on);
+
+    // P turns the presenter on; it starts the default lesson at step 1.
+    press(&mut h, Key::P);
+    assert!(h.state().presenter.on);
+    assert_eq!(h.state().presenter.step, Some(0));
+    assert_eq!(
+        h.state().presenter.current().unwrap().name,
+        "lesson-forward"
+    );
+    // Step 3 of the forward lesson shows the schedule lab.
+    press(&mut h, Key::Num3);
+    h.step();
+    assert_eq!(h.state().view, ViewName::Schedule);
+    assert!(
+        h.query_by_label("Schedules").is_none(),
+        "the tab bar is hidden"
+    );
+    assert!(
+        h.query_by_label("Present").is_none(),
+        "the controls are hidden"
+    );
+    let big = h.get_by_label("Noise schedules").rect().height();
+    assert!(
+        big > normal * 1.4,
+        "text is larger in the presenter: {big} vs {normal}"
+    );
+    h.get_by_label("α_t = 1 − β_t,    ᾱ_t = α₁ α₂ … α_t");
+    h.get_by_label_contains("ᾱ_t is the signal that survives");
+
+    // Esc leaves; the controls come back at their normal size.
+    press(&mut h, Key::Escape);
+    h.step();
+    assert!(!h.state().presenter.on);
+    h.get_by_label("Schedules");
+    let again = h.get_by_label("Noise schedules").rect().height();
+    assert!((again - normal).abs() < 0.5, "{again} vs {normal}");
+}
+
+#[test]
+fn the_present_button_and_the_exit_button_toggle_the_presenter() {
+    let mut h = app(ViewName::Schedule);
+    h.step();
+    h.get_by_label("Present").click();
+    h.step();
+    h.step();
+    assert!(h.state().presenter.on);
+    h.get_by_label("Exit").click();
+    h.step();
+    h.step();
+    assert!(!h.state().presenter.on);
+}
+
+#[test]
+fn view_presenter_opens_the_presenter_on_the_first_lesson_step() {
+    let h = app(ViewName::Presenter);
+    let s = h.state();
+    assert!(s.presenter.on);
+    assert_eq!(s.presenter.step, Some(0));
+    assert_eq!(
+        s.view,
+        ViewName::Forward,
+        "lesson-forward step 1 is the forward explorer"
+    );
+    assert_eq!(s.forward.t, 0);
+}
+
+#[test]
+fn space_plays_and_pauses_the_player_and_arrows_step_it() {
+    let mut h = app(ViewName::Player);
+    h.step();
+    assert!(!h.state().player.is_playing());
+    press(&mut h, Key::Space);
+    assert!(h.state().player.is_playing());
+    press(&mut h, Key::Space);
+    assert!(!h.state().player.is_playing());
+    press(&mut h, Key::ArrowRight);
+    press(&mut h, Key::ArrowRight);
+    assert_eq!(h.state().player.frame(), 2);
+    press(&mut h, Key::ArrowLeft);
+    assert_eq!(h.state().player.frame(), 1);
+    press(&mut h, Key::Space);
+    press(&mut h, Key::ArrowRight);
+    assert!(!h.state().player.is_playing(), "stepping pauses");
+}
+
+#[test]
+fn on_the_forward_explorer_space_plays_t_and_arrows_step_it() {
+    let mut h = app(ViewName::Forward);
+    h.step();
+    h.state_mut().forward.t = 250;
+    press(&mut h, Key::ArrowRight);
+    assert_eq!(h.state().forward.t, 251);
+    h.key_press_modifiers(Modifiers::SHIFT, Key::ArrowLeft);
+    h.step();
+    assert_eq!(h.state().forward.t, 241, "Shift steps by 10");
+    press(&mut h, Key::Space);
+    assert!(h.state().forward.playing);
+    press(&mut h, Key::Space);
+    assert!(!h.state().forward.playing);
+    h.state_mut().forward.t = 999;
+    press(&mut h, Key::ArrowRight);
+    press(&mut h, Key::ArrowRight);
+    assert_eq!(h.state().forward.t, 1000, "t stops at T");
+}
+
+#[test]
+fn digits_jump_to_lesson_steps_switching_view_and_setting_t() {
+    let mut h = app(ViewName::Schedule);
+    h.step();
+    // Outside the presenter and before a lesson is picked, digits do nothing.
+    press(&mut h, Key::Num4);
+    assert_eq!(h.state().view, ViewName::Schedule);
+    assert_eq!(h.state().presenter.step, None);
+
+    h.state_mut().set_presenter(true);
+    press(&mut h, Key::Num4);
+    let s = h.state();
+    assert_eq!(s.presenter.step, Some(3));
+    assert_eq!(s.view, ViewName::Forward);
+    assert_eq!(s.forward.t, 250);
+    h.get_by_label("x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε,    ε ~ N(0, I)");
+    press(&mut h, Key::Num6);
+    assert_eq!(h.state().forward.t, 1000);
+    // There is no step 9: nothing changes.
+    press(&mut h, Key::Num9);
+    assert_eq!(h.state().presenter.step, Some(5));
+    // Page Down / Page Up (clickers) move one step.
+    press(&mut h, Key::PageDown);
+    assert_eq!(h.state().presenter.step, Some(6));
+    press(&mut h, Key::PageUp);
+    press(&mut h, Key::PageUp);
+    assert_eq!(h.state().presenter.step, Some(4));
+    assert_eq!(h.state().forward.t, 500);
+    // On a view without a player, the arrows move through the lesson.
+    press(&mut h, Key::Num3);
+    assert_eq!(h.state().view, ViewName::Schedule);
+    press(&mut h, Key::ArrowRight);
+    assert_eq!(h.state().presenter.step, Some(3));
+    assert_eq!(h.state().view, ViewName::Forward);
+}
+
+#[test]
+fn f_toggles_full_screen() {
+    let mut h = app(ViewName::Schedule);
+    h.step();
+    press(&mut h, Key::F);
+    assert!(h.state().fullscreen);
+    press(&mut h, Key::F);
+    assert!(!h.state().fullscreen);
+}
+
+#[test]
+fn the_lesson_picker_lists_the_shipped_lessons() {
+    let lessons = shipped_lessons();
+    let names: Vec<&str> = lessons.iter().map(|l| l.name.as_str()).collect();
+    for name in [
+        "lesson-forward",
+        "lesson-reverse",
+        "lesson-2d",
+        "schedule-study",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    assert!(
+        names[0].starts_with("lesson-"),
+        "lessons come first: {names:?}"
+    );
+    let mut h = app(ViewName::Schedule);
+    h.step();
+    h.get_by_label("Lessons").click();
+    h.step();
+    h.step();
+    h.get_by_label("Lesson: the reverse chain (6 steps)")
+        .click();
+    h.step();
+    h.step();
+    let s = h.state();
+    assert_eq!(s.presenter.current().unwrap().name, "lesson-reverse");
+    assert_eq!(s.presenter.step, Some(0));
+    assert_eq!(s.view, ViewName::Training, "step 1 of the reverse lesson");
+    assert!(
+        !s.presenter.on,
+        "picking a lesson does not start the presenter"
+    );
+}
+
+#[test]
+fn settings_round_trip_and_reset_to_defaults() {
+    let mut a = DiffusionApp::new(ViewName::Schedule);
+    a.set_presenter(true);
+    assert!(a.presenter.select("lesson-reverse"));
+    assert!(a.jump_to_step(2));
+    a.presenter.text_scale = 2.0;
+    let saved = a.settings();
+    assert_eq!(saved.last_view, "player");
+    let json = serde_json::to_string(&saved).unwrap();
+    let restored: Settings = serde_json::from_str(&json).unwrap();
+    assert_eq!(restored, saved);
+
+    let mut b = DiffusionApp::new(ViewName::Schedule);
+    b.apply_settings(&restored, false);
+    assert!(b.presenter.on);
+    assert_eq!(b.view, ViewName::Player);
+    assert_eq!(b.presenter.current().unwrap().name, "lesson-reverse");
+    assert_eq!(b.presenter.step, Some(2));
+    assert_eq!(b.presenter.text_scale, 2.0);
+    assert_eq!(b.settings(), saved);
+
+    // A view given on the command line wins over the persisted one.
+    let mut c = DiffusionApp::new(ViewName::Forward);
+    c.apply_settings(&restored, true);
+    assert_eq!(c.view, ViewName::Forward);
+    assert!(!c.presenter.on);
+
+    // `--view presenter` keeps the presenter on and starts the remembered lesson at step 1.
+    let mut d = DiffusionApp::new(ViewName::Presenter);
+    d.apply_settings(&restored, true);
+    assert!(d.presenter.on);
+    assert_eq!(d.presenter.current().unwrap().name, "lesson-reverse");
+    assert_eq!(d.presenter.step, Some(0));
+    assert_eq!(d.view, ViewName::Training, "step 1 of the reverse lesson");
+
+    // Older or partial settings fill in defaults.
+    let partial: Settings = serde_json::from_str(r#"{"presenter": true}"#).unwrap();
+    assert_eq!(partial.ui_scale, 1.0);
+
+    // Reset to defaults.
+    let mut h = harness(b, 1280.0, 800.0);
+    h.step();
+    let ctx = h.ctx.clone();
+    h.state_mut().reset_to_defaults(&ctx);
+    h.step();
+    let s = h.state();
+    assert!(!s.presenter.on);
+    assert_eq!(s.view, ViewName::Schedule);
+    assert_eq!(s.presenter.step, None);
+    assert_eq!(s.settings(), Settings::default());
+}
+
+#[test]
+fn the_reset_action_is_in_the_settings_menu() {
+    let mut h = app(ViewName::Schedule);
+    h.step();
+    h.state_mut().set_presenter(true);
+    h.state_mut().set_presenter(false);
+    h.state_mut().view = ViewName::Runs;
+    h.step();
+    h.get_by_label("Settings").click();
+    h.step();
+    h.step();
+    h.get_by_label("Reset to defaults").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().view, ViewName::Schedule);
+    assert_eq!(h.state().presenter.step, None);
+}
+
+#[test]
+fn every_lesson_text_has_glyphs_in_the_default_font() {
+    let mut h = app(ViewName::Schedule);
+    h.step();
+    let font = egui::FontId::proportional(20.0);
+    for lesson in shipped_lessons() {
+        for (i, s) in lesson.steps.iter().enumerate() {
+            for text in [&s.caption, &s.formula, &lesson.title] {
+                let missing: Vec<char> = text
+                    .chars()
+                    .filter(|&c| !h.ctx.fonts_mut(|f| f.has_glyph(&font, c)))
+                    .collect();
+                assert!(
+                    missing.is_empty(),
+                    "{} step {}: no glyph for {missing:?} in {text:?}",
+                    lesson.name,
+                    i + 1
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_presenter_fits_a_1280_by_720_projector() {
+    let mut h = harness(DiffusionApp::new(ViewName::Schedule), 1280.0, 720.0);
+    h.step();
+    h.state_mut().set_presenter(true);
+    press(&mut h, Key::Num7);
+    h.step();
+    // The longest formula of the forward lesson lies inside the window.
+    let r = h
+        .get_by_label("ᾱ_t = f(t)/f(0),    f(t) = cos²(((t/T + s)/(1 + s))·π/2)")
+        .rect();
+    assert!(r.min.x >= 0.0 && r.max.x <= 1280.0, "{r:?}");
+    assert!(r.height() >= 36.0, "the formula is large: {r:?}");
+}
+
+#[test]
+fn shortcuts_are_ignored_while_a_text_field_has_focus() {
+    let mut app = DiffusionApp::new(ViewName::Player);
+    app.set_presenter(true);
+    assert!(app.jump_to_step(1), "lesson-forward step 2");
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(
+            |ui, (app, text): &mut (DiffusionApp, String)| {
+                egui::Panel::bottom("typing").show(ui, |ui| {
+                    ui.add(egui::TextEdit::singleline(text).hint_text("type here"));
+                });
+                app.shell_ui(ui);
+            },
+            (app, String::new()),
+        );
+    h.step();
+    h.get_by_role(egui::accesskit::Role::TextInput).click();
+    h.step();
+    h.step();
+    // (Esc is left out: the text field takes it to give up its focus.)
+    for key in [Key::Num4, Key::P, Key::F, Key::Space] {
+        h.key_press(key);
+        h.step();
+    }
+    let (app, _) = h.state();
+    assert_eq!(app.presenter.step, Some(1), "1–9 went to the text field");
+    assert!(app.presenter.on, "P went to the text field");
+    assert!(!app.fullscreen);
+    assert!(!app.forward.playing, "space went to the text field");
+}
