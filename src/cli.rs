@@ -35,20 +35,34 @@ pub struct Cli {
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub size: Option<[u32; 2]>,
 
-    /// How the window is drawn: wgpu (Vulkan/Metal/DX12; the forward explorer's tiles then
-    /// run in a WGSL shader) or glow (OpenGL; tiles on the CPU).
-    #[arg(long, value_enum, default_value_t = RendererArg::Wgpu)]
+    /// How the window is drawn: auto (wgpu on a hardware GPU, OpenGL when only software
+    /// renderers exist: measured 2.4–3.7× faster there, see BENCHMARKS.md), wgpu (the forward
+    /// explorer's tiles then run in a WGSL shader) or glow (OpenGL; tiles on the CPU).
+    #[arg(long, value_enum, default_value_t = RendererArg::Auto)]
     pub renderer: RendererArg,
 }
 
 /// The window renderers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum RendererArg {
-    /// wgpu: Vulkan, Metal or DX12 (the default).
+    /// wgpu on a hardware GPU, glow when only software adapters exist.
     #[default]
+    Auto,
+    /// wgpu: Vulkan, Metal or DX12.
     Wgpu,
     /// glow: OpenGL.
     Glow,
+}
+
+impl RendererArg {
+    /// Resolves `Auto` by probing the adapters (about a tenth of a second).
+    pub fn resolve(self) -> RendererArg {
+        match self {
+            RendererArg::Auto if crate::model::has_hardware_adapter() => RendererArg::Wgpu,
+            RendererArg::Auto => RendererArg::Glow,
+            r => r,
+        }
+    }
 }
 
 impl From<RendererArg> for eframe::Renderer {
@@ -56,6 +70,7 @@ impl From<RendererArg> for eframe::Renderer {
         match r {
             RendererArg::Wgpu => eframe::Renderer::Wgpu,
             RendererArg::Glow => eframe::Renderer::Glow,
+            RendererArg::Auto => r.resolve().into(),
         }
     }
 }

@@ -55,9 +55,23 @@ struct AdapterInfo {
     is_software: bool,
 }
 
+/// Lists the Vulkan/Metal/DX12 adapters. OpenGL is left out: burn does not train on it, and
+/// probing EGL while the window's own GL context (the glow renderer) is current makes wgpu-hal
+/// panic (`BadAccess`). Any panic while probing counts as "no adapter".
 fn probe_adapters() -> Vec<AdapterInfo> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    std::panic::catch_unwind(probe_primary_adapters).unwrap_or_default()
+}
+
+/// Whether a hardware (non-software) Vulkan/Metal/DX12 adapter exists.
+pub fn has_hardware_adapter() -> bool {
+    probe_adapters().iter().any(|a| !a.is_software)
+}
+
+fn probe_primary_adapters() -> Vec<AdapterInfo> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::PRIMARY;
+    let instance = wgpu::Instance::new(desc);
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
     adapters
         .iter()
         .map(|a| {
@@ -75,7 +89,10 @@ fn probe_adapters() -> Vec<AdapterInfo> {
 fn wgpu_device() -> Result<Device, String> {
     static DEVICE: OnceLock<Result<Device, String>> = OnceLock::new();
     DEVICE
-        .get_or_init(|| Device::wgpu_options().init().map_err(|e| e.to_string()))
+        .get_or_init(|| {
+            std::panic::catch_unwind(|| Device::wgpu_options().init().map_err(|e| e.to_string()))
+                .unwrap_or_else(|_| Err("wgpu panicked while starting".into()))
+        })
         .clone()
 }
 

@@ -6,7 +6,7 @@ mod device;
 mod mlp;
 mod unet;
 
-pub use device::{DeviceChoice, DevicePick, pick_device};
+pub use device::{DeviceChoice, DevicePick, has_hardware_adapter, pick_device};
 pub use mlp::{ToyMlp, ToyMlpConfig};
 pub use unet::{UNet, UNetConfig, UNetConfigError};
 
