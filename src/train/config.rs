@@ -470,7 +470,11 @@ impl Preset {
     /// Parses a TOML preset. Syntax and type errors, and unknown fields, are reported as
     /// "line L, column C: message" with the offending line quoted; range errors name the field.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        let preset: Preset = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
+        let mut preset: Preset = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
+        // Without a [sampler] table the default's 50 steps must not exceed a short schedule.
+        if preset.sampler == SamplerSpec::default() {
+            preset.sampler.steps = preset.sampler.steps.min(preset.schedule.steps).max(1);
+        }
         preset.validate()?;
         Ok(preset)
     }
