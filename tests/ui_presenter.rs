@@ -101,7 +101,25 @@ fn view_presenter_opens_the_presenter_on_the_first_lesson_step() {
 #[test]
 fn space_plays_and_pauses_the_player_and_arrows_step_it() {
     let mut h = app(ViewName::Player);
-    h.step();
+    // A short chain of the bundled model to step through (the harness runs no App::logic, so
+    // drive the player's own).
+    h.state_mut().player.n = 2;
+    h.state_mut().player.a.settings.steps = 5;
+    let start = std::time::Instant::now();
+    loop {
+        let ctx = h.ctx.clone();
+        h.state_mut().player.logic(&ctx);
+        h.step();
+        if !h.state().player.is_busy() && h.state().player.frames() > 3 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "timed out waiting for the player's first chain"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    h.state_mut().player.seek(0);
     assert!(!h.state().player.is_playing());
     press(&mut h, Key::Space);
     assert!(h.state().player.is_playing());
