@@ -5,28 +5,12 @@
 //! `cargo test` and run by the README's test command (`-- --include-ignored`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
+mod common;
 
 #[test]
 #[ignore = "needs xvfb-run and Mesa; run with --include-ignored (.ci/run does)"]
 fn screenshot_of_the_player_shows_a_sampled_chain() {
-    let dir = tempfile::tempdir().unwrap();
-    let png = dir.path().join("player.png");
-    let runtime = std::env::temp_dir().join("diffusion-lab-test-xdg");
-    std::fs::create_dir_all(&runtime).unwrap();
-    let out = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1920x1080x24"])
-        .arg(env!("CARGO_BIN_EXE_diffusion-lab"))
-        .args(["--screenshot", png.to_str().unwrap(), "--view", "player"])
-        .args(["--size", "1280x800"])
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .output()
-        .expect("xvfb-run must be installed (apt-get install xvfb xauth); .ci/run installs it");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{:?}: {stderr}", out.status);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    let img = image::open(&png).unwrap().to_rgba8();
-    assert_eq!((img.width(), img.height()), (1280, 800));
+    let img = common::screenshot("player", "1280x800");
     // The sampled grids: many grey levels; the ε̂ map: red and blue pixels.
     let greys = img
         .pixels()
