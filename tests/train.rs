@@ -222,6 +222,11 @@ fn divergence_stops_the_run_with_a_message() {
     assert!(e.to_string().contains("training stopped"));
 }
 
+/// Starts a worker with no wake-up hook.
+fn start(options: StartOptions) -> TrainHandle {
+    TrainHandle::start(options, Arc::new(|| {})).unwrap()
+}
+
 fn wait_for(
     h: &TrainHandle,
     timeout: Duration,
@@ -249,17 +254,13 @@ fn worker_starts_pauses_resumes_stops_and_saves() {
     let ck = dir.path().join("run");
     let mut run = tiny_run(100_000);
     run.train.preview_every = 5;
-    let h = TrainHandle::start(
-        StartOptions {
-            config: run,
-            resume: None,
-            out_dir: ck.clone(),
-            device: None,
-            total_steps: None,
-        },
-        Arc::new(|| {}),
-    )
-    .unwrap();
+    let h = start(StartOptions {
+        config: run,
+        resume: None,
+        out_dir: ck.clone(),
+        device: None,
+        total_steps: None,
+    });
     let ev = wait_for(&h, Duration::from_secs(60), |e| {
         matches!(e, TrainEvent::Started { .. })
     });
@@ -313,17 +314,13 @@ fn dropping_the_handle_stops_and_joins_the_worker() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("run");
-    let h = TrainHandle::start(
-        StartOptions {
-            config: tiny_run(100_000),
-            resume: None,
-            out_dir: ck.clone(),
-            device: None,
-            total_steps: None,
-        },
-        Arc::new(|| {}),
-    )
-    .unwrap();
+    let h = start(StartOptions {
+        config: tiny_run(100_000),
+        resume: None,
+        out_dir: ck.clone(),
+        device: None,
+        total_steps: None,
+    });
     wait_for(&h, Duration::from_secs(60), |e| {
         matches!(e, TrainEvent::Progress { .. })
     });
@@ -339,17 +336,13 @@ fn worker_reports_divergence_and_a_bad_start() {
     run.train.grad_clip = 0.0;
     run.train.warmup_steps = 0;
     let dir = tempfile::tempdir().unwrap();
-    let h = TrainHandle::start(
-        StartOptions {
-            config: run,
-            resume: None,
-            out_dir: dir.path().join("r"),
-            device: None,
-            total_steps: None,
-        },
-        Arc::new(|| {}),
-    )
-    .unwrap();
+    let h = start(StartOptions {
+        config: run,
+        resume: None,
+        out_dir: dir.path().join("r"),
+        device: None,
+        total_steps: None,
+    });
     let ev = wait_for(&h, Duration::from_secs(60), |e| {
         matches!(e, TrainEvent::Failed { .. })
     });
@@ -363,17 +356,13 @@ fn worker_reports_divergence_and_a_bad_start() {
         name: "nope".into(),
         limit: 0,
     };
-    let h = TrainHandle::start(
-        StartOptions {
-            config: bad,
-            resume: None,
-            out_dir: dir.path().join("b"),
-            device: None,
-            total_steps: None,
-        },
-        Arc::new(|| {}),
-    )
-    .unwrap();
+    let h = start(StartOptions {
+        config: bad,
+        resume: None,
+        out_dir: dir.path().join("b"),
+        device: None,
+        total_steps: None,
+    });
     let ev = wait_for(&h, Duration::from_secs(30), |e| {
         matches!(e, TrainEvent::Failed { .. })
     });
@@ -437,17 +426,13 @@ fn a_device_failure_mid_run_is_reported_and_the_run_resumes_on_the_cpu() {
     run.train.checkpoint_every = 5;
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("r");
-    let h = TrainHandle::start(
-        StartOptions {
-            config: run.clone(),
-            resume: None,
-            out_dir: out_dir.clone(),
-            device: None,
-            total_steps: None,
-        },
-        Arc::new(|| {}),
-    )
-    .unwrap();
+    let h = start(StartOptions {
+        config: run.clone(),
+        resume: None,
+        out_dir: out_dir.clone(),
+        device: None,
+        total_steps: None,
+    });
     wait_for(
         &h,
         Duration::from_secs(60),
