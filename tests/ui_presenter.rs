@@ -376,3 +376,32 @@ fn shortcuts_are_ignored_while_a_text_field_has_focus() {
     assert!(!app.fullscreen);
     assert!(!app.forward.playing, "space went to the text field");
 }
+
+#[test]
+fn opening_a_preset_sets_up_every_view_and_starts_on_its_view() {
+    let mut h = app(ViewName::Schedule);
+    h.step();
+    let app = h.state_mut();
+    assert!(!app.open_preset("no-such-preset"));
+    assert!(app.open_preset("data-quality"));
+    assert_eq!(
+        app.view,
+        ViewName::Runs,
+        "data-quality starts on the runs view"
+    );
+    assert_eq!(app.training.preset_name, "data-quality");
+    assert_eq!(
+        app.player.n, 5,
+        "the preset's [sampler] n reaches the player"
+    );
+    assert!(app.open_preset("lesson-2d"));
+    assert_eq!(app.view, ViewName::Toy2d);
+    let toy = diffusion_lab::train::Preset::from_toml(include_str!("../presets/lesson-2d.toml"))
+        .unwrap()
+        .toy
+        .unwrap();
+    assert_eq!(
+        app.toy.config, toy,
+        "the preset's [toy] reaches the 2-D lab"
+    );
+}

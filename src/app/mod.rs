@@ -192,6 +192,31 @@ impl DiffusionApp {
         true
     }
 
+    /// Opens a shipped preset as a complete setup: the training view takes its data, schedule,
+    /// model and training; the player its `[sampler]`; the 2-D lab its `[toy]`; and the window
+    /// switches to its starting `view` (the training view when it names none). False if there
+    /// is no such preset or it does not parse (or a run is training).
+    pub fn open_preset(&mut self, name: &str) -> bool {
+        let Some((name, text)) = SHIPPED_PRESETS.iter().find(|(n, _)| *n == name) else {
+            return false;
+        };
+        let Ok(preset) = crate::train::Preset::from_toml(text) else {
+            return false;
+        };
+        if self.training.is_running() {
+            return false;
+        }
+        self.player.apply_sampler(&preset.sampler);
+        if let Some(toy) = &preset.toy {
+            self.toy.apply_config(toy);
+        }
+        self.view = preset
+            .view
+            .map_or(ViewName::Training, presenter::preset_view);
+        self.training = TrainingView::new(preset.into_run_config(), name);
+        true
+    }
+
     /// Gives the player and the 2-D lab the current lesson's preset settings.
     pub fn apply_lesson_setup(&mut self) {
         if let Some(lesson) = self.presenter.current() {
@@ -309,6 +334,7 @@ impl DiffusionApp {
 
     fn top_bar_ui(&mut self, ui: &mut egui::Ui) {
         let mut picked = None;
+        let mut open_preset: Option<String> = None;
         let mut present = false;
         let mut reset = false;
         egui::Panel::top("top_bar").show(ui, |ui| {
@@ -322,6 +348,14 @@ impl DiffusionApp {
                 ui.selectable_value(&mut self.view, ViewName::Toy2d, "2-D lab");
                 ui.selectable_value(&mut self.view, ViewName::Runs, "Runs");
                 ui.separator();
+                ui.menu_button("Presets", |ui| {
+                    for (name, _) in SHIPPED_PRESETS {
+                        if ui.button(*name).clicked() {
+                            open_preset = Some((*name).to_owned());
+                            ui.close();
+                        }
+                    }
+                });
                 picked = self.presenter.picker_ui(ui);
                 present = ui
                     .button("Present")
@@ -343,6 +377,9 @@ impl DiffusionApp {
                 });
             });
         });
+        if let Some(name) = open_preset {
+            self.open_preset(&name);
+        }
         if let Some(i) = picked {
             self.presenter.lesson = i;
             self.apply_lesson_setup();
