@@ -42,13 +42,7 @@ const STRIP_CAPTION_W: f32 = 90.0;
 /// Curves are thinned to about this many points.
 const MAX_CURVE_POINTS: usize = 600;
 
-/// Okabe–Ito colours, as in the schedule lab.
-const PALETTE: [Color32; MAX_SCHEDULES] = [
-    Color32::from_rgb(0, 114, 178),
-    Color32::from_rgb(213, 94, 0),
-    Color32::from_rgb(0, 158, 115),
-    Color32::from_rgb(204, 121, 167),
-];
+use super::PALETTE;
 
 /// The data sets offered in the menu: (label, source).
 fn menu_sources() -> Vec<(&'static str, Source)> {

@@ -24,6 +24,19 @@ pub use training_view::{RunStatus, TrainingView, bundled_model_dir, grid_image};
 pub use window_bench::{WindowBench, run_window_bench};
 
 use crate::cli::ViewName;
+
+/// The Okabe–Ito colours, distinguishable on a projector and for common colour blindness; every
+/// view draws its curves and schedules in this order.
+pub const PALETTE: [egui::Color32; 8] = [
+    egui::Color32::from_rgb(0, 114, 178),
+    egui::Color32::from_rgb(213, 94, 0),
+    egui::Color32::from_rgb(0, 158, 115),
+    egui::Color32::from_rgb(204, 121, 167),
+    egui::Color32::from_rgb(230, 159, 0),
+    egui::Color32::from_rgb(86, 180, 233),
+    egui::Color32::from_rgb(240, 228, 66),
+    egui::Color32::from_rgb(120, 120, 120),
+];
 use crate::train::{RunConfig, SHIPPED_PRESETS};
 use std::path::PathBuf;
 

@@ -22,17 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 
-/// Okabe–Ito colours, readable for colour-blind viewers.
-const PALETTE: [Color32; 8] = [
-    Color32::from_rgb(0, 114, 178),
-    Color32::from_rgb(213, 94, 0),
-    Color32::from_rgb(0, 158, 115),
-    Color32::from_rgb(204, 121, 167),
-    Color32::from_rgb(230, 159, 0),
-    Color32::from_rgb(86, 180, 233),
-    Color32::from_rgb(120, 120, 120),
-    Color32::from_rgb(240, 228, 66),
-];
+use super::PALETTE;
 
 fn colour(i: usize) -> Color32 {
     PALETTE[i % PALETTE.len()]

@@ -8,17 +8,7 @@ use std::sync::Arc;
 /// Curves longer than this are thinned for drawing (the table itself is never thinned).
 const MAX_PLOT_POINTS: usize = 4000;
 
-/// A palette that stays distinguishable on a projector and for common colour blindness (Okabe–Ito).
-const PALETTE: [Color32; 8] = [
-    Color32::from_rgb(0, 114, 178),
-    Color32::from_rgb(213, 94, 0),
-    Color32::from_rgb(0, 158, 115),
-    Color32::from_rgb(204, 121, 167),
-    Color32::from_rgb(230, 159, 0),
-    Color32::from_rgb(86, 180, 233),
-    Color32::from_rgb(240, 228, 66),
-    Color32::from_rgb(120, 120, 120),
-];
+use super::PALETTE;
 
 /// The x axis of the plots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,6 @@
 //! The exponential moving average of the weights: ema ← d·ema + (1 − d)·θ, parameter by
 //! parameter (matched by `ParamId`, which clones and `valid()` copies keep).
 
-use crate::model::UNet;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 use std::collections::HashMap;
@@ -34,8 +33,9 @@ impl ModuleMapper for Blend {
     }
 }
 
-/// One EMA update of `ema` towards `live` (both without autodiff).
-pub fn ema_update(ema: UNet, live: &UNet, decay: f64) -> UNet {
+/// One EMA update of `ema` towards `live` (both without autodiff), for any network (the UNet,
+/// the 2-D lab's MLP).
+pub fn ema_update<M: Module>(ema: M, live: &M, decay: f64) -> M {
     let mut collect = Collect(HashMap::new());
     live.visit(&mut collect);
     ema.map(&mut Blend {

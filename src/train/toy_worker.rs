@@ -8,10 +8,9 @@ use crate::diffusion::{Rng, ScheduleTable, energy_distance};
 use crate::model::{DeviceChoice, DevicePick, ToyMlp, init_seeded, pick_device};
 use crate::toy::sampling::{EpsModel, ToySampler, sample_frames};
 use crate::toy::{ToyDataset, ToyLabConfig};
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -181,7 +180,7 @@ impl ToyTrainer {
             .config
             .ema_decay
             .min((1.0 + self.step as f64) / (10.0 + self.step as f64));
-        self.ema = ema_blend(self.ema.clone(), &self.model.valid(), decay);
+        self.ema = super::ema_update(self.ema.clone(), &self.model.valid(), decay);
         if !value.is_finite() {
             return Err(ToyTrainError::Diverged {
                 step: self.step,
@@ -226,44 +225,6 @@ impl ToyTrainer {
         let data = dataset.sample(n, &mut Rng::stream(self.config.seed, 12));
         energy_distance(samples, &data, 2).ok()
     }
-}
-
-struct Collect(HashMap<ParamId, Tensor<1>>);
-
-impl ModuleVisitor for Collect {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let t = param.val();
-        let n = t.shape().num_elements();
-        self.0.insert(param.id, t.reshape([n]));
-    }
-}
-
-struct Blend {
-    live: HashMap<ParamId, Tensor<1>>,
-    decay: f64,
-}
-
-impl ModuleMapper for Blend {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some(live) = self.live.remove(&param.id) else {
-            return param;
-        };
-        let d = self.decay;
-        param.map(|ema| {
-            let dims = ema.dims();
-            ema.mul_scalar(d) + live.reshape(dims).mul_scalar(1.0 - d)
-        })
-    }
-}
-
-/// ema ← d·ema + (1 − d)·live, parameter by parameter (matched by id; both without autodiff).
-fn ema_blend(ema: ToyMlp, live: &ToyMlp, decay: f64) -> ToyMlp {
-    let mut collect = Collect(HashMap::new());
-    live.visit(&mut collect);
-    ema.map(&mut Blend {
-        live: collect.0,
-        decay,
-    })
 }
 
 /// Toy-only news from the worker, beside its [`TrainEvent`]s.
