@@ -257,6 +257,8 @@ pub struct PlayerView {
     /// screenshot mode shows a frame mid-chain, where x̂₀ and ε̂ are most telling.
     pub settle_at: Option<f32>,
     pending_t: Option<usize>,
+    loader: Option<BgJob<Result<LoadedModel, String>>>,
+    sample_after_load: bool,
     /// Show the sampler controls and the side sections (hidden in the presenter layout).
     pub show_controls: bool,
 }
@@ -303,6 +305,8 @@ impl Default for PlayerView {
             following: true,
             settle_at: None,
             pending_t: None,
+            loader: None,
+            sample_after_load: false,
             show_controls: true,
         }
     }
@@ -385,7 +389,8 @@ impl PlayerView {
 
     /// Whether any sampling job is running.
     pub fn is_busy(&self) -> bool {
-        self.a.is_sampling()
+        self.loader.is_some()
+            || self.a.is_sampling()
             || self.b.is_sampling()
             || self.branches.is_sampling()
             || self.ntd.job.as_ref().is_some_and(|j| !j.is_finished())
@@ -430,15 +435,31 @@ impl PlayerView {
             ModelSource::Checkpoint(d) => (d.clone(), "checkpoint"),
             ModelSource::Live => return,
         };
-        match LoadedModel::load(&dir, name) {
-            Ok(m) => {
-                self.model = Some(m);
-                self.model_error = None;
-            }
-            Err(e) => {
-                self.model = None;
-                self.model_error = Some(e);
-            }
+        // Reading the weights and probing for a GPU take a moment: off the UI thread.
+        self.model = None;
+        self.model_error = None;
+        let name = name.to_owned();
+        match BgJob::spawn("model-loader", self.wake(), move |_| {
+            LoadedModel::load(&dir, &name)
+        }) {
+            Ok(job) => self.loader = Some(job),
+            Err(e) => self.model_error = Some(format!("cannot start the loader thread: {e}")),
+        }
+    }
+
+    /// Collects a finished model load; samples if that was waiting for it.
+    fn poll_loader(&mut self) {
+        let Some(result) = self.loader.as_mut().and_then(BgJob::take) else {
+            return;
+        };
+        self.loader = None;
+        match result {
+            Some(Ok(m)) => self.model = Some(m),
+            Some(Err(e)) => self.model_error = Some(e),
+            None => self.model_error = Some("loading the model failed unexpectedly".into()),
+        }
+        if std::mem::take(&mut self.sample_after_load) && self.model.is_some() {
+            self.sample_all();
         }
     }
 
@@ -511,7 +532,11 @@ impl PlayerView {
     /// Samples pane A (and B when comparing) from the same x_T.
     pub fn sample_all(&mut self) {
         if self.model().is_none() && self.source != ModelSource::Live {
-            self.load_model();
+            if self.loader.is_none() {
+                self.load_model();
+            }
+            self.sample_after_load = true;
+            return;
         }
         self.start_pane('a');
         if self.compare {
@@ -759,6 +784,7 @@ impl PlayerView {
             let c = ctx.clone();
             self.wake = Some(Arc::new(move || c.request_repaint()));
         }
+        self.poll_loader();
         self.a.poll();
         self.b.poll();
         if self.pending_live && !self.a.is_sampling() {
@@ -973,7 +999,7 @@ impl PlayerView {
                 .labelled_by(model_label.id);
             if reload {
                 self.load_model();
-                self.sample_all();
+                self.sample_after_load = true;
             }
             if let Some(m) = self.model() {
                 ui.label(RichText::new(&m.label).weak());
@@ -1152,7 +1178,9 @@ impl PlayerView {
             ui.label(RichText::new(title).strong());
             let Some(frame) = self.synced_frame(which) else {
                 if which == 'a' {
-                    ui.label(if self.a.is_sampling() {
+                    ui.label(if self.loader.is_some() {
+                        "Loading the model…"
+                    } else if self.a.is_sampling() {
                         "Sampling…"
                     } else {
                         "Press Sample to draw a chain."
