@@ -40,7 +40,7 @@ const HIST_BINS: usize = 64;
 /// The width of the strips' captions.
 const STRIP_CAPTION_W: f32 = 90.0;
 /// Curves are thinned to about this many points.
-const MAX_CURVE_POINTS: usize = 600;
+const MAX_CURVE_POINTS: usize = 200;
 
 use super::PALETTE;
 
@@ -1110,6 +1110,7 @@ impl ForwardView {
         let mut action = None;
         if self.show_controls {
             egui::Panel::left("forward_side")
+                .frame(super::panel_frame(ui))
                 .resizable(true)
                 .default_size(300.0)
                 .show(ui, |ui| {
@@ -1121,15 +1122,17 @@ impl ForwardView {
         if let Some(a) = action {
             self.apply(&ctx, a);
         }
-        egui::CentralPanel::default().show(ui, |ui| {
-            self.time_row_ui(ui);
-            self.advance_play(ui);
-            self.update_scene(&ctx);
-            let view_h = ui.available_height();
-            egui::ScrollArea::vertical()
-                .auto_shrink([false, false])
-                .show(ui, |ui| self.main_ui(ui, view_h));
-        });
+        egui::CentralPanel::default()
+            .frame(super::central_frame(ui))
+            .show(ui, |ui| {
+                self.time_row_ui(ui);
+                self.advance_play(ui);
+                self.update_scene(&ctx);
+                let view_h = ui.available_height();
+                egui::ScrollArea::vertical()
+                    .auto_shrink([false, false])
+                    .show(ui, |ui| self.main_ui(ui, view_h));
+            });
     }
 
     fn apply(&mut self, ctx: &egui::Context, action: Action) {
@@ -1658,7 +1661,7 @@ impl ForwardView {
                             PlotPoints::from(normal_curve(-HIST_RANGE, HIST_RANGE, 161)),
                         )
                         .color(ui_text_color(plot_ui.ctx()))
-                        .style(LineStyle::dashed_dense())
+                        .style(LineStyle::dashed_loose())
                         .width(1.5),
                     );
                     for (s, h) in self.schedules.iter().zip(&self.scene.hist_xt) {
@@ -1730,7 +1733,7 @@ impl ForwardView {
                                     plot_ui.line(
                                         Line::new(name, PlotPoints::Borrowed(&c.noise))
                                             .color(s.color)
-                                            .style(LineStyle::dashed_dense())
+                                            .style(LineStyle::dashed_loose())
                                             .width(1.5),
                                     );
                                 }

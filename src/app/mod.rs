@@ -90,6 +90,8 @@ pub struct DiffusionApp {
     /// "Reset to defaults" was picked; done at the start of the next frame.
     reset_pending: bool,
     screenshot: Option<ScreenshotJob>,
+    /// The panel colour of the last frame: the window is cleared to it (see `panel_frame`).
+    background: egui::Color32,
 }
 
 impl DiffusionApp {
@@ -107,6 +109,7 @@ impl DiffusionApp {
             presenter: Presenter::default(),
             fullscreen: false,
             ui_scale: 1.0,
+            background: egui::Visuals::dark().panel_fill,
             reset_pending: false,
             screenshot: None,
         };
@@ -318,19 +321,23 @@ impl DiffusionApp {
             }
         } else {
             self.top_bar_ui(ui);
-            egui::Panel::bottom("status_bar").show(ui, |ui| {
-                ui.horizontal(|ui| {
-                    ui.label(self.status_text());
-                    ui.separator();
-                    ui.label(self.training.status_line());
+            egui::Panel::bottom("status_bar")
+                .frame(panel_frame(ui))
+                .show(ui, |ui| {
+                    ui.horizontal(|ui| {
+                        ui.label(self.status_text());
+                        ui.separator();
+                        ui.label(self.training.status_line());
+                    });
                 });
-            });
         }
+        self.background = ui.visuals().panel_fill;
         match self.view {
             ViewName::Schedule => self.schedule_lab.ui(ui),
             ViewName::Training => {
                 // The central picture: the reverse chain beside the live loss plots.
                 egui::Panel::right("training_player")
+                    .frame(panel_frame(ui))
                     .default_size(380.0)
                     .resizable(true)
                     .show(ui, |ui| self.player.compact_ui(ui));
@@ -350,46 +357,50 @@ impl DiffusionApp {
         let mut open_preset: Option<String> = None;
         let mut present = false;
         let mut reset = false;
-        egui::Panel::top("top_bar").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.heading("Diffusion Lab");
-                ui.separator();
-                ui.selectable_value(&mut self.view, ViewName::Schedule, "Schedules");
-                ui.selectable_value(&mut self.view, ViewName::Training, "Training");
-                ui.selectable_value(&mut self.view, ViewName::Forward, "Forward process");
-                ui.selectable_value(&mut self.view, ViewName::Player, "Reverse chain");
-                ui.selectable_value(&mut self.view, ViewName::Toy2d, "2-D lab");
-                ui.selectable_value(&mut self.view, ViewName::Runs, "Runs");
-                ui.separator();
-                ui.menu_button("Presets", |ui| {
-                    for (name, _) in SHIPPED_PRESETS {
-                        if ui.button(*name).clicked() {
-                            open_preset = Some((*name).to_owned());
+        egui::Panel::top("top_bar")
+            .frame(panel_frame(ui))
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.heading("Diffusion Lab");
+                    ui.separator();
+                    ui.selectable_value(&mut self.view, ViewName::Schedule, "Schedules");
+                    ui.selectable_value(&mut self.view, ViewName::Training, "Training");
+                    ui.selectable_value(&mut self.view, ViewName::Forward, "Forward process");
+                    ui.selectable_value(&mut self.view, ViewName::Player, "Reverse chain");
+                    ui.selectable_value(&mut self.view, ViewName::Toy2d, "2-D lab");
+                    ui.selectable_value(&mut self.view, ViewName::Runs, "Runs");
+                    ui.separator();
+                    ui.menu_button("Presets", |ui| {
+                        for (name, _) in SHIPPED_PRESETS {
+                            if ui.button(*name).clicked() {
+                                open_preset = Some((*name).to_owned());
+                                ui.close();
+                            }
+                        }
+                    });
+                    picked = self.presenter.picker_ui(ui);
+                    present = ui
+                        .button("Present")
+                        .on_hover_text(
+                            "Presenter layout: large type, high contrast (P; Esc leaves)",
+                        )
+                        .clicked();
+                    ui.menu_button("Settings", |ui| {
+                        ui.add(
+                            egui::Slider::new(&mut self.presenter.text_scale, 1.0..=3.0)
+                                .text("Presenter text scale"),
+                        );
+                        if ui
+                            .button("Reset to defaults")
+                            .on_hover_text("Default settings, view, lesson, zoom and panel sizes")
+                            .clicked()
+                        {
+                            reset = true;
                             ui.close();
                         }
-                    }
-                });
-                picked = self.presenter.picker_ui(ui);
-                present = ui
-                    .button("Present")
-                    .on_hover_text("Presenter layout: large type, high contrast (P; Esc leaves)")
-                    .clicked();
-                ui.menu_button("Settings", |ui| {
-                    ui.add(
-                        egui::Slider::new(&mut self.presenter.text_scale, 1.0..=3.0)
-                            .text("Presenter text scale"),
-                    );
-                    if ui
-                        .button("Reset to defaults")
-                        .on_hover_text("Default settings, view, lesson, zoom and panel sizes")
-                        .clicked()
-                    {
-                        reset = true;
-                        ui.close();
-                    }
+                    });
                 });
             });
-        });
         if let Some(name) = open_preset {
             self.open_preset(&name);
         }
@@ -468,6 +479,11 @@ impl eframe::App for DiffusionApp {
         self.shell_ui(ui);
     }
 
+    /// The panels' own colour: they draw no background (see `panel_frame`).
+    fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
+        self.background.to_normalized_gamma_f32()
+    }
+
     /// Stores the settings (not in screenshot mode, which starts from a fresh state).
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         if self.screenshot.is_none() {
@@ -483,6 +499,19 @@ impl eframe::App for DiffusionApp {
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
         self.training.shutdown();
     }
+}
+
+/// The frame of a side, top or bottom panel: the usual margins, but no fill. Every panel has
+/// the window's background colour, and the window is cleared to it (`App::clear_color`), so
+/// filling each panel again would only paint every pixel twice. A software renderer spends
+/// about a third of a 1280×800 frame on that second fill (BENCHMARKS.md).
+pub(crate) fn panel_frame(ui: &egui::Ui) -> egui::Frame {
+    egui::Frame::side_top_panel(ui.style()).fill(egui::Color32::TRANSPARENT)
+}
+
+/// The central panel's frame, without a fill for the same reason as `panel_frame`.
+pub(crate) fn central_frame(ui: &egui::Ui) -> egui::Frame {
+    egui::Frame::central_panel(ui.style()).fill(egui::Color32::TRANSPARENT)
 }
 
 /// Opens the window and runs until it closes. In screenshot mode, returns an error if the PNG

@@ -900,10 +900,15 @@ impl PlayerView {
     /// and the equation are shown.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         if self.show_controls {
-            egui::Panel::top("player_controls").show(ui, |ui| self.controls_ui(ui));
+            egui::Panel::top("player_controls")
+                .frame(super::panel_frame(ui))
+                .show(ui, |ui| self.controls_ui(ui));
         }
-        egui::Panel::bottom("player_transport").show(ui, |ui| self.transport_ui(ui));
+        egui::Panel::bottom("player_transport")
+            .frame(super::panel_frame(ui))
+            .show(ui, |ui| self.transport_ui(ui));
         egui::Panel::right("player_side")
+            .frame(super::panel_frame(ui))
             .default_size(420.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
@@ -914,7 +919,9 @@ impl PlayerView {
                     }
                 });
             });
-        egui::CentralPanel::default().show(ui, |ui| self.panes_ui(ui, true));
+        egui::CentralPanel::default()
+            .frame(super::central_frame(ui))
+            .show(ui, |ui| self.panes_ui(ui, true));
     }
 
     /// A compact player for beside the training plots: pane A's x_t and x̂₀ with transport.

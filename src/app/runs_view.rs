@@ -668,6 +668,7 @@ impl RunsView {
         }
         self.load_strips(&ctx);
         egui::Panel::top("runs_top")
+            .frame(super::panel_frame(ui))
             .resizable(true)
             .default_size(260.0)
             .show(ui, |ui| {
@@ -684,7 +685,9 @@ impl RunsView {
                     });
                 });
             });
-        egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui, &ctx));
+        egui::CentralPanel::default()
+            .frame(super::central_frame(ui))
+            .show(ui, |ui| self.central_ui(ui, &ctx));
     }
 
     fn table_ui(&mut self, ui: &mut egui::Ui) {

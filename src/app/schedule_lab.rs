@@ -156,6 +156,7 @@ impl ScheduleLab {
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         let mut action = None;
         egui::Panel::left("schedule_side")
+            .frame(super::panel_frame(ui))
             .resizable(true)
             .default_size(330.0)
             .show(ui, |ui| {
@@ -174,7 +175,9 @@ impl ScheduleLab {
             None => {}
         }
         self.refresh();
-        egui::CentralPanel::default().show(ui, |ui| self.plots_ui(ui));
+        egui::CentralPanel::default()
+            .frame(super::central_frame(ui))
+            .show(ui, |ui| self.plots_ui(ui));
     }
 
     fn side_ui(&mut self, ui: &mut egui::Ui) -> Option<Action> {

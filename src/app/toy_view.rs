@@ -554,28 +554,35 @@ impl ToyView {
         }
         self.advance_play(ui);
         egui::Panel::left("toy_side")
+            .frame(super::panel_frame(ui))
             .resizable(true)
             .default_size(300.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| self.side_ui(ui, &ctx));
             });
-        egui::CentralPanel::default().show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.selectable_value(&mut self.tab, ToyTab::Lab, "Lab");
-                ui.selectable_value(&mut self.tab, ToyTab::Fig3, "Fig. 3: Langevin vs annealed");
-                ui.separator();
-                let l = ui.label("Timestep t");
-                let big_t = self.table.steps();
-                ui.add(egui::Slider::new(&mut self.t, 0..=big_t))
-                    .labelled_by(l.id);
-                let ab = self.table.alpha_bar_at(self.t);
-                ui.label(format!("ᾱ_t = {ab:.3}"));
+        egui::CentralPanel::default()
+            .frame(super::central_frame(ui))
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.selectable_value(&mut self.tab, ToyTab::Lab, "Lab");
+                    ui.selectable_value(
+                        &mut self.tab,
+                        ToyTab::Fig3,
+                        "Fig. 3: Langevin vs annealed",
+                    );
+                    ui.separator();
+                    let l = ui.label("Timestep t");
+                    let big_t = self.table.steps();
+                    ui.add(egui::Slider::new(&mut self.t, 0..=big_t))
+                        .labelled_by(l.id);
+                    let ab = self.table.alpha_bar_at(self.t);
+                    ui.label(format!("ᾱ_t = {ab:.3}"));
+                });
+                match self.tab {
+                    ToyTab::Lab => self.lab_ui(ui),
+                    ToyTab::Fig3 => self.fig3_ui(ui, &ctx),
+                }
             });
-            match self.tab {
-                ToyTab::Lab => self.lab_ui(ui),
-                ToyTab::Fig3 => self.fig3_ui(ui, &ctx),
-            }
-        });
     }
 
     fn advance_play(&mut self, ui: &egui::Ui) {

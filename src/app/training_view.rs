@@ -354,12 +354,15 @@ impl TrainingView {
             Arc::new(move || ctx.request_repaint()) as Arc<dyn Fn() + Send + Sync>
         };
         egui::Panel::left("training_side")
+            .frame(super::panel_frame(ui))
             .resizable(true)
             .default_size(300.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| self.controls_ui(ui, &wake));
             });
-        egui::CentralPanel::default().show(ui, |ui| self.plots_ui(ui));
+        egui::CentralPanel::default()
+            .frame(super::central_frame(ui))
+            .show(ui, |ui| self.plots_ui(ui));
     }
 
     fn controls_ui(&mut self, ui: &mut egui::Ui, wake: &Arc<dyn Fn() + Send + Sync>) {

@@ -32,6 +32,14 @@ struct BenchApp {
 const WARM_UP: usize = 30;
 
 impl eframe::App for BenchApp {
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        eframe::App::clear_color(&self.inner, visuals)
+    }
+
+    fn persist_egui_memory(&self) -> bool {
+        false
+    }
+
     fn logic(&mut self, ctx: &egui::Context, frame: &mut eframe::Frame) {
         eframe::App::logic(&mut self.inner, ctx, frame);
     }
@@ -73,6 +81,12 @@ pub fn run_window_bench(spec: WindowBench) -> anyhow::Result<Vec<f64>> {
             .with_title("Diffusion Lab · bench")
             .with_inner_size([w as f32, h as f32]),
         renderer: spec.renderer.into(),
+        // A stored window size would override `spec.size`, and the bench must not touch the
+        // user's stored settings.
+        persist_window: false,
+        persistence_path: Some(
+            std::env::temp_dir().join(format!("diffusion-lab-bench-{}.ron", std::process::id())),
+        ),
         ..Default::default()
     };
     let times = Arc::new(Mutex::new(Vec::new()));
