@@ -31,13 +31,7 @@ fn tiny() -> (UNet, Device, ScheduleTable) {
 }
 
 fn den<'a>(m: &'a UNet, d: &'a Device, t: &'a ScheduleTable) -> Denoiser<'a> {
-    Denoiser {
-        model: m,
-        device: d,
-        table: t,
-        target: Target::Eps,
-        shape: SHAPE,
-    }
+    Denoiser::new(m, d, t, Target::Eps, SHAPE)
 }
 
 fn ddim(steps: usize, eta: f64) -> SamplerKind {

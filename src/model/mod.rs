@@ -8,7 +8,7 @@ mod unet;
 
 pub use device::{DeviceChoice, DevicePick, has_hardware_adapter, pick_device};
 pub use mlp::{ToyMlp, ToyMlpConfig};
-pub use unet::{UNet, UNetConfig, UNetConfigError};
+pub use unet::{CpuUNet, UNet, UNetConfig, UNetConfigError};
 
 /// Seeds the device RNG and builds a module under one process-wide lock, then materialises every
 /// (lazily initialised) parameter before the lock is released. burn's initialisers draw from a

@@ -6,7 +6,7 @@ use super::export::{
     write_chain_gif, write_png,
 };
 use super::job::LoadedModel;
-use super::{ChainSpec, FRAME_BUDGET_BYTES, SamplerChoice, auto_stride, record_chain};
+use super::{ChainSpec, Engine, FRAME_BUDGET_BYTES, SamplerChoice, auto_stride, record_chain};
 use crate::cli::{CliError, SpacingArg};
 use crate::data::unit_to_u8;
 use crate::diffusion::{SamplerPlan, Spacing};
@@ -80,6 +80,10 @@ pub struct SampleArgs {
     /// Write the run card (JSON) that regenerates these outputs with --from-card.
     #[arg(long, value_name = "card.json")]
     pub card: Option<PathBuf>,
+    /// Which forward pass evaluates the network: auto (the dedicated CPU path on the CPU, burn
+    /// on a GPU) or burn (always burn, for comparison; agrees to about 1e-6).
+    #[arg(long, value_enum, default_value_t = Engine::Auto)]
+    pub engine: Engine,
 }
 
 /// The run card these arguments describe (before the checkpoint is opened).
@@ -136,7 +140,13 @@ pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let mut spec = ChainSpec::new(plan, card.n, card.seed, card.clip);
     spec.stride = card.stride;
     let start = Instant::now();
-    let (x0, chain) = record_chain(&model.denoiser(card.weights), &spec);
+    let denoiser = model.denoiser(card.weights).with_engine(a.engine);
+    let engine = if denoiser.uses_cpu_path() {
+        "CPU path"
+    } else {
+        "burn"
+    };
+    let (x0, chain) = record_chain(&denoiser, &spec);
     let secs = start.elapsed().as_secs_f64();
     let steps = chain.total_steps;
     let label_text = sampler_label(&card.sampler);
@@ -171,7 +181,7 @@ pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
     }
     writeln!(
         out,
-        "{} samples, {label_text}, {steps} steps, {} frames ({:.1} MiB), {:.2} s ({:.1} steps/s, {:.1} images/s) on {}",
+        "{} samples, {label_text}, {steps} steps, {} frames ({:.1} MiB), {:.2} s ({:.1} steps/s, {:.1} images/s) on {} ({engine})",
         card.n,
         chain.frames.len(),
         chain.bytes() as f64 / (1 << 20) as f64,

@@ -222,13 +222,13 @@ impl LoadedModel {
 
     /// The chosen weights as an ε-predictor.
     pub fn denoiser(&self, w: Weights) -> Denoiser<'_> {
-        Denoiser {
-            model: self.weights(w),
-            device: &self.device,
-            table: &self.table,
-            target: self.config.train.target,
-            shape: self.shape,
-        }
+        Denoiser::new(
+            self.weights(w),
+            &self.device,
+            &self.table,
+            self.config.train.target,
+            self.shape,
+        )
     }
 }
 

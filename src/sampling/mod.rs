@@ -16,7 +16,7 @@ mod font;
 pub mod job;
 
 use crate::diffusion::{Rng, SamplerKind, SamplerPlan, ScheduleTable, Step, StepOutput};
-use crate::model::UNet;
+use crate::model::{CpuUNet, UNet};
 use crate::train::Target;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -101,9 +101,75 @@ pub struct Denoiser<'a> {
     pub target: Target,
     /// [C, H, W] of one image.
     pub shape: [usize; 3],
+    /// Which forward pass evaluates the network.
+    pub engine: Engine,
+    /// The CPU path's copy of the weights, made on first use.
+    cpu: std::sync::OnceLock<CpuUNet>,
 }
 
-impl Denoiser<'_> {
+/// Which forward pass a [`Denoiser`] evaluates the network with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// The CPU path (`CpuUNet`) when the model is on the CPU, burn on a GPU.
+    #[default]
+    Auto,
+    /// Always burn's forward pass on the model's device (Flex on the CPU).
+    Burn,
+}
+
+impl<'a> Denoiser<'a> {
+    /// `model` on `device` as an ε-predictor for images of `shape` ([C, H, W]), with the
+    /// fastest forward pass for the device ([`Engine::Auto`]).
+    pub fn new(
+        model: &'a UNet,
+        device: &'a Device,
+        table: &'a ScheduleTable,
+        target: Target,
+        shape: [usize; 3],
+    ) -> Self {
+        Self {
+            model,
+            device,
+            table,
+            target,
+            shape,
+            engine: Engine::Auto,
+            cpu: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The same, evaluated with `engine`.
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// Whether the CPU path evaluates the network: the model is on burn's CPU backend and the
+    /// engine is `Auto`. It gives the same numbers as burn to about 1e-6 (tests/cpu_unet.rs),
+    /// several times faster (BENCHMARKS.md).
+    pub fn uses_cpu_path(&self) -> bool {
+        self.engine == Engine::Auto && *self.device == Device::flex()
+    }
+
+    /// The network's raw output for the flat batch `x` at timestep `t`.
+    fn network(&self, t: usize, x: &[f32]) -> Vec<f32> {
+        let [c, h, w] = self.shape;
+        let b = x.len() / (c * h * w).max(1);
+        let tf = vec![t as f32; b];
+        if self.uses_cpu_path() {
+            return self
+                .cpu
+                .get_or_init(|| CpuUNet::from_unet(self.model))
+                .forward(&x[..b * c * h * w], self.shape, &tf);
+        }
+        let input = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [b, c, h, w]), self.device);
+        self.model
+            .forward(input, &tf)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default()
+    }
+
     /// Pixels per image.
     pub fn pixels(&self) -> usize {
         self.shape.iter().product()
@@ -111,16 +177,7 @@ impl Denoiser<'_> {
 
     /// Writes ε̂(x, t) for the batch `x` (flat [b, C, H, W]) into `eps_out`.
     pub fn predict(&self, t: usize, x: &[f32], eps_out: &mut [f32]) {
-        let [c, h, w] = self.shape;
-        let b = x.len() / (c * h * w).max(1);
-        let input = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [b, c, h, w]), self.device);
-        let tf = vec![t as f32; b];
-        let out: Vec<f32> = self
-            .model
-            .forward(input, &tf)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
+        let out = self.network(t, x);
         let (a, s) = (
             self.table.sqrt_alpha_bar[t - 1],
             self.table.sqrt_one_minus_alpha_bar[t - 1],
@@ -147,13 +204,7 @@ pub fn eps_predictor<'a>(
     target: Target,
     shape: [usize; 3],
 ) -> impl FnMut(usize, &[f32], &mut [f32]) + 'a {
-    let den = Denoiser {
-        model,
-        device,
-        table,
-        target,
-        shape,
-    };
+    let den = Denoiser::new(model, device, table, target, shape);
     move |t, x, eps_out| den.predict(t, x, eps_out)
 }
 
@@ -497,13 +548,7 @@ pub fn sample_images(
     seed: u64,
     clip: bool,
 ) -> Vec<f32> {
-    let den = Denoiser {
-        model,
-        device,
-        table,
-        target,
-        shape,
-    };
+    let den = Denoiser::new(model, device, table, target, shape);
     let mut spec = ChainSpec::new(plan.clone(), n, seed, clip);
     spec.stride = usize::MAX;
     let never = AtomicBool::new(false);

@@ -377,13 +377,13 @@ fn strip_row(
     let plan = SamplerPlan::new(table, kind).map_err(|e| e.to_string())?;
     let ema = trainer.ema_snapshot();
     let device = trainer.inference_device();
-    let den = Denoiser {
-        model: &ema,
-        device: &device,
+    let den = Denoiser::new(
+        &ema,
+        &device,
         table,
-        target: trainer.config.train.target,
-        shape: trainer.image_shape(),
-    };
+        trainer.config.train.target,
+        trainer.image_shape(),
+    );
     let (_, rec) = record_chain(&den, &ChainSpec::new(plan, 1, seed, true));
     let idx = strip_indices(rec.frames.len(), cols);
     Ok((
