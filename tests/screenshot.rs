@@ -4,6 +4,8 @@
 //! plain `cargo test` and run by the README's test command (`-- --include-ignored`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -11,14 +13,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_diffusion-lab");
 
 /// Runs the app under Xvfb with `args`, returning (exit status, stderr).
 fn run_under_xvfb(args: &[&str]) -> (std::process::ExitStatus, String) {
-    let runtime = std::env::temp_dir().join("diffusion-lab-test-xdg");
-    std::fs::create_dir_all(&runtime).expect("runtime dir");
-    let out = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1920x1080x24", BIN])
-        .args(args)
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .output()
-        .expect("xvfb-run must be installed (apt-get install xvfb xauth); .ci/run installs it");
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    let out = common::run_under_xvfb(&args);
     (
         out.status,
         String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -6,28 +6,14 @@
 //! `SAVE_SCREENSHOTS=1` the PNGs are also copied to `assets/screenshots/presenter-WxH.png`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 fn presenter_screenshot(w: u32, h: u32) {
-    let dir = tempfile::tempdir().unwrap();
-    let png = dir.path().join("presenter.png");
-    let runtime = std::env::temp_dir().join("diffusion-lab-test-xdg");
-    std::fs::create_dir_all(&runtime).unwrap();
     let size = format!("{w}x{h}");
-    let out = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1920x1080x24"])
-        .arg(env!("CARGO_BIN_EXE_diffusion-lab"))
-        .args(["--screenshot", png.to_str().unwrap(), "--view", "presenter"])
-        .args(["--size", &size])
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .output()
-        .expect("xvfb-run must be installed (apt-get install xvfb xauth); .ci/run installs it");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{:?}: {stderr}", out.status);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    let img = image::open(&png).unwrap().to_rgba8();
-    assert_eq!((img.width(), img.height()), (w, h));
+    // Checks the exit status, the absence of panics and the size.
+    let img = common::screenshot("presenter", &size);
     // The lesson strip runs across the top, in its own tint, instead of the tab bar.
     let strip = [236, 240, 248, 255];
     let row = h / 40;
@@ -55,7 +41,7 @@ fn presenter_screenshot(w: u32, h: u32) {
         let dest = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("assets/screenshots")
             .join(format!("presenter-{size}.png"));
-        std::fs::copy(&png, dest).unwrap();
+        img.save(dest).unwrap();
     }
 }
 

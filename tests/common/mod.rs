@@ -1,23 +1,43 @@
 //! What the window tests share: running `diffusion-lab --screenshot` under Xvfb.
+// Each test binary uses some of these helpers.
+#![allow(dead_code)]
 
-use std::process::Command;
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+/// One `xvfb-run` at a time per test binary: parallel `xvfb-run -a` calls race for the same
+/// display number, and the loser fails with "Failed to open connection to X server".
+static XVFB: Mutex<()> = Mutex::new(());
+
+/// Runs the binary with `args` in a 1920×1080×24 Xvfb screen and returns its output.
+pub fn run_under_xvfb(args: &[&std::ffi::OsStr]) -> Output {
+    let runtime = std::env::temp_dir().join("diffusion-lab-test-xdg");
+    std::fs::create_dir_all(&runtime).expect("the runtime folder");
+    let _one_at_a_time = XVFB
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1920x1080x24"])
+        .arg(env!("CARGO_BIN_EXE_diffusion-lab"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .expect("xvfb-run must be installed (apt-get install xvfb xauth); .ci/run installs it")
+}
 
 /// Renders `--view view` at `--size size` ("WxH") in a real window under Xvfb and returns the
 /// PNG it wrote, after checking the process succeeded without a panic.
 pub fn screenshot(view: &str, size: &str) -> image::RgbaImage {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let png = dir.path().join(format!("{view}.png"));
-    let runtime = std::env::temp_dir().join("diffusion-lab-test-xdg");
-    std::fs::create_dir_all(&runtime).expect("the runtime folder");
-    let out = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1920x1080x24"])
-        .arg(env!("CARGO_BIN_EXE_diffusion-lab"))
-        .arg("--screenshot")
-        .arg(&png)
-        .args(["--view", view, "--size", size])
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .output()
-        .expect("xvfb-run must be installed (apt-get install xvfb xauth); .ci/run installs it");
+    let out = run_under_xvfb(&[
+        "--screenshot".as_ref(),
+        png.as_os_str(),
+        "--view".as_ref(),
+        view.as_ref(),
+        "--size".as_ref(),
+        size.as_ref(),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
