@@ -576,13 +576,26 @@ vectorised! {
     ) {
         let g = c / cg;
         let count = (img.len() / g) as f32;
-        let zero = vec![0.0f32; c];
-        let mut acc = channel_sums(img, &zero, false);
+        // One pass: per channel, sums of (v − s) and (v − s)² about the first pixel's value s
+        // (the shift keeps E[d²] − E[d]² from cancelling); the group's centred sum of squares
+        // follows exactly, channel by channel.
+        let shift0 = &img[..c];
+        let (s1, s2) = channel_sums(img, shift0);
+        let n = (img.len() / c) as f32;
         let mean: Vec<f32> = (0..g)
-            .map(|gi| acc[gi * cg..(gi + 1) * cg].iter().sum::<f32>() / count)
+            .map(|gi| {
+                (gi * cg..(gi + 1) * cg)
+                    .map(|ch| s1[ch] + n * shift0[ch])
+                    .sum::<f32>()
+                    / count
+            })
             .collect();
-        let centre: Vec<f32> = (0..c).map(|ch| mean[ch / cg]).collect();
-        acc = channel_sums(img, &centre, true);
+        let acc: Vec<f32> = (0..c)
+            .map(|ch| {
+                let d = mean[ch / cg] - shift0[ch];
+                s2[ch] - 2.0 * d * s1[ch] + n * d * d
+            })
+            .collect();
         let mut scale = vec![0.0f32; c];
         let mut shift = vec![0.0f32; c];
         for gi in 0..g {
@@ -621,46 +634,52 @@ fn map_in_place(v: &mut [f32], f: impl Fn(f32) -> f32) {
     }
 }
 
-/// Per channel of `img` [pixels, c]: Σ (v − centre) or, when `square`, Σ (v − centre)².
-/// Eight channels at a time with four pixels in flight, so the sums live in registers
-/// instead of a chain of stores and reloads through memory.
+/// Per channel of `img` [pixels, c]: Σ (v − centre) and Σ (v − centre)², in one pass. Eight
+/// channels at a time with four pixels in flight, so the sums live in registers instead of a
+/// chain of stores and reloads through memory.
 #[inline(always)]
-fn channel_sums(img: &[f32], centre: &[f32], square: bool) -> Vec<f32> {
+fn channel_sums(img: &[f32], centre: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let c = centre.len();
-    let mut acc = vec![0.0f32; c];
+    let mut s1 = vec![0.0f32; c];
+    let mut s2 = vec![0.0f32; c];
     if !c.is_multiple_of(8) {
         for px in img.chunks_exact(c) {
-            for ((a, &v), &m) in acc.iter_mut().zip(px).zip(centre) {
+            for (ch, (&v, &m)) in px.iter().zip(centre).enumerate() {
                 let d = v - m;
-                *a += if square { d * d } else { d };
+                s1[ch] += d;
+                s2[ch] += d * d;
             }
         }
-        return acc;
+        return (s1, s2);
     }
     for c0 in (0..c).step_by(8) {
-        let mut lanes = [[0.0f32; 8]; 4];
+        let mut l1 = [[0.0f32; 8]; 4];
+        let mut l2 = [[0.0f32; 8]; 4];
         let m: [f32; 8] = std::array::from_fn(|l| centre[c0 + l]);
         let mut quads = img.chunks_exact(4 * c);
         for quad in &mut quads {
-            for (k, lane) in lanes.iter_mut().enumerate() {
+            for k in 0..4 {
                 let px = &quad[k * c + c0..][..8];
                 for l in 0..8 {
                     let d = px[l] - m[l];
-                    lane[l] += if square { d * d } else { d };
+                    l1[k][l] += d;
+                    l2[k][l] += d * d;
                 }
             }
         }
         for px in quads.remainder().chunks_exact(c) {
             for l in 0..8 {
                 let d = px[c0 + l] - m[l];
-                lanes[0][l] += if square { d * d } else { d };
+                l1[0][l] += d;
+                l2[0][l] += d * d;
             }
         }
         for l in 0..8 {
-            acc[c0 + l] = lanes.iter().map(|lane| lane[l]).sum();
+            s1[c0 + l] = l1.iter().map(|lane| lane[l]).sum();
+            s2[c0 + l] = l2.iter().map(|lane| lane[l]).sum();
         }
     }
-    acc
+    (s1, s2)
 }
 
 vectorised! {
