@@ -66,6 +66,20 @@ fn rgb_config_with_attention_levels_and_two_blocks_matches_burn() {
     config.attention_resolutions = vec![8, 4];
     config.dropout = 0.0;
     check(&config, 2, 13);
+    // A batch of 4 or more takes the other 3×3 path (no im2col), here with 3 input channels.
+    check(&config, 4, 14);
+}
+
+#[test]
+fn channel_counts_that_are_not_multiples_of_eight_match_burn() {
+    // 12 and 24 channels: GroupNorm's statistics take their general loop.
+    let mut config = UNetConfig::tiny(1, 16);
+    config.base_channels = 12;
+    config.time_embed_dim = 24;
+    config.groups = 4;
+    for batch in [1, 5] {
+        check(&config, batch, 15);
+    }
 }
 
 #[test]

@@ -274,21 +274,20 @@ impl Conv {
                             Mat::rows(&self.w[ky * 3 * cin * cout..][..3 * cin * cout], cout);
                         matmul(opad, patches, weights, [h * wp, 3 * cin, cout], ky > 0);
                     }
-                    let extra = extra_bias.map(|e| &e[n * cout..][..cout]);
-                    for (p, o) in dst.chunks_exact_mut(cout).enumerate() {
-                        let (oy, ox) = (p / w, p % w);
-                        for ((o, &v), &b) in o
-                            .iter_mut()
-                            .zip(&opad[(oy * wp + ox) * cout..])
-                            .zip(&self.bias)
-                        {
+                    // Bias (+ this image's time embedding), tiled along one output row.
+                    let mut row_bias: Vec<f32> = self.bias.repeat(w);
+                    if let Some(e) = extra_bias {
+                        for b in row_bias.chunks_exact_mut(cout) {
+                            add_into(b, &e[n * cout..][..cout]);
+                        }
+                    }
+                    for (oy, row) in dst.chunks_exact_mut(w * cout).enumerate() {
+                        let src = &opad[oy * wp * cout..][..w * cout];
+                        for ((o, &v), &b) in row.iter_mut().zip(src).zip(&row_bias) {
                             *o = v + b;
                         }
-                        if let Some(e) = extra {
-                            add_into(o, e);
-                        }
                         if let Some(res) = residual {
-                            add_into(o, &res.data[(n * h * w + p) * cout..][..cout]);
+                            add_into(row, &res.data[(n * h + oy) * w * cout..][..w * cout]);
                         }
                     }
                 },
@@ -606,13 +605,17 @@ vectorised! {
                 shift[ch] = beta[ch] - mean[gi] * scale[ch];
             }
         }
+        // The affine map and SiLU in one pass.
         for (o, px) in dst.chunks_exact_mut(c).zip(img.chunks_exact(c)) {
-            for (((o, &v), &a), &b) in o.iter_mut().zip(px).zip(&scale).zip(&shift) {
-                *o = v * a + b;
+            if act {
+                for (((o, &v), &a), &b) in o.iter_mut().zip(px).zip(&scale).zip(&shift) {
+                    *o = silu(v * a + b);
+                }
+            } else {
+                for (((o, &v), &a), &b) in o.iter_mut().zip(px).zip(&scale).zip(&shift) {
+                    *o = v * a + b;
+                }
             }
-        }
-        if act {
-            map_in_place(dst, silu);
         }
     }
 }
