@@ -90,8 +90,6 @@ pub struct DiffusionApp {
     /// "Reset to defaults" was picked; done at the start of the next frame.
     reset_pending: bool,
     screenshot: Option<ScreenshotJob>,
-    /// The panel colour of the last frame: the window is cleared to it (see `panel_frame`).
-    background: egui::Color32,
 }
 
 impl DiffusionApp {
@@ -109,7 +107,6 @@ impl DiffusionApp {
             presenter: Presenter::default(),
             fullscreen: false,
             ui_scale: 1.0,
-            background: egui::Visuals::dark().panel_fill,
             reset_pending: false,
             screenshot: None,
         };
@@ -298,6 +295,7 @@ impl DiffusionApp {
         if std::mem::take(&mut self.reset_pending) {
             self.reset_to_defaults(&ctx);
         }
+        let presenting = self.presenter.on;
         // Shortcuts first, so that a focused button does not also take the space bar.
         let lesson_keys = self.presenter.on || self.presenter.step.is_some();
         for shortcut in presenter::read_shortcuts(&ctx, self.presenter.on, lesson_keys) {
@@ -331,7 +329,6 @@ impl DiffusionApp {
                     });
                 });
         }
-        self.background = ui.visuals().panel_fill;
         match self.view {
             ViewName::Schedule => self.schedule_lab.ui(ui),
             ViewName::Training => {
@@ -349,6 +346,10 @@ impl DiffusionApp {
             ViewName::Runs => self.runs.ui(ui),
             // The presenter layout (issue 7) shows the lesson's view full-screen.
             ViewName::Presenter => self.player.ui(ui),
+        }
+        if self.presenter.on != presenting {
+            // This frame was cleared in the old layout's colour (`clear_color` is asked first).
+            ctx.request_repaint();
         }
     }
 
@@ -479,9 +480,16 @@ impl eframe::App for DiffusionApp {
         self.shell_ui(ui);
     }
 
-    /// The panels' own colour: they draw no background (see `panel_frame`).
-    fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
-        self.background.to_normalized_gamma_f32()
+    /// The panels' own colour: they draw no background (see `panel_frame`). Worked out from
+    /// the state, not remembered from the last frame: eframe asks before drawing the frame, so
+    /// a remembered colour would lag one frame when presenter mode or the theme changes.
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        let fill = if self.presenter.on {
+            presenter::paper()
+        } else {
+            visuals.panel_fill
+        };
+        fill.to_normalized_gamma_f32()
     }
 
     /// Stores the settings (not in screenshot mode, which starts from a fresh state).

@@ -204,6 +204,11 @@ mod palette {
     pub const STRIP: Color32 = Color32::from_rgb(236, 240, 248);
 }
 
+/// The presenter layout's paper colour (its panels' background).
+pub fn paper() -> Color32 {
+    palette::PAPER
+}
+
 /// The presenter style: every text size × `text_scale`, taller widgets, and a high-contrast
 /// light theme (black text on white, dark strokes).
 pub fn presenter_style(base: &egui::Style, text_scale: f32) -> egui::Style {

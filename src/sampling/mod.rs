@@ -91,10 +91,10 @@ impl SamplerChoice {
 
 /// A UNet as an ε-predictor on flat batches of images of one shape.
 pub struct Denoiser<'a> {
-    /// The network.
-    pub model: &'a UNet,
+    /// The network (private: the CPU path caches a copy of its weights).
+    model: &'a UNet,
     /// Where it runs.
-    pub device: &'a Device,
+    device: &'a Device,
     /// The schedule it was trained with.
     pub table: &'a ScheduleTable,
     /// What the network predicts.

@@ -861,6 +861,13 @@ pub struct CpuUNet {
     sinusoid_dim: usize,
 }
 
+impl Drop for CpuUNet {
+    /// Frees the buffers the forward passes left in this thread's pool.
+    fn drop(&mut self) {
+        POOL.with_borrow_mut(Vec::clear);
+    }
+}
+
 impl CpuUNet {
     /// Copies the weights of `model` (on any device).
     pub fn from_unet(model: &UNet) -> Self {
@@ -971,6 +978,11 @@ impl CpuUNet {
 
 /// [a, b] along channels (a's channels first, as `Tensor::cat(vec![a, b], 1)`).
 fn concat_channels(a: &Act, b: &Act) -> Act {
+    assert_eq!(
+        (a.b, a.h, a.w),
+        (b.b, b.h, b.w),
+        "concatenated activations differ in size"
+    );
     let c = a.c + b.c;
     let mut out = Act::scratch(a.b, a.h, a.w, c);
     let px = a.pixels();
@@ -1008,9 +1020,16 @@ impl<'a> Mat<'a> {
         }
     }
 
-    /// Whether every element of an r×c view lies inside `data`.
+    /// Whether every element of an r×c view lies inside `data` (false on overflow).
     fn covers(&self, r: usize, c: usize) -> bool {
-        r == 0 || c == 0 || (r - 1) * self.rs + (c - 1) * self.cs < self.data.len()
+        if r == 0 || c == 0 {
+            return true;
+        }
+        (r - 1)
+            .checked_mul(self.rs)
+            .zip((c - 1).checked_mul(self.cs))
+            .and_then(|(a, b)| a.checked_add(b))
+            .is_some_and(|last| last < self.data.len())
     }
 }
 
