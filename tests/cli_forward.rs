@@ -3,39 +3,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_diffusion-lab"))
-        .arg("forward")
-        .args(args)
-        .output()
-        .unwrap()
+    common::cli("forward", args)
 }
 
 fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    common::text(b)
 }
 
 #[track_caller]
 fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    let err = text(&out.stderr);
-    assert!(out.status.success(), "{args:?} failed: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    text(&out.stdout)
+    common::cli_ok("forward", args)
 }
 
 #[track_caller]
 fn usage_error(args: &[&str], culprit: &str) {
-    let out = run(args);
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-    assert!(!err.contains("panicked"), "{args:?}: {err}");
-    assert!(
-        err.contains(culprit),
-        "{args:?} does not name {culprit}: {err}"
-    );
+    common::cli_usage_error("forward", args, culprit);
 }
 
 fn png_size(p: &Path) -> (u32, u32) {

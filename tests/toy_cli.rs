@@ -5,40 +5,26 @@
 use diffusion_lab::diffusion::{GaussianMixture, component_summary};
 use diffusion_lab::toy::csv::load_points;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_diffusion-lab"))
-        .arg("toy")
-        .args(args)
-        .output()
-        .unwrap()
+    common::cli("toy", args)
 }
 
 fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    common::text(b)
 }
 
 #[track_caller]
 fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    let err = text(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{args:?} failed ({:?}): {err}",
-        out.status.code()
-    );
-    assert!(!err.contains("panicked"), "{err}");
-    text(&out.stdout)
+    common::cli_ok("toy", args)
 }
 
 #[track_caller]
-fn usage_error(args: &[&str], needle: &str) {
-    let out = run(args);
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-    assert!(err.contains(needle), "{args:?}: {err}");
-    assert!(!err.contains("panicked"), "{err}");
+fn usage_error(args: &[&str], culprit: &str) {
+    common::cli_usage_error("toy", args, culprit);
 }
 
 fn rows(path: &Path) -> (String, usize) {

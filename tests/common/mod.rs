@@ -49,3 +49,45 @@ pub fn screenshot(view: &str, size: &str) -> image::RgbaImage {
     );
     img
 }
+
+/// Runs `diffusion-lab <subcommand> <args>` as a real process.
+pub fn cli(subcommand: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_diffusion-lab"))
+        .arg(subcommand)
+        .args(args)
+        .output()
+        .expect("the diffusion-lab binary runs")
+}
+
+/// Bytes as text (lossy).
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs `subcommand` with `args`, checks it succeeded without a panic, returns its stdout.
+#[track_caller]
+pub fn cli_ok(subcommand: &str, args: &[&str]) -> String {
+    let out = cli(subcommand, args);
+    let err = text(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{subcommand} {args:?} failed ({:?}): {err}",
+        out.status.code()
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    text(&out.stdout)
+}
+
+/// Runs `subcommand` with `args` and checks it is a clean usage error: exit code 2, no panic,
+/// and stderr naming `culprit`.
+#[track_caller]
+pub fn cli_usage_error(subcommand: &str, args: &[&str], culprit: &str) {
+    let out = cli(subcommand, args);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert!(
+        err.contains(culprit),
+        "{args:?} does not name {culprit}: {err}"
+    );
+}
