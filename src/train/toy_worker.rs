@@ -3,7 +3,7 @@
 //! [`TrainEvent`]s as the UNet trainer, plus the toy-only news (energy distance, weights) on a
 //! second bounded channel.
 
-use super::worker::{Outbox, TrainCommand, TrainEvent, TrainHandle};
+use super::worker::{Outbox, TrainCommand, TrainEvent, TrainHandle, next_command};
 use crate::diffusion::{Rng, ScheduleTable, energy_distance};
 use crate::model::{DeviceChoice, DevicePick, ToyMlp, init_seeded, pick_device};
 use crate::toy::sampling::{EpsModel, ToySampler, sample_frames};
@@ -14,7 +14,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 /// Why the toy trainer cannot run.
@@ -356,22 +356,7 @@ fn run_toy_worker(
     let mut active = Duration::ZERO;
     loop {
         let mut stop = shutdown.load(Ordering::SeqCst);
-        loop {
-            let cmd = if paused && !stop {
-                match commands.recv_timeout(Duration::from_millis(100)) {
-                    Ok(c) => Some(c),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => Some(TrainCommand::Stop),
-                }
-            } else {
-                commands.try_recv().ok()
-            };
-            let Some(cmd) = cmd else {
-                if paused && !stop && !shutdown.load(Ordering::SeqCst) {
-                    continue;
-                }
-                break;
-            };
+        while let Some(cmd) = next_command(commands, paused, stop, shutdown) {
             match cmd {
                 TrainCommand::Pause => {
                     paused = true;

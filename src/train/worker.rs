@@ -245,6 +245,28 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
+/// The next command for a worker loop, or `None` when there is none to handle now. While
+/// `paused` (and not stopping) it waits for one, 100 ms at a time so that `shutdown` is seen;
+/// otherwise it only looks. A dropped sender reads as `Stop`.
+pub(crate) fn next_command(
+    commands: &Receiver<TrainCommand>,
+    paused: bool,
+    stop: bool,
+    shutdown: &AtomicBool,
+) -> Option<TrainCommand> {
+    loop {
+        if !paused || stop {
+            return commands.try_recv().ok();
+        }
+        match commands.recv_timeout(Duration::from_millis(100)) {
+            Ok(c) => return Some(c),
+            Err(RecvTimeoutError::Disconnected) => return Some(TrainCommand::Stop),
+            Err(RecvTimeoutError::Timeout) if shutdown.load(Ordering::SeqCst) => return None,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
 fn run_worker(
     options: StartOptions,
     commands: Receiver<TrainCommand>,
@@ -314,22 +336,7 @@ fn run_worker(
     loop {
         // Commands: block only while paused, and then with a timeout so shutdown is seen.
         let mut stop = shutdown.load(Ordering::SeqCst);
-        loop {
-            let cmd = if paused && !stop {
-                match commands.recv_timeout(Duration::from_millis(100)) {
-                    Ok(c) => Some(c),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => Some(TrainCommand::Stop),
-                }
-            } else {
-                commands.try_recv().ok()
-            };
-            let Some(cmd) = cmd else {
-                if paused && !stop && !shutdown.load(Ordering::SeqCst) {
-                    continue;
-                }
-                break;
-            };
+        while let Some(cmd) = next_command(&commands, paused, stop, shutdown) {
             match cmd {
                 TrainCommand::Pause => {
                     paused = true;
