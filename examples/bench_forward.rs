@@ -11,10 +11,10 @@
 //! also rasterises each frame with egui's wgpu renderer on a headless device and reads it back
 //! (egui_kittest), an upper bound on what presenting a frame costs.
 
-use diffusion_lab::app::ForwardView;
+use diffusion_lab::app::{ForwardView, bench_forward_frame};
 use diffusion_lab::data::Dataset;
 use diffusion_lab::diffusion::{Rng, ScheduleKind, ScheduleSpec};
-use diffusion_lab::explore::{bench_forward_frame, headless_device};
+use diffusion_lab::explore::headless_device;
 use std::process::ExitCode;
 use std::time::Instant;
 

@@ -88,7 +88,7 @@ fn channel_counts_that_are_not_multiples_of_eight_match_burn() {
 
 #[test]
 fn bundled_model_matches_burn() {
-    let dir = diffusion_lab::app::bundled_model_dir().expect("bundled model");
+    let dir = diffusion_lab::store::bundled_model_dir().expect("bundled model");
     let model = diffusion_lab::sampling::job::LoadedModel::load(&dir, "bundled")
         .expect("bundled model loads");
     let shape = model.shape;
@@ -109,7 +109,7 @@ fn sampling_on_the_cpu_uses_the_cpu_path_and_agrees_with_burn_over_a_whole_chain
     use diffusion_lab::diffusion::SamplerPlan;
     use diffusion_lab::sampling::export::Weights;
     use diffusion_lab::sampling::{ChainSpec, Engine, SamplerChoice, record_chain};
-    let dir = diffusion_lab::app::bundled_model_dir().expect("bundled model");
+    let dir = diffusion_lab::store::bundled_model_dir().expect("bundled model");
     let model = diffusion_lab::sampling::job::LoadedModel::load(&dir, "bundled")
         .expect("bundled model loads");
     let kind = SamplerChoice::Ddim.kind(10, 0.0, diffusion_lab::diffusion::Spacing::Trailing);

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use burn::tensor::Device;
+use diffusion_lab::config::Target;
 use diffusion_lab::diffusion::{
     DdpmVariance, SamplerKind, SamplerPlan, ScheduleSpec, ScheduleTable, Spacing, StepOutput,
 };
@@ -12,7 +13,6 @@ use diffusion_lab::sampling::{
     ChainSpec, Denoiser, FRAME_BUDGET_BYTES, QFrame, auto_stride, initial_noise, record_chain,
     run_chain,
 };
-use diffusion_lab::train::Target;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
@@ -218,7 +218,7 @@ fn plans_starting_at_t0_begin_exactly_there() {
 
 #[test]
 fn noise_then_denoise_with_the_bundled_model_degrades_with_t() {
-    let dir = diffusion_lab::app::bundled_model_dir().expect("bundled model");
+    let dir = diffusion_lab::store::bundled_model_dir().expect("bundled model");
     let model = diffusion_lab::sampling::job::LoadedModel::load(&dir, "bundled").unwrap();
     let data = model.config.data.load().unwrap();
     let image = data.get(0).unwrap().to_vec();

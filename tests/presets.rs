@@ -3,10 +3,10 @@
 //! documented.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use diffusion_lab::diffusion::ScheduleKind;
-use diffusion_lab::train::{
-    DataSpec, Preset, PresetView, RunConfig, SHIPPED_PRESETS, SamplerName, StudyData,
+use diffusion_lab::config::{
+    DataSpec, Preset, RunConfig, SHIPPED_PRESETS, SamplerName, StudyData, View,
 };
+use diffusion_lab::diffusion::ScheduleKind;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -90,7 +90,7 @@ fn lessons_have_at_most_nine_steps_each_with_caption_and_formula() {
     }
     assert!(lessons >= 7, "the lessons and most presets carry a lesson");
     let fwd = preset("lesson-forward");
-    assert_eq!(fwd.view, Some(PresetView::Forward));
+    assert_eq!(fwd.view, Some(View::Forward));
     assert_eq!(fwd.lesson[3].t, Some(250));
     assert_eq!(
         fwd.lesson[3].formula,
@@ -317,8 +317,8 @@ fn train_headless(name: &str, steps: usize) {
 #[test]
 fn every_shipped_preset_trains_headless() {
     for (name, text) in SHIPPED_PRESETS {
-        let big =
-            RunConfig::from_toml(text).unwrap().model_size != diffusion_lab::train::ModelSize::Tiny;
+        let big = RunConfig::from_toml(text).unwrap().model_size
+            != diffusion_lab::config::ModelSize::Tiny;
         train_headless(name, if big { 2 } else { 20 });
     }
 }

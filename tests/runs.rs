@@ -2,9 +2,11 @@
 //! first and names the folders it skips. The `train` command without `--out` writes there.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use diffusion_lab::config::*;
 use diffusion_lab::diffusion::ScheduleSpec;
 use diffusion_lab::model::{DeviceChoice, pick_device};
-use diffusion_lab::train::runs::{sanitize, timestamp};
+use diffusion_lab::store::runs::{sanitize, timestamp};
+use diffusion_lab::store::*;
 use diffusion_lab::train::*;
 use std::path::Path;
 use std::process::Command;

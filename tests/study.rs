@@ -3,10 +3,11 @@
 //! metric ranks held-out data far better than pure noise.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use diffusion_lab::config::*;
 use diffusion_lab::diffusion::{ScheduleKind, ScheduleSpec};
 use diffusion_lab::model::{DeviceChoice, pick_device};
+use diffusion_lab::store::*;
 use diffusion_lab::train::study_runner::*;
-use diffusion_lab::train::*;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;

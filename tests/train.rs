@@ -4,8 +4,10 @@
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
+use diffusion_lab::config::*;
 use diffusion_lab::diffusion::ScheduleSpec;
 use diffusion_lab::model::{DeviceChoice, UNetConfig, pick_device};
+use diffusion_lab::sampling::sample_images;
 use diffusion_lab::train::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -457,7 +459,7 @@ fn a_device_failure_mid_run_is_reported_and_the_run_resumes_on_the_cpu() {
     let ck = checkpoint
         .clone()
         .expect("the last good checkpoint is named");
-    let saved_step = diffusion_lab::train::read_info(&ck).unwrap().1.step;
+    let saved_step = diffusion_lab::store::read_info(&ck).unwrap().1.step;
     assert!(saved_step >= 5);
     drop(h);
 

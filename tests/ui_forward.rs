@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use diffusion_lab::app::{DiffusionApp, ForwardView, NoiseMode, TileKind};
-use diffusion_lab::cli::ViewName;
+use diffusion_lab::config::View;
 use diffusion_lab::diffusion::{ScheduleKind, ScheduleSpec};
 use diffusion_lab::explore::StripSpacing;
 use egui::accesskit::Role;
@@ -330,7 +330,7 @@ fn app_shell_has_a_forward_process_tab() {
         .with_size(egui::vec2(1280.0, 800.0))
         .build_ui_state(
             |ui, app: &mut DiffusionApp| app.shell_ui(ui),
-            DiffusionApp::new(ViewName::Schedule),
+            DiffusionApp::new(View::Schedule),
         );
     h.get_by_label("Forward process").click();
     let start = Instant::now();
@@ -341,7 +341,7 @@ fn app_shell_has_a_forward_process_tab() {
         h.step();
     }
     h.step();
-    assert_eq!(h.state().view, ViewName::Forward);
+    assert_eq!(h.state().view, View::Forward);
     h.get_by_label_contains("MNIST #0 · 2 schedules · t = 250 · closed form");
     // A view with a schedule added by code shows it too.
     h.state_mut()

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use diffusion_lab::app::{DiffusionApp, Settings, shipped_lessons};
-use diffusion_lab::cli::ViewName;
+use diffusion_lab::config::View;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -15,7 +15,7 @@ fn harness(app: DiffusionApp, w: f32, h: f32) -> Harness<'static, DiffusionApp> 
         .build_ui_state(|ui, app: &mut DiffusionApp| app.shell_ui(ui), app)
 }
 
-fn app(view: ViewName) -> Harness<'static, DiffusionApp> {
+fn app(view: View) -> Harness<'static, DiffusionApp> {
     harness(DiffusionApp::new(view), 1280.0, 800.0)
 }
 
@@ -26,7 +26,7 @@ fn press(h: &mut Harness<'static, DiffusionApp>, key: Key) {
 
 #[test]
 fn presenter_toggle_hides_the_controls_and_enlarges_the_type() {
-    let mut h = app(ViewName::Schedule);
+    let mut h = app(View::Schedule);
     h.step();
     let normal = h.get_by_label("Noise schedules").rect().height();
     h.get_by_label("Schedules");
@@ -44,7 +44,7 @@ fn presenter_toggle_hides_the_controls_and_enlarges_the_type() {
     // Step 3 of the forward lesson shows the schedule lab.
     press(&mut h, Key::Num3);
     h.step();
-    assert_eq!(h.state().view, ViewName::Schedule);
+    assert_eq!(h.state().view, View::Schedule);
     assert!(
         h.query_by_label("Schedules").is_none(),
         "the tab bar is hidden"
@@ -72,7 +72,7 @@ fn presenter_toggle_hides_the_controls_and_enlarges_the_type() {
 
 #[test]
 fn the_present_button_and_the_exit_button_toggle_the_presenter() {
-    let mut h = app(ViewName::Schedule);
+    let mut h = app(View::Schedule);
     h.step();
     h.get_by_label("Present").click();
     h.step();
@@ -86,13 +86,13 @@ fn the_present_button_and_the_exit_button_toggle_the_presenter() {
 
 #[test]
 fn view_presenter_opens_the_presenter_on_the_first_lesson_step() {
-    let h = app(ViewName::Presenter);
+    let h = app(View::Presenter);
     let s = h.state();
     assert!(s.presenter.on);
     assert_eq!(s.presenter.step, Some(0));
     assert_eq!(
         s.view,
-        ViewName::Forward,
+        View::Forward,
         "lesson-forward step 1 is the forward explorer"
     );
     assert_eq!(s.forward.t, 0);
@@ -100,7 +100,7 @@ fn view_presenter_opens_the_presenter_on_the_first_lesson_step() {
 
 #[test]
 fn space_plays_and_pauses_the_player_and_arrows_step_it() {
-    let mut h = app(ViewName::Player);
+    let mut h = app(View::Player);
     // A short chain of the bundled model to step through (the harness runs no App::logic, so
     // drive the player's own).
     h.state_mut().player.n = 2;
@@ -137,7 +137,7 @@ fn space_plays_and_pauses_the_player_and_arrows_step_it() {
 
 #[test]
 fn on_the_forward_explorer_space_plays_t_and_arrows_step_it() {
-    let mut h = app(ViewName::Forward);
+    let mut h = app(View::Forward);
     h.step();
     h.state_mut().forward.t = 250;
     press(&mut h, Key::ArrowRight);
@@ -157,18 +157,18 @@ fn on_the_forward_explorer_space_plays_t_and_arrows_step_it() {
 
 #[test]
 fn digits_jump_to_lesson_steps_switching_view_and_setting_t() {
-    let mut h = app(ViewName::Schedule);
+    let mut h = app(View::Schedule);
     h.step();
     // Outside the presenter and before a lesson is picked, digits do nothing.
     press(&mut h, Key::Num4);
-    assert_eq!(h.state().view, ViewName::Schedule);
+    assert_eq!(h.state().view, View::Schedule);
     assert_eq!(h.state().presenter.step, None);
 
     h.state_mut().set_presenter(true);
     press(&mut h, Key::Num4);
     let s = h.state();
     assert_eq!(s.presenter.step, Some(3));
-    assert_eq!(s.view, ViewName::Forward);
+    assert_eq!(s.view, View::Forward);
     assert_eq!(s.forward.t, 250);
     h.get_by_label("x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε,    ε ~ N(0, I)");
     press(&mut h, Key::Num6);
@@ -185,15 +185,15 @@ fn digits_jump_to_lesson_steps_switching_view_and_setting_t() {
     assert_eq!(h.state().forward.t, 500);
     // On a view without a player, the arrows move through the lesson.
     press(&mut h, Key::Num3);
-    assert_eq!(h.state().view, ViewName::Schedule);
+    assert_eq!(h.state().view, View::Schedule);
     press(&mut h, Key::ArrowRight);
     assert_eq!(h.state().presenter.step, Some(3));
-    assert_eq!(h.state().view, ViewName::Forward);
+    assert_eq!(h.state().view, View::Forward);
 }
 
 #[test]
 fn f_toggles_full_screen() {
-    let mut h = app(ViewName::Schedule);
+    let mut h = app(View::Schedule);
     h.step();
     press(&mut h, Key::F);
     assert!(h.state().fullscreen);
@@ -217,7 +217,7 @@ fn the_lesson_picker_lists_the_shipped_lessons() {
         names[0].starts_with("lesson-"),
         "lessons come first: {names:?}"
     );
-    let mut h = app(ViewName::Schedule);
+    let mut h = app(View::Schedule);
     h.step();
     h.get_by_label("Lessons").click();
     h.step();
@@ -229,7 +229,7 @@ fn the_lesson_picker_lists_the_shipped_lessons() {
     let s = h.state();
     assert_eq!(s.presenter.current().unwrap().name, "lesson-reverse");
     assert_eq!(s.presenter.step, Some(0));
-    assert_eq!(s.view, ViewName::Training, "step 1 of the reverse lesson");
+    assert_eq!(s.view, View::Training, "step 1 of the reverse lesson");
     assert!(
         !s.presenter.on,
         "picking a lesson does not start the presenter"
@@ -238,7 +238,7 @@ fn the_lesson_picker_lists_the_shipped_lessons() {
 
 #[test]
 fn settings_round_trip_and_reset_to_defaults() {
-    let mut a = DiffusionApp::new(ViewName::Schedule);
+    let mut a = DiffusionApp::new(View::Schedule);
     a.set_presenter(true);
     assert!(a.presenter.select("lesson-reverse"));
     assert!(a.jump_to_step(2));
@@ -249,28 +249,28 @@ fn settings_round_trip_and_reset_to_defaults() {
     let restored: Settings = serde_json::from_str(&json).unwrap();
     assert_eq!(restored, saved);
 
-    let mut b = DiffusionApp::new(ViewName::Schedule);
+    let mut b = DiffusionApp::new(View::Schedule);
     b.apply_settings(&restored, false);
     assert!(b.presenter.on);
-    assert_eq!(b.view, ViewName::Player);
+    assert_eq!(b.view, View::Player);
     assert_eq!(b.presenter.current().unwrap().name, "lesson-reverse");
     assert_eq!(b.presenter.step, Some(2));
     assert_eq!(b.presenter.text_scale, 2.0);
     assert_eq!(b.settings(), saved);
 
     // A view given on the command line wins over the persisted one.
-    let mut c = DiffusionApp::new(ViewName::Forward);
+    let mut c = DiffusionApp::new(View::Forward);
     c.apply_settings(&restored, true);
-    assert_eq!(c.view, ViewName::Forward);
+    assert_eq!(c.view, View::Forward);
     assert!(!c.presenter.on);
 
     // `--view presenter` keeps the presenter on and starts the remembered lesson at step 1.
-    let mut d = DiffusionApp::new(ViewName::Presenter);
+    let mut d = DiffusionApp::new(View::Presenter);
     d.apply_settings(&restored, true);
     assert!(d.presenter.on);
     assert_eq!(d.presenter.current().unwrap().name, "lesson-reverse");
     assert_eq!(d.presenter.step, Some(0));
-    assert_eq!(d.view, ViewName::Training, "step 1 of the reverse lesson");
+    assert_eq!(d.view, View::Training, "step 1 of the reverse lesson");
 
     // Older or partial settings fill in defaults.
     let partial: Settings = serde_json::from_str(r#"{"presenter": true}"#).unwrap();
@@ -284,18 +284,18 @@ fn settings_round_trip_and_reset_to_defaults() {
     h.step();
     let s = h.state();
     assert!(!s.presenter.on);
-    assert_eq!(s.view, ViewName::Schedule);
+    assert_eq!(s.view, View::Schedule);
     assert_eq!(s.presenter.step, None);
     assert_eq!(s.settings(), Settings::default());
 }
 
 #[test]
 fn the_reset_action_is_in_the_settings_menu() {
-    let mut h = app(ViewName::Schedule);
+    let mut h = app(View::Schedule);
     h.step();
     h.state_mut().set_presenter(true);
     h.state_mut().set_presenter(false);
-    h.state_mut().view = ViewName::Runs;
+    h.state_mut().view = View::Runs;
     h.step();
     h.get_by_label("Settings").click();
     h.step();
@@ -303,13 +303,13 @@ fn the_reset_action_is_in_the_settings_menu() {
     h.get_by_label("Reset to defaults").click();
     h.step();
     h.step();
-    assert_eq!(h.state().view, ViewName::Schedule);
+    assert_eq!(h.state().view, View::Schedule);
     assert_eq!(h.state().presenter.step, None);
 }
 
 #[test]
 fn every_lesson_text_has_glyphs_in_the_default_font() {
-    let mut h = app(ViewName::Schedule);
+    let mut h = app(View::Schedule);
     h.step();
     let font = egui::FontId::proportional(20.0);
     for lesson in shipped_lessons() {
@@ -332,7 +332,7 @@ fn every_lesson_text_has_glyphs_in_the_default_font() {
 
 #[test]
 fn the_presenter_fits_a_1280_by_720_projector() {
-    let mut h = harness(DiffusionApp::new(ViewName::Schedule), 1280.0, 720.0);
+    let mut h = harness(DiffusionApp::new(View::Schedule), 1280.0, 720.0);
     h.step();
     h.state_mut().set_presenter(true);
     press(&mut h, Key::Num7);
@@ -347,7 +347,7 @@ fn the_presenter_fits_a_1280_by_720_projector() {
 
 #[test]
 fn shortcuts_are_ignored_while_a_text_field_has_focus() {
-    let mut app = DiffusionApp::new(ViewName::Player);
+    let mut app = DiffusionApp::new(View::Player);
     app.set_presenter(true);
     assert!(app.jump_to_step(1), "lesson-forward step 2");
     let mut h = Harness::builder()
@@ -379,24 +379,20 @@ fn shortcuts_are_ignored_while_a_text_field_has_focus() {
 
 #[test]
 fn opening_a_preset_sets_up_every_view_and_starts_on_its_view() {
-    let mut h = app(ViewName::Schedule);
+    let mut h = app(View::Schedule);
     h.step();
     let app = h.state_mut();
     assert!(!app.open_preset("no-such-preset"));
     assert!(app.open_preset("data-quality"));
-    assert_eq!(
-        app.view,
-        ViewName::Runs,
-        "data-quality starts on the runs view"
-    );
+    assert_eq!(app.view, View::Runs, "data-quality starts on the runs view");
     assert_eq!(app.training.preset_name, "data-quality");
     assert_eq!(
         app.player.n, 5,
         "the preset's [sampler] n reaches the player"
     );
     assert!(app.open_preset("lesson-2d"));
-    assert_eq!(app.view, ViewName::Toy2d);
-    let toy = diffusion_lab::train::Preset::from_toml(include_str!("../presets/lesson-2d.toml"))
+    assert_eq!(app.view, View::Toy2d);
+    let toy = diffusion_lab::config::Preset::from_toml(include_str!("../presets/lesson-2d.toml"))
         .unwrap()
         .toy
         .unwrap();

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use diffusion_lab::app::RunsView;
+use diffusion_lab::config::*;
 use diffusion_lab::diffusion::ScheduleSpec;
 use diffusion_lab::model::{DeviceChoice, pick_device};
 use diffusion_lab::train::*;

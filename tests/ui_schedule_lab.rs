@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use diffusion_lab::app::{DiffusionApp, ScheduleLab, XAxis};
-use diffusion_lab::cli::ViewName;
+use diffusion_lab::config::View;
 use diffusion_lab::diffusion::{ScheduleError, ScheduleKind};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -115,7 +115,7 @@ fn app_shell_status_bar_counts_schedules() {
         .with_size(egui::vec2(1280.0, 800.0))
         .build_ui_state(
             |ui, app: &mut DiffusionApp| app.shell_ui(ui),
-            DiffusionApp::new(ViewName::Schedule),
+            DiffusionApp::new(View::Schedule),
         );
     harness.get_by_label("2 schedules");
     harness.state_mut().schedule_lab.entries[1].spec.steps = 0;

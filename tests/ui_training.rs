@@ -3,9 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use diffusion_lab::app::{RunStatus, TrainingView};
+use diffusion_lab::config::{DataSpec, ModelSize, RunConfig, TrainConfig};
 use diffusion_lab::diffusion::ScheduleSpec;
 use diffusion_lab::model::DeviceChoice;
-use diffusion_lab::train::{DataSpec, ModelSize, RunConfig, TrainConfig};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use std::time::{Duration, Instant};

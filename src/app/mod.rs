@@ -1,5 +1,6 @@
 //! The desktop app: the window, its views, and the screenshot mode.
 
+mod forward_bench;
 mod forward_view;
 mod player_view;
 mod presenter;
@@ -10,6 +11,7 @@ mod toy_view;
 mod training_view;
 mod window_bench;
 
+pub use forward_bench::{FrameStats, bench_forward_frame, bench_view};
 pub use forward_view::{ForwardSchedule, ForwardView, NoiseMode, TileKind};
 pub use player_view::{ComparePair, ExportKind, ModelSource, Pane, PaneSettings, PlayerView};
 pub use presenter::{
@@ -20,10 +22,10 @@ pub use runs_view::RunsView;
 pub use schedule_lab::{ScheduleEntry, ScheduleLab, XAxis};
 pub use screenshot::ScreenshotJob;
 pub use toy_view::ToyView;
-pub use training_view::{RunStatus, TrainingView, bundled_model_dir, grid_image};
+pub use training_view::{RunStatus, TrainingView, grid_image};
 pub use window_bench::{WindowBench, run_window_bench};
 
-use crate::cli::ViewName;
+use crate::config::View;
 
 /// The Okabe–Ito colours, distinguishable on a projector and for common colour blindness; every
 /// view draws its curves and schedules in this order.
@@ -37,21 +39,54 @@ pub const PALETTE: [egui::Color32; 8] = [
     egui::Color32::from_rgb(240, 228, 66),
     egui::Color32::from_rgb(120, 120, 120),
 ];
-use crate::train::{RunConfig, SHIPPED_PRESETS};
+use crate::config::{RunConfig, SHIPPED_PRESETS};
 use std::path::PathBuf;
+
+/// The window renderers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RendererArg {
+    /// wgpu on a hardware GPU, glow when only software adapters exist.
+    #[default]
+    Auto,
+    /// wgpu: Vulkan, Metal or DX12.
+    Wgpu,
+    /// glow: OpenGL.
+    Glow,
+}
+
+impl RendererArg {
+    /// Resolves `Auto` by probing the adapters (about a tenth of a second).
+    pub fn resolve(self) -> RendererArg {
+        match self {
+            RendererArg::Auto if crate::model::has_hardware_adapter() => RendererArg::Wgpu,
+            RendererArg::Auto => RendererArg::Glow,
+            r => r,
+        }
+    }
+}
+
+impl From<RendererArg> for eframe::Renderer {
+    fn from(r: RendererArg) -> Self {
+        match r {
+            RendererArg::Wgpu => eframe::Renderer::Wgpu,
+            RendererArg::Glow => eframe::Renderer::Glow,
+            RendererArg::Auto => r.resolve().into(),
+        }
+    }
+}
 
 /// How the app was asked to start.
 #[derive(Clone, Debug)]
 pub struct AppOptions {
     /// The view shown first (`None`: the last view of the previous session, else the schedule
     /// lab). `Presenter` opens the presenter layout on the current lesson.
-    pub view: Option<ViewName>,
+    pub view: Option<View>,
     /// The inner window size in logical pixels.
     pub size: [u32; 2],
     /// Render one frame of `view` to this PNG and exit.
     pub screenshot: Option<PathBuf>,
     /// The window renderer.
-    pub renderer: crate::cli::RendererArg,
+    pub renderer: RendererArg,
 }
 
 impl Default for AppOptions {
@@ -60,7 +95,7 @@ impl Default for AppOptions {
             view: None,
             size: [1280, 800],
             screenshot: None,
-            renderer: crate::cli::RendererArg::default(),
+            renderer: RendererArg::default(),
         }
     }
 }
@@ -68,7 +103,7 @@ impl Default for AppOptions {
 /// The app state: one struct per view, plus the shell around them.
 pub struct DiffusionApp {
     /// The view on screen.
-    pub view: ViewName,
+    pub view: View,
     /// The schedule lab.
     pub schedule_lab: ScheduleLab,
     /// The training view.
@@ -95,7 +130,7 @@ pub struct DiffusionApp {
 impl DiffusionApp {
     /// A fresh app showing `view` (`Presenter`: the presenter layout on the first step of the
     /// default lesson).
-    pub fn new(view: ViewName) -> Self {
+    pub fn new(view: View) -> Self {
         let mut app = Self {
             view,
             schedule_lab: ScheduleLab::default(),
@@ -110,8 +145,8 @@ impl DiffusionApp {
             reset_pending: false,
             screenshot: None,
         };
-        if view == ViewName::Presenter {
-            app.view = ViewName::Schedule;
+        if view == View::Presenter {
+            app.view = View::Schedule;
             app.presenter.on = true;
             app.jump_to_step(0);
         }
@@ -122,7 +157,7 @@ impl DiffusionApp {
     pub fn settings(&self) -> Settings {
         Settings {
             presenter: self.presenter.on,
-            last_view: presenter::view_name(self.view).to_owned(),
+            last_view: self.view.name().to_owned(),
             last_preset: self.training.preset_name.clone(),
             lesson: self
                 .presenter
@@ -157,7 +192,7 @@ impl DiffusionApp {
             }
             return;
         }
-        if let Some(v) = presenter::parse_view(&s.last_view).filter(|v| *v != ViewName::Presenter) {
+        if let Some(v) = View::parse(&s.last_view).filter(|v| *v != View::Presenter) {
             self.view = v;
         }
         self.presenter.on = s.presenter;
@@ -191,14 +226,14 @@ impl DiffusionApp {
             return false;
         };
         self.presenter.step = Some(n);
-        self.view = presenter::preset_view(step.view);
+        self.view = step.view;
         if let Some(t) = step.t {
             match self.view {
-                ViewName::Forward => {
+                View::Forward => {
                     self.forward.playing = false;
                     self.forward.t = t.min(self.forward.t_max());
                 }
-                ViewName::Player => self.player.seek_t(t),
+                View::Player => self.player.seek_t(t),
                 _ => {}
             }
         }
@@ -213,7 +248,7 @@ impl DiffusionApp {
         let Some((name, text)) = SHIPPED_PRESETS.iter().find(|(n, _)| *n == name) else {
             return false;
         };
-        let Ok(preset) = crate::train::Preset::from_toml(text) else {
+        let Ok(preset) = crate::config::Preset::from_toml(text) else {
             return false;
         };
         if self.training.is_running() {
@@ -223,9 +258,7 @@ impl DiffusionApp {
         if let Some(toy) = &preset.toy {
             self.toy.apply_config(toy);
         }
-        self.view = preset
-            .view
-            .map_or(ViewName::Training, presenter::preset_view);
+        self.view = preset.view.unwrap_or(View::Training);
         self.training = TrainingView::new(preset.into_run_config(), name);
         true
     }
@@ -245,17 +278,17 @@ impl DiffusionApp {
     pub fn run_shortcut(&mut self, ctx: &egui::Context, shortcut: Shortcut) {
         match shortcut {
             Shortcut::PlayPause => match self.view {
-                ViewName::Forward => self.forward.playing = !self.forward.playing,
-                ViewName::Player => self.player.toggle_play(),
+                View::Forward => self.forward.playing = !self.forward.playing,
+                View::Player => self.player.toggle_play(),
                 _ => {}
             },
             Shortcut::Step(delta) => match self.view {
-                ViewName::Forward => {
+                View::Forward => {
                     self.forward.playing = false;
                     let t = self.forward.t.saturating_add_signed(delta);
                     self.forward.t = t.min(self.forward.t_max());
                 }
-                ViewName::Player => self.player.step_by(delta),
+                View::Player => self.player.step_by(delta),
                 _ if self.presenter.on => {
                     self.run_shortcut(ctx, Shortcut::LessonStep(delta.signum()));
                 }
@@ -330,8 +363,8 @@ impl DiffusionApp {
                 });
         }
         match self.view {
-            ViewName::Schedule => self.schedule_lab.ui(ui),
-            ViewName::Training => {
+            View::Schedule => self.schedule_lab.ui(ui),
+            View::Training => {
                 // The central picture: the reverse chain beside the live loss plots.
                 egui::Panel::right("training_player")
                     .frame(panel_frame(ui))
@@ -340,12 +373,12 @@ impl DiffusionApp {
                     .show(ui, |ui| self.player.compact_ui(ui));
                 self.training.ui(ui);
             }
-            ViewName::Forward => self.forward.ui(ui),
-            ViewName::Player => self.player.ui(ui),
-            ViewName::Toy2d => self.toy.ui(ui),
-            ViewName::Runs => self.runs.ui(ui),
+            View::Forward => self.forward.ui(ui),
+            View::Player => self.player.ui(ui),
+            View::Toy2d => self.toy.ui(ui),
+            View::Runs => self.runs.ui(ui),
             // The presenter layout (issue 7) shows the lesson's view full-screen.
-            ViewName::Presenter => self.player.ui(ui),
+            View::Presenter => self.player.ui(ui),
         }
         if self.presenter.on != presenting {
             // This frame was cleared in the old layout's colour (`clear_color` is asked first).
@@ -364,12 +397,12 @@ impl DiffusionApp {
                 ui.horizontal(|ui| {
                     ui.heading("Diffusion Lab");
                     ui.separator();
-                    ui.selectable_value(&mut self.view, ViewName::Schedule, "Schedules");
-                    ui.selectable_value(&mut self.view, ViewName::Training, "Training");
-                    ui.selectable_value(&mut self.view, ViewName::Forward, "Forward process");
-                    ui.selectable_value(&mut self.view, ViewName::Player, "Reverse chain");
-                    ui.selectable_value(&mut self.view, ViewName::Toy2d, "2-D lab");
-                    ui.selectable_value(&mut self.view, ViewName::Runs, "Runs");
+                    ui.selectable_value(&mut self.view, View::Schedule, "Schedules");
+                    ui.selectable_value(&mut self.view, View::Training, "Training");
+                    ui.selectable_value(&mut self.view, View::Forward, "Forward process");
+                    ui.selectable_value(&mut self.view, View::Player, "Reverse chain");
+                    ui.selectable_value(&mut self.view, View::Toy2d, "2-D lab");
+                    ui.selectable_value(&mut self.view, View::Runs, "Runs");
                     ui.separator();
                     ui.menu_button("Presets", |ui| {
                         for (name, _) in SHIPPED_PRESETS {
@@ -422,12 +455,12 @@ impl DiffusionApp {
 
     fn status_text(&self) -> String {
         match self.view {
-            ViewName::Training => format!("Run: {}", self.training.config.name),
-            ViewName::Forward => self.forward.status_text(),
-            ViewName::Player | ViewName::Presenter => "Reverse chain".to_owned(),
-            ViewName::Toy2d => "2-D lab".to_owned(),
-            ViewName::Runs => "Runs".to_owned(),
-            ViewName::Schedule => {
+            View::Training => format!("Run: {}", self.training.config.name),
+            View::Forward => self.forward.status_text(),
+            View::Player | View::Presenter => "Reverse chain".to_owned(),
+            View::Toy2d => "2-D lab".to_owned(),
+            View::Runs => "Runs".to_owned(),
+            View::Schedule => {
                 let n = self.schedule_lab.entries.len();
                 let bad = self
                     .schedule_lab
@@ -452,20 +485,15 @@ impl eframe::App for DiffusionApp {
         if let Some(weights) = self.training.take_live_weights() {
             self.player.set_live(weights);
         }
-        if matches!(
-            self.view,
-            ViewName::Player | ViewName::Training | ViewName::Presenter
-        ) {
+        if matches!(self.view, View::Player | View::Training | View::Presenter) {
             self.player.logic(ctx);
         }
         if let Some(job) = &mut self.screenshot {
             // Wait for the views' background work (tiles, chains, samples) before settling.
             let busy = match self.view {
-                ViewName::Forward => self.forward.busy(),
-                ViewName::Player | ViewName::Presenter | ViewName::Training => {
-                    self.player.is_busy()
-                }
-                ViewName::Runs => self.runs.busy(),
+                View::Forward => self.forward.busy(),
+                View::Player | View::Presenter | View::Training => self.player.is_busy(),
+                View::Runs => self.runs.busy(),
                 _ => false,
             };
             if busy {
@@ -553,7 +581,7 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
         "Diffusion Lab",
         native,
         Box::new(move |cc| {
-            let mut app = DiffusionApp::new(view.unwrap_or(ViewName::Schedule));
+            let mut app = DiffusionApp::new(view.unwrap_or(View::Schedule));
             if !screenshot_mode
                 && let Some(settings) = cc
                     .storage

@@ -4,10 +4,11 @@
 
 use crate::diffusion::{SamplerPlan, Spacing, Step, Update};
 use crate::explore::tiles::diverging_rgb;
+use crate::jobs::BgJob;
 use crate::sampling::export::{
     self, RunCard, Weights, grid_cols, sampler_label, upscale, with_label, write_png,
 };
-use crate::sampling::job::{BgJob, ChainJob, LoadedModel, push_step};
+use crate::sampling::job::{ChainJob, LoadedModel, push_step};
 use crate::sampling::{
     ChainRecord, ChainSpec, FRAME_BUDGET_BYTES, QFrame, Reconstruction, SamplerChoice, auto_stride,
     noise_then_denoise, noise_then_denoise_steps, run_chain,
@@ -358,8 +359,8 @@ impl PlayerView {
 
     /// Takes a preset's `[sampler]` table: pane A's sampler, the grid size, the seed and the
     /// clip; re-samples if a chain was already drawn.
-    pub fn apply_sampler(&mut self, spec: &crate::train::SamplerSpec) {
-        use crate::train::SamplerName;
+    pub fn apply_sampler(&mut self, spec: &crate::config::SamplerSpec) {
+        use crate::config::SamplerName;
         self.a.settings.sampler = match spec.kind {
             SamplerName::Ddpm => SamplerChoice::Ddpm,
             SamplerName::DdpmTilde => SamplerChoice::DdpmTilde,
@@ -424,7 +425,7 @@ impl PlayerView {
     /// Loads the model of the current source (the bundled one by default).
     pub fn load_model(&mut self) {
         let (dir, name) = match &self.source {
-            ModelSource::Bundled => match crate::app::bundled_model_dir() {
+            ModelSource::Bundled => match crate::store::bundled_model_dir() {
                 Some(d) => (d, "bundled mnist-tiny"),
                 None => {
                     self.model_error =

@@ -1,9 +1,7 @@
 //! Classroom mode: the presenter layout (large type, high contrast, controls hidden), the lessons
 //! of the shipped presets, the keyboard shortcuts, and the settings that persist between runs.
 
-use crate::cli::ViewName;
-use crate::train::{LessonStep, Preset, PresetView, SHIPPED_PRESETS};
-use clap::ValueEnum;
+use crate::config::{LessonStep, Preset, SHIPPED_PRESETS, View};
 use egui::{Color32, FontId, Key, Modifiers, RichText, Stroke, TextStyle};
 use serde::{Deserialize, Serialize};
 
@@ -38,43 +36,13 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             presenter: false,
-            last_view: view_name(ViewName::Schedule).to_owned(),
+            last_view: View::Schedule.name().to_owned(),
             last_preset: SHIPPED_PRESETS[0].0.to_owned(),
             lesson: DEFAULT_LESSON.to_owned(),
             lesson_step: None,
             ui_scale: 1.0,
             presenter_text_scale: 1.6,
         }
-    }
-}
-
-/// The `--view` name of a view.
-pub fn view_name(view: ViewName) -> &'static str {
-    match view {
-        ViewName::Schedule => "schedule",
-        ViewName::Training => "training",
-        ViewName::Forward => "forward",
-        ViewName::Player => "player",
-        ViewName::Toy2d => "toy2d",
-        ViewName::Runs => "runs",
-        ViewName::Presenter => "presenter",
-    }
-}
-
-/// The view of a `--view` name.
-pub fn parse_view(name: &str) -> Option<ViewName> {
-    ViewName::from_str(name, true).ok()
-}
-
-/// The app view a preset names.
-pub fn preset_view(v: PresetView) -> ViewName {
-    match v {
-        PresetView::Schedule => ViewName::Schedule,
-        PresetView::Training => ViewName::Training,
-        PresetView::Forward => ViewName::Forward,
-        PresetView::Player => ViewName::Player,
-        PresetView::Toy2d => ViewName::Toy2d,
-        PresetView::Runs => ViewName::Runs,
     }
 }
 
@@ -88,7 +56,7 @@ pub struct Lesson {
     /// The steps, in order.
     pub steps: Vec<LessonStep>,
     /// The preset's `[sampler]` (the player starts with it).
-    pub sampler: crate::train::SamplerSpec,
+    pub sampler: crate::config::SamplerSpec,
     /// The preset's `[toy]`, if any (the 2-D lab starts with it).
     pub toy: Option<crate::toy::ToyLabConfig>,
 }

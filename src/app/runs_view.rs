@@ -5,12 +5,13 @@
 
 use crate::diffusion::{SamplerKind, SamplerPlan, Spacing};
 use crate::model::{DeviceChoice, pick_device};
-use crate::train::runs::{RUNS_DIR, RunEntry, RunList, STUDY_MARKER, list_runs, new_run_dir};
+use crate::sampling::sample_images;
+use crate::store::load_for_inference;
+use crate::store::runs::{RUNS_DIR, RunEntry, RunList, STUDY_MARKER, list_runs, new_run_dir};
 use crate::train::study_runner::{
     GridPlan, GridResult, StudyEvent, StudyPlan, SummaryRow, eta_steps_grid, grid_from_preset,
     read_summary_csv, run_study, study_from_preset,
 };
-use crate::train::{load_for_inference, sample_images};
 use egui::{Color32, RichText};
 use egui_plot::{
     ColorConflictHandling, Corner, FilledArea, Legend, Line, LineStyle, Plot, PlotPoints,
@@ -494,7 +495,7 @@ impl RunsView {
 
     /// Starts the η × S grid on the bundled model in the background.
     pub fn compute_grid(&mut self, ctx: &egui::Context) {
-        let Some(checkpoint) = super::bundled_model_dir() else {
+        let Some(checkpoint) = crate::store::bundled_model_dir() else {
             self.error = Some("the bundled model (assets/models/mnist-tiny) was not found".into());
             return;
         };
@@ -528,7 +529,7 @@ impl RunsView {
                     if let Some(parent) = cache.parent() {
                         let _ = std::fs::create_dir_all(parent);
                     }
-                    let _ = crate::io::write_atomic(&cache, |w| {
+                    let _ = crate::fs::write_atomic(&cache, |w| {
                         std::io::Write::write_all(w, g.csv().as_bytes())
                     });
                     send(Msg::Grid(Box::new(g)));

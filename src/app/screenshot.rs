@@ -84,7 +84,7 @@ pub fn save_color_image(image: &egui::ColorImage, path: &std::path::Path) -> Res
     let Some(buf) = image::RgbaImage::from_raw(w as u32, h as u32, rgba) else {
         return Err("the screenshot had an unexpected size".into());
     };
-    crate::io::write_atomic(path, |file| {
+    crate::fs::write_atomic(path, |file| {
         buf.write_to(file, image::ImageFormat::Png)
             .map_err(std::io::Error::other)
     })

@@ -1,10 +1,9 @@
 //! The training view: start, pause and stop a run in the background, and watch the loss curves,
 //! the loss by timestep, the throughput and the preview samples while it trains.
 
-use crate::train::{
-    PreviewGrid, RunConfig, SHIPPED_PRESETS, StartOptions, TrainCommand, TrainEvent, TrainHandle,
-    ValPoint,
-};
+use crate::config::{RunConfig, SHIPPED_PRESETS};
+use crate::store::ValPoint;
+use crate::train::{PreviewGrid, StartOptions, TrainCommand, TrainEvent, TrainHandle};
 use egui::{Color32, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Polygon};
 use std::path::{Path, PathBuf};
@@ -87,22 +86,11 @@ impl Default for TrainingView {
         let (name, text) = SHIPPED_PRESETS[0];
         let config = RunConfig::from_toml(text).unwrap_or_default();
         let mut view = Self::new(config, name);
-        if let Some(dir) = bundled_model_dir() {
+        if let Some(dir) = crate::store::bundled_model_dir() {
             view.show_history(&dir);
         }
         view
     }
-}
-
-/// The bundled MNIST checkpoint, looked up next to the working folder and the source tree.
-pub fn bundled_model_dir() -> Option<PathBuf> {
-    let rel = Path::new("assets/models/mnist-tiny");
-    [
-        PathBuf::from(rel),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel),
-    ]
-    .into_iter()
-    .find(|p| p.join("state.json").is_file())
 }
 
 impl TrainingView {
@@ -142,7 +130,7 @@ impl TrainingView {
 
     /// Shows the loss history stored in a checkpoint (no run is started).
     pub fn show_history(&mut self, dir: &Path) {
-        let Ok((config, info)) = crate::train::read_info(dir) else {
+        let Ok((config, info)) = crate::store::read_info(dir) else {
             return;
         };
         self.losses = info
@@ -193,7 +181,7 @@ impl TrainingView {
         }
         let out_dir = resume
             .clone()
-            .unwrap_or_else(|| crate::train::new_run_dir(&self.runs_dir, &self.config.name));
+            .unwrap_or_else(|| crate::store::new_run_dir(&self.runs_dir, &self.config.name));
         let options = StartOptions {
             config: self.config.clone(),
             resume,
@@ -686,6 +674,6 @@ fn viridis(u: f32) -> Color32 {
 
 /// A grid of u8 images [n, C, H, W] as an egui image.
 pub fn grid_image(px: &[u8], n: usize, shape: [usize; 3]) -> egui::ColorImage {
-    let img = crate::train_cli::grid_rgb(px, n, shape);
+    let img = crate::sampling::export::grid_rgb(px, n, shape);
     egui::ColorImage::from_rgb([img.width() as usize, img.height() as usize], img.as_raw())
 }

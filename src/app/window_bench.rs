@@ -3,7 +3,8 @@
 //! chain plays.
 
 use super::DiffusionApp;
-use crate::cli::{RendererArg, ViewName};
+use super::RendererArg;
+use crate::config::View;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use std::time::Instant;
 pub struct WindowBench {
     /// The view: forward (the explorer's benchmark scene, t moving 7 steps a frame), player
     /// (the chain playing) or any other (redrawn continuously).
-    pub view: ViewName,
+    pub view: View,
     /// The renderer.
     pub renderer: RendererArg,
     /// Frames to time after 30 warm-up frames.
@@ -58,8 +59,8 @@ impl eframe::App for BenchApp {
         self.last = Some(now);
         self.k += 1;
         match self.spec.view {
-            ViewName::Forward => self.inner.forward.t = (250 + 7 * self.k) % 1001,
-            ViewName::Player if !self.inner.player.is_busy() && !self.inner.player.is_playing() => {
+            View::Forward => self.inner.forward.t = (250 + 7 * self.k) % 1001,
+            View::Player if !self.inner.player.is_busy() && !self.inner.player.is_playing() => {
                 self.inner.player.speed = 120.0;
                 self.inner.player.toggle_play();
             }
@@ -96,8 +97,8 @@ pub fn run_window_bench(spec: WindowBench) -> anyhow::Result<Vec<f64>> {
         native,
         Box::new(move |cc| {
             let mut inner = DiffusionApp::new(spec.view);
-            if spec.view == ViewName::Forward {
-                inner.forward = crate::explore::bench::bench_view()
+            if spec.view == View::Forward {
+                inner.forward = super::bench_view()
                     .map_err(|e| anyhow::anyhow!("cannot build the benchmark scene: {e}"))?;
             }
             if let Some(rs) = cc.wgpu_render_state.as_ref() {

@@ -399,7 +399,7 @@ pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) -> Result<(), DataE
     header.push('\n');
     let header_len = u16::try_from(header.len())
         .map_err(|_| DataError::Shape("the shape is too long for a .npy v1.0 header".into()))?;
-    crate::io::write_atomic(path, |w| {
+    crate::fs::write_atomic(path, |w| {
         w.write_all(MAGIC)?;
         w.write_all(&[1, 0])?;
         w.write_all(&header_len.to_le_bytes())?;

@@ -5,13 +5,9 @@
 //! - [`tiles`]: `a·A + b·B` plus colour maps on the CPU; [`gpu`] runs the same in WGSL.
 //! - [`strip`]: equal-t and equal-log-SNR columns, contact sheets and PNG output.
 //! - [`histogram`]: pixel histograms against the N(0, 1) density.
-//! - [`cli`]: `diffusion-lab forward`.
-//! - [`bench`]: the frame-time benchmark of the explorer view.
 //!
-//! The view itself is `crate::app::ForwardView`.
+//! The view itself is `crate::app::ForwardView`; the `forward` command is `crate::cli::forward`.
 
-pub mod bench;
-pub mod cli;
 pub mod gpu;
 pub mod histogram;
 pub mod noising;
@@ -19,8 +15,6 @@ pub mod source;
 pub mod strip;
 pub mod tiles;
 
-pub use bench::{FrameStats, bench_forward_frame};
-pub use cli::{ForwardArgs, run_forward};
 pub use gpu::{GpuError, GpuTiler, headless_device};
 pub use histogram::{Histogram, normal_density};
 pub use noising::{Chain, Planar, epsilon, forward, noise_stream, pixel_parts};

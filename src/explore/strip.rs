@@ -175,7 +175,7 @@ pub fn compose_sheet(
 
 /// Writes a PNG atomically (temporary file, then rename).
 pub fn write_png(path: &Path, img: &image::RgbaImage) -> Result<(), ExploreError> {
-    crate::io::write_atomic(path, |w| {
+    crate::fs::write_atomic(path, |w| {
         img.write_to(w, image::ImageFormat::Png)
             .map_err(std::io::Error::other)
     })

@@ -5,7 +5,7 @@
 use super::font;
 use super::{ChainFrame, ChainRecord};
 use crate::diffusion::{SamplerKind, ScheduleSpec};
-use crate::io::write_atomic;
+use crate::fs::write_atomic;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

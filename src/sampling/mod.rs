@@ -4,20 +4,19 @@
 //! - [`Denoiser`]: a UNet as an ε-predictor on flat batches (v and x₀ nets converted to ε).
 //! - [`ChainSpec`] + [`run_chain`]: one reverse chain, reporting every step and recording
 //!   frames (x_t, x̂₀, ε̂ and the added noise, quantised to u8 per frame) at a stride.
-//! - [`job`]: the same on a background thread, with progress and cancel.
+//! - [`job`]: the same on a background job ([`crate::jobs`]), with progress and cancel.
 //! - [`export`]: grids, labelled grids, GIF and PNG frames, `.npy` and the run card.
 //!
 //! Every sample i draws its x_T and its fresh noise from its own random streams, so sample i
 //! is the same whatever the grid size, and one sample can be re-run alone (branching).
 
-pub mod cli;
 pub mod export;
 mod font;
 pub mod job;
 
+use crate::config::Target;
 use crate::diffusion::{Rng, SamplerKind, SamplerPlan, ScheduleTable, Step, StepOutput};
 use crate::model::{CpuUNet, UNet};
-use crate::train::Target;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::sync::atomic::{AtomicBool, Ordering};
 

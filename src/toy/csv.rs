@@ -3,7 +3,7 @@
 //! Numbers are written in their shortest round-trip form (`{:?}`), so reading a file back gives
 //! the exact f64s. Reading trims spaces, skips blank lines and accepts CRLF line ends.
 
-use crate::io::write_atomic;
+use crate::fs::write_atomic;
 use std::io::{BufRead, Write};
 use std::path::Path;
 

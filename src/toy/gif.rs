@@ -66,7 +66,7 @@ pub fn save_gif(
     if frames.is_empty() {
         return Err(std::io::Error::other("there are no frames to export"));
     }
-    crate::io::write_atomic(path, |file| {
+    crate::fs::write_atomic(path, |file| {
         let mut enc = image::codecs::gif::GifEncoder::new_with_speed(file, 10);
         enc.set_repeat(image::codecs::gif::Repeat::Infinite)
             .map_err(std::io::Error::other)?;

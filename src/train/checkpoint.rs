@@ -1,48 +1,22 @@
-//! Checkpoints: one folder with the full config, the weights, the EMA weights, the optimiser
-//! state, the RNG state and the loss history. Saved atomically: written to a sibling temporary
-//! folder, then swapped in by renames, so a crash never leaves a half-written checkpoint.
-//!
-//! | file | content |
-//! |---|---|
-//! | `config.json` | the [`RunConfig`] |
-//! | `state.json` | step, RNG, image shape, live lr, loss history |
-//! | `model.bpk`, `ema.bpk` | raw and EMA weights (burnpack) |
-//! | `optim.bpk` | Adam's moments |
-//! | `losses.csv` | step, loss, validation loss where measured |
+//! Saving and resuming checkpoints: one folder with the full config, the weights, the EMA
+//! weights, the optimiser state, the RNG state and the loss history (the layout is in
+//! [`crate::store::checkpoint`], which reads them). Saved atomically: written to a sibling
+//! temporary folder, then swapped in by renames, so a crash never leaves a half-written
+//! checkpoint.
 
-use super::config::RunConfig;
-use super::trainer::{LossHistory, TrainError, Trainer, adam};
-use crate::diffusion::Rng;
+use super::trainer::{TrainError, Trainer, adam};
 use crate::model::{DevicePick, UNet};
+use crate::store::checkpoint::{
+    CheckpointInfo, FORMAT_VERSION, LossHistory, load_weights, read, read_info,
+};
 use burn::module::Module;
-use burn::tensor::{Bytes, Device};
-use serde::{Deserialize, Serialize};
+use burn::tensor::Bytes;
+use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const FORMAT_VERSION: u32 = 1;
-
-/// The non-weight state of a checkpoint (`state.json`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CheckpointInfo {
-    /// Layout version of the folder.
-    pub format_version: u32,
-    /// Steps completed.
-    pub step: usize,
-    /// [C, H, W] of the training images.
-    pub image_shape: [usize; 3],
-    /// The batch RNG, so a resumed run draws the same batches.
-    pub rng: Rng,
-    /// The live learning rate, if the user changed it.
-    pub lr_override: Option<f64>,
-    /// Every loss so far.
-    pub history: LossHistory,
-    /// The device the run trained on (informational).
-    pub device: String,
-}
-
 fn ck_err(what: &str, path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Checkpoint(format!("{what}: {e}: {}", path.display()))
+    crate::store::checkpoint::ck_err(what, path, e).into()
 }
 
 fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), TrainError> {
@@ -145,49 +119,6 @@ fn to_json<T: Serialize>(v: &T) -> Result<String, TrainError> {
         .map_err(|e| TrainError::Checkpoint(format!("cannot encode JSON: {e}")))
 }
 
-fn read(dir: &Path, name: &str) -> Result<Vec<u8>, TrainError> {
-    let p = dir.join(name);
-    std::fs::read(&p).map_err(|e| ck_err(&format!("cannot read {name}"), &p, e))
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T, TrainError> {
-    let p = dir.join(name);
-    let bytes = read(dir, name)?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ck_err(&format!("{name} is corrupt or truncated"), &p, e))
-}
-
-/// Reads the config and state of a checkpoint folder.
-pub fn read_info(dir: &Path) -> Result<(RunConfig, CheckpointInfo), TrainError> {
-    if !dir.is_dir() {
-        return Err(ck_err("not a checkpoint folder", dir, "no such folder"));
-    }
-    let config: RunConfig = read_json(dir, "config.json")?;
-    let info: CheckpointInfo = read_json(dir, "state.json")?;
-    if info.format_version != FORMAT_VERSION {
-        return Err(ck_err(
-            "unsupported checkpoint version",
-            dir,
-            format!("{} (this app reads {FORMAT_VERSION})", info.format_version),
-        ));
-    }
-    Ok((config, info))
-}
-
-fn load_weights(model: UNet, dir: &Path, name: &str) -> Result<UNet, TrainError> {
-    let p = dir.join(name);
-    let bytes = Bytes::from_bytes_vec(read(dir, name)?);
-    let record = burn::store::ModuleRecord::from_bytes(bytes)
-        .map_err(|e| ck_err(&format!("{name} is corrupt or truncated"), &p, e))?;
-    model.try_load_record(record).map_err(|e| {
-        ck_err(
-            &format!("{name} does not match the model in config.json"),
-            &p,
-            e,
-        )
-    })
-}
-
 /// Loads a checkpoint to resume training on `pick`'s device.
 pub fn load_checkpoint(dir: &Path, pick: DevicePick) -> Result<Trainer, TrainError> {
     let (config, info) = read_info(dir)?;
@@ -221,19 +152,4 @@ pub fn load_checkpoint(dir: &Path, pick: DevicePick) -> Result<Trainer, TrainErr
     trainer.lr_override = info.lr_override;
     trainer.history = info.history;
     Ok(trainer)
-}
-
-/// Loads a checkpoint's weights for sampling only: (config, state, raw model, EMA model).
-pub fn load_for_inference(
-    dir: &Path,
-    device: &Device,
-) -> Result<(RunConfig, CheckpointInfo, UNet, UNet), TrainError> {
-    let (config, info) = read_info(dir)?;
-    let [c, h, _] = info.image_shape;
-    let unet = config.unet(c, h);
-    unet.validate()
-        .map_err(|e| ck_err("config.json has an invalid model", dir, e))?;
-    let raw = load_weights(unet.init(device), dir, "model.bpk")?;
-    let ema = load_weights(unet.init(device), dir, "ema.bpk")?;
-    Ok((config, info, raw, ema))
 }

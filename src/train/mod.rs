@@ -1,28 +1,14 @@
-//! Training: run configuration, the synchronous trainer, EMA, checkpoints, sampling with a
-//! model, and the background worker the UI talks to.
+//! Training: the synchronous trainer, EMA, saving and resuming checkpoints, the background
+//! workers the UI talks to (UNet and 2-D MLP), and the study and grid runners.
 
 mod checkpoint;
-mod config;
 mod ema;
-pub mod runs;
-mod study;
 pub mod study_runner;
 pub mod toy_worker;
 mod trainer;
 mod worker;
 
-pub use crate::sampling::{eps_predictor, sample_images};
-pub use checkpoint::{
-    CheckpointInfo, load_checkpoint, load_for_inference, read_info, save_checkpoint,
-};
-pub use config::{
-    DataSpec, LessonStep, ModelSize, Preset, PresetView, RunConfig, SHIPPED_PRESETS, SamplerName,
-    SamplerSpec, Target, TrainConfig, line_column,
-};
+pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use ema::ema_update;
-pub use runs::{RunEntry, RunList, SkippedRun, list_runs, new_run_dir};
-pub use study::{Grid, Study, StudyData, StudyRun, schedule_label};
-pub use trainer::{
-    BUCKET_ROW_STEPS, LossHistory, StepStats, T_BUCKETS, TrainError, Trainer, ValPoint,
-};
+pub use trainer::{BUCKET_ROW_STEPS, StepStats, T_BUCKETS, TrainError, Trainer};
 pub use worker::{PreviewGrid, StartOptions, TrainCommand, TrainEvent, TrainHandle};

@@ -17,16 +17,17 @@
 //! Both take plain arguments ([`StudyPlan`], [`GridPlan`]) and report through a callback, so the
 //! CLI prints progress and the GUI forwards it over a channel. Both can be cancelled.
 
-use super::checkpoint::{load_for_inference, save_checkpoint};
-use super::config::{DataSpec, RunConfig};
-use super::runs::{STUDY_MARKER, sanitize};
-use super::trainer::{Trainer, ValPoint};
+use super::checkpoint::save_checkpoint;
+use super::trainer::Trainer;
+use crate::config::{DataSpec, RunConfig};
 use crate::data::{Dataset, unit_to_u8};
 use crate::diffusion::{
     DdpmVariance, Rng, SamplerKind, SamplerPlan, ScheduleSpec, Spacing, energy_distance,
 };
 use crate::model::{DevicePick, pick_device};
 use crate::sampling::{ChainSpec, Denoiser, initial_noise, record_chain, sample_images};
+use crate::store::runs::{STUDY_MARKER, sanitize};
+use crate::store::{ValPoint, load_for_inference};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -310,12 +311,12 @@ pub fn read_summary_csv(path: &Path) -> Result<Vec<SummaryRow>, String> {
 }
 
 fn write_text(path: &Path, text: &str) -> Result<(), String> {
-    crate::io::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))
+    crate::fs::write_atomic(path, |w| std::io::Write::write_all(w, text.as_bytes()))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn write_png(img: &image::RgbImage, path: &Path) -> Result<(), String> {
-    crate::io::write_atomic(path, |f| {
+    crate::fs::write_atomic(path, |f| {
         img.write_to(f, image::ImageFormat::Png)
             .map_err(std::io::Error::other)
     })
@@ -672,7 +673,7 @@ impl GridResult {
             .cells
             .iter()
             .map(|c| {
-                crate::train_cli::grid_rgb(
+                crate::sampling::export::grid_rgb(
                     &c.samples[..(k * per).min(c.samples.len())],
                     k,
                     self.shape,

@@ -1,17 +1,17 @@
 //! The training loop itself, synchronous: one call, one optimiser step. The background worker
 //! and the `train` command both drive it.
 
-use super::config::{RunConfig, Target};
 use super::ema::ema_update;
+use crate::config::{RunConfig, Target};
 use crate::data::Dataset;
 use crate::diffusion::{Rng, ScheduleTable};
 use crate::model::{DevicePick, UNet};
+use crate::store::checkpoint::{CheckpointError, LossHistory, ValPoint};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
-use serde::{Deserialize, Serialize};
 
 /// Why training cannot go on.
 #[derive(Debug, thiserror::Error)]
@@ -35,28 +35,10 @@ pub enum TrainError {
     Checkpoint(String),
 }
 
-/// One validation measurement over the held-out split.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ValPoint {
-    /// The training step.
-    pub step: usize,
-    /// Mean of the per-batch losses.
-    pub mean: f32,
-    /// Smallest per-batch loss.
-    pub min: f32,
-    /// Largest per-batch loss.
-    pub max: f32,
-}
-
-/// Every loss recorded so far.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct LossHistory {
-    /// (step, training loss).
-    pub train: Vec<(usize, f32)>,
-    /// Validation points.
-    pub val: Vec<ValPoint>,
-    /// Mean loss per t bucket, one row per `bucket_every` steps: (step, losses per bucket).
-    pub by_t: Vec<(usize, Vec<f32>)>,
+impl From<CheckpointError> for TrainError {
+    fn from(e: CheckpointError) -> Self {
+        TrainError::Checkpoint(e.0)
+    }
 }
 
 /// Number of t buckets in the loss-by-timestep heatmap.

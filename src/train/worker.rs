@@ -2,12 +2,13 @@
 //! through bounded channels and never blocks; the worker wakes the UI after each event.
 
 use super::checkpoint::{load_checkpoint, save_checkpoint};
-use super::config::RunConfig;
-use super::trainer::{TrainError, Trainer, ValPoint};
+use super::trainer::{TrainError, Trainer};
+use crate::config::RunConfig;
 use crate::data::unit_to_u8;
 use crate::diffusion::{SamplerKind, SamplerPlan, Spacing};
 use crate::model::{DeviceChoice, pick_device};
 use crate::sampling::sample_images;
+use crate::store::ValPoint;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;

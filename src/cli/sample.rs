@@ -1,15 +1,18 @@
 //! `diffusion-lab sample`: the player's exports without a window. Deterministic for a fixed
 //! seed: the same command writes byte-identical files.
 
-use super::export::{
+use super::CliError;
+use super::args::DdimSpacingArg;
+use crate::data::unit_to_u8;
+use crate::diffusion::{SamplerPlan, Spacing};
+use crate::sampling::export::{
     RunCard, Weights, grid_rgb, sampler_label, upscale, with_label, write_chain_frames,
     write_chain_gif, write_png,
 };
-use super::job::LoadedModel;
-use super::{ChainSpec, Engine, FRAME_BUDGET_BYTES, SamplerChoice, auto_stride, record_chain};
-use crate::cli::{CliError, SpacingArg};
-use crate::data::unit_to_u8;
-use crate::diffusion::{SamplerPlan, Spacing};
+use crate::sampling::job::LoadedModel;
+use crate::sampling::{
+    ChainSpec, Engine, FRAME_BUDGET_BYTES, SamplerChoice, auto_stride, record_chain,
+};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -38,8 +41,8 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub eta: f64,
     /// DDIM's timestep spacing.
-    #[arg(long, value_enum, default_value_t = SpacingArg::Trailing)]
-    pub spacing: SpacingArg,
+    #[arg(long, value_enum, default_value_t = DdimSpacingArg::Trailing)]
+    pub spacing: DdimSpacingArg,
     /// Number of samples (1..=256).
     #[arg(long, default_value_t = 16, allow_negative_numbers = true)]
     pub n: usize,
@@ -93,7 +96,7 @@ fn card_from_args(a: &SampleArgs) -> Result<RunCard, CliError> {
     }
     let checkpoint = match &a.checkpoint {
         Some(p) => p.clone(),
-        None => crate::app::bundled_model_dir().ok_or_else(|| {
+        None => crate::store::bundled_model_dir().ok_or_else(|| {
             CliError::usage(
                 "no --checkpoint given and the bundled model (assets/models/mnist-tiny) is missing",
             )
@@ -152,7 +155,7 @@ pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let label_text = sampler_label(&card.sampler);
     let label = a.label.then_some(label_text.as_str());
     let final_u8: Vec<u8> = x0.iter().map(|&v| unit_to_u8(v)).collect();
-    let fail = |e: super::export::ExportError| CliError::failure(e.to_string());
+    let fail = |e: crate::sampling::export::ExportError| CliError::failure(e.to_string());
     if let Some(p) = &a.grid {
         let img = grid_rgb(&final_u8, card.n, shape);
         let img = match label {

@@ -6,7 +6,7 @@
 //! [`list_runs`] reads them all, newest first, and names every folder it had to skip and why.
 
 use super::checkpoint::{CheckpointInfo, read_info};
-use super::config::RunConfig;
+use crate::config::RunConfig;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 

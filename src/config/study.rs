@@ -2,7 +2,7 @@
 //! and of a sampler sweep (`[grid]`: DDIM η × steps). The runner that trains a study lives in
 //! the runs module; this file only holds the schema, so presets can be checked on load.
 
-use super::config::{DataSpec, RunConfig};
+use super::run::{DataSpec, RunConfig};
 use crate::diffusion::ScheduleSpec;
 use serde::{Deserialize, Deserializer, Serialize};
 

@@ -1,14 +1,15 @@
 //! `diffusion-lab forward`: noise one image (or a grid of a batch) under one or more schedules
 //! and write the strip of x_t as PNG, and optionally x_t as .npy.
 
-use super::noising::{Chain, Planar, epsilon, forward, noise_stream, split_grid};
-use super::source::Source;
-use super::strip::{SheetLayout, StripSpacing, compose_sheet, strip_timesteps, write_png};
-use super::tiles::{ColorMap, colorize};
-use super::{ExploreError, noising};
-use crate::cli::{CliError, KindArg, ScheduleFlags};
+use super::CliError;
+use super::args::{KindArg, ScheduleFlags};
 use crate::data::ColorMode;
 use crate::diffusion::{ScheduleSpec, ScheduleTable};
+use crate::explore::noising::{Chain, Planar, epsilon, forward, noise_stream, split_grid};
+use crate::explore::source::Source;
+use crate::explore::strip::{SheetLayout, StripSpacing, compose_sheet, strip_timesteps, write_png};
+use crate::explore::tiles::{ColorMap, colorize};
+use crate::explore::{ExploreError, noising};
 use clap::{Args, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;
@@ -21,18 +22,18 @@ pub const MAX_SCALE: u32 = 16;
 
 /// How `--columns` are spread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SpacingArg {
+pub enum StripSpacingArg {
     /// t = round(k·T/(n − 1)).
     EqualT,
     /// Equal steps of log-SNR, shared by every row (t = 0 first).
     LogSnr,
 }
 
-impl From<SpacingArg> for StripSpacing {
-    fn from(s: SpacingArg) -> Self {
+impl From<StripSpacingArg> for StripSpacing {
+    fn from(s: StripSpacingArg) -> Self {
         match s {
-            SpacingArg::EqualT => StripSpacing::EqualT,
-            SpacingArg::LogSnr => StripSpacing::EqualLogSnr,
+            StripSpacingArg::EqualT => StripSpacing::EqualT,
+            StripSpacingArg::LogSnr => StripSpacing::EqualLogSnr,
         }
     }
 }
@@ -83,8 +84,8 @@ pub struct ForwardArgs {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub columns: Option<usize>,
     /// How --columns are spread.
-    #[arg(long, value_enum, default_value_t = SpacingArg::EqualT)]
-    pub spacing: SpacingArg,
+    #[arg(long, value_enum, default_value_t = StripSpacingArg::EqualT)]
+    pub spacing: StripSpacingArg,
     /// More rows: schedules of these kinds with default parameters and the same T,
     /// e.g. --also cosine,sigmoid (at most 3).
     #[arg(long, value_enum, value_delimiter = ',')]

@@ -3,10 +3,10 @@
 //! moving every frame as when the slider is dragged. Only the final rasterisation by the GPU
 //! driver is left out.
 
-use super::ExploreError;
-use crate::app::ForwardView;
+use super::ForwardView;
 use crate::data::Dataset;
 use crate::diffusion::{Rng, ScheduleKind, ScheduleSpec};
+use crate::explore::ExploreError;
 use std::time::Instant;
 
 /// Frame-time statistics in milliseconds.
@@ -85,11 +85,11 @@ pub fn bench_view() -> Result<ForwardView, ExploreError> {
 /// `gpu`, the tiles run on that device's compute shader.
 pub fn bench_forward_frame(
     frames: usize,
-    gpu: Option<&super::gpu::HeadlessDevice>,
+    gpu: Option<&crate::explore::gpu::HeadlessDevice>,
 ) -> Result<FrameStats, ExploreError> {
     let mut view = bench_view()?;
     if let Some(dev) = gpu {
-        let tiler = super::GpuTiler::new(&dev.device, &dev.queue, &dev.downlevel)
+        let tiler = crate::explore::GpuTiler::new(&dev.device, &dev.queue, &dev.downlevel)
             .map_err(|e| ExploreError::Internal(e.to_string()))?;
         view.attach_tiler(tiler, format!("GPU ({})", dev.description));
     }

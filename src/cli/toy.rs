@@ -2,7 +2,7 @@
 //! closed-form score of a Gaussian mixture), samples points, writes them as CSV with columns
 //! `x,y`, and prints the energy distance to a fresh draw of the data.
 
-use crate::cli::CliError;
+use super::{CliError, io_err};
 use crate::diffusion::{Rng, energy_distance};
 use crate::model::{DeviceChoice, pick_device};
 use crate::toy::gif::{GifStyle, save_gif};
@@ -47,10 +47,6 @@ pub struct ToyArgs {
     /// Also write the sampling animation as a GIF.
     #[arg(long, value_name = "anim.gif")]
     pub gif: Option<PathBuf>,
-}
-
-fn io_err(e: std::io::Error) -> CliError {
-    CliError::failure(format!("could not write the output: {e}"))
 }
 
 /// Runs `diffusion-lab toy`.

@@ -1,0 +1,130 @@
+//! Flag groups shared by several subcommands: the schedule flags, DDIM spacings and devices.
+
+use crate::diffusion::{ScheduleKind, ScheduleSpec, Spacing};
+use crate::model::DeviceChoice;
+use clap::{Args, ValueEnum};
+
+/// The schedule kinds, as command-line values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    /// β linear in t.
+    Linear,
+    /// √β linear in t (diffusers' scaled_linear).
+    ScaledLinear,
+    /// Nichol & Dhariwal's cosine ᾱ.
+    Cosine,
+    /// sigmoid(linspace(−6, 6, T)) on β (diffusers' sigmoid).
+    Sigmoid,
+    /// β₁ + (β_T − β₁)·u^p.
+    Power,
+    /// β₁ + (β_T − β₁)·(½ − ½cos(πku)).
+    Sine,
+    /// β(u) from --expr.
+    Custom,
+}
+
+impl From<KindArg> for ScheduleKind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::Linear => ScheduleKind::Linear,
+            KindArg::ScaledLinear => ScheduleKind::ScaledLinear,
+            KindArg::Cosine => ScheduleKind::Cosine,
+            KindArg::Sigmoid => ScheduleKind::Sigmoid,
+            KindArg::Power => ScheduleKind::Power,
+            KindArg::Sine => ScheduleKind::Sine,
+            KindArg::Custom => ScheduleKind::Custom,
+        }
+    }
+}
+
+/// The flags that describe a schedule; shared by every subcommand that needs one.
+#[derive(Debug, Clone, Args)]
+pub struct ScheduleFlags {
+    /// The schedule family.
+    #[arg(long, value_enum, default_value_t = KindArg::Linear)]
+    pub kind: KindArg,
+    /// T, the number of diffusion steps (1..=100000).
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
+    pub steps: usize,
+    /// β₁ (linear, scaled-linear, sigmoid, power, sine).
+    #[arg(long, default_value_t = 1e-4, allow_negative_numbers = true)]
+    pub beta_start: f64,
+    /// β_T (linear, scaled-linear, sigmoid, power, sine).
+    #[arg(long, default_value_t = 0.02, allow_negative_numbers = true)]
+    pub beta_end: f64,
+    /// The cosine offset s.
+    #[arg(long, default_value_t = 0.008, allow_negative_numbers = true)]
+    pub cosine_s: f64,
+    /// The clip on cosine β.
+    #[arg(long, default_value_t = 0.999, allow_negative_numbers = true)]
+    pub max_beta: f64,
+    /// The exponent p of the power schedule (any p > 0; seed 003 uses 1.5, 2 and 10).
+    #[arg(long, default_value_t = 2.0, allow_negative_numbers = true)]
+    pub power: f64,
+    /// The number of half-waves k ≥ 1 of the sine schedule (1: a smooth ramp).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub waves: u32,
+    /// β(u) for the custom schedule, an expression in u ∈ [0, 1], e.g. "1e-4 + 0.02*u^2".
+    #[arg(long, allow_hyphen_values = true)]
+    pub expr: Option<String>,
+}
+
+impl ScheduleFlags {
+    /// The schedule these flags describe (not yet validated).
+    pub fn spec(&self) -> ScheduleSpec {
+        let defaults = ScheduleSpec::default();
+        ScheduleSpec {
+            kind: self.kind.into(),
+            steps: self.steps,
+            beta_start: self.beta_start,
+            beta_end: self.beta_end,
+            cosine_s: self.cosine_s,
+            max_beta: self.max_beta,
+            power: self.power,
+            waves: self.waves,
+            expr: self.expr.clone().unwrap_or(defaults.expr),
+        }
+    }
+}
+
+/// DDIM timestep spacings, as command-line values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DdimSpacingArg {
+    /// round(linspace(0, T−1, S)) + 1.
+    Linspace,
+    /// k·⌊T/S⌋ + 1.
+    Leading,
+    /// round(T − k·T/S).
+    Trailing,
+}
+
+impl From<DdimSpacingArg> for Spacing {
+    fn from(s: DdimSpacingArg) -> Self {
+        match s {
+            DdimSpacingArg::Linspace => Spacing::Linspace,
+            DdimSpacingArg::Leading => Spacing::Leading,
+            DdimSpacingArg::Trailing => Spacing::Trailing,
+        }
+    }
+}
+
+/// Device names on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    /// A hardware GPU if present, else the CPU.
+    Auto,
+    /// wgpu (even a software adapter).
+    Gpu,
+    /// burn's Flex CPU backend.
+    Cpu,
+}
+
+impl From<DeviceArg> for DeviceChoice {
+    fn from(d: DeviceArg) -> Self {
+        match d {
+            DeviceArg::Auto => DeviceChoice::Auto,
+            DeviceArg::Gpu => DeviceChoice::Gpu,
+            DeviceArg::Cpu => DeviceChoice::Cpu,
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! `diffusion-lab study`: trains a study preset's runs in turn and writes its summary.
+
+use super::{CliError, io_err};
+use crate::model::{DeviceChoice, pick_device};
+use crate::store::{RUNS_DIR, new_run_dir};
+use crate::train::study_runner::{StudyEvent, study_from_preset};
+use clap::Args;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+/// `diffusion-lab study`.
+#[derive(Debug, Args)]
+pub struct StudyArgs {
+    /// A study preset (a preset with a `[study]` table).
+    #[arg(long, value_name = "presets/NAME.toml")]
+    pub preset: PathBuf,
+    /// Epochs per run (overrides the preset).
+    #[arg(long, allow_negative_numbers = true)]
+    pub epochs: Option<usize>,
+    /// Steps per epoch (overrides the preset; default one pass over the training split).
+    #[arg(long, allow_negative_numbers = true)]
+    pub steps_per_epoch: Option<usize>,
+    /// The study folder (default: runs/<timestamp>-<study name>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Where to compute (overrides the preset).
+    #[arg(long, value_enum)]
+    pub device: Option<super::args::DeviceArg>,
+    /// Steps of the strips' sampler: 0 = ancestral DDPM over all T (seed 003), S = DDIM η = 1.
+    #[arg(long, allow_negative_numbers = true)]
+    pub strip_steps: Option<usize>,
+}
+
+/// Runs `diffusion-lab study`.
+pub fn run_study(a: &StudyArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let text = std::fs::read_to_string(&a.preset)
+        .map_err(|e| CliError::usage(format!("cannot read preset: {e}: {}", a.preset.display())))?;
+    if a.epochs == Some(0) {
+        return Err(CliError::usage("--epochs must be at least 1"));
+    }
+    if a.steps_per_epoch == Some(0) {
+        return Err(CliError::usage("--steps-per-epoch must be at least 1"));
+    }
+    let mut plan = study_from_preset(&text, a.epochs, a.steps_per_epoch)
+        .map_err(|e| CliError::usage(format!("preset {}: {e}", a.preset.display())))?;
+    if let Some(d) = a.device {
+        plan.base.train.device = DeviceChoice::from(d);
+    }
+    if let Some(s) = a.strip_steps {
+        plan.strip_steps = (s > 0).then_some(s);
+    }
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| new_run_dir(Path::new(RUNS_DIR), &format!("study-{}", plan.name)));
+    let pick = pick_device(plan.base.train.device);
+    eprintln!(
+        "study '{}': {} schedules × {} preps × {} seeds = {} runs of {} epochs on {} ({}); into {}",
+        plan.name,
+        plan.schedules.len(),
+        plan.data.len(),
+        plan.seeds.len(),
+        plan.run_count(),
+        plan.epochs,
+        pick.label,
+        pick.reason,
+        dir.display()
+    );
+    let cancel = AtomicBool::new(false);
+    let mut on_event = |ev: StudyEvent| match ev {
+        StudyEvent::RunStarted {
+            index,
+            total,
+            label,
+            ..
+        } => eprintln!("\nrun {}/{total}: {label}", index + 1),
+        StudyEvent::Step {
+            step, total, loss, ..
+        } => {
+            eprint!("\r  step {step}/{total}  loss {loss:.4}   ");
+            let _ = std::io::stderr().flush();
+        }
+        StudyEvent::Epoch(r) => eprint!(
+            "\r  epoch {}: train {:.4} (min {:.4}, max {:.4})  held-out {:.4} (min {:.4}, max {:.4})\n",
+            r.epoch, r.train[0], r.train[1], r.train[2], r.val[0], r.val[1], r.val[2]
+        ),
+        StudyEvent::Strip { path } => eprintln!("  strip: {}", path.display()),
+        StudyEvent::Summary(_) => {}
+    };
+    let outcome =
+        crate::train::study_runner::run_study(&plan, &dir, Some(pick), &cancel, &mut on_event)
+            .map_err(CliError::failure)?;
+    writeln!(
+        out,
+        "done: {} runs; summary.csv, epochs.csv and {} strips in {}",
+        plan.run_count(),
+        outcome.strips.len(),
+        dir.display()
+    )
+    .map_err(io_err)
+}

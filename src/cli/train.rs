@@ -1,0 +1,136 @@
+//! `diffusion-lab train`: trains a preset (or resumes a checkpoint) with a progress bar.
+
+use super::CliError;
+use super::args::DeviceArg;
+use crate::config::RunConfig;
+use crate::model::{DeviceChoice, pick_device};
+use crate::train::{Trainer, load_checkpoint, save_checkpoint};
+use clap::Args;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// `diffusion-lab train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The preset (TOML) describing data, schedule, model and training.
+    #[arg(long, value_name = "presets/NAME.toml")]
+    pub preset: Option<PathBuf>,
+    /// Resume from this checkpoint folder instead of a preset.
+    #[arg(long, value_name = "DIR", conflicts_with = "preset")]
+    pub resume: Option<PathBuf>,
+    /// Train until this many steps (overrides the preset).
+    #[arg(long, allow_negative_numbers = true)]
+    pub steps: Option<usize>,
+    /// The checkpoint folder to write (default: a new run folder runs/<timestamp>-<name>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Where to compute.
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceArg>,
+    /// The seed (overrides the preset).
+    #[arg(long, allow_negative_numbers = true)]
+    pub seed: Option<u64>,
+}
+
+fn progress(done: usize, total: usize, loss: f32, rate: f64) {
+    let width = 30;
+    let filled = (done * width)
+        .checked_div(total)
+        .unwrap_or(width)
+        .min(width);
+    let eta = if rate > 0.0 {
+        (total - done) as f64 / rate
+    } else {
+        f64::NAN
+    };
+    eprint!(
+        "\r[{}{}] {done}/{total}  loss {loss:.4}  {rate:.1} steps/s  ETA {eta:.0} s   ",
+        "#".repeat(filled),
+        "-".repeat(width - filled)
+    );
+    let _ = std::io::stderr().flush();
+}
+
+/// Runs `diffusion-lab train`.
+pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let device_choice = args.device.map(DeviceChoice::from);
+    let (mut trainer, out_dir) = if let Some(dir) = &args.resume {
+        let (config, _) = crate::store::read_info(dir).map_err(CliError::usage)?;
+        let pick = pick_device(device_choice.unwrap_or(config.train.device));
+        let t = load_checkpoint(dir, pick).map_err(CliError::failure)?;
+        (t, args.out.clone().unwrap_or_else(|| dir.clone()))
+    } else {
+        let Some(preset) = &args.preset else {
+            return Err(CliError::usage("--preset (or --resume) is required"));
+        };
+        let mut config = RunConfig::load_preset(preset).map_err(CliError::usage)?;
+        if let Some(s) = args.seed {
+            config.train.seed = s;
+        }
+        if let Some(d) = device_choice {
+            config.train.device = d;
+        }
+        let out_dir = args
+            .out
+            .clone()
+            .unwrap_or_else(|| crate::store::new_run_dir(Path::new("runs"), &config.name));
+        let pick = pick_device(config.train.device);
+        let t = Trainer::new(config, pick).map_err(|e| match e {
+            crate::train::TrainError::Config(_) => CliError::usage(e),
+            _ => CliError::failure(e),
+        })?;
+        (t, out_dir)
+    };
+    let total = args.steps.unwrap_or(trainer.config.train.steps);
+    eprintln!(
+        "training '{}' on {} ({}): {} parameters, {} steps, checkpoints in {}",
+        trainer.config.name,
+        trainer.pick.label,
+        trainer.pick.reason,
+        trainer.num_params(),
+        total,
+        out_dir.display()
+    );
+    let cfg = trainer.config.train.clone();
+    let start = Instant::now();
+    let start_step = trainer.step;
+    let mut last_loss = f32::NAN;
+    while trainer.step < total {
+        match trainer.step() {
+            Ok(s) => last_loss = s.loss,
+            Err(e) => {
+                eprintln!();
+                let kept = if out_dir.join("state.json").exists() {
+                    format!(
+                        " The last good checkpoint is kept in {}.",
+                        out_dir.display()
+                    )
+                } else {
+                    String::new()
+                };
+                return Err(CliError::failure(format!("{e}.{kept}")));
+            }
+        }
+        if cfg.val_every > 0 && trainer.step.is_multiple_of(cfg.val_every) {
+            trainer.validate();
+        }
+        if cfg.checkpoint_every > 0 && trainer.step.is_multiple_of(cfg.checkpoint_every) {
+            save_checkpoint(&trainer, &out_dir).map_err(CliError::failure)?;
+        }
+        let rate = (trainer.step - start_step) as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        if trainer.step.is_multiple_of(5) || trainer.step == total {
+            progress(trainer.step, total, last_loss, rate);
+        }
+    }
+    eprintln!();
+    save_checkpoint(&trainer, &out_dir).map_err(CliError::failure)?;
+    writeln!(
+        out,
+        "done: step {} loss {:.5}; checkpoint and losses.csv in {}",
+        trainer.step,
+        last_loss,
+        out_dir.display()
+    )
+    .map_err(|e| CliError::failure(e.to_string()))
+}

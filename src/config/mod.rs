@@ -1,0 +1,20 @@
+//! Configuration: what a run, a sampler, a study, a grid, a preset and a lesson are, with the
+//! one serde schema that parses them, and the [`View`] names shared by presets, CLI and app.
+//!
+//! - [`run`]: [`RunConfig`] (data, schedule, model, training).
+//! - [`sampler`]: [`SamplerSpec`] (a preset's `[sampler]`).
+//! - [`study`]: [`Study`] and [`Grid`] (a preset's `[study]` and `[grid]`).
+//! - [`preset`]: [`Preset`], lessons and the shipped presets.
+//! - [`view`]: [`View`].
+
+pub mod preset;
+pub mod run;
+pub mod sampler;
+pub mod study;
+pub mod view;
+
+pub use preset::{LessonStep, Preset, SHIPPED_PRESETS, line_column};
+pub use run::{DataSpec, ModelSize, RunConfig, Target, TrainConfig};
+pub use sampler::{SamplerName, SamplerSpec};
+pub use study::{Grid, Study, StudyData, StudyRun, schedule_label};
+pub use view::View;

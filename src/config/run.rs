@@ -1,0 +1,292 @@
+//! Run configuration: data, schedule, model and training settings. Presets are TOML files of
+//! this structure; checkpoints store it as JSON.
+
+use crate::data::{self, ColorMode, Dataset, TriangleConfig, TrianglePrep};
+use crate::diffusion::ScheduleSpec;
+use crate::model::{DeviceChoice, UNetConfig};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// What the network is trained to predict.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// The noise ε (L_simple, Ho et al.).
+    #[default]
+    Eps,
+    /// v = √ᾱ·ε − √(1 − ᾱ)·x₀ (Salimans & Ho).
+    V,
+    /// The clean image x₀.
+    X0,
+}
+
+/// Where the training images come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum DataSpec {
+    /// A dataset bundled with the app ("mnist", "fashion-mnist", "sklearn-digits", "twemoji-32").
+    Bundled {
+        /// The dataset name.
+        name: String,
+        /// Use only the first `limit` images (0: all).
+        #[serde(default)]
+        limit: usize,
+    },
+    /// Seed 003's synthetic triangles.
+    Triangles {
+        /// "direct", "downsampled" or "binary".
+        prep: String,
+        /// How many.
+        #[serde(default = "default_triangle_count")]
+        count: usize,
+        /// Side in pixels.
+        #[serde(default = "default_triangle_size")]
+        size: usize,
+        /// Generator seed.
+        #[serde(default)]
+        seed: u64,
+    },
+    /// A folder of the user's images.
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// Side in pixels after centre-crop and resize.
+        size: u32,
+        /// Load as RGB (otherwise grey).
+        #[serde(default)]
+        rgb: bool,
+    },
+    /// A `.npy` array of N×H×W or N×C×H×W.
+    Npy {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+fn default_triangle_count() -> usize {
+    10_000
+}
+fn default_triangle_size() -> usize {
+    32
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        DataSpec::Bundled {
+            name: "mnist".into(),
+            limit: 0,
+        }
+    }
+}
+
+impl DataSpec {
+    /// Loads the images.
+    pub fn load(&self) -> Result<Dataset, String> {
+        match self {
+            DataSpec::Bundled { name, limit } => {
+                let d = data::bundled(name).map_err(|e| e.to_string())?;
+                Ok(if *limit > 0 { d.take(*limit) } else { d })
+            }
+            DataSpec::Triangles {
+                prep,
+                count,
+                size,
+                seed,
+            } => {
+                let prep = TrianglePrep::ALL
+                    .into_iter()
+                    .find(|p| p.name() == prep)
+                    .ok_or_else(|| {
+                        format!("data.prep must be direct, downsampled or binary, got '{prep}'")
+                    })?;
+                data::triangles(&TriangleConfig {
+                    count: *count,
+                    size: *size,
+                    seed: *seed,
+                    prep,
+                })
+                .map_err(|e| e.to_string())
+            }
+            DataSpec::Folder { path, size, rgb } => {
+                let mode = if *rgb {
+                    ColorMode::Rgb
+                } else {
+                    ColorMode::Gray
+                };
+                data::load_images(&[path], *size, mode)
+                    .map(|(d, _report)| d)
+                    .map_err(|e| e.to_string())
+            }
+            DataSpec::Npy { path } => data::read_npy(path).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// A short label.
+    pub fn label(&self) -> String {
+        match self {
+            DataSpec::Bundled { name, .. } => name.clone(),
+            DataSpec::Triangles { prep, .. } => format!("triangles ({prep})"),
+            DataSpec::Folder { path, .. } => path.display().to_string(),
+            DataSpec::Npy { path } => path.display().to_string(),
+        }
+    }
+}
+
+/// Which preset size of UNet to use; the explicit `model` table overrides it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelSize {
+    /// Small enough to train on a CPU.
+    Tiny,
+    /// The benchmark reference.
+    #[default]
+    Canonical,
+    /// For a GPU.
+    Larger,
+}
+
+/// The optimiser and loop settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Optimiser steps to run.
+    pub steps: usize,
+    /// Images per step.
+    pub batch: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// L2 weight decay (0: none).
+    pub weight_decay: f64,
+    /// Clip the gradient norm to this (0: no clipping).
+    pub grad_clip: f64,
+    /// Linear learning-rate warm-up over this many steps.
+    pub warmup_steps: usize,
+    /// EMA decay of the weights.
+    pub ema_decay: f64,
+    /// What the network predicts.
+    pub target: Target,
+    /// Seed of every random choice (batches, t, ε, initial weights).
+    pub seed: u64,
+    /// Fraction of the data held out for validation.
+    pub val_fraction: f64,
+    /// Validate every this many steps (0: never).
+    pub val_every: usize,
+    /// Preview samples every this many steps (0: never).
+    pub preview_every: usize,
+    /// Number of preview samples.
+    pub preview_count: usize,
+    /// DDIM steps of the preview sampler.
+    pub preview_steps: usize,
+    /// Autosave a checkpoint every this many steps (0: only on stop).
+    pub checkpoint_every: usize,
+    /// Where to compute.
+    pub device: DeviceChoice,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 2000,
+            batch: 64,
+            lr: 2e-4,
+            weight_decay: 0.0,
+            grad_clip: 1.0,
+            warmup_steps: 100,
+            ema_decay: 0.995,
+            target: Target::Eps,
+            seed: 0,
+            val_fraction: 0.05,
+            val_every: 100,
+            preview_every: 250,
+            preview_count: 16,
+            preview_steps: 25,
+            checkpoint_every: 500,
+            device: DeviceChoice::Auto,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks ranges; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let check = |ok: bool, msg: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("train.{msg}"))
+            }
+        };
+        check(
+            self.batch >= 1 && self.batch <= 4096,
+            "batch must be 1..=4096",
+        )?;
+        check(self.lr.is_finite() && self.lr > 0.0, "lr must be > 0")?;
+        check(
+            self.weight_decay.is_finite() && self.weight_decay >= 0.0,
+            "weight_decay must be ≥ 0",
+        )?;
+        check(
+            self.grad_clip.is_finite() && self.grad_clip >= 0.0,
+            "grad_clip must be ≥ 0",
+        )?;
+        check(
+            (0.0..1.0).contains(&self.ema_decay),
+            "ema_decay must be in [0, 1)",
+        )?;
+        check(
+            self.val_fraction > 0.0 && self.val_fraction < 0.5,
+            "val_fraction must be in (0, 0.5)",
+        )?;
+        check(self.preview_count <= 256, "preview_count must be ≤ 256")?;
+        check(self.preview_steps >= 1, "preview_steps must be ≥ 1")?;
+        Ok(())
+    }
+}
+
+/// A complete training run: everything needed to reproduce it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// A name for the run.
+    pub name: String,
+    /// The images.
+    pub data: DataSpec,
+    /// The noise schedule.
+    pub schedule: ScheduleSpec,
+    /// The preset model size (ignored when `model` is given).
+    pub model_size: ModelSize,
+    /// The UNet, fully specified (image size and channels are taken from the data).
+    pub model: Option<UNetConfig>,
+    /// Optimiser and loop settings.
+    pub train: TrainConfig,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            name: "run".into(),
+            data: DataSpec::default(),
+            schedule: ScheduleSpec::default(),
+            model_size: ModelSize::Canonical,
+            model: None,
+            train: TrainConfig::default(),
+        }
+    }
+}
+
+impl RunConfig {
+    /// The UNet config for images of `channels` × `size`².
+    pub fn unet(&self, channels: usize, size: usize) -> UNetConfig {
+        let mut cfg = match &self.model {
+            Some(m) => m.clone(),
+            None => match self.model_size {
+                ModelSize::Tiny => UNetConfig::tiny(channels, size),
+                ModelSize::Canonical => UNetConfig::canonical(channels, size),
+                ModelSize::Larger => UNetConfig::larger(channels, size),
+            },
+        };
+        cfg.image_channels = channels;
+        cfg.image_size = size;
+        cfg
+    }
+}

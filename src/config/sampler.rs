@@ -1,0 +1,76 @@
+//! The sampler settings of a preset (`[sampler]`): which family, how many steps, η and spacing.
+
+use crate::diffusion::{DdpmVariance, SamplerKind, Spacing};
+use serde::{Deserialize, Serialize};
+
+/// The sampler families a preset can name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SamplerName {
+    /// Ancestral DDPM over all T steps, σ² = β.
+    Ddpm,
+    /// Ancestral DDPM over all T steps, σ² = β̃.
+    DdpmTilde,
+    /// DDIM over `steps` steps with stochasticity η.
+    #[default]
+    Ddim,
+    /// Improved-DDPM strided respacing over `steps` steps.
+    Iddpm,
+}
+
+/// `[sampler]`: how to draw samples from the trained model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamplerSpec {
+    /// The sampler family.
+    pub kind: SamplerName,
+    /// Sampling steps S (DDIM) or K (iDDPM); DDPM always runs all T.
+    pub steps: usize,
+    /// DDIM's η ≥ 0 (0: deterministic).
+    pub eta: f64,
+    /// How DDIM spreads its S steps over 1..T.
+    pub spacing: Spacing,
+    /// Number of samples.
+    pub n: usize,
+    /// Seed of x_T and of the sampler's noise.
+    pub seed: u64,
+    /// Clip the predicted x̂₀ to [−1, 1] at every step.
+    pub clip: bool,
+}
+
+impl Default for SamplerSpec {
+    fn default() -> Self {
+        Self {
+            kind: SamplerName::Ddim,
+            steps: 50,
+            eta: 0.0,
+            spacing: Spacing::Trailing,
+            n: 16,
+            seed: 0,
+            clip: true,
+        }
+    }
+}
+
+impl SamplerSpec {
+    /// The sampler plan's kind.
+    pub fn kind(&self) -> SamplerKind {
+        match self.kind {
+            SamplerName::Ddpm => SamplerKind::Ddpm {
+                variance: DdpmVariance::Beta,
+            },
+            SamplerName::DdpmTilde => SamplerKind::Ddpm {
+                variance: DdpmVariance::BetaTilde,
+            },
+            SamplerName::Ddim => SamplerKind::Ddim {
+                steps: self.steps,
+                eta: self.eta,
+                spacing: self.spacing,
+            },
+            SamplerName::Iddpm => SamplerKind::Iddpm {
+                steps: self.steps,
+                variance: DdpmVariance::BetaTilde,
+            },
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Reading checkpoint folders: the run's config, its state (step, RNG, loss history) and its
+//! weights for sampling. Writing them is training's job (`crate::train::save_checkpoint`).
+//!
+//! | file | content |
+//! |---|---|
+//! | `config.json` | the [`RunConfig`] |
+//! | `state.json` | step, RNG, image shape, live lr, loss history |
+//! | `model.bpk`, `ema.bpk` | raw and EMA weights (burnpack) |
+//! | `optim.bpk` | Adam's moments |
+//! | `losses.csv` | step, loss, validation loss where measured |
+
+use crate::config::RunConfig;
+use crate::diffusion::Rng;
+use crate::model::UNet;
+use burn::module::Module;
+use burn::tensor::{Bytes, Device};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The layout version of a checkpoint folder this app writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A checkpoint folder that cannot be read or written; the message names the file.
+#[derive(Debug, thiserror::Error)]
+#[error("checkpoint: {0}")]
+pub struct CheckpointError(pub String);
+
+/// One validation measurement over the held-out split.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValPoint {
+    /// The training step.
+    pub step: usize,
+    /// Mean of the per-batch losses.
+    pub mean: f32,
+    /// Smallest per-batch loss.
+    pub min: f32,
+    /// Largest per-batch loss.
+    pub max: f32,
+}
+
+/// Every loss recorded so far.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LossHistory {
+    /// (step, training loss).
+    pub train: Vec<(usize, f32)>,
+    /// Validation points.
+    pub val: Vec<ValPoint>,
+    /// Mean loss per t bucket, one row per `bucket_every` steps: (step, losses per bucket).
+    pub by_t: Vec<(usize, Vec<f32>)>,
+}
+
+/// The non-weight state of a checkpoint (`state.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckpointInfo {
+    /// Layout version of the folder.
+    pub format_version: u32,
+    /// Steps completed.
+    pub step: usize,
+    /// [C, H, W] of the training images.
+    pub image_shape: [usize; 3],
+    /// The batch RNG, so a resumed run draws the same batches.
+    pub rng: Rng,
+    /// The live learning rate, if the user changed it.
+    pub lr_override: Option<f64>,
+    /// Every loss so far.
+    pub history: LossHistory,
+    /// The device the run trained on (informational).
+    pub device: String,
+}
+
+/// An error about `path`: what went wrong, why, then the path.
+pub fn ck_err(what: &str, path: &Path, e: impl std::fmt::Display) -> CheckpointError {
+    CheckpointError(format!("{what}: {e}: {}", path.display()))
+}
+
+/// Reads the file `name` of the folder `dir`.
+pub fn read(dir: &Path, name: &str) -> Result<Vec<u8>, CheckpointError> {
+    let p = dir.join(name);
+    std::fs::read(&p).map_err(|e| ck_err(&format!("cannot read {name}"), &p, e))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<T, CheckpointError> {
+    let p = dir.join(name);
+    let bytes = read(dir, name)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ck_err(&format!("{name} is corrupt or truncated"), &p, e))
+}
+
+/// Reads the config and state of a checkpoint folder.
+pub fn read_info(dir: &Path) -> Result<(RunConfig, CheckpointInfo), CheckpointError> {
+    if !dir.is_dir() {
+        return Err(ck_err("not a checkpoint folder", dir, "no such folder"));
+    }
+    let config: RunConfig = read_json(dir, "config.json")?;
+    let info: CheckpointInfo = read_json(dir, "state.json")?;
+    if info.format_version != FORMAT_VERSION {
+        return Err(ck_err(
+            "unsupported checkpoint version",
+            dir,
+            format!("{} (this app reads {FORMAT_VERSION})", info.format_version),
+        ));
+    }
+    Ok((config, info))
+}
+
+/// Loads the weights file `name` of `dir` into `model`.
+pub fn load_weights(model: UNet, dir: &Path, name: &str) -> Result<UNet, CheckpointError> {
+    let p = dir.join(name);
+    let bytes = Bytes::from_bytes_vec(read(dir, name)?);
+    let record = burn::store::ModuleRecord::from_bytes(bytes)
+        .map_err(|e| ck_err(&format!("{name} is corrupt or truncated"), &p, e))?;
+    model.try_load_record(record).map_err(|e| {
+        ck_err(
+            &format!("{name} does not match the model in config.json"),
+            &p,
+            e,
+        )
+    })
+}
+
+/// Loads a checkpoint's weights for sampling only: (config, state, raw model, EMA model).
+pub fn load_for_inference(
+    dir: &Path,
+    device: &Device,
+) -> Result<(RunConfig, CheckpointInfo, UNet, UNet), CheckpointError> {
+    let (config, info) = read_info(dir)?;
+    let [c, h, _] = info.image_shape;
+    let unet = config.unet(c, h);
+    unet.validate()
+        .map_err(|e| ck_err("config.json has an invalid model", dir, e))?;
+    let raw = load_weights(unet.init(device), dir, "model.bpk")?;
+    let ema = load_weights(unet.init(device), dir, "ema.bpk")?;
+    Ok((config, info, raw, ema))
+}
