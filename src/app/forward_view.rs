@@ -404,11 +404,6 @@ impl ForwardView {
         self.gpu_note = note;
     }
 
-    /// Whether the GPU path is attached.
-    pub fn has_gpu(&self) -> bool {
-        self.gpu.is_some()
-    }
-
     /// Where the tiles are computed now, e.g. "CPU" or "GPU (llvmpipe …)".
     pub fn tiles_path(&self) -> String {
         if self.use_gpu && self.gpu.is_some() {

@@ -136,11 +136,6 @@ impl Dataset {
         &self.name
     }
 
-    /// Renames the dataset.
-    pub fn set_name(&mut self, name: impl Into<String>) {
-        self.name = name.into();
-    }
-
     /// Image width in pixels.
     pub fn width(&self) -> usize {
         self.width

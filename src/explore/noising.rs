@@ -31,11 +31,6 @@ pub struct Planar {
 }
 
 impl Planar {
-    /// Image `index` of `dataset`.
-    pub fn from_dataset(dataset: &Dataset, index: usize) -> Result<Self, ExploreError> {
-        Self::grid(dataset, index, 1)
-    }
-
     /// Images `index .. index + g²` of `dataset` laid out as one g×g image (row-major, no gap).
     /// Past the end of the dataset, cells stay at −1 (black).
     pub fn grid(dataset: &Dataset, index: usize, g: usize) -> Result<Self, ExploreError> {
