@@ -4,6 +4,7 @@
 //! report over channels; the view drains them every frame and never blocks.
 
 use crate::diffusion::{SamplerKind, SamplerPlan, Spacing};
+use crate::jobs::BgJob;
 use crate::model::{DeviceChoice, pick_device};
 use crate::sampling::sample_images;
 use crate::store::load_for_inference;
@@ -21,7 +22,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::PALETTE;
 
@@ -57,11 +58,17 @@ enum Msg {
     Done,
 }
 
-/// A background thread with a channel and a cancel flag. Dropping it asks the thread to stop
-/// and does not wait.
+/// Messages a job may queue before its thread waits for the view to drain them.
+const JOB_QUEUE: usize = 64;
+
+/// A background job ([`BgJob`]) that reports over a bounded channel. Progress messages are
+/// dropped when the queue is full; the others wait for room. Dropping it closes the channel
+/// (so a waiting send returns), cancels the job and joins its thread.
 struct Job {
+    // Declared before `job`, so it is dropped first.
     rx: Receiver<Msg>,
-    cancel: Arc<AtomicBool>,
+    job: BgJob<()>,
+    cancelling: bool,
     progress: (usize, usize, String),
 }
 
@@ -71,35 +78,38 @@ impl Job {
         ctx: &egui::Context,
         body: impl FnOnce(&dyn Fn(Msg), &AtomicBool) + Send + 'static,
     ) -> Result<Self, String> {
-        let (tx, rx): (Sender<Msg>, Receiver<Msg>) = channel();
-        let cancel = Arc::new(AtomicBool::new(false));
-        let flag = cancel.clone();
+        let (tx, rx): (SyncSender<Msg>, Receiver<Msg>) = sync_channel(JOB_QUEUE);
+        let repaint = ctx.clone();
+        let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || repaint.request_repaint());
         let ctx = ctx.clone();
-        std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                let send = |m: Msg| {
+        let job = BgJob::spawn(name, wake, move |job| {
+            let send = |m: Msg| {
+                if matches!(m, Msg::Progress(..)) {
+                    let _ = tx.try_send(m);
+                } else {
                     let _ = tx.send(m);
-                    ctx.request_repaint();
-                };
-                let r = std::panic::catch_unwind(AssertUnwindSafe(|| body(&send, &flag)));
-                if r.is_err() {
-                    send(Msg::Error("the background job panicked".into()));
                 }
-                send(Msg::Done);
-            })
-            .map_err(|e| format!("could not start a thread: {e}"))?;
+                ctx.request_repaint();
+            };
+            let r = std::panic::catch_unwind(AssertUnwindSafe(|| body(&send, job.cancel_flag())));
+            if r.is_err() {
+                send(Msg::Error("the background job panicked".into()));
+            }
+            send(Msg::Done);
+        })
+        .map_err(|e| format!("could not start a thread: {e}"))?;
         Ok(Self {
             rx,
-            cancel,
+            job,
+            cancelling: false,
             progress: (0, 0, String::new()),
         })
     }
-}
 
-impl Drop for Job {
-    fn drop(&mut self) {
-        self.cancel.store(true, Ordering::SeqCst);
+    /// Asks the job to stop; it still reports `Done`.
+    fn cancel(&mut self) {
+        self.cancelling = true;
+        self.job.cancel();
     }
 }
 
@@ -478,6 +488,11 @@ impl RunsView {
         self.error = None;
         let job = Job::spawn("study", ctx, move |send, cancel| {
             let result = run_study(&plan, &dir, None, cancel, &mut |ev| send(Msg::Study(ev)));
+            if let Ok(o) = &result {
+                for w in &o.warnings {
+                    send(Msg::Error(w.clone()));
+                }
+            }
             send(Msg::StudyDone(result.map(|o| o.dir)));
         });
         match job {
@@ -488,8 +503,8 @@ impl RunsView {
 
     /// Asks the running study to stop (what is done is kept).
     pub fn cancel_study(&mut self) {
-        if let Some(j) = &self.study_job {
-            j.cancel.store(true, Ordering::SeqCst);
+        if let Some(j) = &mut self.study_job {
+            j.cancel();
         }
     }
 
@@ -526,13 +541,21 @@ impl RunsView {
             });
             match result {
                 Ok(g) => {
-                    if let Some(parent) = cache.parent() {
-                        let _ = std::fs::create_dir_all(parent);
-                    }
-                    let _ = crate::fs::write_atomic(&cache, |w| {
-                        std::io::Write::write_all(w, g.csv().as_bytes())
-                    });
+                    let written = cache
+                        .parent()
+                        .map_or(Ok(()), std::fs::create_dir_all)
+                        .and_then(|()| {
+                            crate::fs::write_atomic(&cache, |w| {
+                                std::io::Write::write_all(w, g.csv().as_bytes())
+                            })
+                        });
                     send(Msg::Grid(Box::new(g)));
+                    if let Err(e) = written {
+                        send(Msg::Error(format!(
+                            "the grid was not saved for next time ({e}): {}",
+                            cache.display()
+                        )));
+                    }
                 }
                 Err(e) => send(Msg::Error(format!("η × steps grid: {e}"))),
             }
@@ -894,7 +917,7 @@ impl RunsView {
                         .text(format!("step {} / {}", j.progress.0, j.progress.1)),
                 );
             }
-            if j.cancel.load(Ordering::SeqCst) {
+            if j.cancelling {
                 ui.label("cancelling…");
             }
         }
@@ -1225,7 +1248,7 @@ impl RunsView {
             let l = ui.label("S");
             ui.add(egui::TextEdit::singleline(&mut self.grid_steps).desired_width(90.0))
                 .labelled_by(l.id);
-            if let Some(j) = &self.grid_job {
+            if let Some(j) = &mut self.grid_job {
                 if j.progress.1 > 0 {
                     ui.add(
                         egui::ProgressBar::new(j.progress.0 as f32 / j.progress.1 as f32)
@@ -1236,7 +1259,7 @@ impl RunsView {
                     ui.spinner();
                 }
                 if ui.button("Cancel").clicked() {
-                    j.cancel.store(true, Ordering::SeqCst);
+                    j.cancel();
                 }
             }
         });

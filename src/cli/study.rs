@@ -91,6 +91,9 @@ pub fn run_study(a: &StudyArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let outcome =
         crate::train::study_runner::run_study(&plan, &dir, Some(pick), &cancel, &mut on_event)
             .map_err(CliError::failure)?;
+    for w in &outcome.warnings {
+        eprintln!("warning: {w}");
+    }
     writeln!(
         out,
         "done: {} runs; summary.csv, epochs.csv and {} strips in {}",

@@ -195,6 +195,9 @@ pub struct StudyOutcome {
     pub strips: Vec<PathBuf>,
     /// Whether the user cancelled before the end.
     pub cancelled: bool,
+    /// What went wrong without stopping the study (e.g. the cancelled run's checkpoint could
+    /// not be saved); the caller reports these.
+    pub warnings: Vec<String>,
 }
 
 /// Pools per-run epoch records over the seeds, in the order schedules and preps first appear.
@@ -472,6 +475,7 @@ pub fn run_study(
         summary: Vec::new(),
         strips: Vec::new(),
         cancelled: false,
+        warnings: Vec::new(),
     };
     let total_runs = plan.run_count();
     let mut index = 0;
@@ -505,7 +509,12 @@ pub fn run_study(
                     for _ in 0..per_epoch {
                         if cancel.load(Ordering::SeqCst) {
                             outcome.cancelled = true;
-                            let _ = save_checkpoint(&trainer, &dir);
+                            if let Err(e) = save_checkpoint(&trainer, &dir) {
+                                outcome.warnings.push(format!(
+                                    "run {sname} / {pname} / seed {seed} was cancelled and its \
+                                     checkpoint was not saved: {e}"
+                                ));
+                            }
                             break 'all;
                         }
                         let s = trainer
