@@ -5,7 +5,7 @@
 //! `cargo test` and run by the README's test command (`-- --include-ignored`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 #[test]
 #[ignore = "needs xvfb-run and Mesa; run with --include-ignored (.ci/run does)"]

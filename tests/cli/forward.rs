@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Output;
 
-mod common;
+use crate::common;
 
 fn run(args: &[&str]) -> Output {
     common::cli("forward", args)

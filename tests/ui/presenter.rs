@@ -392,10 +392,11 @@ fn opening_a_preset_sets_up_every_view_and_starts_on_its_view() {
     );
     assert!(app.open_preset("lesson-2d"));
     assert_eq!(app.view, View::Toy2d);
-    let toy = diffusion_lab::config::Preset::from_toml(include_str!("../presets/lesson-2d.toml"))
-        .unwrap()
-        .toy
-        .unwrap();
+    let toy =
+        diffusion_lab::config::Preset::from_toml(include_str!("../../presets/lesson-2d.toml"))
+            .unwrap()
+            .toy
+            .unwrap();
     assert_eq!(
         app.toy.config, toy,
         "the preset's [toy] reaches the 2-D lab"

@@ -6,7 +6,7 @@
 //! `SAVE_SCREENSHOTS=1` the PNGs are also copied to `assets/screenshots/presenter-WxH.png`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

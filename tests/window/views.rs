@@ -4,7 +4,7 @@
 //! plain `cargo test` and run by the README's test command (`-- --include-ignored`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -7,7 +7,7 @@ use diffusion_lab::toy::csv::load_points;
 use std::path::Path;
 use std::process::Output;
 
-mod common;
+use crate::common;
 
 fn run(args: &[&str]) -> Output {
     common::cli("toy", args)

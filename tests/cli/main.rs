@@ -1,0 +1,7 @@
+//! The command-line tests: every subcommand run as a process, its output and its usage errors.
+
+mod commands;
+#[path = "../common/mod.rs"]
+mod common;
+mod forward;
+mod toy;

@@ -1,0 +1,14 @@
+//! The core tests: the maths oracles and properties, data, 2-D toys, the forward explorer's logic, presets, the runs folder and the layering of `src/`.
+
+mod data_loaders;
+mod data_triangles;
+mod forward_explore;
+mod layers;
+mod oracles;
+mod presets;
+mod properties;
+mod runs;
+mod statistics;
+mod toy_datasets;
+mod toy_fields;
+mod toy_samplers;

@@ -1,0 +1,9 @@
+//! The network tests: the UNet (burn and the CPU forward pass), training, checkpoints, sampling for the player, studies and the 2-D MLP worker.
+
+mod cpu_unet;
+mod forward_gpu;
+mod model_unet;
+mod player;
+mod study;
+mod toy_train;
+mod train;

@@ -1,0 +1,9 @@
+//! The UI tests: each view driven headlessly with egui_kittest (no window).
+
+mod forward;
+mod player;
+mod presenter;
+mod runs;
+mod schedule_lab;
+mod toy;
+mod training;
