@@ -1,11 +1,11 @@
 //! Configuration: what a run, a sampler, a study, a grid, a preset and a lesson are, with the
 //! one serde schema that parses them, and the [`View`] names shared by presets, CLI and app.
 //!
-//! - [`run`]: [`RunConfig`] (data, schedule, model, training).
-//! - [`sampler`]: [`SamplerSpec`] (a preset's `[sampler]`).
-//! - [`study`]: [`Study`] and [`Grid`] (a preset's `[study]` and `[grid]`).
-//! - [`preset`]: [`Preset`], lessons and the shipped presets.
-//! - [`view`]: [`View`].
+//! - [`run`] holds [`RunConfig`] (data, schedule, model, training).
+//! - [`sampler`] holds [`SamplerSpec`] (a preset's `[sampler]`).
+//! - [`study`] holds [`Study`] and [`Grid`] (a preset's `[study]` and `[grid]`).
+//! - [`preset`] holds [`Preset`], lessons and the shipped presets.
+//! - [`view`] holds [`View`].
 
 pub mod preset;
 pub mod run;
