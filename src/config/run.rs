@@ -3,7 +3,7 @@
 
 use crate::data::{self, ColorMode, Dataset, TriangleConfig, TrianglePrep};
 use crate::diffusion::ScheduleSpec;
-use crate::model::{DeviceChoice, UNetConfig};
+use crate::model::{DeviceChoice, TrainEngine, UNetConfig};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -181,6 +181,8 @@ pub struct TrainConfig {
     pub checkpoint_every: usize,
     /// Where to compute.
     pub device: DeviceChoice,
+    /// Which code trains: the native CPU engine or burn (`auto`: native on the CPU).
+    pub engine: TrainEngine,
 }
 
 impl Default for TrainConfig {
@@ -202,6 +204,7 @@ impl Default for TrainConfig {
             preview_steps: 25,
             checkpoint_every: 500,
             device: DeviceChoice::Auto,
+            engine: TrainEngine::Auto,
         }
     }
 }

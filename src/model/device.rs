@@ -34,6 +34,45 @@ impl DeviceChoice {
     }
 }
 
+/// Which code trains the UNet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrainEngine {
+    /// The native CPU engine on the CPU, burn on a GPU.
+    #[default]
+    Auto,
+    /// The app's own forward and backward passes on the CPU (`TrainNet`), whatever the device.
+    Native,
+    /// burn's autodiff on the picked device (Flex on the CPU, wgpu on a GPU).
+    Burn,
+}
+
+impl TrainEngine {
+    /// Parses "auto", "native" or "burn".
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "auto" => Some(Self::Auto),
+            "native" => Some(Self::Native),
+            "burn" => Some(Self::Burn),
+            _ => None,
+        }
+    }
+
+    /// Whether a run with this choice on `pick` uses the native engine.
+    pub fn is_native_on(self, pick: &DevicePick) -> bool {
+        match self {
+            Self::Auto => !pick.is_gpu,
+            Self::Native => true,
+            Self::Burn => false,
+        }
+    }
+
+    /// The name shown in the status bar and recorded with the run.
+    pub fn label(native: bool) -> &'static str {
+        if native { "native" } else { "burn" }
+    }
+}
+
 /// The device picked, and why.
 #[derive(Clone, Debug)]
 pub struct DevicePick {

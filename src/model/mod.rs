@@ -6,9 +6,9 @@ mod device;
 mod mlp;
 mod unet;
 
-pub use device::{DeviceChoice, DevicePick, has_hardware_adapter, pick_device};
+pub use device::{DeviceChoice, DevicePick, TrainEngine, has_hardware_adapter, pick_device};
 pub use mlp::{ToyMlp, ToyMlpConfig};
-pub use unet::{CpuUNet, UNet, UNetConfig, UNetConfigError};
+pub use unet::{CpuUNet, ParamGrad, TrainNet, UNet, UNetConfig, UNetConfigError};
 
 /// Seeds the device RNG and builds a module under one process-wide lock, then materialises every
 /// (lazily initialised) parameter before the lock is released. burn's initialisers draw from a

@@ -17,7 +17,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 mod cpu;
-pub use cpu::CpuUNet;
+pub use cpu::{CpuUNet, ParamGrad, TrainNet};
 
 /// Everything that shapes a UNet.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

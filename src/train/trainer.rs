@@ -5,7 +5,7 @@ use super::ema::ema_update;
 use crate::config::{RunConfig, Target};
 use crate::data::Dataset;
 use crate::diffusion::{Rng, ScheduleTable};
-use crate::model::{DevicePick, UNet};
+use crate::model::{DevicePick, TrainNet, UNet};
 use crate::store::checkpoint::{CheckpointError, LossHistory, ValPoint};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
@@ -83,6 +83,8 @@ pub struct Trainer {
     dropout: f64,
     /// Print per-phase step times to stderr (`DIFFUSION_LAB_PROFILE=1`).
     profile: bool,
+    /// Whether the native CPU engine computes the gradients (else burn's autodiff).
+    native: bool,
 }
 
 impl Trainer {
@@ -113,7 +115,27 @@ impl Trainer {
         let (train_data, val_data) = data
             .split(config.train.val_fraction, config.train.seed)
             .map_err(|e| TrainError::Data(e.to_string()))?;
-        let device = pick.device.clone().autodiff();
+        let native = config.train.engine.is_native_on(&pick);
+        let mut pick = pick;
+        if native && pick.is_gpu {
+            // The native engine computes on the CPU; the model then lives there too.
+            pick = DevicePick {
+                device: Device::flex(),
+                label: "CPU".into(),
+                reason: format!("the native engine was asked for ({})", pick.reason),
+                is_gpu: false,
+            };
+        }
+        let engine = crate::model::TrainEngine::label(native);
+        if !pick.label.contains(engine) {
+            pick.label = format!("{} · {engine}", pick.label.replace(" · Flex", ""));
+        }
+        // The native engine computes its own gradients, so its model needs no autodiff.
+        let device = if native {
+            pick.device.clone()
+        } else {
+            pick.device.clone().autodiff()
+        };
         let model = unet.init_seeded(&device, config.train.seed);
         let ema = model.valid();
         let optim = adam(&config).init();
@@ -135,7 +157,13 @@ impl Trainer {
             bucket_acc: vec![(0.0, 0); T_BUCKETS],
             dropout: unet.dropout,
             profile: std::env::var_os("DIFFUSION_LAB_PROFILE").is_some(),
+            native,
         })
+    }
+
+    /// Whether the native CPU engine trains this run.
+    pub fn is_native(&self) -> bool {
+        self.native
     }
 
     /// The number of trainable parameters.
@@ -219,24 +247,13 @@ impl Trainer {
                 .seed(self.config.train.seed.wrapping_add(self.step as u64 + 1));
         }
         let tf: Vec<f32> = ts.iter().map(|&t| t as f32).collect();
-        let x = self.upload(xt, b, &self.device);
-        let y = self.upload(target, b, &self.device);
         let t_batch = t0.elapsed();
-        let out = self.model.forward(x, &tf); // [B, C, H, W]
-        let per_sample = (out - y)
-            .powi_scalar(2)
-            .flatten::<2>(1, 3)
-            .mean_dim(1)
-            .flatten::<1>(0, 1); // [B]
-        let loss = per_sample.clone().mean(); // [1]
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         let lr = self.current_lr();
-        self.model = self.optim.step(lr, self.model.clone(), grads);
-        let per: Vec<f32> = per_sample
-            .inner()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
+        let per = if self.native {
+            self.native_step(&xt, &target, &tf, lr)
+        } else {
+            self.burn_step(xt, target, &tf, lr)
+        };
         let t_train = t0.elapsed();
         let loss = per.iter().sum::<f32>() / per.len().max(1) as f32;
         self.step += 1;
@@ -270,6 +287,61 @@ impl Trainer {
         })
     }
 
+    /// One optimiser step with burn's autodiff; returns the per-sample losses.
+    fn burn_step(&mut self, xt: Vec<f32>, target: Vec<f32>, tf: &[f32], lr: f64) -> Vec<f32> {
+        let b = tf.len();
+        let x = self.upload(xt, b, &self.device);
+        let y = self.upload(target, b, &self.device);
+        let out = self.model.forward(x, tf); // [B, C, H, W]
+        let per_sample = (out - y)
+            .powi_scalar(2)
+            .flatten::<2>(1, 3)
+            .mean_dim(1)
+            .flatten::<1>(0, 1); // [B]
+        let loss = per_sample.clone().mean(); // [1]
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        per_sample
+            .inner()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default()
+    }
+
+    /// One optimiser step with the native CPU engine: its forward and backward passes give
+    /// the gradients of the same loss, and burn's optimiser applies them (so Adam, weight
+    /// decay and clipping are the same code on both engines). Returns the per-sample losses.
+    fn native_step(&mut self, xt: &[f32], target: &[f32], tf: &[f32], lr: f64) -> Vec<f32> {
+        let b = tf.len();
+        let mut net = TrainNet::from_unet(&self.model);
+        // Dropout masks: a stream per step, so resuming repeats them.
+        let mut drop_rng = Rng::stream(
+            self.config.train.seed.wrapping_add(self.step as u64 + 1),
+            3,
+        );
+        let out = net.forward(xt, self.image_shape(), tf, &mut drop_rng);
+        let n = out.len() / b.max(1);
+        // loss = mean over samples of the mean squared error per sample.
+        let scale = 2.0 / out.len() as f32;
+        let mut dy = vec![0.0f32; out.len()];
+        let per: Vec<f32> = (0..b)
+            .map(|i| {
+                let mut s = 0.0f64;
+                for j in i * n..(i + 1) * n {
+                    let d = out[j] - target[j];
+                    dy[j] = scale * d;
+                    s += f64::from(d) * f64::from(d);
+                }
+                (s / n as f64) as f32
+            })
+            .collect();
+        net.backward(&dy);
+        let grads = net.gradients(&self.device);
+        drop(net);
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        per
+    }
+
     fn record_by_t(&mut self, ts: &[usize], per: &[f32]) {
         let big_t = self.table.steps();
         for (&t, &l) in ts.iter().zip(per) {
@@ -299,6 +371,8 @@ impl Trainer {
     pub fn validate(&mut self) -> ValPoint {
         let model = self.model.valid();
         let device = self.pick.device.clone();
+        // On the CPU the sampling path's forward pass is the fast one (same numbers to 1e-6).
+        let cpu = (!self.pick.is_gpu).then(|| crate::model::CpuUNet::from_unet(&model));
         let mut rng = Rng::stream(self.config.train.seed, 2);
         let b = self.config.train.batch.min(64);
         let n = self.val_data.len();
@@ -307,6 +381,16 @@ impl Trainer {
             let idx: Vec<usize> = (start..(start + b).min(n)).collect();
             let (xt, target, ts) = self.make_batch(&self.val_data, &idx, &mut rng);
             let tf: Vec<f32> = ts.iter().map(|&t| t as f32).collect();
+            if let Some(cpu) = &cpu {
+                let out = cpu.forward(&xt, self.image_shape(), &tf);
+                let sq: f64 = out
+                    .iter()
+                    .zip(&target)
+                    .map(|(&o, &y)| f64::from(o - y).powi(2))
+                    .sum();
+                losses.push((sq / out.len().max(1) as f64) as f32);
+                continue;
+            }
             let x = self.upload(xt, idx.len(), &device);
             let y = self.upload(target, idx.len(), &device);
             let l = (model.forward(x, &tf) - y).powi_scalar(2).mean();

@@ -1079,3 +1079,6 @@ fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, [m, k, n]: [usize; 3], accumu
         );
     }
 }
+
+mod train;
+pub use train::{ParamGrad, TrainNet};

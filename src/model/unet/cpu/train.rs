@@ -1,0 +1,1336 @@
+//! The UNet's training pass on the CPU: a forward pass that keeps what the backward pass needs,
+//! and a hand-written backward pass, on the channels-last buffers of [`CpuUNet`](super::CpuUNet).
+//!
+//! Why: burn's Flex backend trains the canonical UNet at about a quarter of PyTorch's speed on
+//! this machine, because its convolutions and their backward passes reach 16–29 GFLOP/s
+//! (BENCHMARKS.md, "Native training"). Here every heavy operation is a `gemm` product:
+//!
+//! - A 3×3, stride-1 convolution of a whole batch is three products over strided views of one
+//!   padded copy of the batch (every image padded to (h + 2)×(w + 2), the images stacked):
+//!   output row r = n·P + y·(w + 2) + x reads input rows r + ky·(w + 2) + kx, so the patch
+//!   matrix of kernel row ky is the padded copy viewed with row stride `cin`. The rows that
+//!   fall on padding are computed and dropped. Its weight gradient is the same view,
+//!   transposed, times the output gradient laid out the same way (zero on the padding), and
+//!   its input gradient is the same convolution of the padded output gradient with the
+//!   kernel flipped and transposed.
+//! - Strided and 1×1 convolutions use im2col (kept from the forward pass for dW).
+//! - GroupNorm and SiLU are fused, forward and backward; attention's backward is the usual
+//!   softmax Jacobian-vector product.
+//! - Every reduction over the batch (weight gradients, norm affine gradients) is split into
+//!   fixed chunks summed in order, so a step gives the same bits on any thread count, and a
+//!   resumed run repeats an uninterrupted one exactly.
+//!
+//! The optimiser, the EMA and the checkpoints stay burn's: [`TrainNet::gradients`] hands the
+//! gradients over as burn's [`GradientsParams`], keyed by the parameters' ids, so Adam, weight
+//! decay, clipping and the saved optimiser state mean the same on both engines.
+
+use super::{Act, Conv, Lin, Mat, add_into, channel_sums, exp, matmul, silu};
+use crate::diffusion::Rng;
+use crate::model::time_embedding;
+use crate::model::unet::{Attention, ResBlock, UNet};
+use burn::module::ParamId;
+use burn::nn::conv::Conv2d;
+use burn::nn::{GroupNorm, Linear};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
+use rayon::prelude::*;
+
+/// Output rows per task of a convolution's products.
+const BLOCK: usize = 256;
+
+/// Rows per task of the split reductions (weight gradients). Fixed, not derived from the
+/// thread count, so the sums always run in the same order.
+const CHUNK_ROWS: usize = 2048;
+
+/// Σ over fixed row chunks of `f(first, end, acc)` (each filling a `len`-vector), summed in
+/// chunk order: parallel and still deterministic.
+fn chunked_sum(
+    rows: usize,
+    len: usize,
+    f: impl Fn(usize, usize, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    let n = rows.div_ceil(CHUNK_ROWS).max(1);
+    let parts: Vec<Vec<f32>> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut acc = vec![0.0f32; len];
+            let (r0, r1) = (i * CHUNK_ROWS, ((i + 1) * CHUNK_ROWS).min(rows));
+            if r0 < r1 {
+                f(r0, r1, &mut acc);
+            }
+            acc
+        })
+        .collect();
+    let mut total = vec![0.0f32; len];
+    for p in &parts {
+        add_into(&mut total, p);
+    }
+    total
+}
+
+/// Sum of the rows of `x` ([rows, c]).
+fn column_sums(x: &[f32], c: usize) -> Vec<f32> {
+    chunked_sum(x.len() / c, c, |r0, r1, acc| {
+        for row in x[r0 * c..r1 * c].chunks_exact(c) {
+            add_into(acc, row);
+        }
+    })
+}
+
+/// sigmoid(z) and SiLU'(z) = s·(1 + z·(1 − s)).
+#[inline(always)]
+fn silu_grad(z: f32) -> f32 {
+    let s = 1.0 / (1.0 + exp(-z));
+    s * (1.0 + z * (1.0 - s))
+}
+
+/// The batch padded by one pixel on every side and stacked: image n's padded pixel (y, x)
+/// is row n·(h + 2)(w + 2) + y·(w + 2) + x, followed by 2(w + 2) + 2 zero rows that only the
+/// dropped padding outputs read.
+fn pad(x: &Act) -> Vec<f32> {
+    let (c, wp) = (x.c, x.w + 2);
+    let p = (x.h + 2) * wp;
+    let mut out = vec![0.0f32; (x.b * p + 2 * wp + 2) * c];
+    out[..x.b * p * c]
+        .par_chunks_mut(p * c)
+        .enumerate()
+        .for_each(|(n, img)| {
+            for y in 0..x.h {
+                img[((y + 1) * wp + 1) * c..][..x.w * c]
+                    .copy_from_slice(&x.data[(n * x.h + y) * x.w * c..][..x.w * c]);
+            }
+        });
+    out
+}
+
+/// `rows`×`cout` = Σ_ky view_ky(`src`)·`w`[ky]: a 3×3 convolution over a padded batch (see
+/// [`pad`]); `w` is [9·cin, cout] with row (ky·3 + kx)·cin + ci.
+fn shifted(src: &[f32], cin: usize, w: &[f32], cout: usize, rows: usize, wp: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; rows * cout];
+    out.par_chunks_mut(BLOCK * cout)
+        .enumerate()
+        .for_each(|(i, dst)| {
+            let (r0, m) = (i * BLOCK, dst.len() / cout);
+            for ky in 0..3 {
+                let a = Mat {
+                    data: &src[(r0 + ky * wp) * cin..],
+                    rs: cin,
+                    cs: 1,
+                };
+                let b = Mat::rows(&w[ky * 3 * cin * cout..][..3 * cin * cout], cout);
+                matmul(dst, a, b, [m, 3 * cin, cout], ky > 0);
+            }
+        });
+    out
+}
+
+/// The weight gradient [9·cin, cout] of a 3×3 convolution: view_ky(`src`)ᵀ · `dyo`, where
+/// `dyo` holds the output gradient at the output rows of the padded layout (zero elsewhere).
+fn shifted_dw(src: &[f32], cin: usize, dyo: &[f32], cout: usize, rows: usize, wp: usize) -> Vec<f32> {
+    chunked_sum(rows, 9 * cin * cout, |r0, r1, acc| {
+        for ky in 0..3 {
+            let at = Mat {
+                data: &src[(r0 + ky * wp) * cin..],
+                rs: 1,
+                cs: cin,
+            };
+            let dy = Mat::rows(&dyo[r0 * cout..], cout);
+            matmul(
+                &mut acc[ky * 3 * cin * cout..][..3 * cin * cout],
+                at,
+                dy,
+                [3 * cin, r1 - r0, cout],
+                true,
+            );
+        }
+    })
+}
+
+/// The valid rows of a padded-layout output, plus `bias`, the per-image `extra` bias
+/// ([b, c]) and `residual` when given.
+#[allow(clippy::too_many_arguments)]
+fn unpad(
+    opad: &[f32],
+    [b, h, w, c]: [usize; 4],
+    bias: Option<&[f32]>,
+    extra: Option<&[f32]>,
+    residual: Option<&Act>,
+) -> Act {
+    let (wp, p) = (w + 2, (h + 2) * (w + 2));
+    let mut out = Act::scratch(b, h, w, c);
+    out.data
+        .par_chunks_mut(h * w * c)
+        .enumerate()
+        .for_each(|(n, dst)| {
+            let mut row_bias = match bias {
+                Some(bias) => bias.repeat(w),
+                None => vec![0.0; w * c],
+            };
+            if let Some(e) = extra {
+                for px in row_bias.chunks_exact_mut(c) {
+                    add_into(px, &e[n * c..][..c]);
+                }
+            }
+            for (y, row) in dst.chunks_exact_mut(w * c).enumerate() {
+                let src = &opad[(n * p + y * wp) * c..][..w * c];
+                for ((o, &v), &bb) in row.iter_mut().zip(src).zip(&row_bias) {
+                    *o = v + bb;
+                }
+                if let Some(r) = residual {
+                    add_into(row, &r.data[(n * h + y) * w * c..][..w * c]);
+                }
+            }
+        });
+    out
+}
+
+/// The 3×3 kernel flipped and transposed, [9·cout, cin]: the input gradient is the
+/// convolution of the output gradient with it.
+fn flip(w: &[f32], cin: usize, cout: usize) -> Vec<f32> {
+    let mut f = vec![0.0f32; 9 * cin * cout];
+    for ky in 0..3 {
+        for kx in 0..3 {
+            let src_tap = (2 - ky) * 3 + (2 - kx);
+            for ci in 0..cin {
+                for co in 0..cout {
+                    f[((ky * 3 + kx) * cout + co) * cin + ci] = w[(src_tap * cin + ci) * cout + co];
+                }
+            }
+        }
+    }
+    f
+}
+
+/// One gradient in burn's layout: the parameter, its shape, its values.
+pub type ParamGrad = (ParamId, Vec<usize>, Vec<f32>);
+
+/// What a convolution's forward pass keeps.
+enum ConvCache {
+    /// The padded batch (3×3, stride 1).
+    Shifted { xpad: Vec<f32>, shape: [usize; 4] },
+    /// The patch matrix [b·ho·wo, k·k·cin] and the input's shape.
+    Cols { cols: Vec<f32>, shape: [usize; 4] },
+}
+
+/// A convolution with its gradients.
+struct TConv {
+    conv: Conv,
+    wid: ParamId,
+    bid: Option<ParamId>,
+    dw: Vec<f32>,
+    db: Vec<f32>,
+    cache: Option<ConvCache>,
+}
+
+impl TConv {
+    fn from(c: &Conv2d) -> Self {
+        let conv = Conv::from(c);
+        Self {
+            dw: vec![0.0; conv.w.len()],
+            db: vec![0.0; conv.cout],
+            conv,
+            wid: c.weight.id,
+            bid: c.bias.as_ref().map(|b| b.id),
+            cache: None,
+        }
+    }
+
+    fn forward(&mut self, x: &Act, extra: Option<&[f32]>, residual: Option<&Act>) -> Act {
+        let c = &self.conv;
+        assert_eq!(x.c, c.cin, "convolution input channels");
+        if c.k == 3 && c.stride == 1 {
+            let wp = x.w + 2;
+            let rows = x.b * (x.h + 2) * wp;
+            let xpad = pad(x);
+            let opad = shifted(&xpad, c.cin, &c.w, c.cout, rows, wp);
+            let y = unpad(
+                &opad,
+                [x.b, x.h, x.w, c.cout],
+                Some(&c.bias),
+                extra,
+                residual,
+            );
+            self.cache = Some(ConvCache::Shifted {
+                xpad,
+                shape: [x.b, x.h, x.w, x.c],
+            });
+            return y;
+        }
+        let pad = c.k / 2;
+        let ho = (x.h + 2 * pad - c.k) / c.stride + 1;
+        let wo = (x.w + 2 * pad - c.k) / c.stride + 1;
+        let (kdim, cout, per_image) = (c.k * c.k * c.cin, c.cout, ho * wo);
+        let cols: Vec<f32> = if c.k == 1 && c.stride == 1 {
+            x.data.clone()
+        } else {
+            let mut cols = vec![0.0f32; x.b * per_image * kdim];
+            cols.par_chunks_mut(BLOCK * kdim)
+                .enumerate()
+                .for_each(|(i, blk)| c.gather(x, [ho, wo], i * BLOCK, blk));
+            cols
+        };
+        let mut out = Act::scratch(x.b, ho, wo, cout);
+        out.data
+            .par_chunks_mut(BLOCK * cout)
+            .enumerate()
+            .for_each(|(i, dst)| {
+                let (r0, m) = (i * BLOCK, dst.len() / cout);
+                for (r, row) in dst.chunks_exact_mut(cout).enumerate() {
+                    let p = r0 + r;
+                    row.copy_from_slice(&c.bias);
+                    if let Some(e) = extra {
+                        add_into(row, &e[(p / per_image) * cout..][..cout]);
+                    }
+                    if let Some(res) = residual {
+                        add_into(row, &res.data[p * cout..][..cout]);
+                    }
+                }
+                matmul(
+                    dst,
+                    Mat::rows(&cols[r0 * kdim..], kdim),
+                    Mat::rows(&c.w, cout),
+                    [m, kdim, cout],
+                    true,
+                );
+            });
+        self.cache = Some(ConvCache::Cols {
+            cols,
+            shape: [x.b, x.h, x.w, x.c],
+        });
+        out
+    }
+
+    /// Accumulates dW and db for the output gradient `dy`; returns the input gradient when
+    /// `need_dx`.
+    fn backward(&mut self, dy: &Act, need_dx: bool) -> Option<Act> {
+        let cache = self.cache.take().expect("convolution backward before forward");
+        let c = &self.conv;
+        let (cin, cout, k) = (c.cin, c.cout, c.k);
+        add_into(&mut self.db, &column_sums(&dy.data, cout));
+        match cache {
+            ConvCache::Shifted { xpad, shape } => {
+                let [b, h, w, _] = shape;
+                let wp = w + 2;
+                let rows = b * (h + 2) * wp;
+                let g = pad(dy);
+                let dw = shifted_dw(&xpad, cin, &g[(wp + 1) * cout..], cout, rows, wp);
+                add_into(&mut self.dw, &dw);
+                drop(xpad);
+                need_dx.then(|| {
+                    let wf = flip(&c.w, cin, cout);
+                    let dpad = shifted(&g, cout, &wf, cin, rows, wp);
+                    unpad(&dpad, [b, h, w, cin], None, None, None)
+                })
+            }
+            ConvCache::Cols { cols, shape } => {
+                let [b, h, w, _] = shape;
+                let kdim = k * k * cin;
+                let rows = dy.b * dy.pixels();
+                let dw = chunked_sum(rows, kdim * cout, |r0, r1, acc| {
+                    let colst = Mat {
+                        data: &cols[r0 * kdim..],
+                        rs: 1,
+                        cs: kdim,
+                    };
+                    let d = Mat::rows(&dy.data[r0 * cout..], cout);
+                    matmul(acc, colst, d, [kdim, r1 - r0, cout], true);
+                });
+                add_into(&mut self.dw, &dw);
+                drop(cols);
+                if !need_dx {
+                    return None;
+                }
+                // dcols = dy · Wᵀ.
+                let wt = Mat {
+                    data: &c.w,
+                    rs: 1,
+                    cs: cout,
+                };
+                let mut dcols = vec![0.0f32; rows * kdim];
+                dcols
+                    .par_chunks_mut(BLOCK * kdim)
+                    .enumerate()
+                    .for_each(|(i, dst)| {
+                        let (r0, m) = (i * BLOCK, dst.len() / kdim);
+                        let d = Mat::rows(&dy.data[r0 * cout..], cout);
+                        matmul(dst, d, wt, [m, cout, kdim], false);
+                    });
+                if k == 1 && c.stride == 1 {
+                    let mut dx = Act::scratch(b, h, w, cin);
+                    dx.data.copy_from_slice(&dcols);
+                    return Some(dx);
+                }
+                // col2im: each image's patches scatter back into that image only.
+                let (ho, wo, stride, padding) = (dy.h, dy.w, c.stride, k / 2);
+                let mut dx = Act::scratch(b, h, w, cin);
+                dx.data
+                    .par_chunks_mut(h * w * cin)
+                    .enumerate()
+                    .for_each(|(n, img)| {
+                        img.fill(0.0);
+                        for oy in 0..ho {
+                            for ox in 0..wo {
+                                let row = &dcols[((n * ho + oy) * wo + ox) * kdim..][..kdim];
+                                for ky in 0..k {
+                                    let Some(iy) = (oy * stride + ky)
+                                        .checked_sub(padding)
+                                        .filter(|&y| y < h)
+                                    else {
+                                        continue;
+                                    };
+                                    for kx in 0..k {
+                                        let Some(ix) = (ox * stride + kx)
+                                            .checked_sub(padding)
+                                            .filter(|&x| x < w)
+                                        else {
+                                            continue;
+                                        };
+                                        add_into(
+                                            &mut img[(iy * w + ix) * cin..][..cin],
+                                            &row[(ky * k + kx) * cin..][..cin],
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                    });
+                Some(dx)
+            }
+        }
+    }
+
+    fn grads(&self, out: &mut Vec<ParamGrad>) {
+        let c = &self.conv;
+        let (k, cin, cout) = (c.k, c.cin, c.cout);
+        let mut w = vec![0.0f32; self.dw.len()];
+        for co in 0..cout {
+            for ci in 0..cin {
+                for ky in 0..k {
+                    for kx in 0..k {
+                        w[((co * cin + ci) * k + ky) * k + kx] =
+                            self.dw[((ky * k + kx) * cin + ci) * cout + co];
+                    }
+                }
+            }
+        }
+        out.push((self.wid, vec![cout, cin, k, k], w));
+        if let Some(bid) = self.bid {
+            out.push((bid, vec![cout], self.db.clone()));
+        }
+    }
+}
+
+/// Nearest ×2 upsampling followed by a 3×3 convolution.
+struct TUp {
+    conv: TConv,
+}
+
+impl TUp {
+    fn forward(&mut self, x: &Act) -> Act {
+        let (h, w, c) = (x.h, x.w, x.c);
+        let mut up = Act::scratch(x.b, 2 * h, 2 * w, c);
+        up.data
+            .par_chunks_mut(2 * w * c)
+            .enumerate()
+            .for_each(|(row, dst)| {
+                let (n, y) = (row / (2 * h), (row % (2 * h)) / 2);
+                let src = &x.data[(n * h + y) * w * c..][..w * c];
+                for (j, px) in src.chunks_exact(c).enumerate() {
+                    dst[2 * j * c..][..c].copy_from_slice(px);
+                    dst[(2 * j + 1) * c..][..c].copy_from_slice(px);
+                }
+            });
+        self.conv.forward(&up, None, None)
+    }
+
+    fn backward(&mut self, dy: &Act) -> Act {
+        let dup = self
+            .conv
+            .backward(dy, true)
+            .expect("input gradient requested");
+        let (h, w, c) = (dup.h / 2, dup.w / 2, dup.c);
+        let mut dx = Act::scratch(dup.b, h, w, c);
+        dx.data
+            .par_chunks_mut(w * c)
+            .enumerate()
+            .for_each(|(row, dst)| {
+                let (n, y) = (row / h, row % h);
+                dst.fill(0.0);
+                for dyy in 0..2 {
+                    let src = &dup.data[(n * 2 * h + 2 * y + dyy) * 2 * w * c..][..2 * w * c];
+                    for (j, px) in dst.chunks_exact_mut(c).enumerate() {
+                        add_into(px, &src[2 * j * c..][..c]);
+                        add_into(px, &src[(2 * j + 1) * c..][..c]);
+                    }
+                }
+            });
+        dx
+    }
+}
+
+/// A linear layer with its gradients; keeps its input for dW.
+struct TLin {
+    lin: Lin,
+    wid: ParamId,
+    bid: Option<ParamId>,
+    dw: Vec<f32>,
+    db: Vec<f32>,
+    x: Vec<f32>,
+}
+
+impl TLin {
+    fn from(l: &Linear) -> Self {
+        let lin = Lin::from(l);
+        Self {
+            dw: vec![0.0; lin.w.len()],
+            db: vec![0.0; lin.dout],
+            lin,
+            wid: l.weight.id,
+            bid: l.bias.as_ref().map(|b| b.id),
+            x: Vec::new(),
+        }
+    }
+
+    fn forward(&mut self, x: &[f32]) -> Vec<f32> {
+        self.x = x.to_vec();
+        self.lin.forward(x)
+    }
+
+    /// Accumulates dW, db for `dy` ([rows, dout]) at the kept input; adds the input gradient
+    /// to `dx` when given.
+    fn backward(&mut self, dy: &[f32], dx: Option<&mut [f32]>) {
+        let (din, dout) = (self.lin.din, self.lin.dout);
+        let x = std::mem::take(&mut self.x);
+        self.accumulate(&x, dy);
+        if let Some(dx) = dx {
+            let rows = dy.len() / dout;
+            let wt = Mat {
+                data: &self.lin.w,
+                rs: 1,
+                cs: dout,
+            };
+            matmul(dx, Mat::rows(dy, dout), wt, [rows, dout, din], true);
+        }
+    }
+
+    /// dW += xᵀ·dy, db += Σ dy.
+    fn accumulate(&mut self, x: &[f32], dy: &[f32]) {
+        let (din, dout) = (self.lin.din, self.lin.dout);
+        let rows = dy.len() / dout;
+        let xt = Mat {
+            data: x,
+            rs: 1,
+            cs: din,
+        };
+        matmul(&mut self.dw, xt, Mat::rows(dy, dout), [din, rows, dout], true);
+        add_into(&mut self.db, &column_sums(dy, dout));
+    }
+
+    fn grads(&self, out: &mut Vec<ParamGrad>) {
+        out.push((self.wid, vec![self.lin.din, self.lin.dout], self.dw.clone()));
+        if let Some(bid) = self.bid {
+            out.push((bid, vec![self.lin.dout], self.db.clone()));
+        }
+    }
+}
+
+/// GroupNorm (then SiLU when `act`) with its gradients; keeps its input and statistics.
+struct TNorm {
+    groups: usize,
+    eps: f64,
+    act: bool,
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    gid: Option<ParamId>,
+    bid: Option<ParamId>,
+    dg: Vec<f32>,
+    db: Vec<f32>,
+    /// Input, then per (image, channel) mean and 1/σ.
+    cache: Option<(Act, Vec<f32>, Vec<f32>)>,
+}
+
+impl TNorm {
+    fn from(n: &GroupNorm, act: bool) -> Self {
+        let c = n.num_channels;
+        let val = |p: Option<&burn::module::Param<Tensor<1>>>, d: f32| {
+            p.map(super::param).unwrap_or_else(|| vec![d; c])
+        };
+        Self {
+            groups: n.num_groups,
+            eps: n.epsilon,
+            act,
+            gamma: val(n.gamma.as_ref(), 1.0),
+            beta: val(n.beta.as_ref(), 0.0),
+            gid: n.gamma.as_ref().map(|p| p.id),
+            bid: n.beta.as_ref().map(|p| p.id),
+            dg: vec![0.0; c],
+            db: vec![0.0; c],
+            cache: None,
+        }
+    }
+
+    fn forward(&mut self, x: &Act) -> Act {
+        let (c, g) = (x.c, self.groups);
+        let cg = c / g;
+        let per_image = x.pixels() * c;
+        let mut out = Act::scratch(x.b, x.h, x.w, c);
+        let mut mean = vec![0.0f32; x.b * c];
+        let mut rstd = vec![0.0f32; x.b * c];
+        out.data
+            .par_chunks_mut(per_image)
+            .zip(x.data.par_chunks(per_image))
+            .zip(mean.par_chunks_mut(c).zip(rstd.par_chunks_mut(c)))
+            .for_each(|((dst, img), (m_c, r_c))| {
+                let n = (img.len() / c) as f32;
+                let count = n * cg as f32;
+                let shift0 = &img[..c];
+                let (s1, s2) = channel_sums(img, shift0);
+                for gi in 0..g {
+                    let chans = gi * cg..(gi + 1) * cg;
+                    let m = chans.clone().map(|ch| s1[ch] + n * shift0[ch]).sum::<f32>() / count;
+                    let acc: f32 = chans
+                        .clone()
+                        .map(|ch| {
+                            let d = m - shift0[ch];
+                            s2[ch] - 2.0 * d * s1[ch] + n * d * d
+                        })
+                        .sum();
+                    let r = (1.0 / (f64::from(acc / count) + self.eps).sqrt()) as f32;
+                    for ch in chans {
+                        m_c[ch] = m;
+                        r_c[ch] = r;
+                    }
+                }
+                norm_apply(dst, img, m_c, r_c, &self.gamma, &self.beta, self.act);
+            });
+        self.cache = Some((x.clone(), mean, rstd));
+        out
+    }
+
+    /// Accumulates dγ, dβ; returns the input gradient.
+    fn backward(&mut self, d: &Act) -> Act {
+        let (x, mean, rstd) = self.cache.take().expect("norm backward before forward");
+        let (c, g) = (x.c, self.groups);
+        let cg = c / g;
+        let per_image = x.pixels() * c;
+        let mut dx = Act::scratch(x.b, x.h, x.w, c);
+        let parts: Vec<(Vec<f32>, Vec<f32>)> = dx
+            .data
+            .par_chunks_mut(per_image)
+            .zip(x.data.par_chunks(per_image))
+            .zip(d.data.par_chunks(per_image))
+            .zip(mean.par_chunks(c).zip(rstd.par_chunks(c)))
+            .map(|(((dst, img), dimg), (m_c, r_c))| {
+                let mut dg = vec![0.0f32; c];
+                let mut db = vec![0.0f32; c];
+                let mut s1 = vec![0.0f32; c];
+                let mut s2 = vec![0.0f32; c];
+                norm_back1(
+                    dst, img, dimg, m_c, r_c, &self.gamma, &self.beta, self.act, &mut dg,
+                    &mut db, &mut s1, &mut s2,
+                );
+                let count = ((img.len() / c) * cg) as f32;
+                let mut a = vec![0.0f32; c];
+                let mut bcoef = vec![0.0f32; c];
+                for gi in 0..g {
+                    let chans = gi * cg..(gi + 1) * cg;
+                    let m1 = chans.clone().map(|ch| s1[ch]).sum::<f32>() / count;
+                    let m2 = chans.clone().map(|ch| s2[ch]).sum::<f32>() / count;
+                    for ch in chans {
+                        a[ch] = m1;
+                        bcoef[ch] = m2;
+                    }
+                }
+                norm_back2(dst, img, m_c, r_c, &a, &bcoef);
+                (dg, db)
+            })
+            .collect();
+        for (dg, db) in &parts {
+            add_into(&mut self.dg, dg);
+            add_into(&mut self.db, db);
+        }
+        dx
+    }
+
+    fn grads(&self, out: &mut Vec<ParamGrad>) {
+        if let Some(id) = self.gid {
+            out.push((id, vec![self.dg.len()], self.dg.clone()));
+        }
+        if let Some(id) = self.bid {
+            out.push((id, vec![self.db.len()], self.db.clone()));
+        }
+    }
+}
+
+vectorised! {
+    /// dst = (SiLU of) (x − mean)·rstd·γ + β for one image [pixels, c], with per-channel mean
+    /// and rstd.
+    #[allow(clippy::too_many_arguments)]
+    fn norm_apply(
+        dst: &mut [f32],
+        img: &[f32],
+        mean: &[f32],
+        rstd: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        act: bool
+    ) {
+        let c = mean.len();
+        let scale: Vec<f32> = rstd.iter().zip(gamma).map(|(r, g)| r * g).collect();
+        let shift: Vec<f32> = (0..c).map(|ch| beta[ch] - mean[ch] * scale[ch]).collect();
+        for (o, px) in dst.chunks_exact_mut(c).zip(img.chunks_exact(c)) {
+            if act {
+                for (((o, &v), &a), &b) in o.iter_mut().zip(px).zip(&scale).zip(&shift) {
+                    *o = silu(v * a + b);
+                }
+            } else {
+                for (((o, &v), &a), &b) in o.iter_mut().zip(px).zip(&scale).zip(&shift) {
+                    *o = v * a + b;
+                }
+            }
+        }
+    }
+}
+
+vectorised! {
+    /// First pass of the norm's backward for one image: dst = dx̂ = dz·γ (dz through SiLU when
+    /// `act`), and the per-channel sums dγ += Σ dz·x̂, dβ += Σ dz, s1 += Σ dx̂, s2 += Σ dx̂·x̂.
+    #[allow(clippy::too_many_arguments)]
+    fn norm_back1(
+        dst: &mut [f32],
+        img: &[f32],
+        d: &[f32],
+        mean: &[f32],
+        rstd: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        act: bool,
+        dg: &mut [f32],
+        db: &mut [f32],
+        s1: &mut [f32],
+        s2: &mut [f32]
+    ) {
+        let c = mean.len();
+        for ((o, px), dpx) in dst
+            .chunks_exact_mut(c)
+            .zip(img.chunks_exact(c))
+            .zip(d.chunks_exact(c))
+        {
+            for ch in 0..c {
+                let xh = (px[ch] - mean[ch]) * rstd[ch];
+                let dz = if act {
+                    dpx[ch] * silu_grad(xh * gamma[ch] + beta[ch])
+                } else {
+                    dpx[ch]
+                };
+                dg[ch] += dz * xh;
+                db[ch] += dz;
+                let dxh = dz * gamma[ch];
+                s1[ch] += dxh;
+                s2[ch] += dxh * xh;
+                o[ch] = dxh;
+            }
+        }
+    }
+}
+
+vectorised! {
+    /// Second pass: dst = rstd·(dx̂ − m1 − x̂·m2), with the group means m1 = E[dx̂] and
+    /// m2 = E[dx̂·x̂] spread per channel.
+    fn norm_back2(
+        dst: &mut [f32],
+        img: &[f32],
+        mean: &[f32],
+        rstd: &[f32],
+        m1: &[f32],
+        m2: &[f32]
+    ) {
+        let c = mean.len();
+        for (o, px) in dst.chunks_exact_mut(c).zip(img.chunks_exact(c)) {
+            for ch in 0..c {
+                let xh = (px[ch] - mean[ch]) * rstd[ch];
+                o[ch] = rstd[ch] * (o[ch] - m1[ch] - xh * m2[ch]);
+            }
+        }
+    }
+}
+
+/// What attention keeps per image: q|k|v [hw, 3c], the softmax [hw, hw], the mix [hw, c].
+struct AttnCache {
+    qkv: Vec<Vec<f32>>,
+    s: Vec<Vec<f32>>,
+    o: Vec<Vec<f32>>,
+    hn: Act,
+}
+
+/// Single-head self-attention with a residual connection, with its gradients.
+struct TAttn {
+    norm: TNorm,
+    qkv: TLin,
+    proj: TLin,
+    cache: Option<AttnCache>,
+}
+
+impl TAttn {
+    fn from(a: &Attention) -> Self {
+        Self {
+            norm: TNorm::from(&a.norm, false),
+            qkv: TLin::from(&a.qkv),
+            proj: TLin::from(&a.proj),
+            cache: None,
+        }
+    }
+
+    fn forward(&mut self, x: &Act) -> Act {
+        let hn = self.norm.forward(x);
+        let (c, hw) = (x.c, x.pixels());
+        let scale = (c as f32).powf(-0.5);
+        let (qkv_l, proj_l) = (&self.qkv.lin, &self.proj.lin);
+        let per: Vec<(Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>)> = hn
+            .data
+            .par_chunks(hw * c)
+            .map(|h| {
+                let qkv = qkv_l.forward(h);
+                let mut s = vec![0.0f32; hw * hw];
+                let q = Mat {
+                    data: &qkv,
+                    rs: 3 * c,
+                    cs: 1,
+                };
+                let kt = Mat {
+                    data: &qkv[c..],
+                    rs: 1,
+                    cs: 3 * c,
+                };
+                matmul(&mut s, q, kt, [hw, c, hw], false);
+                for row in s.chunks_mut(hw) {
+                    super::softmax_in_place(row, scale);
+                }
+                let mut o = vec![0.0f32; hw * c];
+                let v = Mat {
+                    data: &qkv[2 * c..],
+                    rs: 3 * c,
+                    cs: 1,
+                };
+                matmul(&mut o, Mat::rows(&s, hw), v, [hw, hw, c], false);
+                let p = proj_l.forward(&o);
+                (qkv, s, o, p)
+            })
+            .collect();
+        let mut out = x.clone();
+        let mut cache = AttnCache {
+            qkv: Vec::with_capacity(x.b),
+            s: Vec::with_capacity(x.b),
+            o: Vec::with_capacity(x.b),
+            hn,
+        };
+        for (dst, (qkv, s, o, p)) in out.data.chunks_mut(hw * c).zip(per) {
+            add_into(dst, &p);
+            cache.qkv.push(qkv);
+            cache.s.push(s);
+            cache.o.push(o);
+        }
+        self.cache = Some(cache);
+        out
+    }
+
+    fn backward(&mut self, dout: &Act) -> Act {
+        let cache = self.cache.take().expect("attention backward before forward");
+        let (c, hw) = (dout.c, dout.pixels());
+        let scale = (c as f32).powf(-0.5);
+        let (wq, wp) = (&self.qkv.lin.w, &self.proj.lin.w);
+        // Per image: dqkv [hw, 3c] and dhn [hw, c].
+        let per: Vec<(Vec<f32>, Vec<f32>)> = (0..dout.b)
+            .into_par_iter()
+            .map(|n| {
+                let d = &dout.data[n * hw * c..][..hw * c];
+                let (qkv, s) = (&cache.qkv[n], &cache.s[n]);
+                // dO = dOut·Wpᵀ.
+                let mut d_o = vec![0.0f32; hw * c];
+                let wpt = Mat {
+                    data: wp,
+                    rs: 1,
+                    cs: c,
+                };
+                matmul(&mut d_o, Mat::rows(d, c), wpt, [hw, c, c], false);
+                // dS = dO·vᵀ, dv = Sᵀ·dO.
+                let mut ds = vec![0.0f32; hw * hw];
+                let vt = Mat {
+                    data: &qkv[2 * c..],
+                    rs: 1,
+                    cs: 3 * c,
+                };
+                matmul(&mut ds, Mat::rows(&d_o, c), vt, [hw, c, hw], false);
+                let mut dqkv = vec![0.0f32; hw * 3 * c];
+                let mut dv = vec![0.0f32; hw * c];
+                let st = Mat {
+                    data: s,
+                    rs: 1,
+                    cs: hw,
+                };
+                matmul(&mut dv, st, Mat::rows(&d_o, c), [hw, hw, c], false);
+                // The softmax's Jacobian: dL = S ⊙ (dS − rowsum(dS ⊙ S)), times the scale.
+                for (drow, srow) in ds.chunks_mut(hw).zip(s.chunks(hw)) {
+                    let dot: f32 = drow.iter().zip(srow).map(|(a, b)| a * b).sum();
+                    for (dv, &sv) in drow.iter_mut().zip(srow) {
+                        *dv = sv * (*dv - dot) * scale;
+                    }
+                }
+                let mut dq = vec![0.0f32; hw * c];
+                let k = Mat {
+                    data: &qkv[c..],
+                    rs: 3 * c,
+                    cs: 1,
+                };
+                matmul(&mut dq, Mat::rows(&ds, hw), k, [hw, hw, c], false);
+                let mut dk = vec![0.0f32; hw * c];
+                let dst = Mat {
+                    data: &ds,
+                    rs: 1,
+                    cs: hw,
+                };
+                let q = Mat {
+                    data: qkv,
+                    rs: 3 * c,
+                    cs: 1,
+                };
+                matmul(&mut dk, dst, q, [hw, hw, c], false);
+                for (i, row) in dqkv.chunks_exact_mut(3 * c).enumerate() {
+                    row[..c].copy_from_slice(&dq[i * c..][..c]);
+                    row[c..2 * c].copy_from_slice(&dk[i * c..][..c]);
+                    row[2 * c..].copy_from_slice(&dv[i * c..][..c]);
+                }
+                // dhn = dqkv·Wqkvᵀ.
+                let mut dhn = vec![0.0f32; hw * c];
+                let wqt = Mat {
+                    data: wq,
+                    rs: 1,
+                    cs: 3 * c,
+                };
+                matmul(&mut dhn, Mat::rows(&dqkv, 3 * c), wqt, [hw, 3 * c, c], false);
+                (dqkv, dhn)
+            })
+            .collect();
+        let mut dhn = Act::scratch(dout.b, dout.h, dout.w, c);
+        for (n, (dqkv, dh)) in per.iter().enumerate() {
+            let hn = &cache.hn.data[n * hw * c..][..hw * c];
+            self.qkv.accumulate(hn, dqkv);
+            self.proj
+                .accumulate(&cache.o[n], &dout.data[n * hw * c..][..hw * c]);
+            dhn.data[n * hw * c..][..hw * c].copy_from_slice(dh);
+        }
+        let mut dx = self.norm.backward(&dhn);
+        add_into(&mut dx.data, &dout.data);
+        dx
+    }
+
+    fn grads(&self, out: &mut Vec<ParamGrad>) {
+        self.norm.grads(out);
+        self.qkv.grads(out);
+        self.proj.grads(out);
+    }
+}
+
+/// A residual block with its gradients.
+struct TRes {
+    norm1: TNorm,
+    conv1: TConv,
+    temb: TLin,
+    norm2: TNorm,
+    conv2: TConv,
+    skip: Option<TConv>,
+    dropout: f32,
+    mask: Option<Vec<f32>>,
+}
+
+impl TRes {
+    fn from(r: &ResBlock) -> Self {
+        Self {
+            norm1: TNorm::from(&r.norm1, true),
+            conv1: TConv::from(&r.conv1),
+            temb: TLin::from(&r.temb_proj),
+            norm2: TNorm::from(&r.norm2, true),
+            conv2: TConv::from(&r.conv2),
+            skip: r.skip.as_ref().map(TConv::from),
+            dropout: r.dropout.prob as f32,
+            mask: None,
+        }
+    }
+
+    fn forward(&mut self, x: &Act, temb_act: &[f32], rng: &mut Rng) -> Act {
+        let t = self.temb.forward(temb_act); // [B, cout]
+        let a1 = self.norm1.forward(x);
+        let h1 = self.conv1.forward(&a1, Some(&t), None);
+        drop(a1);
+        let mut a2 = self.norm2.forward(&h1);
+        drop(h1);
+        if self.dropout > 0.0 {
+            let keep = 1.0 / (1.0 - self.dropout);
+            let mask: Vec<f32> = (0..a2.data.len())
+                .map(|_| {
+                    if rng.uniform() < f64::from(self.dropout) {
+                        0.0
+                    } else {
+                        keep
+                    }
+                })
+                .collect();
+            for (v, m) in a2.data.iter_mut().zip(&mask) {
+                *v *= m;
+            }
+            self.mask = Some(mask);
+        }
+        let skip = self.skip.as_mut().map(|s| s.forward(x, None, None));
+        self.conv2
+            .forward(&a2, None, Some(skip.as_ref().unwrap_or(x)))
+    }
+
+    fn backward(&mut self, dout: &Act, dtemb: &mut [f32]) -> Act {
+        let dx_skip = match &mut self.skip {
+            Some(s) => s.backward(dout, true).expect("input gradient requested"),
+            None => dout.clone(),
+        };
+        let mut da2 = self
+            .conv2
+            .backward(dout, true)
+            .expect("input gradient requested");
+        if let Some(mask) = self.mask.take() {
+            for (v, m) in da2.data.iter_mut().zip(&mask) {
+                *v *= m;
+            }
+        }
+        let dh1 = self.norm2.backward(&da2);
+        drop(da2);
+        // The time embedding is a per-image bias: its gradient sums over the pixels.
+        let (c, px) = (dh1.c, dh1.pixels());
+        let mut dt = vec![0.0f32; dh1.b * c];
+        dt.par_chunks_mut(c)
+            .zip(dh1.data.par_chunks(px * c))
+            .for_each(|(d, img)| {
+                for p in img.chunks_exact(c) {
+                    add_into(d, p);
+                }
+            });
+        self.temb.backward(&dt, Some(dtemb));
+        let da1 = self
+            .conv1
+            .backward(&dh1, true)
+            .expect("input gradient requested");
+        drop(dh1);
+        let mut dx = self.norm1.backward(&da1);
+        add_into(&mut dx.data, &dx_skip.data);
+        dx
+    }
+
+    fn grads(&self, out: &mut Vec<ParamGrad>) {
+        self.norm1.grads(out);
+        self.conv1.grads(out);
+        self.temb.grads(out);
+        self.norm2.grads(out);
+        self.conv2.grads(out);
+        if let Some(s) = &self.skip {
+            s.grads(out);
+        }
+    }
+}
+
+enum TStep {
+    Block(Box<TRes>, Option<TAttn>),
+    Down(TConv),
+    Up(TUp),
+}
+
+/// The UNet for one training step on the CPU: built from a burn [`UNet`] (a copy of its
+/// weights, with their parameter ids), run forward, then backward, then its gradients are
+/// handed to burn's optimiser.
+pub struct TrainNet {
+    time_in: TLin,
+    time_out: TLin,
+    conv_in: TConv,
+    down: Vec<TStep>,
+    mid1: TRes,
+    mid_attn: TAttn,
+    mid2: TRes,
+    up: Vec<TStep>,
+    norm_out: TNorm,
+    conv_out: TConv,
+    sinusoid_dim: usize,
+    /// Pre-activations of the time MLP and the input's shape [B, C, H, W].
+    u1: Vec<f32>,
+    u2: Vec<f32>,
+    shape: [usize; 4],
+    /// Channels of the up path before each up block's concatenation, in forward order.
+    up_split: Vec<usize>,
+}
+
+impl TrainNet {
+    /// Copies the weights of `model` (on any device).
+    pub fn from_unet(model: &UNet) -> Self {
+        let block = |b: &ResBlock, a: &Option<Attention>| {
+            TStep::Block(Box::new(TRes::from(b)), a.as_ref().map(TAttn::from))
+        };
+        let down = model
+            .down
+            .iter()
+            .filter_map(|d| match (&d.block, &d.downsample) {
+                (Some(b), _) => Some(block(b, &d.attn)),
+                (None, Some(c)) => Some(TStep::Down(TConv::from(c))),
+                (None, None) => None,
+            })
+            .collect();
+        let up = model
+            .up
+            .iter()
+            .filter_map(|u| match (&u.block, &u.upsample) {
+                (Some(b), _) => Some(block(b, &u.attn)),
+                (None, Some(c)) => Some(TStep::Up(TUp {
+                    conv: TConv::from(c),
+                })),
+                (None, None) => None,
+            })
+            .collect();
+        Self {
+            time_in: TLin::from(&model.time_in),
+            time_out: TLin::from(&model.time_out),
+            conv_in: TConv::from(&model.conv_in),
+            down,
+            mid1: TRes::from(&model.mid1),
+            mid_attn: TAttn::from(&model.mid_attn),
+            mid2: TRes::from(&model.mid2),
+            up,
+            norm_out: TNorm::from(&model.norm_out, true),
+            conv_out: TConv::from(&model.conv_out),
+            sinusoid_dim: model.sinusoid_dim,
+            u1: Vec::new(),
+            u2: Vec::new(),
+            shape: [0; 4],
+            up_split: Vec::new(),
+        }
+    }
+
+    /// The training-mode forward pass of `x` (flat [B, C, H, W]) at the 1-based timesteps
+    /// `t`, keeping what [`Self::backward`] needs. Dropout masks come from `rng`. Returns the
+    /// output, flat [B, C, H, W].
+    pub fn forward(&mut self, x: &[f32], [c, hh, ww]: [usize; 3], t: &[f32], rng: &mut Rng) -> Vec<f32> {
+        let b = t.len();
+        assert_eq!(x.len(), b * c * hh * ww, "input length against shape and t");
+        self.shape = [b, c, hh, ww];
+        self.up_split.clear();
+        let emb = time_embedding(t, self.sinusoid_dim);
+        self.u1 = self.time_in.forward(&emb);
+        let s1: Vec<f32> = self.u1.iter().map(|&v| silu(v)).collect();
+        self.u2 = self.time_out.forward(&s1);
+        let temb: Vec<f32> = self.u2.iter().map(|&v| silu(v)).collect();
+
+        let mut input = Act::scratch(b, hh, ww, c);
+        for n in 0..b {
+            for ch in 0..c {
+                for p in 0..hh * ww {
+                    input.data[(n * hh * ww + p) * c + ch] = x[(n * c + ch) * hh * ww + p];
+                }
+            }
+        }
+        let mut h = self.conv_in.forward(&input, None, None);
+        drop(input);
+        let mut skips = Vec::new();
+        for step in &mut self.down {
+            match step {
+                TStep::Block(res, attn) => {
+                    h = res.forward(&h, &temb, rng);
+                    if let Some(a) = attn {
+                        h = a.forward(&h);
+                    }
+                    skips.push(h.clone());
+                }
+                TStep::Down(conv) => h = conv.forward(&h, None, None),
+                TStep::Up(up) => h = up.forward(&h),
+            }
+        }
+        h = self.mid1.forward(&h, &temb, rng);
+        h = self.mid_attn.forward(&h);
+        h = self.mid2.forward(&h, &temb, rng);
+        for step in &mut self.up {
+            match step {
+                TStep::Block(res, attn) => {
+                    self.up_split.push(h.c);
+                    let joined = match skips.pop() {
+                        Some(skip) => super::concat_channels(&h, &skip),
+                        None => h.clone(),
+                    };
+                    h = res.forward(&joined, &temb, rng);
+                    if let Some(a) = attn {
+                        h = a.forward(&h);
+                    }
+                }
+                TStep::Up(up) => h = up.forward(&h),
+                TStep::Down(conv) => h = conv.forward(&h, None, None),
+            }
+        }
+        let a = self.norm_out.forward(&h);
+        let out = self.conv_out.forward(&a, None, None);
+        let mut y = vec![0.0; b * c * hh * ww];
+        for n in 0..b {
+            for ch in 0..c {
+                for p in 0..hh * ww {
+                    y[(n * c + ch) * hh * ww + p] = out.data[(n * hh * ww + p) * c + ch];
+                }
+            }
+        }
+        y
+    }
+
+    /// The backward pass for the output gradient `dy` (flat [B, C, H, W]): accumulates every
+    /// parameter's gradient and returns the input's, flat [B, C, H, W].
+    pub fn backward(&mut self, dy: &[f32]) -> Vec<f32> {
+        let [b, c, hh, ww] = self.shape;
+        assert_eq!(dy.len(), b * c * hh * ww, "output gradient length");
+        let mut g = Act::scratch(b, hh, ww, c);
+        for n in 0..b {
+            for ch in 0..c {
+                for p in 0..hh * ww {
+                    g.data[(n * hh * ww + p) * c + ch] = dy[(n * c + ch) * hh * ww + p];
+                }
+            }
+        }
+        let temb_dim = self.time_out.lin.dout;
+        let mut dtemb = vec![0.0f32; b * temb_dim];
+        let da = self
+            .conv_out
+            .backward(&g, true)
+            .expect("input gradient requested");
+        let mut d = self.norm_out.backward(&da);
+        // Gradients flowing into the skips, in the order the up path took them.
+        let mut dskips: Vec<Act> = Vec::new();
+        for step in self.up.iter_mut().rev() {
+            match step {
+                TStep::Block(res, attn) => {
+                    if let Some(a) = attn {
+                        d = a.backward(&d);
+                    }
+                    let dj = res.backward(&d, &mut dtemb);
+                    let first = self.up_split.pop().unwrap_or(dj.c);
+                    let (dh, dskip) = split_channels(&dj, first);
+                    d = dh;
+                    dskips.push(dskip);
+                }
+                TStep::Up(up) => d = up.backward(&d),
+                TStep::Down(conv) => d = conv.backward(&d, true).expect("input gradient requested"),
+            }
+        }
+        d = self.mid2.backward(&d, &mut dtemb);
+        d = self.mid_attn.backward(&d);
+        d = self.mid1.backward(&d, &mut dtemb);
+        for step in self.down.iter_mut().rev() {
+            match step {
+                TStep::Block(res, attn) => {
+                    // The up path took the skips last-in first-out: the deepest first.
+                    if let Some(ds) = dskips.pop() {
+                        add_into(&mut d.data, &ds.data);
+                    }
+                    if let Some(a) = attn {
+                        d = a.backward(&d);
+                    }
+                    d = res.backward(&d, &mut dtemb);
+                }
+                TStep::Down(conv) => d = conv.backward(&d, true).expect("input gradient requested"),
+                TStep::Up(up) => d = up.backward(&d),
+            }
+        }
+        let dx = self
+            .conv_in
+            .backward(&d, true)
+            .expect("input gradient requested");
+        // The time MLP: temb = SiLU(u2), u2 = time_out(SiLU(u1)), u1 = time_in(emb).
+        let du2: Vec<f32> = dtemb
+            .iter()
+            .zip(&self.u2)
+            .map(|(d, &u)| d * silu_grad(u))
+            .collect();
+        let mut ds1 = vec![0.0f32; self.u1.len()];
+        self.time_out.backward(&du2, Some(&mut ds1));
+        let du1: Vec<f32> = ds1
+            .iter()
+            .zip(&self.u1)
+            .map(|(d, &u)| d * silu_grad(u))
+            .collect();
+        self.time_in.backward(&du1, None);
+        let mut out = vec![0.0; b * c * hh * ww];
+        for n in 0..b {
+            for ch in 0..c {
+                for p in 0..hh * ww {
+                    out[(n * c + ch) * hh * ww + p] = dx.data[(n * hh * ww + p) * c + ch];
+                }
+            }
+        }
+        out
+    }
+
+    /// Every parameter's gradient so far, in burn's layout and shape.
+    pub fn param_grads(&self) -> Vec<ParamGrad> {
+        let mut out = Vec::new();
+        self.time_in.grads(&mut out);
+        self.time_out.grads(&mut out);
+        self.conv_in.grads(&mut out);
+        let steps = |steps: &[TStep], out: &mut Vec<ParamGrad>| {
+            for s in steps {
+                match s {
+                    TStep::Block(r, a) => {
+                        r.grads(out);
+                        if let Some(a) = a {
+                            a.grads(out);
+                        }
+                    }
+                    TStep::Down(c) => c.grads(out),
+                    TStep::Up(u) => u.conv.grads(out),
+                }
+            }
+        };
+        steps(&self.down, &mut out);
+        self.mid1.grads(&mut out);
+        self.mid_attn.grads(&mut out);
+        self.mid2.grads(&mut out);
+        steps(&self.up, &mut out);
+        self.norm_out.grads(&mut out);
+        self.conv_out.grads(&mut out);
+        out
+    }
+
+    /// The gradients as burn's [`GradientsParams`] on `device`, for its optimiser.
+    pub fn gradients(&self, device: &Device) -> GradientsParams {
+        let mut grads = GradientsParams::new();
+        for (id, shape, data) in self.param_grads() {
+            match shape.len() {
+                1 => grads.register(id, Tensor::<1>::from_data(TensorData::new(data, [shape[0]]), device)),
+                2 => grads.register(
+                    id,
+                    Tensor::<2>::from_data(TensorData::new(data, [shape[0], shape[1]]), device),
+                ),
+                _ => grads.register(
+                    id,
+                    Tensor::<4>::from_data(
+                        TensorData::new(data, [shape[0], shape[1], shape[2], shape[3]]),
+                        device,
+                    ),
+                ),
+            }
+        }
+        grads
+    }
+}
+
+/// `x`'s first `first` channels and the rest, as two activations.
+fn split_channels(x: &Act, first: usize) -> (Act, Act) {
+    let (c, rest) = (x.c, x.c - first);
+    let mut a = Act::scratch(x.b, x.h, x.w, first);
+    let mut b = Act::scratch(x.b, x.h, x.w, rest);
+    for ((px, da), db) in x
+        .data
+        .chunks_exact(c)
+        .zip(a.data.chunks_exact_mut(first))
+        .zip(b.data.chunks_exact_mut(rest))
+    {
+        da.copy_from_slice(&px[..first]);
+        db.copy_from_slice(&px[first..]);
+    }
+    (a, b)
+}
