@@ -393,6 +393,29 @@ impl TrainingView {
                     .labelled_by(l.id);
             });
             ui.horizontal(|ui| {
+                let l = ui.label("Engine");
+                egui::ComboBox::from_id_salt("engine")
+                    .selected_text(format!("{:?}", self.config.train.engine).to_lowercase())
+                    .show_ui(ui, |ui| {
+                        use crate::model::TrainEngine::*;
+                        for (e, hint) in [
+                            (Auto, "native on the CPU, burn on a GPU"),
+                            (Native, "the app's own CPU training code (fastest on a CPU)"),
+                            (Burn, "burn's autodiff on the picked device"),
+                        ] {
+                            ui.selectable_value(
+                                &mut self.config.train.engine,
+                                e,
+                                format!("{e:?}").to_lowercase(),
+                            )
+                            .on_hover_text(hint);
+                        }
+                    })
+                    .response
+                    .labelled_by(l.id)
+                    .on_hover_text("Which code computes the gradients");
+            });
+            ui.horizontal(|ui| {
                 let l = ui.label("Steps");
                 ui.add(
                     egui::DragValue::new(&mut self.config.train.steps)

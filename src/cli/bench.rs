@@ -4,7 +4,7 @@
 use super::CliError;
 use super::args::DeviceArg;
 use crate::config::{DataSpec, ModelSize, RunConfig};
-use crate::model::{DeviceChoice, pick_device};
+use crate::model::{DeviceChoice, TrainEngine, pick_device};
 use crate::train::Trainer;
 use clap::{Args, Subcommand};
 use std::io::Write;
@@ -57,6 +57,10 @@ pub struct BenchTrainArgs {
     /// Where to compute.
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
+    /// The training engines to time, comma-separated (each batch size runs every engine, then
+    /// PyTorch, before the next batch size: interleaved, so load changes hit all alike).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "native,burn")]
+    pub engine: Vec<TrainEngine>,
     /// Batch sizes, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "32,64,128")]
     pub batch: Vec<usize>,
@@ -107,63 +111,86 @@ fn bench_train(a: &BenchTrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
             a.size
         ),
     )?;
-    let mut rows = Vec::new();
-    for &b in &a.batch {
-        let mut config = RunConfig {
-            name: "bench".into(),
-            data: DataSpec::Bundled {
-                name: data.into(),
-                limit: 2048,
-            },
-            model_size: ModelSize::Canonical,
-            ..RunConfig::default()
-        };
-        config.train.batch = b;
-        config.train.warmup_steps = 0;
-        config.train.grad_clip = 0.0;
-        let mut t = Trainer::new(config, pick.clone()).map_err(CliError::failure)?;
-        for _ in 0..2 {
-            t.step().map_err(CliError::failure)?;
-        }
-        let start = Instant::now();
-        for _ in 0..a.steps.max(1) {
-            t.step().map_err(CliError::failure)?;
-        }
-        let secs = start.elapsed().as_secs_f64() / a.steps.max(1) as f64;
+    if a.engine.is_empty() {
+        return Err(CliError::usage("--engine needs at least one engine"));
+    }
+    let torch = !a.no_reference && has_torch(&a.python) && a.reference.exists();
+    if !a.no_reference && !torch {
         w(
-            out,
-            format!(
-                "burn   B={b:<4} {:8.1} ms/step {:7.2} steps/s {:8.1} img/s",
-                secs * 1e3,
-                1.0 / secs,
-                b as f64 / secs
-            ),
-        )?;
-        rows.push((b, 1.0 / secs));
-    }
-    if a.no_reference {
-        return Ok(());
-    }
-    let Some(reference) = torch_reference(&a.python, &a.reference, a.size, channels, &a.batch)
-    else {
-        return w(
             out,
             "PyTorch reference: skipped (python3 with torch not found, or the script is missing)"
                 .into(),
-        );
-    };
-    for (b, steps) in rows {
-        if let Some(ref_steps) = reference.iter().find(|r| r.0 == b).map(|r| r.1) {
+        )?;
+    }
+    for &b in &a.batch {
+        let mut rates: Vec<(String, f64)> = Vec::new();
+        for &engine in &a.engine {
+            let mut config = RunConfig {
+                name: "bench".into(),
+                data: DataSpec::Bundled {
+                    name: data.into(),
+                    limit: 2048,
+                },
+                model_size: ModelSize::Canonical,
+                ..RunConfig::default()
+            };
+            config.train.batch = b;
+            config.train.warmup_steps = 0;
+            config.train.grad_clip = 0.0;
+            config.train.engine = engine;
+            let mut t = Trainer::new(config, pick.clone()).map_err(CliError::failure)?;
+            let name = TrainEngine::label(t.is_native());
+            for _ in 0..2 {
+                t.step().map_err(CliError::failure)?;
+            }
+            let start = Instant::now();
+            for _ in 0..a.steps.max(1) {
+                t.step().map_err(CliError::failure)?;
+            }
+            let secs = start.elapsed().as_secs_f64() / a.steps.max(1) as f64;
             w(
                 out,
                 format!(
-                    "torch  B={b:<4} {ref_steps:7.2} steps/s   ratio burn/torch = {:.2}",
-                    steps / ref_steps
+                    "{name:<6} B={b:<4} {:8.1} ms/step {:7.2} steps/s {:8.1} img/s",
+                    secs * 1e3,
+                    1.0 / secs,
+                    b as f64 / secs
+                ),
+            )?;
+            rates.push((name.to_string(), 1.0 / secs));
+        }
+        if torch
+            && let Some(ref_steps) =
+                torch_reference(&a.python, &a.reference, a.size, channels, &[b])
+                    .and_then(|r| r.iter().find(|r| r.0 == b).map(|r| r.1))
+        {
+            let ratios: Vec<String> = rates
+                .iter()
+                .map(|(name, r)| format!("{name}/torch = {:.2}", r / ref_steps))
+                .collect();
+            w(
+                out,
+                format!(
+                    "torch  B={b:<4} {:8.1} ms/step {ref_steps:7.2} steps/s {:8.1} img/s   {}",
+                    1e3 / ref_steps,
+                    b as f64 * ref_steps,
+                    ratios.join(", ")
                 ),
             )?;
         }
+        if let [(n1, r1), (n2, r2), ..] = rates.as_slice() {
+            w(out, format!("       B={b:<4} {n1}/{n2} = {:.2}", r1 / r2))?;
+        }
     }
     Ok(())
+}
+
+/// Whether `python` can import torch.
+fn has_torch(python: &Path) -> bool {
+    std::process::Command::new(python)
+        .args(["-c", "import torch"])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Runs the PyTorch reference on the same sizes; returns (batch, steps/s).
@@ -174,16 +201,7 @@ fn torch_reference(
     channels: usize,
     batches: &[usize],
 ) -> Option<Vec<(usize, f64)>> {
-    if !script.exists() {
-        return None;
-    }
-    let has_torch = std::process::Command::new(python)
-        .args(["-c", "import torch"])
-        .output()
-        .ok()?
-        .status
-        .success();
-    if !has_torch {
+    if !script.exists() || !has_torch(python) {
         return None;
     }
     let json = std::env::temp_dir().join(format!("diffusion-lab-ref-{}.json", std::process::id()));

@@ -27,6 +27,9 @@ pub struct StudyArgs {
     /// Where to compute (overrides the preset).
     #[arg(long, value_enum)]
     pub device: Option<super::args::DeviceArg>,
+    /// Which code trains: `native`, `burn` or `auto` (native on the CPU); overrides the preset.
+    #[arg(long, value_enum)]
+    pub engine: Option<crate::model::TrainEngine>,
     /// Steps of the strips' sampler: 0 = ancestral DDPM over all T (seed 003), S = DDIM η = 1.
     #[arg(long, allow_negative_numbers = true)]
     pub strip_steps: Option<usize>,
@@ -46,6 +49,9 @@ pub fn run_study(a: &StudyArgs, out: &mut dyn Write) -> Result<(), CliError> {
         .map_err(|e| CliError::usage(format!("preset {}: {e}", a.preset.display())))?;
     if let Some(d) = a.device {
         plan.base.train.device = DeviceChoice::from(d);
+    }
+    if let Some(e) = a.engine {
+        plan.base.train.engine = e;
     }
     if let Some(s) = a.strip_steps {
         plan.strip_steps = (s > 0).then_some(s);

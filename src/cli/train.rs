@@ -3,8 +3,8 @@
 use super::CliError;
 use super::args::DeviceArg;
 use crate::config::RunConfig;
-use crate::model::{DeviceChoice, pick_device};
-use crate::train::{Trainer, load_checkpoint, save_checkpoint};
+use crate::model::{DeviceChoice, TrainEngine, pick_device};
+use crate::train::{Trainer, load_checkpoint_with, save_checkpoint};
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,6 +28,10 @@ pub struct TrainArgs {
     /// Where to compute.
     #[arg(long, value_enum)]
     pub device: Option<DeviceArg>,
+    /// Which code trains: `native` (the app's own CPU engine), `burn` (burn's autodiff on the
+    /// picked device), or `auto` (native on the CPU, burn on a GPU). Overrides the preset.
+    #[arg(long, value_enum)]
+    pub engine: Option<TrainEngine>,
     /// The seed (overrides the preset).
     #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
@@ -58,7 +62,7 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
     let (mut trainer, out_dir) = if let Some(dir) = &args.resume {
         let (config, _) = crate::store::read_info(dir).map_err(CliError::usage)?;
         let pick = pick_device(device_choice.unwrap_or(config.train.device));
-        let t = load_checkpoint(dir, pick).map_err(CliError::failure)?;
+        let t = load_checkpoint_with(dir, pick, args.engine).map_err(CliError::failure)?;
         (t, args.out.clone().unwrap_or_else(|| dir.clone()))
     } else {
         let Some(preset) = &args.preset else {
@@ -70,6 +74,9 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
         }
         if let Some(d) = device_choice {
             config.train.device = d;
+        }
+        if let Some(e) = args.engine {
+            config.train.engine = e;
         }
         let out_dir = args
             .out

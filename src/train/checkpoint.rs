@@ -119,9 +119,24 @@ fn to_json<T: Serialize>(v: &T) -> Result<String, TrainError> {
         .map_err(|e| TrainError::Checkpoint(format!("cannot encode JSON: {e}")))
 }
 
-/// Loads a checkpoint to resume training on `pick`'s device.
+/// Loads a checkpoint to resume training on `pick`'s device, with the engine it was saved
+/// with.
 pub fn load_checkpoint(dir: &Path, pick: DevicePick) -> Result<Trainer, TrainError> {
-    let (config, info) = read_info(dir)?;
+    load_checkpoint_with(dir, pick, None)
+}
+
+/// Loads a checkpoint to resume training on `pick`'s device, on `engine` when given (a run
+/// saved by one engine continues on the other: the weights and Adam's state are burn's on
+/// both).
+pub fn load_checkpoint_with(
+    dir: &Path,
+    pick: DevicePick,
+    engine: Option<crate::model::TrainEngine>,
+) -> Result<Trainer, TrainError> {
+    let (mut config, info) = read_info(dir)?;
+    if let Some(e) = engine {
+        config.train.engine = e;
+    }
     let mut trainer = Trainer::new(config, pick)?;
     if trainer.image_shape() != info.image_shape {
         return Err(ck_err(

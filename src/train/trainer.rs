@@ -130,12 +130,9 @@ impl Trainer {
         if !pick.label.contains(engine) {
             pick.label = format!("{} · {engine}", pick.label.replace(" · Flex", ""));
         }
-        // The native engine computes its own gradients, so its model needs no autodiff.
-        let device = if native {
-            pick.device.clone()
-        } else {
-            pick.device.clone().autodiff()
-        };
+        // burn's optimiser steps autodiff parameters, so the model lives on the autodiff
+        // device on both engines (the native engine never records a graph on it).
+        let device = pick.device.clone().autodiff();
         let model = unet.init_seeded(&device, config.train.seed);
         let ema = model.valid();
         let optim = adam(&config).init();
@@ -336,7 +333,7 @@ impl Trainer {
             })
             .collect();
         net.backward(&dy);
-        let grads = net.gradients(&self.device);
+        let grads = net.gradients(&self.pick.device);
         drop(net);
         self.model = self.optim.step(lr, self.model.clone(), grads);
         per
