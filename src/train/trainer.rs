@@ -312,10 +312,8 @@ impl Trainer {
         let b = tf.len();
         let mut net = TrainNet::from_unet(&self.model);
         // Dropout masks: a stream per step, so resuming repeats them.
-        let mut drop_rng = Rng::stream(
-            self.config.train.seed.wrapping_add(self.step as u64 + 1),
-            3,
-        );
+        let mut drop_rng =
+            Rng::stream(self.config.train.seed.wrapping_add(self.step as u64 + 1), 3);
         let out = net.forward(xt, self.image_shape(), tf, &mut drop_rng);
         let n = out.len() / b.max(1);
         // loss = mean over samples of the mean squared error per sample.

@@ -3,6 +3,7 @@
 mod cpu_unet;
 mod forward_gpu;
 mod model_unet;
+mod native_train;
 mod player;
 mod study;
 mod toy_train;

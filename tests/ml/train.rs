@@ -12,7 +12,7 @@ use diffusion_lab::train::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn tiny_run(steps: usize) -> RunConfig {
+pub(crate) fn tiny_run(steps: usize) -> RunConfig {
     RunConfig {
         name: "test".into(),
         data: DataSpec::Triangles {
@@ -49,13 +49,13 @@ fn tiny_run(steps: usize) -> RunConfig {
 /// when serial). Tests that compare trajectories bit for bit hold this lock.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn cpu() -> diffusion_lab::model::DevicePick {
+pub(crate) fn cpu() -> diffusion_lab::model::DevicePick {
     pick_device(DeviceChoice::Cpu)
 }
 

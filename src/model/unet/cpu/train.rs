@@ -126,7 +126,14 @@ fn shifted(src: &[f32], cin: usize, w: &[f32], cout: usize, rows: usize, wp: usi
 
 /// The weight gradient [9·cin, cout] of a 3×3 convolution: view_ky(`src`)ᵀ · `dyo`, where
 /// `dyo` holds the output gradient at the output rows of the padded layout (zero elsewhere).
-fn shifted_dw(src: &[f32], cin: usize, dyo: &[f32], cout: usize, rows: usize, wp: usize) -> Vec<f32> {
+fn shifted_dw(
+    src: &[f32],
+    cin: usize,
+    dyo: &[f32],
+    cout: usize,
+    rows: usize,
+    wp: usize,
+) -> Vec<f32> {
     chunked_sum(rows, 9 * cin * cout, |r0, r1, acc| {
         for ky in 0..3 {
             let at = Mat {
@@ -303,7 +310,10 @@ impl TConv {
     /// Accumulates dW and db for the output gradient `dy`; returns the input gradient when
     /// `need_dx`.
     fn backward(&mut self, dy: &Act, need_dx: bool) -> Option<Act> {
-        let cache = self.cache.take().expect("convolution backward before forward");
+        let cache = self
+            .cache
+            .take()
+            .expect("convolution backward before forward");
         let c = &self.conv;
         let (cin, cout, k) = (c.cin, c.cout, c.k);
         add_into(&mut self.db, &column_sums(&dy.data, cout));
@@ -372,9 +382,8 @@ impl TConv {
                             for ox in 0..wo {
                                 let row = &dcols[((n * ho + oy) * wo + ox) * kdim..][..kdim];
                                 for ky in 0..k {
-                                    let Some(iy) = (oy * stride + ky)
-                                        .checked_sub(padding)
-                                        .filter(|&y| y < h)
+                                    let Some(iy) =
+                                        (oy * stride + ky).checked_sub(padding).filter(|&y| y < h)
                                     else {
                                         continue;
                                     };
@@ -522,7 +531,13 @@ impl TLin {
             rs: 1,
             cs: din,
         };
-        matmul(&mut self.dw, xt, Mat::rows(dy, dout), [din, rows, dout], true);
+        matmul(
+            &mut self.dw,
+            xt,
+            Mat::rows(dy, dout),
+            [din, rows, dout],
+            true,
+        );
         add_into(&mut self.db, &column_sums(dy, dout));
     }
 
@@ -626,8 +641,18 @@ impl TNorm {
                 let mut s1 = vec![0.0f32; c];
                 let mut s2 = vec![0.0f32; c];
                 norm_back1(
-                    dst, img, dimg, m_c, r_c, &self.gamma, &self.beta, self.act, &mut dg,
-                    &mut db, &mut s1, &mut s2,
+                    dst,
+                    img,
+                    dimg,
+                    m_c,
+                    r_c,
+                    &self.gamma,
+                    &self.beta,
+                    self.act,
+                    &mut dg,
+                    &mut db,
+                    &mut s1,
+                    &mut s2,
                 );
                 let count = ((img.len() / c) * cg) as f32;
                 let mut a = vec![0.0f32; c];
@@ -755,6 +780,9 @@ vectorised! {
     }
 }
 
+/// Per image: q|k|v, the softmax, the mix, the projected output.
+type AttnImage = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
 /// What attention keeps per image: q|k|v [hw, 3c], the softmax [hw, hw], the mix [hw, c].
 struct AttnCache {
     qkv: Vec<Vec<f32>>,
@@ -786,7 +814,7 @@ impl TAttn {
         let (c, hw) = (x.c, x.pixels());
         let scale = (c as f32).powf(-0.5);
         let (qkv_l, proj_l) = (&self.qkv.lin, &self.proj.lin);
-        let per: Vec<(Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>)> = hn
+        let per: Vec<AttnImage> = hn
             .data
             .par_chunks(hw * c)
             .map(|h| {
@@ -835,7 +863,10 @@ impl TAttn {
     }
 
     fn backward(&mut self, dout: &Act) -> Act {
-        let cache = self.cache.take().expect("attention backward before forward");
+        let cache = self
+            .cache
+            .take()
+            .expect("attention backward before forward");
         let (c, hw) = (dout.c, dout.pixels());
         let scale = (c as f32).powf(-0.5);
         let (wq, wp) = (&self.qkv.lin.w, &self.proj.lin.w);
@@ -907,7 +938,13 @@ impl TAttn {
                     rs: 1,
                     cs: 3 * c,
                 };
-                matmul(&mut dhn, Mat::rows(&dqkv, 3 * c), wqt, [hw, 3 * c, c], false);
+                matmul(
+                    &mut dhn,
+                    Mat::rows(&dqkv, 3 * c),
+                    wqt,
+                    [hw, 3 * c, c],
+                    false,
+                );
                 (dqkv, dhn)
             })
             .collect();
@@ -1035,7 +1072,7 @@ impl TRes {
 }
 
 enum TStep {
-    Block(Box<TRes>, Option<TAttn>),
+    Block(Box<TRes>, Option<Box<TAttn>>),
     Down(TConv),
     Up(TUp),
 }
@@ -1067,7 +1104,10 @@ impl TrainNet {
     /// Copies the weights of `model` (on any device).
     pub fn from_unet(model: &UNet) -> Self {
         let block = |b: &ResBlock, a: &Option<Attention>| {
-            TStep::Block(Box::new(TRes::from(b)), a.as_ref().map(TAttn::from))
+            TStep::Block(
+                Box::new(TRes::from(b)),
+                a.as_ref().map(|a| Box::new(TAttn::from(a))),
+            )
         };
         let down = model
             .down
@@ -1111,7 +1151,13 @@ impl TrainNet {
     /// The training-mode forward pass of `x` (flat [B, C, H, W]) at the 1-based timesteps
     /// `t`, keeping what [`Self::backward`] needs. Dropout masks come from `rng`. Returns the
     /// output, flat [B, C, H, W].
-    pub fn forward(&mut self, x: &[f32], [c, hh, ww]: [usize; 3], t: &[f32], rng: &mut Rng) -> Vec<f32> {
+    pub fn forward(
+        &mut self,
+        x: &[f32],
+        [c, hh, ww]: [usize; 3],
+        t: &[f32],
+        rng: &mut Rng,
+    ) -> Vec<f32> {
         let b = t.len();
         assert_eq!(x.len(), b * c * hh * ww, "input length against shape and t");
         self.shape = [b, c, hh, ww];
@@ -1300,7 +1346,10 @@ impl TrainNet {
         let mut grads = GradientsParams::new();
         for (id, shape, data) in self.param_grads() {
             match shape.len() {
-                1 => grads.register(id, Tensor::<1>::from_data(TensorData::new(data, [shape[0]]), device)),
+                1 => grads.register(
+                    id,
+                    Tensor::<1>::from_data(TensorData::new(data, [shape[0]]), device),
+                ),
                 2 => grads.register(
                     id,
                     Tensor::<2>::from_data(TensorData::new(data, [shape[0], shape[1]]), device),

@@ -1,0 +1,256 @@
+//! The native CPU training pass (`TrainNet`) against burn's autodiff on the same weights:
+//! every parameter's gradient and the input's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::tensor::{Device, Tensor, TensorData};
+use diffusion_lab::diffusion::Rng;
+use diffusion_lab::model::TrainEngine;
+use diffusion_lab::model::{TrainNet, UNetConfig};
+use diffusion_lab::train::{Trainer, load_checkpoint_with, save_checkpoint};
+use std::collections::HashMap;
+
+/// Relative L2 difference ‖a − b‖ / ‖a‖.
+fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let (mut d, mut n) = (0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        d += f64::from(x - y).powi(2);
+        n += f64::from(x).powi(2);
+    }
+    (d / n.max(1e-30)).sqrt()
+}
+
+/// Collects every parameter's gradient from burn's autodiff.
+struct Collect<'a> {
+    grads: &'a burn::tensor::Gradients,
+    out: HashMap<ParamId, Vec<f32>>,
+}
+
+impl ModuleVisitor for Collect<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let g = param
+            .val()
+            .grad(self.grads)
+            .map(|g| g.into_data().try_to_vec::<f32>().expect("f32"))
+            .unwrap_or_default();
+        self.out.insert(param.id, g);
+    }
+}
+
+fn check(config: &UNetConfig, batch: usize, seed: u64) {
+    let device = Device::flex().autodiff();
+    let model = config.init_seeded(&device, seed);
+    let shape = [config.image_channels, config.image_size, config.image_size];
+    let n = batch * shape.iter().product::<usize>();
+    let mut rng = Rng::seed(seed + 1);
+    let x = rng.normal_vec::<f32>(n);
+    // The loss Σ out ⊙ r has output gradient r.
+    let r = rng.normal_vec::<f32>(n);
+    let t: Vec<f32> = (0..batch).map(|i| (1 + 137 * i % 1000) as f32).collect();
+    let [c, h, w] = shape;
+
+    let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [batch, c, h, w]), &device)
+        .require_grad();
+    let rt = Tensor::<4>::from_data(TensorData::new(r.clone(), [batch, c, h, w]), &device);
+    let out = model.forward(xt.clone(), &t);
+    let want_out = out.clone().into_data().try_to_vec::<f32>().expect("f32");
+    let grads = (out * rt).sum().backward();
+    let want_dx = xt
+        .grad(&grads)
+        .expect("input gradient")
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32");
+    let mut collect = Collect {
+        grads: &grads,
+        out: HashMap::new(),
+    };
+    model.visit(&mut collect);
+
+    let mut net = TrainNet::from_unet(&model);
+    let got_out = net.forward(&x, shape, &t, &mut Rng::seed(0));
+    let got_dx = net.backward(&r);
+    let out_err = rel_l2(&want_out, &got_out);
+    assert!(
+        out_err < 1e-5,
+        "{config:?}: output differs by {out_err:.2e}"
+    );
+    let dx_err = rel_l2(&want_dx, &got_dx);
+    eprintln!("{config:?}: output {out_err:.1e}, input gradient {dx_err:.1e}");
+    assert!(dx_err < 1e-4, "input gradient differs by {dx_err:.2e}");
+    let got = net.param_grads();
+    assert_eq!(
+        got.len(),
+        collect.out.len(),
+        "the native pass covers every parameter"
+    );
+    let mut worst = 0.0f64;
+    for (i, (id, _shape, g)) in got.iter().enumerate() {
+        let want = collect.out.get(id).expect("a parameter burn knows");
+        let err = rel_l2(want, g);
+        worst = worst.max(err);
+        assert!(
+            err < 1e-4,
+            "{config:?}: gradient {i} ({} values) differs by {err:.2e}",
+            g.len()
+        );
+    }
+    eprintln!(
+        "  worst parameter gradient {worst:.1e} over {} tensors",
+        got.len()
+    );
+}
+
+#[test]
+fn tiny_gradients_match_burn_autodiff() {
+    check(&UNetConfig::tiny(1, 28), 3, 5);
+}
+
+#[test]
+fn canonical_gradients_match_burn_autodiff() {
+    check(&UNetConfig::canonical(1, 28), 2, 7);
+}
+
+#[test]
+fn rgb_attention_two_levels_two_blocks_gradients_match_burn_autodiff() {
+    let config = UNetConfig {
+        res_blocks: 2,
+        attention_resolutions: vec![8, 4],
+        ..UNetConfig::tiny(3, 16)
+    };
+    let config = UNetConfig {
+        channel_mults: vec![1, 2, 2],
+        ..config
+    };
+    check(&config, 2, 9);
+}
+
+/// Every parameter of the raw weights, flattened in visiting order.
+fn params(t: &Trainer) -> Vec<f32> {
+    struct All(Vec<f32>);
+    impl ModuleVisitor for All {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            self.0
+                .extend(p.val().into_data().try_to_vec::<f32>().expect("f32"));
+        }
+    }
+    let mut all = All(Vec::new());
+    t.raw_snapshot().visit(&mut all);
+    all.0
+}
+
+fn run_on(engine: TrainEngine, steps: usize) -> diffusion_lab::config::RunConfig {
+    let mut c = super::train::tiny_run(steps);
+    c.train.engine = engine;
+    c
+}
+
+#[test]
+fn both_engines_give_the_same_weights_after_five_steps() {
+    let _serial = super::train::serial();
+    let mut native = Trainer::new(run_on(TrainEngine::Native, 5), super::train::cpu()).unwrap();
+    let mut burn = Trainer::new(run_on(TrainEngine::Burn, 5), super::train::cpu()).unwrap();
+    assert!(native.is_native() && !burn.is_native());
+    assert!(
+        native.pick.label.contains("native"),
+        "{}",
+        native.pick.label
+    );
+    for _ in 0..5 {
+        let (a, b) = (native.step().unwrap(), burn.step().unwrap());
+        let rel = f64::from((a.loss - b.loss).abs() / b.loss);
+        assert!(
+            rel < 1e-4,
+            "step {}: losses {} vs {}",
+            a.step,
+            a.loss,
+            b.loss
+        );
+    }
+    let err = rel_l2(&params(&burn), &params(&native));
+    eprintln!("weights after 5 steps differ by {err:.1e} (relative L2)");
+    assert!(err < 1e-4, "weights differ by {err:.2e}");
+}
+
+#[test]
+fn both_engines_track_each_other_over_300_steps() {
+    let _serial = super::train::serial();
+    let mut native = Trainer::new(run_on(TrainEngine::Native, 300), super::train::cpu()).unwrap();
+    let mut burn = Trainer::new(run_on(TrainEngine::Burn, 300), super::train::cpu()).unwrap();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..300 {
+        a.push(native.step().unwrap().loss);
+        b.push(burn.step().unwrap().loss);
+    }
+    for (i, (x, y)) in a.chunks(50).zip(b.chunks(50)).enumerate() {
+        let (mx, my) = (
+            x.iter().sum::<f32>() / x.len() as f32,
+            y.iter().sum::<f32>() / y.len() as f32,
+        );
+        eprintln!(
+            "steps {}..{}: native {mx:.4}, burn {my:.4}",
+            i * 50,
+            i * 50 + 50
+        );
+        assert!(
+            ((mx - my) / my).abs() <= 0.03,
+            "50-step means {mx} (native) and {my} (burn) differ by more than 3%"
+        );
+    }
+    assert!(
+        a[250..].iter().sum::<f32>() < a[..50].iter().sum::<f32>(),
+        "the loss falls"
+    );
+}
+
+#[test]
+fn a_checkpoint_continues_on_the_other_engine() {
+    let _serial = super::train::serial();
+    let dir = tempfile::tempdir().unwrap();
+    for (first, second) in [
+        (TrainEngine::Burn, TrainEngine::Native),
+        (TrainEngine::Native, TrainEngine::Burn),
+    ] {
+        let ck = dir.path().join(format!("{first:?}"));
+        // Reference: 6 steps on the second engine... after 3 on the first.
+        let mut a = Trainer::new(run_on(first, 6), super::train::cpu()).unwrap();
+        for _ in 0..3 {
+            a.step().unwrap();
+        }
+        save_checkpoint(&a, &ck).unwrap();
+        let mut b = load_checkpoint_with(&ck, super::train::cpu(), Some(second)).unwrap();
+        assert_eq!(b.is_native(), second == TrainEngine::Native);
+        assert_eq!(b.step, 3);
+        // The uninterrupted run on the first engine, for comparison.
+        for _ in 0..3 {
+            a.step().unwrap();
+            b.step().unwrap();
+        }
+        let err = rel_l2(&params(&a), &params(&b));
+        assert!(
+            err < 1e-4,
+            "{first:?} → {second:?}: weights differ by {err:.2e}"
+        );
+    }
+}
+
+#[test]
+fn native_resume_is_exact() {
+    let _serial = super::train::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    let mut full = Trainer::new(run_on(TrainEngine::Native, 6), super::train::cpu()).unwrap();
+    let want: Vec<f32> = (0..6).map(|_| full.step().unwrap().loss).collect();
+    let mut a = Trainer::new(run_on(TrainEngine::Native, 6), super::train::cpu()).unwrap();
+    let mut got: Vec<f32> = (0..3).map(|_| a.step().unwrap().loss).collect();
+    save_checkpoint(&a, &ck).unwrap();
+    let mut b = load_checkpoint_with(&ck, super::train::cpu(), None).unwrap();
+    assert!(b.is_native());
+    got.extend((0..3).map(|_| b.step().unwrap().loss));
+    assert_eq!(
+        got, want,
+        "a resumed native run repeats the uninterrupted one bit for bit"
+    );
+    assert_eq!(params(&full), params(&b));
+}
