@@ -350,7 +350,7 @@ struct UpConv {
 
 impl UpConv {
     /// Kernel rows (or columns) of a 3×3 kernel that land on offset `a` for phase `d`.
-    const TAPS: [[&'static [usize]; 2]; 2] = [[&[0], &[1, 2]], [&[0, 1], &[2]]];
+    pub(super) const TAPS: [[&'static [usize]; 2]; 2] = [[&[0], &[1, 2]], [&[0, 1], &[2]]];
 
     fn from(conv: &Conv) -> Self {
         assert_eq!(conv.k, 3, "upsampling convolutions are 3×3");

@@ -6,10 +6,10 @@
 //! (BENCHMARKS.md, "Native training"). Here every heavy operation is a `gemm` product:
 //!
 //! - A 3×3, stride-1 convolution of a whole batch is three products over strided views of one
-//!   padded copy of the batch (every image padded to (h + 2)×(w + 2), the images stacked):
-//!   output row r = n·P + y·(w + 2) + x reads input rows r + ky·(w + 2) + kx, so the patch
-//!   matrix of kernel row ky is the padded copy viewed with row stride `cin`. The rows that
-//!   fall on padding are computed and dropped. Its weight gradient is the same view,
+//!   padded copy of the batch (see [`pad`]: each image (h + 1)×(w + 1), neighbouring rows and
+//!   images sharing one zero row or column): output row r = n·P + y·(w + 1) + x reads input
+//!   rows r + ky·(w + 1) + kx, so the patch matrix of kernel row ky is the padded copy viewed
+//!   with row stride `cin`. The rows that fall on padding are computed and dropped. Its weight gradient is the same view,
 //!   transposed, times the output gradient laid out the same way (zero on the padding), and
 //!   its input gradient is the same convolution of the padded output gradient with the
 //!   kernel flipped and transposed.
@@ -84,12 +84,16 @@ fn silu_grad(z: f32) -> f32 {
     s * (1.0 + z * (1.0 - s))
 }
 
-/// The batch padded by one pixel on every side and stacked: image n's padded pixel (y, x)
-/// is row n·(h + 2)(w + 2) + y·(w + 2) + x, followed by 2(w + 2) + 2 zero rows that only the
+/// The batch padded by one pixel on every side and stacked, with shared padding: image n's
+/// padded pixel (py, px), py ∈ 0..=h + 1, px ∈ 0..=w + 1, is row n·P + py·wp + px with
+/// wp = w + 1 and P = (h + 1)·wp. So the right padding of a row is the left padding of the
+/// next, and an image's bottom padding row is the next image's top one: (h + 1)(w + 1) rows
+/// per image instead of (h + 2)(w + 2), which is fewer wasted rows in every product (7 % at
+/// 28×28, 31 % at 7×7, against 15 % and 65 %). 2·wp + 2 zero rows follow, which only the
 /// dropped padding outputs read.
 fn pad(x: &Act) -> Vec<f32> {
-    let (c, wp) = (x.c, x.w + 2);
-    let p = (x.h + 2) * wp;
+    let (c, wp) = (x.c, x.w + 1);
+    let p = (x.h + 1) * wp;
     let mut out = vec![0.0f32; (x.b * p + 2 * wp + 2) * c];
     out[..x.b * p * c]
         .par_chunks_mut(p * c)
@@ -103,29 +107,75 @@ fn pad(x: &Act) -> Vec<f32> {
     out
 }
 
-/// `rows`×`cout` = Σ_ky view_ky(`src`)·`w`[ky]: a 3×3 convolution over a padded batch (see
-/// [`pad`]); `w` is [9·cin, cout] with row (ky·3 + kx)·cin + ci.
-fn shifted(src: &[f32], cin: usize, w: &[f32], cout: usize, rows: usize, wp: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; rows * cout];
+/// `rows`×`cout` = Σ_t view(`src` from row off_t, row stride `cin`)[rows, width·cin] · w_t
+/// [width·cin, cout]: a convolution over the padded layout of [`pad`], one product per kernel
+/// row (`taps`: the kernel row's first input row, relative to the output row, and its
+/// weights).
+fn taps_conv(
+    src: &[f32],
+    cin: usize,
+    taps: &[(usize, &[f32])],
+    width: usize,
+    cout: usize,
+    rows: usize,
+) -> Vec<f32> {
+    // Stale values are fine: the first product overwrites every element.
+    let mut out = super::buffer(rows * cout);
     out.par_chunks_mut(BLOCK * cout)
         .enumerate()
         .for_each(|(i, dst)| {
             let (r0, m) = (i * BLOCK, dst.len() / cout);
-            for ky in 0..3 {
+            for (t, &(off, w)) in taps.iter().enumerate() {
                 let a = Mat {
-                    data: &src[(r0 + ky * wp) * cin..],
+                    data: &src[(r0 + off) * cin..],
                     rs: cin,
                     cs: 1,
                 };
-                let b = Mat::rows(&w[ky * 3 * cin * cout..][..3 * cin * cout], cout);
-                matmul(dst, a, b, [m, 3 * cin, cout], ky > 0);
+                matmul(dst, a, Mat::rows(w, cout), [m, width * cin, cout], t > 0);
             }
         });
     out
 }
 
-/// The weight gradient [9·cin, cout] of a 3×3 convolution: view_ky(`src`)ᵀ · `dyo`, where
+/// The weight gradients of [`taps_conv`]: per tap, view_tᵀ · `dyo` [width·cin, cout], stacked;
 /// `dyo` holds the output gradient at the output rows of the padded layout (zero elsewhere).
+fn taps_dw(
+    src: &[f32],
+    cin: usize,
+    dyo: &[f32],
+    cout: usize,
+    rows: usize,
+    offsets: &[usize],
+    width: usize,
+) -> Vec<f32> {
+    let per = width * cin * cout;
+    chunked_sum(rows, offsets.len() * per, |r0, r1, acc| {
+        for (t, &off) in offsets.iter().enumerate() {
+            let at = Mat {
+                data: &src[(r0 + off) * cin..],
+                rs: 1,
+                cs: cin,
+            };
+            let dy = Mat::rows(&dyo[r0 * cout..], cout);
+            matmul(
+                &mut acc[t * per..][..per],
+                at,
+                dy,
+                [width * cin, r1 - r0, cout],
+                true,
+            );
+        }
+    })
+}
+
+/// A 3×3 convolution over a padded batch: kernel row ky starts ky·wp rows further on.
+fn shifted(src: &[f32], cin: usize, w: &[f32], cout: usize, rows: usize, wp: usize) -> Vec<f32> {
+    let k = 3 * cin * cout;
+    let taps = [(0, &w[..k]), (wp, &w[k..2 * k]), (2 * wp, &w[2 * k..3 * k])];
+    taps_conv(src, cin, &taps, 3, cout, rows)
+}
+
+/// The weight gradient [9·cin, cout] of [`shifted`].
 fn shifted_dw(
     src: &[f32],
     cin: usize,
@@ -134,23 +184,7 @@ fn shifted_dw(
     rows: usize,
     wp: usize,
 ) -> Vec<f32> {
-    chunked_sum(rows, 9 * cin * cout, |r0, r1, acc| {
-        for ky in 0..3 {
-            let at = Mat {
-                data: &src[(r0 + ky * wp) * cin..],
-                rs: 1,
-                cs: cin,
-            };
-            let dy = Mat::rows(&dyo[r0 * cout..], cout);
-            matmul(
-                &mut acc[ky * 3 * cin * cout..][..3 * cin * cout],
-                at,
-                dy,
-                [3 * cin, r1 - r0, cout],
-                true,
-            );
-        }
-    })
+    taps_dw(src, cin, dyo, cout, rows, &[0, wp, 2 * wp], 3)
 }
 
 /// The valid rows of a padded-layout output, plus `bias`, the per-image `extra` bias
@@ -163,7 +197,7 @@ fn unpad(
     extra: Option<&[f32]>,
     residual: Option<&Act>,
 ) -> Act {
-    let (wp, p) = (w + 2, (h + 2) * (w + 2));
+    let (wp, p) = (w + 1, (h + 1) * (w + 1));
     let mut out = Act::scratch(b, h, w, c);
     out.data
         .par_chunks_mut(h * w * c)
@@ -246,8 +280,8 @@ impl TConv {
         let c = &self.conv;
         assert_eq!(x.c, c.cin, "convolution input channels");
         if c.k == 3 && c.stride == 1 {
-            let wp = x.w + 2;
-            let rows = x.b * (x.h + 2) * wp;
+            let wp = x.w + 1;
+            let rows = x.b * (x.h + 1) * wp;
             let xpad = pad(x);
             let opad = shifted(&xpad, c.cin, &c.w, c.cout, rows, wp);
             let y = unpad(
@@ -257,6 +291,7 @@ impl TConv {
                 extra,
                 residual,
             );
+            super::recycle(opad);
             self.cache = Some(ConvCache::Shifted {
                 xpad,
                 shape: [x.b, x.h, x.w, x.c],
@@ -320,8 +355,8 @@ impl TConv {
         match cache {
             ConvCache::Shifted { xpad, shape } => {
                 let [b, h, w, _] = shape;
-                let wp = w + 2;
-                let rows = b * (h + 2) * wp;
+                let wp = w + 1;
+                let rows = b * (h + 1) * wp;
                 let g = pad(dy);
                 let dw = shifted_dw(&xpad, cin, &g[(wp + 1) * cout..], cout, rows, wp);
                 add_into(&mut self.dw, &dw);
@@ -329,7 +364,9 @@ impl TConv {
                 need_dx.then(|| {
                     let wf = flip(&c.w, cin, cout);
                     let dpad = shifted(&g, cout, &wf, cin, rows, wp);
-                    unpad(&dpad, [b, h, w, cin], None, None, None)
+                    let dx = unpad(&dpad, [b, h, w, cin], None, None, None);
+                    super::recycle(dpad);
+                    dx
                 })
             }
             ConvCache::Cols { cols, shape } => {
@@ -429,51 +466,140 @@ impl TConv {
     }
 }
 
-/// Nearest ×2 upsampling followed by a 3×3 convolution.
+/// Nearest ×2 upsampling followed by a 3×3 convolution, computed as the sampling path's
+/// [`UpConv`](super::UpConv) does: each output phase (dy, dx) is a 2×2 convolution of the
+/// small input with summed weights, 16 instead of 36 multiply-adds per input pixel and
+/// channel pair, forward and backward. Here each phase is two products over the padded batch
+/// of [`pad`] (kernel row a starts (dy + a)·wp + dx rows on), so nothing is gathered.
 struct TUp {
     conv: TConv,
+    /// Per phase dy·2 + dx: weights [4·cin, cout], row (a·2 + b)·cin + ci.
+    phases: [Vec<f32>; 4],
+    /// The padded input and its shape [b, h, w, c].
+    cache: Option<(Vec<f32>, [usize; 4])>,
 }
 
 impl TUp {
-    fn forward(&mut self, x: &Act) -> Act {
-        let (h, w, c) = (x.h, x.w, x.c);
-        let mut up = Act::scratch(x.b, 2 * h, 2 * w, c);
-        up.data
-            .par_chunks_mut(2 * w * c)
-            .enumerate()
-            .for_each(|(row, dst)| {
-                let (n, y) = (row / (2 * h), (row % (2 * h)) / 2);
-                let src = &x.data[(n * h + y) * w * c..][..w * c];
-                for (j, px) in src.chunks_exact(c).enumerate() {
-                    dst[2 * j * c..][..c].copy_from_slice(px);
-                    dst[(2 * j + 1) * c..][..c].copy_from_slice(px);
-                }
-            });
-        self.conv.forward(&up, None, None)
+    fn from(c: &Conv2d) -> Self {
+        let conv = TConv::from(c);
+        let phases = super::UpConv::from(&conv.conv).phases;
+        Self {
+            conv,
+            phases,
+            cache: None,
+        }
     }
 
-    fn backward(&mut self, dy: &Act) -> Act {
-        let dup = self
-            .conv
-            .backward(dy, true)
-            .expect("input gradient requested");
-        let (h, w, c) = (dup.h / 2, dup.w / 2, dup.c);
-        let mut dx = Act::scratch(dup.b, h, w, c);
-        dx.data
-            .par_chunks_mut(w * c)
-            .enumerate()
-            .for_each(|(row, dst)| {
-                let (n, y) = (row / h, row % h);
-                dst.fill(0.0);
-                for dyy in 0..2 {
-                    let src = &dup.data[(n * 2 * h + 2 * y + dyy) * 2 * w * c..][..2 * w * c];
-                    for (j, px) in dst.chunks_exact_mut(c).enumerate() {
-                        add_into(px, &src[2 * j * c..][..c]);
-                        add_into(px, &src[(2 * j + 1) * c..][..c]);
+    fn forward(&mut self, x: &Act) -> Act {
+        let (b, h, w, cin) = (x.b, x.h, x.w, x.c);
+        let cout = self.conv.conv.cout;
+        let (wp, p) = (w + 1, (h + 1) * (w + 1));
+        let rows = b * p;
+        let xpad = pad(x);
+        let half = 2 * cin * cout;
+        let mut out = Act::scratch(b, 2 * h, 2 * w, cout);
+        for (phase, wts) in self.phases.iter().enumerate() {
+            let (dy, dx) = (phase / 2, phase % 2);
+            let taps = [
+                (dy * wp + dx, &wts[..half]),
+                ((dy + 1) * wp + dx, &wts[half..]),
+            ];
+            let o = taps_conv(&xpad, cin, &taps, 2, cout, rows);
+            let bias = &self.conv.conv.bias;
+            out.data
+                .par_chunks_mut(4 * h * w * cout)
+                .enumerate()
+                .for_each(|(n, img)| {
+                    for i in 0..h {
+                        for j in 0..w {
+                            let src = &o[(n * p + i * wp + j) * cout..][..cout];
+                            let dst =
+                                &mut img[((2 * i + dy) * 2 * w + 2 * j + dx) * cout..][..cout];
+                            for ((d, &v), &bb) in dst.iter_mut().zip(src).zip(bias) {
+                                *d = v + bb;
+                            }
+                        }
+                    }
+                });
+            super::recycle(o);
+        }
+        self.cache = Some((xpad, [b, h, w, cin]));
+        out
+    }
+
+    fn backward(&mut self, dy_full: &Act) -> Act {
+        let (xpad, [b, h, w, cin]) = self.cache.take().expect("upsample backward before forward");
+        let cout = self.conv.conv.cout;
+        let (wp, p) = (w + 1, (h + 1) * (w + 1));
+        let rows = b * p;
+        add_into(&mut self.conv.db, &column_sums(&dy_full.data, cout));
+        let mut dxo = vec![0.0f32; rows * cin];
+        for (phase, wts) in self.phases.iter().enumerate() {
+            let (dy, dx) = (phase / 2, phase % 2);
+            // This phase's output gradient, [b, h, w, cout], then in the padded layout.
+            let mut dyp = Act::scratch(b, h, w, cout);
+            dyp.data
+                .par_chunks_mut(h * w * cout)
+                .enumerate()
+                .for_each(|(n, img)| {
+                    for i in 0..h {
+                        for j in 0..w {
+                            img[(i * w + j) * cout..][..cout].copy_from_slice(
+                                &dy_full.data
+                                    [((n * 2 * h + 2 * i + dy) * 2 * w + 2 * j + dx) * cout..]
+                                    [..cout],
+                            );
+                        }
+                    }
+                });
+            let g = pad(&dyp);
+            drop(dyp);
+            let dwp = taps_dw(
+                &xpad,
+                cin,
+                &g[(wp + 1) * cout..],
+                cout,
+                rows,
+                &[dy * wp + dx, (dy + 1) * wp + dx],
+                2,
+            );
+            // Fold the phase's 2×2 gradient into the 3×3 kernel's taps.
+            for a in 0..2 {
+                for bb in 0..2 {
+                    for &ky in super::UpConv::TAPS[dy][a] {
+                        for &kx in super::UpConv::TAPS[dx][bb] {
+                            for ci in 0..cin {
+                                add_into(
+                                    &mut self.conv.dw[((ky * 3 + kx) * cin + ci) * cout..][..cout],
+                                    &dwp[((a * 2 + bb) * cin + ci) * cout..][..cout],
+                                );
+                            }
+                        }
                     }
                 }
-            });
-        dx
+            }
+            // Input gradient: the same phase read backwards, kernel flipped and transposed.
+            let mut flipped = [vec![0.0f32; 2 * cout * cin], vec![0.0f32; 2 * cout * cin]];
+            for (a2, f) in flipped.iter_mut().enumerate() {
+                for b2 in 0..2 {
+                    let tap = (1 - a2) * 2 + (1 - b2);
+                    for co in 0..cout {
+                        for ci in 0..cin {
+                            f[(b2 * cout + co) * cin + ci] = wts[(tap * cin + ci) * cout + co];
+                        }
+                    }
+                }
+            }
+            let taps = [
+                ((1 - dy) * wp + (1 - dx), flipped[0].as_slice()),
+                ((2 - dy) * wp + (1 - dx), flipped[1].as_slice()),
+            ];
+            let part = taps_conv(&g, cout, &taps, 2, cin, rows);
+            add_into(&mut dxo, &part);
+            super::recycle(part);
+        }
+        drop(xpad);
+        unpad(&dxo, [b, h, w, cin], None, None, None)
     }
 }
 
@@ -1123,9 +1249,7 @@ impl TrainNet {
             .iter()
             .filter_map(|u| match (&u.block, &u.upsample) {
                 (Some(b), _) => Some(block(b, &u.attn)),
-                (None, Some(c)) => Some(TStep::Up(TUp {
-                    conv: TConv::from(c),
-                })),
+                (None, Some(c)) => Some(TStep::Up(TUp::from(c))),
                 (None, None) => None,
             })
             .collect();
