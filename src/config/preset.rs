@@ -198,6 +198,10 @@ pub const SHIPPED_PRESETS: &[(&str, &str)] = &[
         include_str!("../../presets/mnist-canonical.toml"),
     ),
     (
+        "mnist-canonical-cpu",
+        include_str!("../../presets/mnist-canonical-cpu.toml"),
+    ),
+    (
         "mnist-cosine",
         include_str!("../../presets/mnist-cosine.toml"),
     ),
