@@ -43,3 +43,10 @@ pub fn ema_update<M: Module>(ema: M, live: &M, decay: f64) -> M {
         decay,
     })
 }
+
+/// The decay of update number `step` (1-based): min(d, (1 + step)/(10 + step)), as common trainers do,
+/// so the first few hundred updates are not dominated by the random initial weights (with
+/// d = 0.995 and no warm-up, 0.995^200 ≈ 0.37 of them would still be in the average).
+pub fn warmup_decay(decay: f64, step: usize) -> f64 {
+    decay.min((1.0 + step as f64) / (10.0 + step as f64))
+}

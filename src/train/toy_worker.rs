@@ -176,10 +176,7 @@ impl ToyTrainer {
         self.model = self.optim.step(lr, self.model.clone(), grads);
         self.step += 1;
         // Warm-up of the decay (as in Keras/diffusers): early weights are forgotten quickly.
-        let decay = self
-            .config
-            .ema_decay
-            .min((1.0 + self.step as f64) / (10.0 + self.step as f64));
+        let decay = super::ema::warmup_decay(self.config.ema_decay, self.step);
         self.ema = super::ema_update(self.ema.clone(), &self.model.valid(), decay);
         if !value.is_finite() {
             return Err(ToyTrainError::Diverged {

@@ -260,11 +260,9 @@ impl Trainer {
                 loss,
             });
         }
-        self.ema = ema_update(
-            self.ema.clone(),
-            &self.model.valid(),
-            self.config.train.ema_decay,
-        );
+        // Warm-up of the decay, as the 2-D lab's trainer does (`self.step` counts this update).
+        let decay = super::ema::warmup_decay(self.config.train.ema_decay, self.step);
+        self.ema = ema_update(self.ema.clone(), &self.model.valid(), decay);
         if self.profile {
             let _ = self.ema.clone().into_record(); // wait for the EMA work, for the timing
             eprintln!(
@@ -310,6 +308,7 @@ impl Trainer {
     /// decay and clipping are the same code on both engines). Returns the per-sample losses.
     fn native_step(&mut self, xt: &[f32], target: &[f32], tf: &[f32], lr: f64) -> Vec<f32> {
         let b = tf.len();
+        let t0 = std::time::Instant::now();
         let mut net = TrainNet::from_unet(&self.model);
         // Dropout masks: a stream per step, so resuming repeats them.
         let mut drop_rng =
@@ -330,10 +329,22 @@ impl Trainer {
                 (s / n as f64) as f32
             })
             .collect();
+        let t_fwd = t0.elapsed();
         net.backward(&dy);
+        let t_bwd = t0.elapsed();
         let grads = net.gradients(&self.pick.device);
         drop(net);
         self.model = self.optim.step(lr, self.model.clone(), grads);
+        if self.profile {
+            let _ = self.model.clone().into_record(); // wait for the optimiser, for the timing
+            eprintln!(
+                "native step: weights in + forward {:.1} ms, backward {:.1} ms, \
+                 gradients out + Adam {:.1} ms",
+                t_fwd.as_secs_f64() * 1e3,
+                (t_bwd - t_fwd).as_secs_f64() * 1e3,
+                (t0.elapsed() - t_bwd).as_secs_f64() * 1e3
+            );
+        }
         per
     }
 

@@ -491,3 +491,35 @@ fn a_device_failure_mid_run_is_reported_and_the_run_resumes_on_the_cpu() {
         ev.last()
     );
 }
+
+#[test]
+fn the_ema_after_a_short_run_is_not_dominated_by_the_initial_weights() {
+    // 0.995^40 ≈ 0.82: without a warm-up, four fifths of the EMA would still be the
+    // initialisation after 40 steps.
+    let _serial = serial();
+    let mut config = tiny_run(40);
+    config.train.ema_decay = 0.995;
+    let mut t = Trainer::new(config, cpu()).unwrap();
+    let init = param_values(&t.raw_snapshot());
+    for _ in 0..40 {
+        t.step().unwrap();
+    }
+    let (raw, ema) = (
+        param_values(&t.raw_snapshot()),
+        param_values(&t.ema_snapshot()),
+    );
+    let dist = |a: &[f32], b: &[f32]| -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(x - y).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let (to_raw, to_init) = (dist(&ema, &raw), dist(&ema, &init));
+    assert!(
+        to_raw < 0.5 * to_init,
+        "EMA is {to_raw:.4} from the raw weights and {to_init:.4} from the initial ones"
+    );
+    assert!((warmup_decay(0.995, 1) - 2.0 / 11.0).abs() < 1e-12);
+    assert_eq!(warmup_decay(0.995, 10_000), 0.995);
+}
