@@ -34,10 +34,13 @@ pub struct SampleArgs {
     /// The sampler.
     #[arg(long, value_enum, default_value_t = SamplerArg::Ddim)]
     pub sampler: SamplerArg,
-    /// Sampling steps S (DDIM) or K (iDDPM); DDPM always runs all T.
-    #[arg(long, default_value_t = 50, allow_negative_numbers = true)]
-    pub steps: usize,
-    /// DDIM's η.
+    /// Sampling steps S (DDIM) or K (iDDPM) [default: 50]; DDPM always runs all T, so
+    /// `--steps` is refused with `--sampler ddpm|ddpm-tilde` (use `iddpm` for a strided
+    /// DDPM chain).
+    #[arg(long, allow_negative_numbers = true)]
+    pub steps: Option<usize>,
+    /// DDIM's η, 0..=1 (0: deterministic; 1: DDPM-like noise). Larger values break
+    /// σ² ≤ 1 − ᾱ_{t′} (erratum E004-4) and are refused.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub eta: f64,
     /// DDIM's timestep spacing.
@@ -94,6 +97,19 @@ fn card_from_args(a: &SampleArgs) -> Result<RunCard, CliError> {
     if let Some(p) = &a.from_card {
         return RunCard::read(p).map_err(CliError::usage);
     }
+    if !(a.eta.is_finite() && (0.0..=1.0).contains(&a.eta)) {
+        return Err(CliError::usage(format!(
+            "--eta must be in 0..=1, got {} (η > 1 gives a noise variance above 1 − ᾱ_t′, \
+             erratum E004-4)",
+            a.eta
+        )));
+    }
+    if let (Some(s), SamplerArg::Ddpm | SamplerArg::DdpmTilde) = (a.steps, a.sampler) {
+        return Err(CliError::usage(format!(
+            "--steps {s}: DDPM always runs all T steps of the schedule; for fewer steps use \
+             --sampler iddpm (strided DDPM) or ddim"
+        )));
+    }
     let checkpoint = match &a.checkpoint {
         Some(p) => p.clone(),
         None => crate::store::bundled_model_dir().ok_or_else(|| {
@@ -108,7 +124,9 @@ fn card_from_args(a: &SampleArgs) -> Result<RunCard, CliError> {
         checkpoint_step: 0,
         weights: if a.raw { Weights::Raw } else { Weights::Ema },
         schedule: crate::diffusion::ScheduleSpec::default(),
-        sampler: a.sampler.kind(a.steps, a.eta, Spacing::from(a.spacing)),
+        sampler: a
+            .sampler
+            .kind(a.steps.unwrap_or(50), a.eta, Spacing::from(a.spacing)),
         n: a.n,
         seed: a.seed,
         clip: !a.no_clip,

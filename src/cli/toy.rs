@@ -60,9 +60,10 @@ pub fn run_toy(args: &ToyArgs, out: &mut dyn Write) -> Result<(), CliError> {
                 args.dataset
             ))
         })?;
-    if !(args.eta.is_finite() && args.eta >= 0.0) {
+    if !(args.eta.is_finite() && (0.0..=1.0).contains(&args.eta)) {
         return Err(CliError::usage(format!(
-            "--eta: must be finite and ≥ 0, got {}",
+            "--eta: must be in 0..=1, got {} (η > 1 gives a noise variance above 1 − ᾱ_t′, \
+             erratum E004-4)",
             args.eta
         )));
     }

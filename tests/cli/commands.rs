@@ -473,3 +473,37 @@ fn help_lists_the_subcommands() {
         assert!(help.contains(flag), "timesteps --help lacks {flag}: {help}");
     }
 }
+
+#[test]
+fn sample_refuses_eta_above_one_and_steps_with_ddpm() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = dir.path().join("g.png");
+    let g = grid.to_str().unwrap();
+    // Erratum E004-4: with linear T = 1000, S = 10 trailing and η = 1.5 the first jump's noise
+    // variance is 1.92, above 1 − ᾱ_t′ ≤ 0.9997.
+    let err = usage_error(
+        &["sample", "--eta", "1.5", "--steps", "10", "--grid", g],
+        "--eta",
+    );
+    assert!(err.contains("0..=1"), "{err}");
+    usage_error(&["sample", "--eta", "NaN", "--grid", g], "--eta");
+    // DDPM runs all T; a smaller --steps used to be ignored without a word.
+    let err = usage_error(
+        &["sample", "--sampler", "ddpm", "--steps", "100", "--grid", g],
+        "--steps",
+    );
+    assert!(err.contains("iddpm"), "{err}");
+    usage_error(
+        &[
+            "sample",
+            "--sampler",
+            "ddpm-tilde",
+            "--steps",
+            "100",
+            "--grid",
+            g,
+        ],
+        "--steps",
+    );
+    assert!(!grid.exists(), "nothing is written on a usage error");
+}

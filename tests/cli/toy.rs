@@ -137,6 +137,8 @@ fn bad_arguments_are_usage_errors() {
         "--sampler",
     );
     usage_error(&["--eta=-1", "--true-score", "--out", o], "--eta");
+    // η > 1 breaks σ² ≤ 1 − ᾱ_t′ (erratum E004-4).
+    usage_error(&["--eta=1.5", "--true-score", "--out", o], "--eta");
     usage_error(&["--n", "1", "--true-score", "--out", o], "--n");
     assert!(!out.exists(), "nothing is written on a usage error");
     // An unwritable output is a failure (exit 1) with the path named.
