@@ -10,6 +10,14 @@ use std::sync::Mutex;
 static XVFB: Mutex<()> = Mutex::new(());
 
 /// Runs the binary with `args` in a 1920×1080×24 Xvfb screen and returns its output.
+/// Holds the one-`xvfb-run`-at-a-time lock: two `xvfb-run -a` started at the same moment race
+/// for one display number and one fails ("Failed to open connection to X server"). Every test
+/// that starts `xvfb-run` itself holds this while it runs.
+pub fn xvfb_guard() -> std::sync::MutexGuard<'static, ()> {
+    XVFB.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 pub fn run_under_xvfb(args: &[&std::ffi::OsStr]) -> Output {
     let runtime = std::env::temp_dir().join("diffusion-lab-test-xdg");
     std::fs::create_dir_all(&runtime).expect("the runtime folder");

@@ -73,6 +73,7 @@ seeds = 2
     let png = dir.path().join("runs.png");
     let runtime = std::env::temp_dir().join("diffusion-lab-test-xdg");
     std::fs::create_dir_all(&runtime).unwrap();
+    let _one_at_a_time = crate::common::xvfb_guard();
     let out = Command::new("xvfb-run")
         .current_dir(dir.path())
         .args(["-a", "-s", "-screen 0 1920x1080x24", BIN])
