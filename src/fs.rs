@@ -1,13 +1,96 @@
-//! File I/O shared by the app and the CLI: atomic writes.
+//! File I/O shared by the app and the CLI: atomic writes that never replace anything but a
+//! regular file.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// Writes a file atomically: `write` fills a temporary file in the same folder, which is then
-/// synced and renamed over `path`. On any error the temporary file is removed and `path` is
-/// left as it was.
+/// How many symbolic links [`write_atomic`] follows before giving up (a loop).
+const MAX_LINKS: usize = 40;
+
+/// Where a write to `path` really goes: `path` itself, or the end of its chain of symbolic
+/// links (a dangling link gives the path its target would have).
+fn resolve_links(path: &Path) -> std::io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let link = std::fs::read_link(&p)?;
+                p = if link.is_absolute() {
+                    link
+                } else {
+                    p.parent().unwrap_or(Path::new(".")).join(link)
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "too many levels of symbolic links: {}",
+        path.display()
+    )))
+}
+
+/// What kind of thing an output path names, after following symbolic links.
+enum Target {
+    /// Nothing yet, or a regular file: written atomically.
+    File,
+    /// A FIFO or a character or block device: written straight into, never replaced.
+    Stream,
+}
+
+fn target_kind(path: &Path) -> std::io::Result<Target> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Target::File),
+        Err(e) => return Err(e),
+    };
+    let ft = meta.file_type();
+    if ft.is_file() {
+        return Ok(Target::File);
+    }
+    if ft.is_dir() {
+        return Err(std::io::Error::other(format!(
+            "is a folder, not a file: {}",
+            path.display()
+        )));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() || ft.is_char_device() || ft.is_block_device() {
+            return Ok(Target::Stream);
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "not a regular file, FIFO or device; refusing to replace it: {}",
+        path.display()
+    )))
+}
+
+/// Writes a file safely. For a new path or a regular file: `write` fills a temporary file in
+/// the same folder, which is then synced and renamed over the file, so on any error the
+/// temporary file is removed and the file is left as it was. A symbolic link is followed and
+/// its target replaced that way (the link stays a link). A FIFO or a device (`/dev/null`,
+/// `/dev/stdout`) is written straight into and never replaced. A folder or a socket is
+/// refused.
 pub fn write_atomic<F>(path: &Path, write: F) -> std::io::Result<()>
+where
+    F: FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+{
+    let path = resolve_links(path)?;
+    match target_kind(&path)? {
+        Target::Stream => {
+            let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+            let mut w = BufWriter::new(file);
+            write(&mut w)?;
+            w.flush()
+        }
+        Target::File => write_replacing(&path, write),
+    }
+}
+
+fn write_replacing<F>(path: &Path, write: F) -> std::io::Result<()>
 where
     F: FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
 {

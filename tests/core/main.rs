@@ -8,6 +8,7 @@ mod oracles;
 mod presets;
 mod properties;
 mod runs;
+mod safe_files;
 mod statistics;
 mod toy_datasets;
 mod toy_fields;
