@@ -31,15 +31,20 @@ pub struct ValPoint {
     /// The training step.
     pub step: usize,
     /// Mean of the per-batch losses.
+    #[serde(with = "json_f32")]
     pub mean: f32,
     /// Smallest per-batch loss.
+    #[serde(with = "json_f32")]
     pub min: f32,
     /// Largest per-batch loss.
+    #[serde(with = "json_f32")]
     pub max: f32,
 }
 
-/// Every loss recorded so far.
+/// Every loss recorded so far. Non-finite values (an empty t bucket is NaN) are written as
+/// the strings `"NaN"`, `"inf"` and `"-inf"`, so `state.json` always reads back.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "HistoryJson", into = "HistoryJson")]
 pub struct LossHistory {
     /// (step, training loss).
     pub train: Vec<(usize, f32)>,
@@ -47,6 +52,103 @@ pub struct LossHistory {
     pub val: Vec<ValPoint>,
     /// Mean loss per t bucket, one row per `bucket_every` steps: (step, losses per bucket).
     pub by_t: Vec<(usize, Vec<f32>)>,
+}
+
+/// JSON numbers for `f32` that survive NaN and ±inf: those are written as strings, and read
+/// back from those strings, or from `null` (what older versions wrote for them) as NaN.
+pub mod json_f32 {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// An `f32` in JSON, non-finite values included.
+    #[derive(Clone, Copy, Debug)]
+    pub struct F(pub f32);
+
+    impl Serialize for F {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            serialize(&self.0, s)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for F {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            deserialize(d).map(F)
+        }
+    }
+
+    /// Writes `v`: a number, or `"NaN"`, `"inf"`, `"-inf"`.
+    pub fn serialize<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if v.is_infinite() {
+            s.serialize_str(if *v > 0.0 { "inf" } else { "-inf" })
+        } else {
+            s.serialize_f32(*v)
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Num(f32),
+        Text(String),
+        Null,
+    }
+
+    /// Reads a number, one of those strings, or `null` (NaN).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+        match Repr::deserialize(d)? {
+            Repr::Num(v) => Ok(v),
+            Repr::Null => Ok(f32::NAN),
+            Repr::Text(t) => match t.as_str() {
+                "NaN" | "nan" => Ok(f32::NAN),
+                "inf" | "+inf" | "Infinity" => Ok(f32::INFINITY),
+                "-inf" | "-Infinity" => Ok(f32::NEG_INFINITY),
+                other => Err(serde::de::Error::custom(format!(
+                    "expected a number, \"NaN\", \"inf\" or \"-inf\", got \"{other}\""
+                ))),
+            },
+        }
+    }
+}
+
+/// [`LossHistory`] as written to JSON.
+#[derive(Serialize, Deserialize)]
+struct HistoryJson {
+    train: Vec<(usize, json_f32::F)>,
+    val: Vec<ValPoint>,
+    by_t: Vec<(usize, Vec<json_f32::F>)>,
+}
+
+impl From<HistoryJson> for LossHistory {
+    fn from(h: HistoryJson) -> Self {
+        Self {
+            train: h.train.into_iter().map(|(s, v)| (s, v.0)).collect(),
+            val: h.val,
+            by_t: h
+                .by_t
+                .into_iter()
+                .map(|(s, row)| (s, row.into_iter().map(|v| v.0).collect()))
+                .collect(),
+        }
+    }
+}
+
+impl From<LossHistory> for HistoryJson {
+    fn from(h: LossHistory) -> Self {
+        Self {
+            train: h
+                .train
+                .into_iter()
+                .map(|(s, v)| (s, json_f32::F(v)))
+                .collect(),
+            val: h.val,
+            by_t: h
+                .by_t
+                .into_iter()
+                .map(|(s, row)| (s, row.into_iter().map(json_f32::F).collect()))
+                .collect(),
+        }
+    }
 }
 
 /// The non-weight state of a checkpoint (`state.json`).

@@ -86,6 +86,13 @@ pub fn save_checkpoint(trainer: &Trainer, dir: &Path) -> Result<(), TrainError> 
             .map_err(|e| ck_err("cannot encode optimiser", &tmp, e))?;
         write_file(&tmp, "optim.bpk", &optim)?;
         write_file(&tmp, "losses.csv", losses_csv(&trainer.history).as_bytes())?;
+        // Never swap in a checkpoint that cannot be read back.
+        read_info(&tmp).map_err(|e| {
+            TrainError::Checkpoint(format!(
+                "the new checkpoint does not read back ({e}); the old one is kept: {}",
+                dir.display()
+            ))
+        })?;
         swap_in(&tmp, dir)
     })();
     if result.is_err() {

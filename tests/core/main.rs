@@ -9,6 +9,7 @@ mod presets;
 mod properties;
 mod runs;
 mod safe_files;
+mod state_json;
 mod statistics;
 mod toy_datasets;
 mod toy_fields;
