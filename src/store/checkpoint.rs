@@ -175,6 +175,62 @@ pub fn ck_err(what: &str, path: &Path, e: impl std::fmt::Display) -> CheckpointE
     CheckpointError(format!("{what}: {e}: {}", path.display()))
 }
 
+/// Whether `dir` is a checkpoint folder: a folder (not a link) with `config.json` and
+/// `state.json`.
+pub fn is_checkpoint_dir(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir())
+        && dir.join("config.json").is_file()
+        && dir.join("state.json").is_file()
+}
+
+/// What is at a path that training would write its checkpoint folder to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutDir {
+    /// Nothing, or an empty folder: free to use.
+    Free,
+    /// A checkpoint folder: replaced only when the user asked for it.
+    Checkpoint,
+}
+
+/// Checks that `dir` may take a checkpoint folder without losing anything that is not a
+/// checkpoint: a new path, an empty folder or a checkpoint folder. Anything else (a file, a
+/// link, a folder with other things in it) is refused with a message naming the path.
+pub fn check_out_dir(dir: &Path) -> Result<OutDir, String> {
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(OutDir::Free),
+        Err(e) => return Err(format!("cannot inspect {}: {e}", dir.display())),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(format!(
+            "{} is a symbolic link; refusing to replace it with a checkpoint folder",
+            dir.display()
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(format!(
+            "{} exists and is not a folder; refusing to replace it with a checkpoint folder",
+            dir.display()
+        ));
+    }
+    if is_checkpoint_dir(dir) {
+        return Ok(OutDir::Checkpoint);
+    }
+    let empty = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .next()
+        .is_none();
+    if empty {
+        Ok(OutDir::Free)
+    } else {
+        Err(format!(
+            "{} exists and is not a checkpoint folder (no config.json and state.json); \
+             refusing to replace it",
+            dir.display()
+        ))
+    }
+}
+
 /// Reads the file `name` of the folder `dir`.
 pub fn read(dir: &Path, name: &str) -> Result<Vec<u8>, CheckpointError> {
     let p = dir.join(name);

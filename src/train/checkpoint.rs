@@ -47,8 +47,11 @@ fn losses_csv(h: &LossHistory) -> String {
     s
 }
 
-/// Saves `trainer` into the folder `dir`, atomically.
+/// Saves `trainer` into the folder `dir`, atomically: the new folder's `config.json` and
+/// `state.json` are read back before it replaces the old one, and only a checkpoint folder or
+/// an empty one is ever replaced.
 pub fn save_checkpoint(trainer: &Trainer, dir: &Path) -> Result<(), TrainError> {
+    crate::store::checkpoint::check_out_dir(dir).map_err(TrainError::Checkpoint)?;
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -174,4 +177,57 @@ pub fn load_checkpoint_with(
     trainer.lr_override = info.lr_override;
     trainer.history = info.history;
     Ok(trainer)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::config::{DataSpec, ModelSize, RunConfig, TrainConfig};
+    use crate::diffusion::ScheduleSpec;
+    use crate::model::{DeviceChoice, pick_device};
+
+    fn tiny_trainer() -> Trainer {
+        let config = RunConfig {
+            name: "test".into(),
+            data: DataSpec::Triangles {
+                prep: "binary".into(),
+                count: 16,
+                size: 16,
+                seed: 1,
+            },
+            schedule: ScheduleSpec {
+                steps: 50,
+                ..ScheduleSpec::default()
+            },
+            model_size: ModelSize::Tiny,
+            model: None,
+            train: TrainConfig {
+                steps: 1,
+                batch: 2,
+                val_every: 0,
+                preview_every: 0,
+                checkpoint_every: 0,
+                device: DeviceChoice::Cpu,
+                ..TrainConfig::default()
+            },
+        };
+        Trainer::new(config, pick_device(DeviceChoice::Cpu)).expect("tiny trainer")
+    }
+
+    #[test]
+    fn save_never_replaces_a_folder_that_is_not_a_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("mine");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+        let err = save_checkpoint(&tiny_trainer(), &out)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a checkpoint folder"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+            "mine"
+        );
+    }
 }
