@@ -136,7 +136,8 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
     let cfg = trainer.config.train.clone();
     let start = Instant::now();
     let start_step = trainer.step;
-    let mut last_loss = f32::NAN;
+    // A finished run resumed with nothing left to do reports its last recorded loss.
+    let mut last_loss = trainer.history.train.last().map_or(f32::NAN, |&(_, l)| l);
     while trainer.step < total {
         match trainer.step() {
             Ok(s) => last_loss = s.loss,

@@ -207,6 +207,26 @@ fn empty_t_bins_do_not_make_the_checkpoint_unreadable() {
     assert_eq!(info.step, 31);
 }
 
+#[test]
+fn resuming_a_finished_run_reports_its_last_loss() {
+    let tmp = tempfile::tempdir().unwrap();
+    let preset = preset(tmp.path(), "tiny.toml", TINY);
+    let out_dir = tmp.path().join("run");
+    assert_ok(&train(&[
+        "--preset",
+        s(&preset),
+        "--steps",
+        "2",
+        "--out",
+        s(&out_dir),
+    ]));
+    let out = train(&["--resume", s(&out_dir), "--steps", "2"]);
+    assert_ok(&out);
+    let said = text(&out.stdout);
+    assert!(said.contains("step 2"), "{said}");
+    assert!(!said.contains("NaN"), "{said}");
+}
+
 struct Poison;
 
 impl ModuleMapper for Poison {
