@@ -168,6 +168,14 @@ pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
         "burn"
     };
     let (x0, chain) = record_chain(&denoiser, &spec);
+    if let Some(bad) = x0.iter().position(|v| !v.is_finite()) {
+        return Err(CliError::failure(format!(
+            "the model's output is not finite ({} at pixel {bad}); nothing written. The \
+             checkpoint's weights are probably broken: {}",
+            x0[bad],
+            card.checkpoint.display()
+        )));
+    }
     let secs = start.elapsed().as_secs_f64();
     let steps = chain.total_steps;
     let label_text = sampler_label(&card.sampler);

@@ -3,7 +3,9 @@
 use super::CliError;
 use super::args::DeviceArg;
 use crate::config::RunConfig;
+use crate::fs::RunLock;
 use crate::model::{DeviceChoice, TrainEngine, pick_device};
+use crate::store::checkpoint::{OutDir, check_out_dir};
 use crate::train::{Trainer, load_checkpoint_with, save_checkpoint};
 use clap::Args;
 use std::io::Write;
@@ -25,6 +27,10 @@ pub struct TrainArgs {
     /// The checkpoint folder to write (default: a new run folder runs/<timestamp>-<name>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Replace the checkpoint folder given by --out although it holds another run (only a
+    /// checkpoint folder is ever replaced; --resume replaces its own folder without this).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Where to compute.
     #[arg(long, value_enum)]
     pub device: Option<DeviceArg>,
@@ -56,14 +62,41 @@ fn progress(done: usize, total: usize, loss: f32, rate: f64) {
     let _ = std::io::stderr().flush();
 }
 
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Checks that training may write its checkpoints to `out_dir` (a new path, an empty folder,
+/// or a checkpoint folder when `may_replace`), then takes the folder's lock. Nothing is
+/// touched when this fails (exit 2).
+fn claim_out_dir(out_dir: &Path, may_replace: bool) -> Result<RunLock, CliError> {
+    let check = || match check_out_dir(out_dir).map_err(CliError::usage)? {
+        OutDir::Free => Ok(()),
+        OutDir::Checkpoint if may_replace => Ok(()),
+        OutDir::Checkpoint => Err(CliError::usage(format!(
+            "{} already holds a checkpoint; pass --overwrite to replace it (or --resume it)",
+            out_dir.display()
+        ))),
+    };
+    check()?;
+    let lock = RunLock::acquire(out_dir).map_err(CliError::usage)?;
+    check()?;
+    Ok(lock)
+}
+
 /// Runs `diffusion-lab train`.
 pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let device_choice = args.device.map(DeviceChoice::from);
-    let (mut trainer, out_dir) = if let Some(dir) = &args.resume {
+    let (mut trainer, out_dir, _lock) = if let Some(dir) = &args.resume {
         let (config, _) = crate::store::read_info(dir).map_err(CliError::usage)?;
+        let out_dir = args.out.clone().unwrap_or_else(|| dir.clone());
+        let lock = claim_out_dir(&out_dir, args.overwrite || same_folder(dir, &out_dir))?;
         let pick = pick_device(device_choice.unwrap_or(config.train.device));
         let t = load_checkpoint_with(dir, pick, args.engine).map_err(CliError::failure)?;
-        (t, args.out.clone().unwrap_or_else(|| dir.clone()))
+        (t, out_dir, lock)
     } else {
         let Some(preset) = &args.preset else {
             return Err(CliError::usage("--preset (or --resume) is required"));
@@ -82,12 +115,13 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
             .out
             .clone()
             .unwrap_or_else(|| crate::store::new_run_dir(Path::new("runs"), &config.name));
+        let lock = claim_out_dir(&out_dir, args.overwrite)?;
         let pick = pick_device(config.train.device);
         let t = Trainer::new(config, pick).map_err(|e| match e {
             crate::train::TrainError::Config(_) => CliError::usage(e),
             _ => CliError::failure(e),
         })?;
-        (t, out_dir)
+        (t, out_dir, lock)
     };
     let total = args.steps.unwrap_or(trainer.config.train.steps);
     eprintln!(
@@ -102,7 +136,8 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
     let cfg = trainer.config.train.clone();
     let start = Instant::now();
     let start_step = trainer.step;
-    let mut last_loss = f32::NAN;
+    // A finished run resumed with nothing left to do reports its last recorded loss.
+    let mut last_loss = trainer.history.train.last().map_or(f32::NAN, |&(_, l)| l);
     while trainer.step < total {
         match trainer.step() {
             Ok(s) => last_loss = s.loss,

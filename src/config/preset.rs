@@ -109,6 +109,14 @@ impl Preset {
         if !(self.sampler.eta.is_finite() && self.sampler.eta >= 0.0) {
             return Err(format!("sampler.eta must be ≥ 0, got {}", self.sampler.eta));
         }
+        // The schedule's T first: the sampler's bound below is given in terms of it.
+        let max_t = crate::diffusion::schedule::MAX_STEPS;
+        if self.schedule.steps == 0 || self.schedule.steps > max_t {
+            return Err(format!(
+                "schedule.steps must be 1..={max_t}, got {}",
+                self.schedule.steps
+            ));
+        }
         if self.sampler.steps == 0 || self.sampler.steps > self.schedule.steps {
             return Err(format!(
                 "sampler.steps must be 1..={} (the schedule's T), got {}",

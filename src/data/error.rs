@@ -125,14 +125,30 @@ pub enum DataError {
         /// The file.
         path: PathBuf,
     },
-    /// Float data in a `.npy` file is neither in [0, 1] nor in [−1, 1] (or is not finite).
+    /// Float data in a `.npy` file holds NaN or infinite values.
+    #[error(
+        "the .npy file holds {nan} NaN and {inf} infinite values (the first at index {first}); \
+         float values must be finite, in [0, 1] or [-1, 1]: {}",
+        path.display()
+    )]
+    NpyNotFinite {
+        /// How many values are NaN.
+        nan: usize,
+        /// How many values are ±inf.
+        inf: usize,
+        /// The flat index of the first non-finite value.
+        first: usize,
+        /// The file.
+        path: PathBuf,
+    },
+    /// Float data in a `.npy` file is neither in [0, 1] nor in [−1, 1].
     #[error(
         "float values must lie in [0, 1] or [-1, 1], the .npy file holds values in \
          [{min}, {max}]: {}",
         path.display()
     )]
     NpyRange {
-        /// The smallest value seen (NaN when a value is not finite).
+        /// The smallest value seen.
         min: f64,
         /// The largest value seen.
         max: f64,

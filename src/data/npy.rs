@@ -185,11 +185,24 @@ impl Parser<'_> {
                     if self.eat(b')') {
                         break;
                     }
+                    // A sign is kept so that the message quotes what the file says.
+                    let sign = if self.eat(b'-') { "-" } else { "" };
                     let w = self.word();
-                    let text = String::from_utf8_lossy(w).trim_end_matches('L').to_string();
-                    let d = text
-                        .parse::<usize>()
-                        .map_err(|_| format!("bad dimension '{text}' in 'shape'"))?;
+                    let text =
+                        format!("{sign}{}", String::from_utf8_lossy(w).trim_end_matches('L'));
+                    let d = text.parse::<usize>().map_err(|_| {
+                        if text.is_empty() {
+                            format!(
+                                "missing dimension in 'shape' at byte {} of the header",
+                                self.i
+                            )
+                        } else {
+                            format!(
+                                "bad dimension '{text}' in 'shape' (dimensions are whole \
+                                 numbers ≥ 0)"
+                            )
+                        }
+                    })?;
                     dims.push(d);
                     self.ws();
                     if !self.eat(b',') {
@@ -347,22 +360,33 @@ fn map_floats(
     path: &Path,
 ) -> Result<Vec<f32>, DataError> {
     let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
-    let mut finite = true;
-    for v in values.clone() {
+    let (mut nan, mut inf, mut first) = (0usize, 0usize, None);
+    for (i, v) in values.clone().enumerate() {
         if !v.is_finite() {
-            finite = false;
+            if v.is_nan() {
+                nan += 1;
+            } else {
+                inf += 1;
+            }
+            first.get_or_insert(i);
+            continue;
         }
         min = min.min(v);
         max = max.max(v);
+    }
+    if let Some(first) = first {
+        return Err(DataError::NpyNotFinite {
+            nan,
+            inf,
+            first,
+            path: PathBuf::from(path),
+        });
     }
     let range_err = |min: f64, max: f64| DataError::NpyRange {
         min,
         max,
         path: PathBuf::from(path),
     };
-    if !finite {
-        return Err(range_err(f64::NAN, f64::NAN));
-    }
     let mut out = Vec::with_capacity(count);
     if min >= 0.0 && max <= 1.0 {
         out.extend(values.map(|v| (2.0 * v - 1.0) as f32));

@@ -37,6 +37,32 @@ pub fn init_seeded<M: burn::module::Module>(
     module
 }
 
+/// Whether every float parameter of `module` is finite (no NaN, no ±inf).
+pub fn weights_finite<M: burn::module::Module>(module: &M) -> bool {
+    use burn::module::{ModuleVisitor, Param};
+    use burn::tensor::Tensor;
+    struct Check(bool);
+    impl ModuleVisitor for Check {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if !self.0 {
+                return;
+            }
+            let t = param.val();
+            let n = t.shape().num_elements();
+            let finite = t
+                .reshape([n])
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .is_ok_and(|v| v.iter().all(|x| x.is_finite()));
+            self.0 = finite;
+        }
+    }
+    let mut check = Check(true);
+    module.visit(&mut check);
+    check.0
+}
+
 /// The sinusoidal time embedding of seed 001 eq. 99–100 (Vaswani et al.):
 /// PE(t, 2i) = sin(t/10000^(2i/d)), PE(t, 2i+1) = cos(t/10000^(2i/d)), row-major [t.len(), d].
 pub fn time_embedding(t: &[f32], dim: usize) -> Vec<f32> {

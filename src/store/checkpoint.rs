@@ -31,15 +31,20 @@ pub struct ValPoint {
     /// The training step.
     pub step: usize,
     /// Mean of the per-batch losses.
+    #[serde(with = "json_f32")]
     pub mean: f32,
     /// Smallest per-batch loss.
+    #[serde(with = "json_f32")]
     pub min: f32,
     /// Largest per-batch loss.
+    #[serde(with = "json_f32")]
     pub max: f32,
 }
 
-/// Every loss recorded so far.
+/// Every loss recorded so far. Non-finite values (an empty t bucket is NaN) are written as
+/// the strings `"NaN"`, `"inf"` and `"-inf"`, so `state.json` always reads back.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "HistoryJson", into = "HistoryJson")]
 pub struct LossHistory {
     /// (step, training loss).
     pub train: Vec<(usize, f32)>,
@@ -47,6 +52,103 @@ pub struct LossHistory {
     pub val: Vec<ValPoint>,
     /// Mean loss per t bucket, one row per `bucket_every` steps: (step, losses per bucket).
     pub by_t: Vec<(usize, Vec<f32>)>,
+}
+
+/// JSON numbers for `f32` that survive NaN and ±inf: those are written as strings, and read
+/// back from those strings, or from `null` (what older versions wrote for them) as NaN.
+pub mod json_f32 {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// An `f32` in JSON, non-finite values included.
+    #[derive(Clone, Copy, Debug)]
+    pub struct F(pub f32);
+
+    impl Serialize for F {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            serialize(&self.0, s)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for F {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            deserialize(d).map(F)
+        }
+    }
+
+    /// Writes `v`: a number, or `"NaN"`, `"inf"`, `"-inf"`.
+    pub fn serialize<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if v.is_infinite() {
+            s.serialize_str(if *v > 0.0 { "inf" } else { "-inf" })
+        } else {
+            s.serialize_f32(*v)
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Num(f32),
+        Text(String),
+        Null,
+    }
+
+    /// Reads a number, one of those strings, or `null` (NaN).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+        match Repr::deserialize(d)? {
+            Repr::Num(v) => Ok(v),
+            Repr::Null => Ok(f32::NAN),
+            Repr::Text(t) => match t.as_str() {
+                "NaN" | "nan" => Ok(f32::NAN),
+                "inf" | "+inf" | "Infinity" => Ok(f32::INFINITY),
+                "-inf" | "-Infinity" => Ok(f32::NEG_INFINITY),
+                other => Err(serde::de::Error::custom(format!(
+                    "expected a number, \"NaN\", \"inf\" or \"-inf\", got \"{other}\""
+                ))),
+            },
+        }
+    }
+}
+
+/// [`LossHistory`] as written to JSON.
+#[derive(Serialize, Deserialize)]
+struct HistoryJson {
+    train: Vec<(usize, json_f32::F)>,
+    val: Vec<ValPoint>,
+    by_t: Vec<(usize, Vec<json_f32::F>)>,
+}
+
+impl From<HistoryJson> for LossHistory {
+    fn from(h: HistoryJson) -> Self {
+        Self {
+            train: h.train.into_iter().map(|(s, v)| (s, v.0)).collect(),
+            val: h.val,
+            by_t: h
+                .by_t
+                .into_iter()
+                .map(|(s, row)| (s, row.into_iter().map(|v| v.0).collect()))
+                .collect(),
+        }
+    }
+}
+
+impl From<LossHistory> for HistoryJson {
+    fn from(h: LossHistory) -> Self {
+        Self {
+            train: h
+                .train
+                .into_iter()
+                .map(|(s, v)| (s, json_f32::F(v)))
+                .collect(),
+            val: h.val,
+            by_t: h
+                .by_t
+                .into_iter()
+                .map(|(s, row)| (s, row.into_iter().map(json_f32::F).collect()))
+                .collect(),
+        }
+    }
 }
 
 /// The non-weight state of a checkpoint (`state.json`).
@@ -71,6 +173,62 @@ pub struct CheckpointInfo {
 /// An error about `path`: what went wrong, why, then the path.
 pub fn ck_err(what: &str, path: &Path, e: impl std::fmt::Display) -> CheckpointError {
     CheckpointError(format!("{what}: {e}: {}", path.display()))
+}
+
+/// Whether `dir` is a checkpoint folder: a folder (not a link) with `config.json` and
+/// `state.json`.
+pub fn is_checkpoint_dir(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir())
+        && dir.join("config.json").is_file()
+        && dir.join("state.json").is_file()
+}
+
+/// What is at a path that training would write its checkpoint folder to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutDir {
+    /// Nothing, or an empty folder: free to use.
+    Free,
+    /// A checkpoint folder: replaced only when the user asked for it.
+    Checkpoint,
+}
+
+/// Checks that `dir` may take a checkpoint folder without losing anything that is not a
+/// checkpoint: a new path, an empty folder or a checkpoint folder. Anything else (a file, a
+/// link, a folder with other things in it) is refused with a message naming the path.
+pub fn check_out_dir(dir: &Path) -> Result<OutDir, String> {
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(OutDir::Free),
+        Err(e) => return Err(format!("cannot inspect {}: {e}", dir.display())),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(format!(
+            "{} is a symbolic link; refusing to replace it with a checkpoint folder",
+            dir.display()
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(format!(
+            "{} exists and is not a folder; refusing to replace it with a checkpoint folder",
+            dir.display()
+        ));
+    }
+    if is_checkpoint_dir(dir) {
+        return Ok(OutDir::Checkpoint);
+    }
+    let empty = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .next()
+        .is_none();
+    if empty {
+        Ok(OutDir::Free)
+    } else {
+        Err(format!(
+            "{} exists and is not a checkpoint folder (no config.json and state.json); \
+             refusing to replace it",
+            dir.display()
+        ))
+    }
 }
 
 /// Reads the file `name` of the folder `dir`.

@@ -47,8 +47,26 @@ fn losses_csv(h: &LossHistory) -> String {
     s
 }
 
-/// Saves `trainer` into the folder `dir`, atomically.
+/// Saves `trainer` into the folder `dir`, atomically: refused (the checkpoint already there is
+/// kept) when a weight, raw or EMA, is not finite; the new folder's `config.json` and
+/// `state.json` are read back before it replaces the old one; and only a checkpoint folder or
+/// an empty one is ever replaced.
 pub fn save_checkpoint(trainer: &Trainer, dir: &Path) -> Result<(), TrainError> {
+    let raw = trainer.model.valid();
+    for (what, ok) in [
+        ("weights", crate::model::weights_finite(&raw)),
+        ("EMA weights", crate::model::weights_finite(&trainer.ema)),
+    ] {
+        if !ok {
+            return Err(TrainError::Checkpoint(format!(
+                "the {what} are not finite (NaN or inf) at step {}; not saved, the last good \
+                 checkpoint (if any) is kept: {}",
+                trainer.step,
+                dir.display()
+            )));
+        }
+    }
+    crate::store::checkpoint::check_out_dir(dir).map_err(TrainError::Checkpoint)?;
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -78,7 +96,7 @@ pub fn save_checkpoint(trainer: &Trainer, dir: &Path) -> Result<(), TrainError> 
                 .into_bytes()
                 .map_err(|e| ck_err(&format!("cannot encode {what}"), &tmp, e))
         };
-        write_file(&tmp, "model.bpk", &rec(trainer.model.valid(), "weights")?)?;
+        write_file(&tmp, "model.bpk", &rec(raw, "weights")?)?;
         write_file(&tmp, "ema.bpk", &rec(trainer.ema.clone(), "EMA weights")?)?;
         let optim = trainer
             .optim
@@ -86,6 +104,13 @@ pub fn save_checkpoint(trainer: &Trainer, dir: &Path) -> Result<(), TrainError> 
             .map_err(|e| ck_err("cannot encode optimiser", &tmp, e))?;
         write_file(&tmp, "optim.bpk", &optim)?;
         write_file(&tmp, "losses.csv", losses_csv(&trainer.history).as_bytes())?;
+        // Never swap in a checkpoint that cannot be read back.
+        read_info(&tmp).map_err(|e| {
+            TrainError::Checkpoint(format!(
+                "the new checkpoint does not read back ({e}); the old one is kept: {}",
+                dir.display()
+            ))
+        })?;
         swap_in(&tmp, dir)
     })();
     if result.is_err() {
@@ -151,6 +176,21 @@ pub fn load_checkpoint_with(
     }
     trainer.model = load_weights(trainer.model.clone(), dir, "model.bpk")?;
     trainer.ema = load_weights(trainer.ema.clone(), dir, "ema.bpk")?;
+    for (name, ok) in [
+        (
+            "model.bpk",
+            crate::model::weights_finite(&trainer.model.valid()),
+        ),
+        ("ema.bpk", crate::model::weights_finite(&trainer.ema)),
+    ] {
+        if !ok {
+            return Err(ck_err(
+                "cannot resume",
+                &dir.join(name),
+                "the weights hold NaN or inf",
+            ));
+        }
+    }
     let optim_bytes = Bytes::from_bytes_vec(read(dir, "optim.bpk")?);
     trainer.optim = adam(&trainer.config)
         .init()
@@ -167,4 +207,97 @@ pub fn load_checkpoint_with(
     trainer.lr_override = info.lr_override;
     trainer.history = info.history;
     Ok(trainer)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::config::{DataSpec, ModelSize, RunConfig, TrainConfig};
+    use crate::diffusion::ScheduleSpec;
+    use crate::model::{DeviceChoice, pick_device, weights_finite};
+    use burn::module::{ModuleMapper, Param};
+    use burn::tensor::Tensor;
+
+    struct Poison;
+
+    impl ModuleMapper for Poison {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            param.map(|t| t.mul_scalar(f32::NAN))
+        }
+    }
+
+    fn tiny_trainer() -> Trainer {
+        let config = RunConfig {
+            name: "test".into(),
+            data: DataSpec::Triangles {
+                prep: "binary".into(),
+                count: 16,
+                size: 16,
+                seed: 1,
+            },
+            schedule: ScheduleSpec {
+                steps: 50,
+                ..ScheduleSpec::default()
+            },
+            model_size: ModelSize::Tiny,
+            model: None,
+            train: TrainConfig {
+                steps: 1,
+                batch: 2,
+                val_every: 0,
+                preview_every: 0,
+                checkpoint_every: 0,
+                device: DeviceChoice::Cpu,
+                ..TrainConfig::default()
+            },
+        };
+        Trainer::new(config, pick_device(DeviceChoice::Cpu)).expect("tiny trainer")
+    }
+
+    #[test]
+    fn non_finite_weights_are_never_saved_and_the_last_good_checkpoint_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let mut trainer = tiny_trainer();
+        save_checkpoint(&trainer, &out).unwrap();
+        let good = std::fs::read(out.join("ema.bpk")).unwrap();
+        trainer.step = 5;
+
+        let ema = trainer.ema.clone();
+        trainer.ema = trainer.ema.clone().map(&mut Poison);
+        let err = save_checkpoint(&trainer, &out).unwrap_err().to_string();
+        assert!(err.contains("EMA weights are not finite"), "{err}");
+        assert!(err.contains(&out.display().to_string()), "{err}");
+
+        trainer.ema = ema;
+        trainer.model = trainer.model.clone().map(&mut Poison);
+        let err = save_checkpoint(&trainer, &out).unwrap_err().to_string();
+        assert!(err.contains("weights are not finite"), "{err}");
+
+        let (_, info) = read_info(&out).unwrap();
+        assert_eq!(info.step, 0, "the good checkpoint is kept");
+        assert_eq!(std::fs::read(out.join("ema.bpk")).unwrap(), good);
+        let device = burn::tensor::Device::default();
+        let (_, _, raw, ema) = crate::store::load_for_inference(&out, &device).unwrap();
+        assert!(weights_finite(&raw) && weights_finite(&ema));
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary folder left behind");
+    }
+
+    #[test]
+    fn save_never_replaces_a_folder_that_is_not_a_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("mine");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+        let err = save_checkpoint(&tiny_trainer(), &out)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a checkpoint folder"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+            "mine"
+        );
+    }
 }

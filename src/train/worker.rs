@@ -274,6 +274,17 @@ fn run_worker(
     out: &Outbox,
     shutdown: &AtomicBool,
 ) {
+    // The same lock as `diffusion-lab train`: one writer per run folder, held until the
+    // worker ends.
+    let _lock = match crate::fs::RunLock::acquire(&options.out_dir) {
+        Ok(lock) => lock,
+        Err(message) => {
+            return out.send(TrainEvent::Failed {
+                message,
+                checkpoint: options.resume.clone(),
+            });
+        }
+    };
     let choice = options.device.unwrap_or(options.config.train.device);
     let pick = pick_device(choice);
     let setup = std::panic::catch_unwind(AssertUnwindSafe(|| match &options.resume {

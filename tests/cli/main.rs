@@ -4,4 +4,5 @@ mod commands;
 #[path = "../common/mod.rs"]
 mod common;
 mod forward;
+mod safety;
 mod toy;

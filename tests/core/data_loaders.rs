@@ -582,7 +582,39 @@ fn npy_float_out_of_range_names_the_range() {
         "nan.npy",
         &npy_bytes(1, &header("<f4", "(1, 1, 2)"), &f),
     );
-    assert!(matches!(read_npy(&p), Err(DataError::NpyRange { .. })));
+    assert!(matches!(read_npy(&p), Err(DataError::NpyNotFinite { .. })));
+}
+
+#[test]
+fn npy_with_some_nan_says_how_many_and_where() {
+    // Was "values in [NaN, NaN]", which says nothing about the finite part or the culprit.
+    let t = tempdir();
+    let f: Vec<u8> = [0.25f32, 0.5, f32::NAN, f32::INFINITY, f32::NAN, 0.75]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let p = npy_file(
+        t.path(),
+        "somenan.npy",
+        &npy_bytes(1, &header("<f4", "(1, 2, 3)"), &f),
+    );
+    let err = read_npy(&p).expect_err("refused").to_string();
+    assert!(!err.contains("[NaN, NaN]"), "{err}");
+    assert!(err.contains("2 NaN and 1 infinite"), "{err}");
+    assert!(err.contains("index 2"), "{err}");
+}
+
+#[test]
+fn npy_negative_dimension_is_quoted() {
+    // Was "bad dimension ''": the minus sign stopped the word.
+    let t = tempdir();
+    let p = npy_file(
+        t.path(),
+        "neg.npy",
+        &npy_bytes(1, &header("<f4", "(1, -3, 2)"), &[0u8; 24]),
+    );
+    let err = read_npy(&p).expect_err("refused").to_string();
+    assert!(err.contains("bad dimension '-3'"), "{err}");
 }
 
 #[test]

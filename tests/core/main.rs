@@ -8,6 +8,8 @@ mod oracles;
 mod presets;
 mod properties;
 mod runs;
+mod safe_files;
+mod state_json;
 mod statistics;
 mod toy_datasets;
 mod toy_fields;

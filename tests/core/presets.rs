@@ -263,6 +263,14 @@ fn values_out_of_range_name_their_field() {
 }
 
 #[test]
+fn a_schedule_of_zero_steps_is_named_as_such() {
+    // Was "sampler.steps must be 1..=0 (the schedule's T)", blaming the sampler.
+    let e = error("[schedule]\nsteps = 0\n");
+    assert!(e.contains("schedule.steps must be 1..="), "{e}");
+    assert!(!e.contains("sampler.steps"), "{e}");
+}
+
+#[test]
 fn the_train_command_reports_a_malformed_preset_with_its_line_and_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");

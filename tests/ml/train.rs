@@ -523,3 +523,31 @@ fn the_ema_after_a_short_run_is_not_dominated_by_the_initial_weights() {
     assert!((warmup_decay(0.995, 1) - 2.0 / 11.0).abs() < 1e-12);
     assert_eq!(warmup_decay(0.995, 10_000), 0.995);
 }
+
+#[test]
+fn the_worker_refuses_a_run_folder_another_writer_holds() {
+    // Issue #18, item 3: the Training view's worker takes the same lock as `train`.
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let lock = diffusion_lab::fs::RunLock::acquire(&out_dir).unwrap();
+    let h = start(StartOptions {
+        config: tiny_run(3),
+        resume: None,
+        out_dir: out_dir.clone(),
+        device: None,
+        total_steps: None,
+    });
+    let ev = wait_for(&h, Duration::from_secs(60), |e| {
+        matches!(e, TrainEvent::Failed { .. } | TrainEvent::Finished { .. })
+    });
+    let Some(TrainEvent::Failed { message, .. }) = ev.last() else {
+        panic!("a second writer must fail: {ev:?}")
+    };
+    assert!(
+        message.contains(&std::process::id().to_string()),
+        "{message}"
+    );
+    assert!(!out_dir.exists(), "nothing written");
+    drop(h);
+    drop(lock);
+}
