@@ -2,6 +2,7 @@
 
 mod cpu_unet;
 mod forward_gpu;
+mod gpu_train;
 mod model_unet;
 mod native_train;
 mod player;
