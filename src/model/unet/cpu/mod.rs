@@ -919,14 +919,7 @@ impl CpuUNet {
         let mut temb = self.time_out.forward(&temb);
         silu_in_place(&mut temb);
 
-        let mut input = Act::scratch(b, hh, ww, c);
-        for n in 0..b {
-            for ch in 0..c {
-                for p in 0..hh * ww {
-                    input.data[(n * hh * ww + p) * c + ch] = x[(n * c + ch) * hh * ww + p];
-                }
-            }
-        }
+        let input = channels_last(x, [b, c, hh, ww]);
         let mut h = self.conv_in.forward(&input, None, None);
         let mut skips = Vec::new();
         for step in &self.down {
@@ -964,16 +957,35 @@ impl CpuUNet {
         let out = self
             .conv_out
             .forward(&self.norm_out.forward(&h, true), None, None);
-        let mut y = vec![0.0; b * c * hh * ww];
-        for n in 0..b {
-            for ch in 0..c {
-                for p in 0..hh * ww {
-                    y[(n * c + ch) * hh * ww + p] = out.data[(n * hh * ww + p) * c + ch];
-                }
+        channels_first(&out)
+    }
+}
+
+/// `x` (flat [B, C, H, W], burn's layout) as a channels-last activation.
+fn channels_last(x: &[f32], [b, c, hh, ww]: [usize; 4]) -> Act {
+    let mut a = Act::scratch(b, hh, ww, c);
+    for n in 0..b {
+        for ch in 0..c {
+            for p in 0..hh * ww {
+                a.data[(n * hh * ww + p) * c + ch] = x[(n * c + ch) * hh * ww + p];
             }
         }
-        y
     }
+    a
+}
+
+/// A channels-last activation as flat [B, C, H, W] (burn's layout).
+fn channels_first(a: &Act) -> Vec<f32> {
+    let (b, c, px) = (a.b, a.c, a.pixels());
+    let mut y = vec![0.0; b * c * px];
+    for n in 0..b {
+        for ch in 0..c {
+            for p in 0..px {
+                y[(n * c + ch) * px + p] = a.data[(n * px + p) * c + ch];
+            }
+        }
+    }
+    y
 }
 
 /// [a, b] along channels (a's channels first, as `Tensor::cat(vec![a, b], 1)`).

@@ -24,7 +24,9 @@
 //! gradients over as burn's [`GradientsParams`], keyed by the parameters' ids, so Adam, weight
 //! decay, clipping and the saved optimiser state mean the same on both engines.
 
-use super::{Act, Conv, Lin, Mat, add_into, channel_sums, exp, matmul, silu};
+use super::{
+    Act, Conv, Lin, Mat, add_into, channel_sums, channels_first, channels_last, exp, matmul, silu,
+};
 use crate::diffusion::Rng;
 use crate::model::time_embedding;
 use crate::model::unet::{Attention, ResBlock, UNet};
@@ -1292,14 +1294,7 @@ impl TrainNet {
         self.u2 = self.time_out.forward(&s1);
         let temb: Vec<f32> = self.u2.iter().map(|&v| silu(v)).collect();
 
-        let mut input = Act::scratch(b, hh, ww, c);
-        for n in 0..b {
-            for ch in 0..c {
-                for p in 0..hh * ww {
-                    input.data[(n * hh * ww + p) * c + ch] = x[(n * c + ch) * hh * ww + p];
-                }
-            }
-        }
+        let input = channels_last(x, [b, c, hh, ww]);
         let mut h = self.conv_in.forward(&input, None, None);
         drop(input);
         let mut skips = Vec::new();
@@ -1338,15 +1333,7 @@ impl TrainNet {
         }
         let a = self.norm_out.forward(&h);
         let out = self.conv_out.forward(&a, None, None);
-        let mut y = vec![0.0; b * c * hh * ww];
-        for n in 0..b {
-            for ch in 0..c {
-                for p in 0..hh * ww {
-                    y[(n * c + ch) * hh * ww + p] = out.data[(n * hh * ww + p) * c + ch];
-                }
-            }
-        }
-        y
+        channels_first(&out)
     }
 
     /// The backward pass for the output gradient `dy` (flat [B, C, H, W]): accumulates every
@@ -1354,14 +1341,7 @@ impl TrainNet {
     pub fn backward(&mut self, dy: &[f32]) -> Vec<f32> {
         let [b, c, hh, ww] = self.shape;
         assert_eq!(dy.len(), b * c * hh * ww, "output gradient length");
-        let mut g = Act::scratch(b, hh, ww, c);
-        for n in 0..b {
-            for ch in 0..c {
-                for p in 0..hh * ww {
-                    g.data[(n * hh * ww + p) * c + ch] = dy[(n * c + ch) * hh * ww + p];
-                }
-            }
-        }
+        let g = channels_last(dy, [b, c, hh, ww]);
         let temb_dim = self.time_out.lin.dout;
         let mut dtemb = vec![0.0f32; b * temb_dim];
         let da = self
@@ -1424,15 +1404,7 @@ impl TrainNet {
             .map(|(d, &u)| d * silu_grad(u))
             .collect();
         self.time_in.backward(&du1, None);
-        let mut out = vec![0.0; b * c * hh * ww];
-        for n in 0..b {
-            for ch in 0..c {
-                for p in 0..hh * ww {
-                    out[(n * c + ch) * hh * ww + p] = dx.data[(n * hh * ww + p) * c + ch];
-                }
-            }
-        }
-        out
+        channels_first(&dx)
     }
 
     /// Every parameter's gradient so far, in burn's layout and shape.
