@@ -1,0 +1,284 @@
+//! The whole network for one training step: [`TrainNet`].
+
+use super::*;
+
+enum TStep {
+    Block(Box<TRes>, Option<Box<TAttn>>),
+    Down(TConv),
+    Up(TUp),
+}
+
+/// The UNet for one training step on the CPU: built from a burn [`UNet`] (a copy of its
+/// weights, with their parameter ids), run forward, then backward, then its gradients are
+/// handed to burn's optimiser.
+pub struct TrainNet {
+    time_in: TLin,
+    time_out: TLin,
+    conv_in: TConv,
+    down: Vec<TStep>,
+    mid1: TRes,
+    mid_attn: TAttn,
+    mid2: TRes,
+    up: Vec<TStep>,
+    norm_out: TNorm,
+    conv_out: TConv,
+    sinusoid_dim: usize,
+    /// Pre-activations of the time MLP and the input's shape [B, C, H, W].
+    u1: Vec<f32>,
+    u2: Vec<f32>,
+    shape: [usize; 4],
+    /// Channels of the up path before each up block's concatenation, in forward order.
+    up_split: Vec<usize>,
+}
+
+impl TrainNet {
+    /// Copies the weights of `model` (on any device).
+    pub fn from_unet(model: &UNet) -> Self {
+        let block = |b: &ResBlock, a: &Option<Attention>| {
+            TStep::Block(
+                Box::new(TRes::from(b)),
+                a.as_ref().map(|a| Box::new(TAttn::from(a))),
+            )
+        };
+        let down = model
+            .down
+            .iter()
+            .filter_map(|d| match (&d.block, &d.downsample) {
+                (Some(b), _) => Some(block(b, &d.attn)),
+                (None, Some(c)) => Some(TStep::Down(TConv::from(c))),
+                (None, None) => None,
+            })
+            .collect();
+        let up = model
+            .up
+            .iter()
+            .filter_map(|u| match (&u.block, &u.upsample) {
+                (Some(b), _) => Some(block(b, &u.attn)),
+                (None, Some(c)) => Some(TStep::Up(TUp::from(c))),
+                (None, None) => None,
+            })
+            .collect();
+        Self {
+            time_in: TLin::from(&model.time_in),
+            time_out: TLin::from(&model.time_out),
+            conv_in: TConv::from(&model.conv_in),
+            down,
+            mid1: TRes::from(&model.mid1),
+            mid_attn: TAttn::from(&model.mid_attn),
+            mid2: TRes::from(&model.mid2),
+            up,
+            norm_out: TNorm::from(&model.norm_out, true),
+            conv_out: TConv::from(&model.conv_out),
+            sinusoid_dim: model.sinusoid_dim,
+            u1: Vec::new(),
+            u2: Vec::new(),
+            shape: [0; 4],
+            up_split: Vec::new(),
+        }
+    }
+
+    /// The training-mode forward pass of `x` (flat [B, C, H, W]) at the 1-based timesteps
+    /// `t`, keeping what [`Self::backward`] needs. Dropout masks come from `rng`. Returns the
+    /// output, flat [B, C, H, W].
+    pub fn forward(
+        &mut self,
+        x: &[f32],
+        [c, hh, ww]: [usize; 3],
+        t: &[f32],
+        rng: &mut Rng,
+    ) -> Vec<f32> {
+        let b = t.len();
+        assert_eq!(x.len(), b * c * hh * ww, "input length against shape and t");
+        self.shape = [b, c, hh, ww];
+        self.up_split.clear();
+        let emb = time_embedding(t, self.sinusoid_dim);
+        self.u1 = self.time_in.forward(&emb);
+        let s1: Vec<f32> = self.u1.iter().map(|&v| silu(v)).collect();
+        self.u2 = self.time_out.forward(&s1);
+        let temb: Vec<f32> = self.u2.iter().map(|&v| silu(v)).collect();
+
+        let input = channels_last(x, [b, c, hh, ww]);
+        let mut h = self.conv_in.forward(&input, None, None);
+        drop(input);
+        let mut skips = Vec::new();
+        for step in &mut self.down {
+            match step {
+                TStep::Block(res, attn) => {
+                    h = res.forward(&h, &temb, rng);
+                    if let Some(a) = attn {
+                        h = a.forward(&h);
+                    }
+                    skips.push(h.clone());
+                }
+                TStep::Down(conv) => h = conv.forward(&h, None, None),
+                TStep::Up(up) => h = up.forward(&h),
+            }
+        }
+        h = self.mid1.forward(&h, &temb, rng);
+        h = self.mid_attn.forward(&h);
+        h = self.mid2.forward(&h, &temb, rng);
+        for step in &mut self.up {
+            match step {
+                TStep::Block(res, attn) => {
+                    self.up_split.push(h.c);
+                    let joined = match skips.pop() {
+                        Some(skip) => super::super::concat_channels(&h, &skip),
+                        None => h.clone(),
+                    };
+                    h = res.forward(&joined, &temb, rng);
+                    if let Some(a) = attn {
+                        h = a.forward(&h);
+                    }
+                }
+                TStep::Up(up) => h = up.forward(&h),
+                TStep::Down(conv) => h = conv.forward(&h, None, None),
+            }
+        }
+        let a = self.norm_out.forward(&h);
+        let out = self.conv_out.forward(&a, None, None);
+        channels_first(&out)
+    }
+
+    /// The backward pass for the output gradient `dy` (flat [B, C, H, W]): accumulates every
+    /// parameter's gradient and returns the input's, flat [B, C, H, W].
+    pub fn backward(&mut self, dy: &[f32]) -> Vec<f32> {
+        let [b, c, hh, ww] = self.shape;
+        assert_eq!(dy.len(), b * c * hh * ww, "output gradient length");
+        let g = channels_last(dy, [b, c, hh, ww]);
+        let temb_dim = self.time_out.lin.dout;
+        let mut dtemb = vec![0.0f32; b * temb_dim];
+        let da = self
+            .conv_out
+            .backward(&g, true)
+            .expect("input gradient requested");
+        let mut d = self.norm_out.backward(&da);
+        // Gradients flowing into the skips, in the order the up path took them.
+        let mut dskips: Vec<Act> = Vec::new();
+        for step in self.up.iter_mut().rev() {
+            match step {
+                TStep::Block(res, attn) => {
+                    if let Some(a) = attn {
+                        d = a.backward(&d);
+                    }
+                    let dj = res.backward(&d, &mut dtemb);
+                    let first = self.up_split.pop().unwrap_or(dj.c);
+                    let (dh, dskip) = split_channels(&dj, first);
+                    d = dh;
+                    dskips.push(dskip);
+                }
+                TStep::Up(up) => d = up.backward(&d),
+                TStep::Down(conv) => d = conv.backward(&d, true).expect("input gradient requested"),
+            }
+        }
+        d = self.mid2.backward(&d, &mut dtemb);
+        d = self.mid_attn.backward(&d);
+        d = self.mid1.backward(&d, &mut dtemb);
+        for step in self.down.iter_mut().rev() {
+            match step {
+                TStep::Block(res, attn) => {
+                    // The up path took the skips last-in first-out: the deepest first.
+                    if let Some(ds) = dskips.pop() {
+                        add_into(&mut d.data, &ds.data);
+                    }
+                    if let Some(a) = attn {
+                        d = a.backward(&d);
+                    }
+                    d = res.backward(&d, &mut dtemb);
+                }
+                TStep::Down(conv) => d = conv.backward(&d, true).expect("input gradient requested"),
+                TStep::Up(up) => d = up.backward(&d),
+            }
+        }
+        let dx = self
+            .conv_in
+            .backward(&d, true)
+            .expect("input gradient requested");
+        // The time MLP: temb = SiLU(u2), u2 = time_out(SiLU(u1)), u1 = time_in(emb).
+        let du2: Vec<f32> = dtemb
+            .iter()
+            .zip(&self.u2)
+            .map(|(d, &u)| d * silu_grad(u))
+            .collect();
+        let mut ds1 = vec![0.0f32; self.u1.len()];
+        self.time_out.backward(&du2, Some(&mut ds1));
+        let du1: Vec<f32> = ds1
+            .iter()
+            .zip(&self.u1)
+            .map(|(d, &u)| d * silu_grad(u))
+            .collect();
+        self.time_in.backward(&du1, None);
+        channels_first(&dx)
+    }
+
+    /// Every parameter's gradient so far, in burn's layout and shape.
+    pub fn param_grads(&self) -> Vec<ParamGrad> {
+        let mut out = Vec::new();
+        self.time_in.grads(&mut out);
+        self.time_out.grads(&mut out);
+        self.conv_in.grads(&mut out);
+        let steps = |steps: &[TStep], out: &mut Vec<ParamGrad>| {
+            for s in steps {
+                match s {
+                    TStep::Block(r, a) => {
+                        r.grads(out);
+                        if let Some(a) = a {
+                            a.grads(out);
+                        }
+                    }
+                    TStep::Down(c) => c.grads(out),
+                    TStep::Up(u) => u.conv.grads(out),
+                }
+            }
+        };
+        steps(&self.down, &mut out);
+        self.mid1.grads(&mut out);
+        self.mid_attn.grads(&mut out);
+        self.mid2.grads(&mut out);
+        steps(&self.up, &mut out);
+        self.norm_out.grads(&mut out);
+        self.conv_out.grads(&mut out);
+        out
+    }
+
+    /// The gradients as burn's [`GradientsParams`] on `device`, for its optimiser.
+    pub fn gradients(&self, device: &Device) -> GradientsParams {
+        let mut grads = GradientsParams::new();
+        for (id, shape, data) in self.param_grads() {
+            match shape.len() {
+                1 => grads.register(
+                    id,
+                    Tensor::<1>::from_data(TensorData::new(data, [shape[0]]), device),
+                ),
+                2 => grads.register(
+                    id,
+                    Tensor::<2>::from_data(TensorData::new(data, [shape[0], shape[1]]), device),
+                ),
+                _ => grads.register(
+                    id,
+                    Tensor::<4>::from_data(
+                        TensorData::new(data, [shape[0], shape[1], shape[2], shape[3]]),
+                        device,
+                    ),
+                ),
+            }
+        }
+        grads
+    }
+}
+
+/// `x`'s first `first` channels and the rest, as two activations.
+fn split_channels(x: &Act, first: usize) -> (Act, Act) {
+    let (c, rest) = (x.c, x.c - first);
+    let mut a = Act::scratch(x.b, x.h, x.w, first);
+    let mut b = Act::scratch(x.b, x.h, x.w, rest);
+    for ((px, da), db) in x
+        .data
+        .chunks_exact(c)
+        .zip(a.data.chunks_exact_mut(first))
+        .zip(b.data.chunks_exact_mut(rest))
+    {
+        da.copy_from_slice(&px[..first]);
+        db.copy_from_slice(&px[first..]);
+    }
+    (a, b)
+}
