@@ -11,7 +11,6 @@
 //! wgpu and Flex, and would make the two trajectories differ by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::{Tensor, TensorData};
 use diffusion_lab::config::RunConfig;
 use diffusion_lab::diffusion::Rng;
@@ -22,7 +21,6 @@ use diffusion_lab::train::{
     StartOptions, TrainCommand, TrainEvent, TrainHandle, Trainer, load_checkpoint_with,
     save_checkpoint,
 };
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,16 +46,7 @@ fn gpu() -> Option<DevicePick> {
     None
 }
 
-/// Relative L2 difference ‖a − b‖ / ‖a‖.
-fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let (mut d, mut n) = (0.0f64, 0.0f64);
-    for (&x, &y) in a.iter().zip(b) {
-        d += f64::from(x - y).powi(2);
-        n += f64::from(x).powi(2);
-    }
-    (d / n.max(1e-30)).sqrt()
-}
+use super::native_train::{burn_param_grads, params, rel_l2};
 
 fn tiny_no_dropout(channels: usize, size: usize) -> UNetConfig {
     UNetConfig {
@@ -72,20 +61,6 @@ fn run(steps: usize) -> RunConfig {
     c.model = Some(tiny_no_dropout(1, 16));
     c.train.engine = TrainEngine::Burn;
     c
-}
-
-/// Every parameter of the raw weights, flattened in visiting order.
-fn params(t: &Trainer) -> Vec<f32> {
-    struct All(Vec<f32>);
-    impl ModuleVisitor for All {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            self.0
-                .extend(p.val().into_data().try_to_vec::<f32>().expect("f32"));
-        }
-    }
-    let mut all = All(Vec::new());
-    t.raw_snapshot().visit(&mut all);
-    all.0
 }
 
 /// A fresh run saved at step 0 on the CPU, so every device starts from the same weights (burn
@@ -135,25 +110,7 @@ fn tiny_gradients_on_wgpu_match_the_native_engine() {
         .into_data()
         .try_to_vec::<f32>()
         .unwrap();
-    struct Collect<'a> {
-        grads: &'a burn::tensor::Gradients,
-        out: HashMap<ParamId, Vec<f32>>,
-    }
-    impl ModuleVisitor for Collect<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let g = param
-                .val()
-                .grad(self.grads)
-                .map(|g| g.into_data().try_to_vec::<f32>().expect("f32"))
-                .unwrap_or_default();
-            self.out.insert(param.id, g);
-        }
-    }
-    let mut collect = Collect {
-        grads: &grads,
-        out: HashMap::new(),
-    };
-    model.visit(&mut collect);
+    let collected = burn_param_grads(&model, &grads);
 
     // The native engine on the same weights, on the CPU.
     let mut net = TrainNet::from_unet(&model);
@@ -162,10 +119,10 @@ fn tiny_gradients_on_wgpu_match_the_native_engine() {
     let out_err = rel_l2(&want_out, &got_out);
     let dx_err = rel_l2(&want_dx, &got_dx);
     let got = net.param_grads();
-    assert_eq!(got.len(), collect.out.len(), "every parameter is compared");
+    assert_eq!(got.len(), collected.len(), "every parameter is compared");
     let mut worst = 0.0f64;
     for (i, (id, _shape, g)) in got.iter().enumerate() {
-        let err = rel_l2(collect.out.get(id).expect("a parameter burn knows"), g);
+        let err = rel_l2(collected.get(id).expect("a parameter burn knows"), g);
         worst = worst.max(err);
         assert!(
             err <= 1e-4,

@@ -11,7 +11,7 @@ use diffusion_lab::train::{Trainer, load_checkpoint_with, save_checkpoint};
 use std::collections::HashMap;
 
 /// Relative L2 difference ‖a − b‖ / ‖a‖.
-fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
+pub(crate) fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len());
     let (mut d, mut n) = (0.0f64, 0.0f64);
     for (&x, &y) in a.iter().zip(b) {
@@ -21,13 +21,25 @@ fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
     (d / n.max(1e-30)).sqrt()
 }
 
-/// Collects every parameter's gradient from burn's autodiff.
-struct Collect<'a> {
+/// Every parameter's gradient from burn's autodiff, by parameter id.
+pub(crate) fn burn_param_grads(
+    model: &diffusion_lab::model::UNet,
+    grads: &burn::tensor::Gradients,
+) -> HashMap<ParamId, Vec<f32>> {
+    let mut c = Collector {
+        grads,
+        out: HashMap::new(),
+    };
+    model.visit(&mut c);
+    c.out
+}
+
+struct Collector<'a> {
     grads: &'a burn::tensor::Gradients,
     out: HashMap<ParamId, Vec<f32>>,
 }
 
-impl ModuleVisitor for Collect<'_> {
+impl ModuleVisitor for Collector<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let g = param
             .val()
@@ -62,11 +74,7 @@ fn check(config: &UNetConfig, batch: usize, seed: u64) {
         .into_data()
         .try_to_vec::<f32>()
         .expect("f32");
-    let mut collect = Collect {
-        grads: &grads,
-        out: HashMap::new(),
-    };
-    model.visit(&mut collect);
+    let collected = burn_param_grads(&model, &grads);
 
     let mut net = TrainNet::from_unet(&model);
     let got_out = net.forward(&x, shape, &t, &mut Rng::seed(0));
@@ -82,12 +90,12 @@ fn check(config: &UNetConfig, batch: usize, seed: u64) {
     let got = net.param_grads();
     assert_eq!(
         got.len(),
-        collect.out.len(),
+        collected.len(),
         "the native pass covers every parameter"
     );
     let mut worst = 0.0f64;
     for (i, (id, _shape, g)) in got.iter().enumerate() {
-        let want = collect.out.get(id).expect("a parameter burn knows");
+        let want = collected.get(id).expect("a parameter burn knows");
         let err = rel_l2(want, g);
         worst = worst.max(err);
         assert!(
@@ -127,7 +135,7 @@ fn rgb_attention_two_levels_two_blocks_gradients_match_burn_autodiff() {
 }
 
 /// Every parameter of the raw weights, flattened in visiting order.
-fn params(t: &Trainer) -> Vec<f32> {
+pub(crate) fn params(t: &Trainer) -> Vec<f32> {
     struct All(Vec<f32>);
     impl ModuleVisitor for All {
         fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
