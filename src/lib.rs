@@ -7,7 +7,8 @@
 //! 1. [`data`] (image datasets), [`model`] (the burn networks), [`toy`] (2-D toy datasets).
 //! 2. [`config`] (runs, samplers, studies, presets, views), [`store`] (runs folder,
 //!    checkpoints, bundled models).
-//! 3. [`sampling`] (reverse chains with a network, exports), [`explore`] (the forward process).
+//! 3. [`sampling`] (reverse chains with a network, exports), [`explore`] (the forward process),
+//!    [`metrics`] (FID, IS, KID, precision/recall with the app's classifier; NLL in bits/dim).
 //! 4. [`train`] (trainer, workers, studies and grids).
 //! 5. [`app`] (the eframe app and its views).
 //! 6. [`cli`] (the headless subcommands, one file each).
@@ -20,6 +21,7 @@ pub mod diffusion;
 pub mod explore;
 pub mod fs;
 pub mod jobs;
+pub mod metrics;
 pub mod model;
 pub mod sampling;
 pub mod store;

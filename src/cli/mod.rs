@@ -5,10 +5,13 @@
 
 pub mod args;
 pub mod bench;
+pub mod classifier;
 pub mod forward;
 pub mod grid;
+pub mod nll;
 pub mod sample;
 pub mod schedule;
+pub mod score;
 pub mod study;
 pub mod timesteps;
 pub mod toy;
@@ -93,6 +96,14 @@ pub enum Command {
     Study(study::StudyArgs),
     /// The DDIM η × steps table on a checkpoint, with a sample-quality number per cell.
     Grid(grid::GridArgs),
+    /// Sample quality: FID, IS, KID, precision/recall and classes against held-out images,
+    /// on the app's classifier features (a checkpoint's samples or a .npy file).
+    Score(score::ScoreArgs),
+    /// The variational bound of a checkpoint in bits/dim on its held-out images.
+    Nll(nll::NllArgs),
+    /// The feature network of `score`: train it, or check its accuracy.
+    #[command(subcommand)]
+    Classifier(classifier::ClassifierCommand),
 }
 
 /// A failure of a subcommand, with the exit code it maps to.
@@ -134,6 +145,9 @@ pub fn run_command(command: &Command, out: &mut dyn Write) -> Result<(), CliErro
         Command::Toy(args) => toy::run_toy(args, out),
         Command::Study(args) => study::run_study(args, out),
         Command::Grid(args) => grid::run_grid(args, out),
+        Command::Score(args) => score::run_score(args, out),
+        Command::Nll(args) => nll::run_nll(args, out),
+        Command::Classifier(cmd) => classifier::run_classifier(cmd, out),
     }
 }
 

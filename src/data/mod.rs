@@ -25,7 +25,7 @@ pub use images::{
     ColorMode, LoadReport, MAX_OUTPUT_SIZE, MAX_PIXELS, MAX_SIDE, Skipped, image_dimensions,
     load_images,
 };
-pub use npy::{read_npy, write_dataset_npy, write_npy};
+pub use npy::{read_npy, read_npy_samples, write_dataset_npy, write_npy};
 pub use triangles::{
     BOUNDARY_MARGIN, GREY_EPS, HIGH_RES, MIN_AREA_FRACTION, Triangle, TriangleConfig, TrianglePrep,
     grey_pixel_count, stray_grey_pixels, triangles,

@@ -249,10 +249,28 @@ pub fn read_npy(path: &Path) -> Result<Dataset, DataError> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "array".into());
-    parse_npy(&bytes, path, name)
+    let (values, [_, c, h, w]) = parse_npy(&bytes, path, false)?;
+    Dataset::new(name, w, h, c, values)
 }
 
-fn parse_npy(bytes: &[u8], path: &Path, name: String) -> Result<Dataset, DataError> {
+/// Reads a `.npy` file of generated samples: like [`read_npy`], except that float values are
+/// not checked. NaN and ±∞ are kept (the caller counts and drops those samples), and values
+/// outside [−1, 1] are kept as they are. Floats all in [0, 1] are still mapped by `2v − 1`.
+/// Returns the values (flat) and the shape [N, C, H, W].
+pub fn read_npy_samples(path: &Path) -> Result<(Vec<f32>, [usize; 4]), DataError> {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_npy(&bytes, path, true)
+}
+
+/// The values (flat) and the shape [N, C, H, W] of a `.npy` file's bytes.
+fn parse_npy(
+    bytes: &[u8],
+    path: &Path,
+    lenient: bool,
+) -> Result<(Vec<f32>, [usize; 4]), DataError> {
     let header_err = |reason: String| DataError::NpyHeader {
         reason,
         path: path.to_path_buf(),
@@ -342,22 +360,26 @@ fn parse_npy(bytes: &[u8], path: &Path, name: String) -> Result<Dataset, DataErr
                 .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
             count,
             path,
+            lenient,
         )?,
         Dtype::F8 => map_floats(
             body.chunks_exact(8)
                 .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])),
             count,
             path,
+            lenient,
         )?,
     };
-    Dataset::new(name, w, h, c, values)
+    Ok((values, [n, c, h, w]))
 }
 
-/// Maps floats in [0, 1] by `2v − 1`, keeps floats in [−1, 1], refuses anything else.
+/// Maps floats in [0, 1] by `2v − 1`, keeps floats in [−1, 1], refuses anything else (unless
+/// `lenient`: then non-finite and out-of-range values are kept as they are).
 fn map_floats(
     values: impl Iterator<Item = f64> + Clone,
     count: usize,
     path: &Path,
+    lenient: bool,
 ) -> Result<Vec<f32>, DataError> {
     let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
     let (mut nan, mut inf, mut first) = (0usize, 0usize, None);
@@ -373,6 +395,18 @@ fn map_floats(
         }
         min = min.min(v);
         max = max.max(v);
+    }
+    if lenient {
+        let unit = min >= 0.0 && max <= 1.0;
+        return Ok(values
+            .map(|v| {
+                if unit {
+                    (2.0 * v - 1.0) as f32
+                } else {
+                    v as f32
+                }
+            })
+            .collect());
     }
     if let Some(first) = first {
         return Err(DataError::NpyNotFinite {

@@ -11,6 +11,7 @@ pub mod quality;
 pub mod rng;
 pub mod sampler;
 pub mod schedule;
+pub mod vlb;
 
 pub use gmm::{Component, GaussianMixture};
 pub use langevin::{

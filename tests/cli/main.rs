@@ -4,5 +4,6 @@ mod commands;
 #[path = "../common/mod.rs"]
 mod common;
 mod forward;
+mod quality;
 mod safety;
 mod toy;

@@ -9,7 +9,7 @@ const LAYERS: &[&[&str]] = &[
     &["diffusion", "jobs", "fs"],
     &["data", "model", "toy"],
     &["config", "store"],
-    &["sampling", "explore"],
+    &["sampling", "explore", "metrics"],
     &["train"],
     &["app"],
     &["cli"],

@@ -7,6 +7,7 @@ mod layers;
 mod oracles;
 mod presets;
 mod properties;
+mod quality_metrics;
 mod runs;
 mod safe_files;
 mod state_json;

@@ -6,6 +6,7 @@ mod gpu_train;
 mod model_unet;
 mod native_train;
 mod player;
+mod quality;
 mod study;
 mod toy_train;
 mod train;

@@ -132,6 +132,44 @@ fn sample_i_is_the_same_whatever_the_grid_size() {
 }
 
 #[test]
+fn batched_sampling_does_not_depend_on_the_batch_size() {
+    // `sample --n` up to 10,000 runs in batches with no frames; each sample keeps its own x_T
+    // and noise streams, so the result is the same for any batch size (and as one chain).
+    let (m, d, table) = tiny();
+    let den = den(&m, &d, &table);
+    let plan = SamplerPlan::new(&table, ddim(4, 1.0)).unwrap();
+    let never = AtomicBool::new(false);
+    let mut calls = Vec::new();
+    let by3 =
+        diffusion_lab::sampling::sample_batched(&den, &plan, 7, 5, true, 3, &never, &mut |d, n| {
+            calls.push((d, n));
+            true
+        })
+        .unwrap();
+    assert_eq!(calls, vec![(0, 7), (3, 7), (6, 7), (7, 7)]);
+    let whole = record_chain(&den, &ChainSpec::new(plan.clone(), 7, 5, true)).0;
+    let by7 =
+        diffusion_lab::sampling::sample_batched(&den, &plan, 7, 5, true, 7, &never, &mut |_, _| {
+            true
+        })
+        .unwrap();
+    let max = by3
+        .iter()
+        .zip(&whole)
+        .chain(by7.iter().zip(&whole))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert_eq!(by3.len(), 7 * 256);
+    assert!(max < 1e-4, "batched samples differ by {max}");
+    // Cancelling between batches gives nothing back.
+    let cancelled =
+        diffusion_lab::sampling::sample_batched(&den, &plan, 7, 5, true, 3, &never, &mut |d, _| {
+            d < 3
+        });
+    assert!(cancelled.is_none());
+}
+
+#[test]
 fn recording_is_compact_and_respects_the_stride() {
     // The full chain of 64 MNIST samples over 1000 steps fits the frame budget.
     let stride = auto_stride(64, 784, 1000, FRAME_BUDGET_BYTES);

@@ -1,0 +1,24 @@
+//! Sample quality and likelihood: the numbers the seeds judge models by.
+//!
+//! - [`classifier`]: the feature network (a small CNN per labelled data set, trained by the
+//!   app, shipped in `assets/classifiers/`).
+//! - [`stats`]: FID, KID, IS, precision/recall and the class histogram on feature vectors.
+//! - [`score`]: the table of a sample set next to its reference rows.
+//! - [`nll`]: the variational bound in bits/dim.
+//!
+//! Every figure is "⟨data⟩-classifier features, not comparable with Inception FID".
+
+pub mod classifier;
+pub mod nll;
+pub mod score;
+pub mod stats;
+
+pub use classifier::{
+    Classifier, ClassifierError, ClassifierInfo, ClassifierTrainConfig, Embedding, FEATURES,
+    FeatureNet, train_classifier,
+};
+pub use nll::{NllOptions, NllReport, nll_bound};
+pub use score::{
+    Figure, Reference, ScoreReport, ScoreRow, blur, feature_note, finite_images, reference_rows,
+    score_row,
+};

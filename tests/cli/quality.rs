@@ -1,0 +1,152 @@
+//! `score`, `nll` and `classifier` as processes: their tables, and clear errors on bad input
+//! (wrong shapes, too few images, NaN samples).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::common::{cli, cli_ok, cli_usage_error, text};
+use diffusion_lab::data::write_npy;
+
+fn digits(n: usize) -> Vec<f32> {
+    let data = diffusion_lab::data::bundled("mnist").unwrap();
+    data.data()[..n * 784].to_vec()
+}
+
+#[test]
+fn score_rates_an_npy_file_and_counts_its_nan_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.npy");
+    let mut x = digits(40);
+    x[5 * 784 + 3] = f32::NAN;
+    x[9 * 784] = f32::INFINITY;
+    write_npy(&p, &[40, 1, 28, 28], &x).unwrap();
+    let json = dir.path().join("score.json");
+    let out = cli_ok(
+        "score",
+        &[
+            "--npy",
+            p.to_str().unwrap(),
+            "--data",
+            "mnist",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.contains("mnist-classifier features, not comparable with Inception FID"),
+        "{out}"
+    );
+    assert!(out.contains("2 non-finite samples left out"), "{out}");
+    for row in ["samples", "real (floor)", "Gaussian noise", "blurred real"] {
+        assert!(out.contains(row), "{row}: {out}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["rows"][0]["n"], 38);
+    assert_eq!(report["rows"][0]["non_finite"], 2);
+    let fid = report["rows"][0]["fid"]["mean"].as_f64().unwrap();
+    let noise = report["rows"][2]["fid"]["mean"].as_f64().unwrap();
+    assert!(fid.is_finite() && fid < noise, "{fid} vs noise {noise}");
+}
+
+#[test]
+fn score_refuses_bad_sample_files_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = dir.path().join("small.npy");
+    write_npy(&small, &[4, 1, 16, 16], &vec![0.0; 4 * 256]).unwrap();
+    cli_usage_error(
+        "score",
+        &["--npy", small.to_str().unwrap(), "--data", "mnist"],
+        "1×28×28",
+    );
+    let one = dir.path().join("one.npy");
+    write_npy(&one, &[1, 1, 28, 28], &digits(1)).unwrap();
+    cli_usage_error(
+        "score",
+        &["--npy", one.to_str().unwrap(), "--data", "mnist"],
+        "at least 2",
+    );
+    let nan = dir.path().join("nan.npy");
+    write_npy(&nan, &[3, 1, 28, 28], &vec![f32::NAN; 3 * 784]).unwrap();
+    cli_usage_error(
+        "score",
+        &["--npy", nan.to_str().unwrap(), "--data", "mnist"],
+        "finite",
+    );
+    cli_usage_error(
+        "score",
+        &["--npy", one.to_str().unwrap(), "--data", "twemoji-32"],
+        "no classifier",
+    );
+    cli_usage_error("score", &["--n", "1"], "--n");
+    cli_usage_error("score", &["--n", "10001"], "--n");
+    let broken = dir.path().join("broken.npy");
+    std::fs::write(&broken, b"\x93NUMPY garbage").unwrap();
+    let out = cli(
+        "score",
+        &["--npy", broken.to_str().unwrap(), "--data", "mnist"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn nll_prints_bits_per_dim_for_the_bundled_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let terms = dir.path().join("terms.csv");
+    let out = cli_ok(
+        "nll",
+        &[
+            "--n",
+            "4",
+            "--t-samples",
+            "200",
+            "--terms",
+            terms.to_str().unwrap(),
+        ],
+    );
+    let bpd: f64 = out
+        .split("NLL ≤ ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no bound in {out}"));
+    // MNIST models sit around 1–3 bits/dim; 8 bits/dim is a uniform coder.
+    assert!(bpd > 0.2 && bpd < 8.0, "{bpd}: {out}");
+    let csv = std::fs::read_to_string(&terms).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 201, "{csv}"); // header, t = 1 and 200 sampled t
+    cli_usage_error("nll", &["--n", "0"], "--n");
+    cli_usage_error(
+        "nll",
+        &["--checkpoint", "/nonexistent/run"],
+        "/nonexistent/run",
+    );
+}
+
+#[test]
+fn classifier_train_writes_a_usable_classifier() {
+    // The 8×8 digits train in seconds; the folder it writes is read back by `score`.
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("digits");
+    let out = cli_ok(
+        "classifier",
+        &[
+            "train",
+            "--data",
+            "sklearn-digits",
+            "--epochs",
+            "12",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("held-out accuracy"), "{out}");
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("info.json")).unwrap()).unwrap();
+    assert!(info["held_out_accuracy"].as_f64().unwrap() > 0.5, "{info}");
+    cli_usage_error(
+        "classifier",
+        &["train", "--data", "no-such-set"],
+        "no-such-set",
+    );
+    let check = cli_ok("classifier", &["check", "--data", "mnist"]);
+    assert!(check.contains("98."), "{check}");
+}
