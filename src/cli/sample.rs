@@ -137,9 +137,18 @@ fn card_from_args(a: &SampleArgs) -> Result<RunCard, CliError> {
 /// Runs `diffusion-lab sample`.
 pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let mut card = card_from_args(a)?;
-    if !(1..=256).contains(&card.n) {
+    // The chain exports keep frames of every sample; up to 10,000 samples are drawn in batches
+    // with bounded memory when only the end result is written.
+    let chain_export = a.gif.is_some() || a.frames.is_some();
+    let max_n = if chain_export { 256 } else { 10_000 };
+    if !(1..=max_n).contains(&card.n) {
         return Err(CliError::usage(format!(
-            "--n must be 1..=256, got {}",
+            "--n must be 1..={max_n}{}, got {}",
+            if chain_export {
+                " with --gif or --frames (they record every sample's chain)"
+            } else {
+                ""
+            },
             card.n
         )));
     }
@@ -167,7 +176,30 @@ pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
     } else {
         "burn"
     };
-    let (x0, chain) = record_chain(&denoiser, &spec);
+    let (x0, chain) = if chain_export || card.n <= 256 {
+        record_chain(&denoiser, &spec)
+    } else {
+        let never = std::sync::atomic::AtomicBool::new(false);
+        let x0 = crate::sampling::sample_batched(
+            &denoiser,
+            &spec.plan,
+            card.n,
+            card.seed,
+            card.clip,
+            256,
+            &never,
+            &mut super::score::progress_line("sampling"),
+        )
+        .unwrap_or_default();
+        let chain = crate::sampling::ChainRecord {
+            n: card.n,
+            shape,
+            total_steps: spec.plan.steps.len(),
+            steps_done: spec.plan.steps.len(),
+            ..crate::sampling::ChainRecord::default()
+        };
+        (x0, chain)
+    };
     if let Some(bad) = x0.iter().position(|v| !v.is_finite()) {
         return Err(CliError::failure(format!(
             "the model's output is not finite ({} at pixel {bad}); nothing written. The \

@@ -368,3 +368,41 @@ fn sample_rejects_bad_input_with_a_clear_message() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn sample_draws_thousands_in_batches_but_chains_stay_capped() {
+    // 300 samples (past the old cap of 256) come back as one .npy in [−1, 1], the same as the
+    // first 4 drawn alone; a GIF of 300 chains is refused, naming the flag.
+    let dir = tempfile::tempdir().unwrap();
+    let (big, small) = (dir.path().join("big.npy"), dir.path().join("small.npy"));
+    for (n, p) in [("300", &big), ("4", &small)] {
+        let out = bin()
+            .args(["sample", "--n", n, "--steps", "3", "--seed", "2", "--npy"])
+            .arg(p)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let big = diffusion_lab::data::read_npy(&big).unwrap();
+    let small = diffusion_lab::data::read_npy(&small).unwrap();
+    assert_eq!(big.len(), 300);
+    let max = big.data()[..small.data().len()]
+        .iter()
+        .zip(small.data())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(max < 1e-4, "{max}");
+    let out = bin()
+        .args(["sample", "--n", "300", "--gif"])
+        .arg(dir.path().join("x.gif"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--gif"));
+    let out = bin().args(["sample", "--n", "10001"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
