@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// Where the player's weights come from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelSource {
-    /// The checkpoint shipped in assets/models.
-    Bundled,
+    /// A model shipped with the app (`crate::store::BUNDLED_MODELS`), by name.
+    Bundled(&'static str),
     /// A checkpoint folder the user picked.
     Checkpoint(PathBuf),
     /// Snapshots of the model training right now.
@@ -196,6 +196,16 @@ impl Default for NoiseDenoise {
     }
 }
 
+/// "Score these samples": the quality table of pane A's samples.
+#[derive(Default)]
+pub struct SampleScore {
+    job: Option<BgJob<Result<crate::metrics::ScoreReport, String>>>,
+    /// The last table.
+    pub report: Option<crate::metrics::ScoreReport>,
+    /// What went wrong last.
+    pub error: Option<String>,
+}
+
 /// A running or finished export.
 struct ExportState {
     what: String,
@@ -246,6 +256,8 @@ pub struct PlayerView {
     pub label_exports: bool,
     /// The noise-then-denoise experiment.
     pub ntd: NoiseDenoise,
+    /// The quality of pane A's samples.
+    pub score: SampleScore,
     export: Option<ExportState>,
     /// The last export's outcome.
     pub export_message: Option<String>,
@@ -267,7 +279,7 @@ pub struct PlayerView {
 impl Default for PlayerView {
     fn default() -> Self {
         Self {
-            source: ModelSource::Bundled,
+            source: ModelSource::Bundled(crate::store::DEFAULT_MODEL),
             model: None,
             second: None,
             live: None,
@@ -297,6 +309,7 @@ impl Default for PlayerView {
             pixels: Vec::new(),
             label_exports: true,
             ntd: NoiseDenoise::default(),
+            score: SampleScore::default(),
             export: None,
             export_message: None,
             wake: None,
@@ -395,6 +408,7 @@ impl PlayerView {
             || self.b.is_sampling()
             || self.branches.is_sampling()
             || self.ntd.job.as_ref().is_some_and(|j| !j.is_finished())
+            || self.score.job.as_ref().is_some_and(|j| !j.is_finished())
             || self.export.as_ref().is_some_and(|e| !e.job.is_finished())
     }
 
@@ -409,7 +423,7 @@ impl PlayerView {
     /// Takes new weights from a running training (pane(s) re-sample when following).
     pub fn set_live(&mut self, model: LoadedModel) {
         self.live = Some(model);
-        if self.follow_live && self.source == ModelSource::Bundled {
+        if self.follow_live && matches!(self.source, ModelSource::Bundled(_)) {
             self.source = ModelSource::Live;
         }
         if self.source == ModelSource::Live && self.follow_live {
@@ -425,11 +439,13 @@ impl PlayerView {
     /// Loads the model of the current source (the bundled one by default).
     pub fn load_model(&mut self) {
         let (dir, name) = match &self.source {
-            ModelSource::Bundled => match crate::store::bundled_model_dir() {
-                Some(d) => (d, "bundled mnist-tiny"),
+            ModelSource::Bundled(name) => match crate::store::bundled_dir(name) {
+                Some(d) => (d, "bundled"),
                 None => {
-                    self.model_error =
-                        Some("the bundled model (assets/models/mnist-tiny) is missing".into());
+                    self.model_error = Some(format!(
+                        "the bundled model {name} could not be unpacked (is the cache folder \
+                         writable?)"
+                    ));
                     return;
                 }
             },
@@ -807,6 +823,16 @@ impl PlayerView {
             }
             self.ntd.job = None;
         }
+        if let Some(job) = &mut self.score.job
+            && let Some(result) = job.take()
+        {
+            match result {
+                Some(Ok(r)) => self.score.report = Some(r),
+                Some(Err(e)) => self.score.error = Some(e),
+                None => self.score.error = Some("scoring failed unexpectedly".into()),
+            }
+            self.score.job = None;
+        }
         if let Some(ex) = &mut self.export
             && let Some(result) = ex.job.take()
         {
@@ -960,19 +986,22 @@ impl PlayerView {
             let mut reload = false;
             egui::ComboBox::from_id_salt("player_source")
                 .selected_text(match &self.source {
-                    ModelSource::Bundled => "Bundled MNIST".to_owned(),
+                    ModelSource::Bundled(name) => crate::store::bundled_model(name)
+                        .map_or_else(|| (*name).to_owned(), |m| m.title.to_owned()),
                     ModelSource::Checkpoint(p) => p
                         .file_name()
                         .map_or("checkpoint".into(), |s| s.to_string_lossy().into_owned()),
                     ModelSource::Live => "Live training run".to_owned(),
                 })
                 .show_ui(ui, |ui| {
-                    if ui
-                        .selectable_label(self.source == ModelSource::Bundled, "Bundled MNIST")
-                        .clicked()
-                    {
-                        self.source = ModelSource::Bundled;
-                        reload = true;
+                    for m in crate::store::BUNDLED_MODELS {
+                        if ui
+                            .selectable_label(self.source == ModelSource::Bundled(m.name), m.title)
+                            .clicked()
+                        {
+                            self.source = ModelSource::Bundled(m.name);
+                            reload = true;
+                        }
                     }
                     if ui
                         .selectable_label(
@@ -1333,6 +1362,9 @@ impl PlayerView {
         egui::CollapsingHeader::new(RichText::new("Equation").strong())
             .default_open(true)
             .show(ui, |ui| self.equation_ui(ui));
+        egui::CollapsingHeader::new(RichText::new("Quality").strong())
+            .default_open(true)
+            .show(ui, |ui| self.score_ui(ui));
         egui::CollapsingHeader::new(RichText::new("Trajectories").strong())
             .default_open(true)
             .show(ui, |ui| self.trajectories_ui(ui));
@@ -1515,6 +1547,71 @@ impl PlayerView {
         match job {
             Ok(j) => self.ntd.job = Some(j),
             Err(e) => self.ntd.error = Some(format!("cannot start: {e}")),
+        }
+    }
+
+    /// Scores pane A's finished samples (FID, IS, KID, precision/recall, classes) against the
+    /// held-out images of the model's data set, in the background.
+    pub fn score_samples(&mut self) {
+        let Some(model) = self.model().cloned() else {
+            self.score.error = Some("no model loaded".into());
+            return;
+        };
+        let Some(x0) = self.a.x0.clone() else {
+            self.score.error = Some("sample first: the chain has not reached x₀".into());
+            return;
+        };
+        self.score.error = None;
+        let label = format!("{} · {}", model.label, self.a.label);
+        let job = BgJob::spawn("score", self.wake(), move |ctx| {
+            let net =
+                crate::metrics::classifier_for(&model.config.data).map_err(|e| e.to_string())?;
+            let pixels: usize = model.shape.iter().product();
+            let (kept, non_finite) = crate::metrics::finite_images(&x0, pixels);
+            ctx.set_total(kept.len() / pixels.max(1));
+            crate::metrics::score_sets(
+                &net,
+                &[kept],
+                model.shape,
+                non_finite,
+                0,
+                label,
+                &mut |d, _| ctx.set_done(d),
+            )
+            .map_err(|e| e.to_string())
+        });
+        match job {
+            Ok(j) => self.score.job = Some(j),
+            Err(e) => self.score.error = Some(format!("cannot start: {e}")),
+        }
+    }
+
+    fn score_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let ready = self.a.x0.is_some() && self.score.job.is_none();
+            if ui
+                .add_enabled(ready, egui::Button::new("Score these samples"))
+                .on_hover_text(
+                    "FID, IS, KID, precision and recall of pane A's samples against held-out \
+                     images, next to real images at the same n (use hundreds of samples for \
+                     a steady FID)",
+                )
+                .clicked()
+            {
+                self.score_samples();
+            }
+            if let Some(j) = &self.score.job {
+                ui.spinner();
+                if ui.button("Cancel").clicked() {
+                    j.cancel();
+                }
+            }
+        });
+        if let Some(e) = &self.score.error {
+            ui.colored_label(Color32::LIGHT_RED, e);
+        }
+        if let Some(r) = &self.score.report {
+            score_table(ui, r);
         }
     }
 
@@ -1720,6 +1817,38 @@ impl PlayerView {
 }
 
 /// Asks where to save an export (rfd, on the UI thread).
+/// A quality table: one row per set (the samples, then the reference rows), with the label
+/// that says what the numbers are.
+pub fn score_table(ui: &mut egui::Ui, r: &crate::metrics::ScoreReport) {
+    ui.label(RichText::new(&r.features).small().italics());
+    egui::Grid::new(("score_table", &r.source))
+        .striped(true)
+        .show(ui, |ui| {
+            for h in ["", "n", "FID", "IS", "precision", "recall"] {
+                ui.label(RichText::new(h).strong());
+            }
+            ui.end_row();
+            for row in &r.rows {
+                ui.label(&row.label);
+                ui.label(row.n.to_string());
+                ui.label(format!("{:.1}", row.fid.mean));
+                ui.label(format!("{:.2}", row.is.mean));
+                ui.label(format!("{:.2}", row.precision.mean));
+                ui.label(format!("{:.2}", row.recall.mean));
+                ui.end_row();
+            }
+        });
+    if let Some(first) = r.rows.first() {
+        ui.label(format!("classes of the samples: {:?}", first.histogram));
+        if first.non_finite > 0 {
+            ui.colored_label(
+                Color32::LIGHT_RED,
+                format!("{} non-finite samples left out", first.non_finite),
+            );
+        }
+    }
+}
+
 fn pick_export_path(kind: ExportKind) -> Option<PathBuf> {
     let dialog = rfd::FileDialog::new().set_file_name(kind.default_name());
     match kind.extension() {

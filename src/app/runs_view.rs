@@ -44,12 +44,25 @@ pub struct SampleSet {
     pub shape: [usize; 3],
     /// u8 pixels [n, C, H, W].
     pub pixels: Vec<u8>,
+    /// FID / IS / precision / recall of these samples with the real-image floor at the same
+    /// n (None when the run's data set has no bundled classifier).
+    pub quality: Option<crate::metrics::ScoreReport>,
+}
+
+/// The NLL bound of one picked run.
+#[derive(Clone, Debug)]
+pub struct RunNll {
+    /// The run's label.
+    pub label: String,
+    /// The bound, or why it could not be computed.
+    pub report: Result<crate::metrics::NllReport, String>,
 }
 
 /// What the background jobs report.
 enum Msg {
     Progress(usize, usize, String),
     Samples(SampleSet),
+    Nll(RunNll),
     Study(StudyEvent),
     StudyDone(Result<PathBuf, String>),
     Grid(Box<GridResult>),
@@ -180,8 +193,10 @@ pub struct RunsView {
     requested: bool,
     last_pass: u64,
     refresh_again: bool,
-    /// The η × S table: (η, S, energy distance).
-    pub grid_table: Vec<(f64, usize, f64)>,
+    /// The NLL bounds of the picked runs (the "NLL (bits/dim)" button).
+    pub nll: Vec<RunNll>,
+    /// The η × S table: (η, S, energy distance, FID on the classifier's features).
+    pub grid_table: Vec<(f64, usize, f64, Option<f64>)>,
     /// What the table is.
     pub grid_note: String,
     drawn: Vec<String>,
@@ -234,6 +249,7 @@ impl RunsView {
             requested: false,
             last_pass: 0,
             refresh_again: false,
+            nll: Vec::new(),
             grid_table: Vec::new(),
             grid_note: String::new(),
             drawn: Vec::new(),
@@ -386,6 +402,108 @@ impl RunsView {
 
     /// Starts drawing `compare_n` samples from every picked run's EMA weights, all from the same
     /// x_T (seed `compare_seed`), with DDIM (η = 0, `compare_steps` steps), in the background.
+    pub fn compute_nll(&mut self, ctx: &egui::Context) {
+        let runs: Vec<(String, PathBuf)> = self
+            .picked_runs()
+            .iter()
+            .map(|r| (r.label(), r.dir.clone()))
+            .collect();
+        if runs.is_empty() {
+            self.error = Some("pick at least one run to measure its likelihood".into());
+            return;
+        }
+        self.nll.clear();
+        self.error = None;
+        let job = Job::spawn("nll", ctx, move |send, cancel| {
+            let pick = pick_device(DeviceChoice::Cpu);
+            let total = runs.len();
+            for (i, (label, dir)) in runs.into_iter().enumerate() {
+                if cancel.load(Ordering::SeqCst) {
+                    return;
+                }
+                send(Msg::Progress(i, total, format!("NLL of {label}")));
+                let report = (|| {
+                    let (config, info, _raw, ema) =
+                        load_for_inference(&dir, &pick.device).map_err(|e| e.to_string())?;
+                    let table = config.schedule.table().map_err(|e| e.to_string())?;
+                    let data = config.data.load()?;
+                    let (_, held) = data
+                        .split(config.train.val_fraction, config.train.seed)
+                        .map_err(|e| e.to_string())?;
+                    let pixels: usize = info.image_shape.iter().product();
+                    let n = held.len().min(64);
+                    let den = crate::sampling::Denoiser::new(
+                        &ema,
+                        &pick.device,
+                        &table,
+                        config.train.target,
+                        info.image_shape,
+                    );
+                    let opts = crate::metrics::NllOptions {
+                        t_samples: Some(100),
+                        ..crate::metrics::NllOptions::default()
+                    };
+                    crate::metrics::nll_bound(
+                        &table,
+                        &held.data()[..n * pixels],
+                        pixels,
+                        &opts,
+                        &mut |t, x, e| den.predict(t, x, e),
+                        &mut |_, _| !cancel.load(Ordering::SeqCst),
+                    )
+                    .ok_or_else(|| "cancelled".to_owned())
+                })();
+                send(Msg::Nll(RunNll { label, report }));
+            }
+            send(Msg::Progress(total, total, "done".into()));
+        });
+        match job {
+            Ok(j) => self.compare_job = Some(j),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// The NLL results and the per-term plot L_{t−1} against t.
+    fn nll_ui(&mut self, ui: &mut egui::Ui) {
+        if self.nll.is_empty() {
+            return;
+        }
+        for (i, r) in self.nll.iter().enumerate() {
+            match &r.report {
+                Ok(rep) => ui.colored_label(
+                    colour(i),
+                    format!(
+                        "{}: NLL ≤ {:.3} ± {:.3} bits/dim ({} images, {} timesteps)",
+                        r.label, rep.bits_per_dim, rep.std_error, rep.n, rep.timesteps
+                    ),
+                ),
+                Err(e) => ui.colored_label(Color32::LIGHT_RED, format!("{}: {e}", r.label)),
+            };
+        }
+        Plot::new("runs_nll_terms")
+            .height(140.0)
+            .x_axis_label("t")
+            .y_axis_label("L(t−1), bits/dim (log₁₀)")
+            .show(ui, |p| {
+                for (i, r) in self.nll.iter().enumerate() {
+                    if let Ok(rep) = &r.report {
+                        let pts: PlotPoints = rep
+                            .terms
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, v)| v.is_finite() && **v > 0.0)
+                            .map(|(k, v)| [(k + 1) as f64, v.log10()])
+                            .collect();
+                        p.points(
+                            egui_plot::Points::new(r.label.clone(), pts)
+                                .color(colour(i))
+                                .radius(2.0),
+                        );
+                    }
+                }
+            });
+    }
+
     pub fn compare_samples(&mut self, ctx: &egui::Context) {
         let runs: Vec<(String, PathBuf)> = self
             .picked_runs()
@@ -433,11 +551,30 @@ impl RunsView {
                         seed,
                         true,
                     );
+                    // The quality figures need a classifier for the run's data set.
+                    let quality = crate::metrics::classifier_for(&config.data)
+                        .ok()
+                        .filter(|_| n >= 2)
+                        .and_then(|net| {
+                            let pixels: usize = info.image_shape.iter().product();
+                            let (kept, bad) = crate::metrics::finite_images(&x, pixels);
+                            crate::metrics::score_sets(
+                                &net,
+                                &[kept],
+                                info.image_shape,
+                                bad,
+                                seed,
+                                label.clone(),
+                                &mut |_, _| !cancel.load(Ordering::SeqCst),
+                            )
+                            .ok()
+                        });
                     Ok::<_, String>(SampleSet {
                         label: label.clone(),
                         n,
                         shape: info.image_shape,
                         pixels: x.into_iter().map(crate::data::unit_to_u8).collect(),
+                        quality,
                     })
                 })();
                 match result {
@@ -511,7 +648,9 @@ impl RunsView {
     /// Starts the η × S grid on the bundled model in the background.
     pub fn compute_grid(&mut self, ctx: &egui::Context) {
         let Some(checkpoint) = crate::store::bundled_model_dir() else {
-            self.error = Some("the bundled model (assets/models/mnist-tiny) was not found".into());
+            self.error = Some(
+                "the bundled model could not be unpacked (is the cache folder writable?)".into(),
+            );
             return;
         };
         let etas: Result<Vec<f64>, _> =
@@ -630,6 +769,7 @@ impl RunsView {
                 self.sample_tex.push(tex);
                 self.samples.push(s);
             }
+            Msg::Nll(r) => self.nll.push(r),
             Msg::Study(ev) => match ev {
                 StudyEvent::RunStarted {
                     index,
@@ -660,11 +800,15 @@ impl RunsView {
                 self.grid_table = g
                     .cells
                     .iter()
-                    .map(|c| (c.eta, c.steps, c.quality))
+                    .map(|c| (c.eta, c.steps, c.quality, c.fid))
                     .collect();
                 self.grid_note = format!(
-                    "bundled model, {} samples per cell from one x_T; training data scores {:.1}",
+                    "bundled model, {} samples per cell from one x_T. First FID ({}; real \
+                     images score {}), then the energy distance ×1000 on pooled pixels (training \
+                     data scores {:.1})",
                     g.plan.n,
+                    crate::metrics::feature_note(&g.data),
+                    g.fid_floor.map_or("–".into(), |f| format!("{f:.1}")),
                     g.data_floor * 1e3
                 );
             }
@@ -837,6 +981,19 @@ impl RunsView {
             {
                 self.compare_samples(ctx);
             }
+            if ui
+                .add_enabled(
+                    !running && !self.picked.is_empty(),
+                    egui::Button::new("NLL (bits/dim)"),
+                )
+                .on_hover_text(
+                    "the variational bound of every picked run on 64 of its held-out images, \
+                     estimated from every t ≤ 50 and 100 stratified t above (diffusion-lab nll gives the full sum)",
+                )
+                .clicked()
+            {
+                self.compute_nll(ctx);
+            }
             if let Some(j) = &self.compare_job {
                 if j.progress.1 > 0 {
                     ui.add(
@@ -968,6 +1125,7 @@ impl RunsView {
                 RichText::new("Samples from the same x_T (EMA weights, DDIM η = 0)").strong(),
             );
             self.samples_ui(&mut cols[1], h - 4.0);
+            self.nll_ui(&mut cols[1]);
         });
         ui.separator();
         ui.columns(2, |cols| {
@@ -1066,6 +1224,28 @@ impl RunsView {
                             ui.set_max_width(side);
                             ui.add(egui::Label::new(RichText::new(&s.label).small()).truncate());
                             ui.add(egui::Image::new(tex).fit_to_exact_size(egui::vec2(side, side)));
+                            if let Some(q) = &s.quality
+                                && let [samples, floor, ..] = q.rows.as_slice()
+                            {
+                                ui.label(
+                                    RichText::new(format!(
+                                        "FID {:.1} (real {:.1}) · IS {:.2}\nprecision {:.2} · recall {:.2}",
+                                        samples.fid.mean,
+                                        floor.fid.mean,
+                                        samples.is.mean,
+                                        samples.precision.mean,
+                                        samples.recall.mean
+                                    ))
+                                    .small()
+                                    .monospace(),
+                                )
+                                .on_hover_text(format!(
+                                    "{}; n = {}: FID at small n sits far above its value at \
+                                     thousands of samples, so compare runs at the same n and \
+                                     against the real-image floor",
+                                    q.features, samples.n
+                                ));
+                            }
                         });
                     }
                 });
@@ -1269,7 +1449,7 @@ impl RunsView {
         }
         let mut etas: Vec<f64> = Vec::new();
         let mut steps: Vec<usize> = Vec::new();
-        for &(e, s, _) in &self.grid_table {
+        for &(e, s, _, _) in &self.grid_table {
             if !etas.contains(&e) {
                 etas.push(e);
             }
@@ -1277,10 +1457,12 @@ impl RunsView {
                 steps.push(s);
             }
         }
+        // The best cell: by FID where there is one, else by the energy distance.
+        let key = |c: &(f64, usize, f64, Option<f64>)| c.3.unwrap_or(c.2);
         let best = self
             .grid_table
             .iter()
-            .map(|c| c.2)
+            .map(key)
             .fold(f64::INFINITY, f64::min);
         egui::Grid::new("eta_steps_table")
             .striped(true)
@@ -1296,8 +1478,12 @@ impl RunsView {
                     for s in &steps {
                         match self.grid_table.iter().find(|c| c.0 == *e && c.1 == *s) {
                             Some(c) => {
-                                let t = RichText::new(format!("{:.1}", c.2 * 1e3)).monospace();
-                                ui.label(if c.2 == best { t.strong() } else { t });
+                                let text = match c.3 {
+                                    Some(fid) => format!("{fid:.1} · {:.1}", c.2 * 1e3),
+                                    None => format!("{:.1}", c.2 * 1e3),
+                                };
+                                let t = RichText::new(text).monospace();
+                                ui.label(if key(c) == best { t.strong() } else { t });
                             }
                             None => {
                                 ui.label("–");
@@ -1313,8 +1499,9 @@ impl RunsView {
     }
 }
 
-/// Parses the grid CSV written by [`GridResult::csv`]: (η, S, energy distance) per row.
-pub fn parse_grid_csv(text: &str) -> Vec<(f64, usize, f64)> {
+/// Parses the grid CSV written by [`GridResult::csv`]: (η, S, energy distance, FID) per row
+/// (older files have no FID column).
+pub fn parse_grid_csv(text: &str) -> Vec<(f64, usize, f64, Option<f64>)> {
     text.lines()
         .skip(1)
         .filter_map(|l| {
@@ -1323,6 +1510,7 @@ pub fn parse_grid_csv(text: &str) -> Vec<(f64, usize, f64)> {
                 f.first()?.trim().parse().ok()?,
                 f.get(1)?.trim().parse().ok()?,
                 f.get(2)?.trim().parse().ok()?,
+                f.get(4).and_then(|v| v.trim().parse().ok()),
             ))
         })
         .collect()

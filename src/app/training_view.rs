@@ -67,6 +67,8 @@ pub struct TrainingView {
     val: Vec<ValPoint>,
     by_t: Vec<(usize, Vec<f32>)>,
     throughput: Vec<[f64; 2]>,
+    /// The live quality curve (FID of EMA samples against step).
+    pub quality: Vec<crate::train::QualityPoint>,
     eta_secs: f64,
     lr: f64,
     /// Draw the loss on a log axis.
@@ -112,6 +114,7 @@ impl TrainingView {
             val: Vec::new(),
             by_t: Vec::new(),
             throughput: Vec::new(),
+            quality: Vec::new(),
             eta_secs: f64::NAN,
             lr,
             log_loss: true,
@@ -176,6 +179,7 @@ impl TrainingView {
             self.val.clear();
             self.by_t.clear();
             self.throughput.clear();
+            self.quality.clear();
             self.preview = None;
             self.preview_tex = None;
         }
@@ -288,6 +292,7 @@ impl TrainingView {
                 }
             }
             TrainEvent::Validation(v) => self.val.push(v),
+            TrainEvent::Quality(q) => self.quality.push(q),
             TrainEvent::LossByT { step, row } => self.by_t.push((step, row)),
             TrainEvent::Weights(model) => self.live_weights = Some(*model),
             TrainEvent::Preview(grid) => {
@@ -423,6 +428,23 @@ impl TrainingView {
                         .speed(50.0),
                 )
                 .labelled_by(l.id);
+            });
+            ui.horizontal(|ui| {
+                let q = &mut self.config.train.quality_every;
+                let mut on = *q > 0;
+                if ui
+                    .checkbox(&mut on, "Measure FID every")
+                    .on_hover_text(
+                        "Samples the EMA weights (256 × DDIM-25) in the background and plots \
+                         FID against step beside the loss. On a CPU the sampling shares the \
+                         cores with training: BENCHMARKS.md measures what it costs",
+                    )
+                    .changed()
+                {
+                    *q = if on { 1000 } else { 0 };
+                }
+                ui.add_enabled(on, egui::DragValue::new(q).range(0..=1_000_000).speed(50.0));
+                ui.label("steps");
             });
         });
         ui.label(format!(
@@ -581,8 +603,54 @@ impl TrainingView {
                         );
                     }
                 });
+            let measuring = self.config.train.quality_every > 0 || !self.quality.is_empty();
+            if measuring {
+                Plot::new("quality")
+                    .height(h * 0.3)
+                    .legend(Legend::default())
+                    .x_axis_label("step")
+                    .y_axis_label("FID (classifier features)")
+                    .show(&mut cols[1], |p| {
+                        let pts = |f: fn(&crate::train::QualityPoint) -> f64| {
+                            PlotPoints::from(
+                                self.quality
+                                    .iter()
+                                    .map(|q| [q.step as f64, f(q)])
+                                    .collect::<Vec<_>>(),
+                            )
+                        };
+                        p.line(
+                            Line::new("FID of EMA samples", pts(|q| q.fid))
+                                .color(Color32::from_rgb(230, 159, 0))
+                                .width(2.0),
+                        );
+                        p.line(
+                            Line::new("real images (floor)", pts(|q| q.fid_floor))
+                                .color(Color32::from_gray(140))
+                                .style(egui_plot::LineStyle::dashed_loose()),
+                        );
+                    });
+                if let Some(q) = self.quality.last() {
+                    cols[1].label(
+                        RichText::new(format!(
+                            "step {}: FID {:.1} (real {:.1}) · IS {:.2} · precision {:.2} · \
+                             recall {:.2} · {} samples in {:.0} s · {}",
+                            q.step,
+                            q.fid,
+                            q.fid_floor,
+                            q.is,
+                            q.precision,
+                            q.recall,
+                            q.n,
+                            q.secs,
+                            crate::metrics::feature_note(&self.config.data.label())
+                        ))
+                        .small(),
+                    );
+                }
+            }
             Plot::new("throughput")
-                .height(h * 0.45)
+                .height(if measuring { h * 0.12 } else { h * 0.45 })
                 .x_axis_label("step")
                 .y_axis_label("images/s")
                 .show(&mut cols[1], |p| {

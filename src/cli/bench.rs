@@ -20,6 +20,9 @@ pub enum BenchCommand {
     Ui(BenchUiArgs),
     /// End-to-end frame times of a real window (renderer included) while a view animates.
     Window(BenchWindowArgs),
+    /// Time to quality: FID and IS at fixed points of training wall time, from scratch
+    /// (beside the PyTorch anchor's samples with --anchor).
+    Quality(super::bench_quality::BenchQualityArgs),
 }
 
 /// `diffusion-lab bench window`.
@@ -87,6 +90,7 @@ pub fn run_bench(cmd: &BenchCommand, out: &mut dyn Write) -> Result<(), CliError
         BenchCommand::Train(a) => bench_train(a, out),
         BenchCommand::Ui(a) => bench_ui(a, out),
         BenchCommand::Window(a) => bench_window(a, out),
+        BenchCommand::Quality(a) => super::bench_quality::bench_quality(a, out),
     }
 }
 

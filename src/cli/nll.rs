@@ -32,7 +32,8 @@ pub struct NllArgs {
     /// The reverse-process variance.
     #[arg(long, value_enum, default_value_t = VarianceArg::Beta)]
     pub variance: VarianceArg,
-    /// Evaluate only K random t of 2..=T (an unbiased, faster estimate); default: every t.
+    /// Evaluate every t ≤ 50 and K more (one random t per stratum of the rest, weighted by
+    /// its size): an unbiased, faster estimate; default: every t.
     #[arg(long, value_name = "K")]
     pub t_samples: Option<usize>,
     /// Seed of the noise (and of the t draw).

@@ -114,7 +114,7 @@ fn card_from_args(a: &SampleArgs) -> Result<RunCard, CliError> {
         Some(p) => p.clone(),
         None => crate::store::bundled_model_dir().ok_or_else(|| {
             CliError::usage(
-                "no --checkpoint given and the bundled model (assets/models/mnist-tiny) is missing",
+                "no --checkpoint given and the bundled model could not be unpacked (is the cache folder writable?)",
             )
         })?,
     };
@@ -182,10 +182,7 @@ pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
         let never = std::sync::atomic::AtomicBool::new(false);
         let x0 = crate::sampling::sample_batched(
             &denoiser,
-            &spec.plan,
-            card.n,
-            card.seed,
-            card.clip,
+            &spec,
             256,
             &never,
             &mut super::score::progress_line("sampling"),

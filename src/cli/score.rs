@@ -6,13 +6,10 @@ use super::args::DdimSpacingArg;
 use super::sample::SamplerArg;
 use super::{CliError, io_err};
 use crate::diffusion::{SamplerPlan, Spacing};
-use crate::metrics::{
-    Embedding, FeatureNet, Reference, ScoreReport, feature_note, finite_images, reference_rows,
-    score_row,
-};
+use crate::metrics::{FeatureNet, finite_images, score_sets};
 use crate::sampling::export::{Weights, sampler_label};
 use crate::sampling::job::LoadedModel;
-use crate::sampling::sample_batched;
+use crate::sampling::{ChainSpec, sample_batched};
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -134,41 +131,17 @@ pub fn run_score(a: &ScoreArgs, out: &mut dyn Write) -> Result<(), CliError> {
             net.info.shape[2]
         )));
     }
-    eprintln!("embedding the held-out reference images …");
-    let reference = Reference::new(&net).map_err(CliError::failure)?;
-    let mut embedded: Vec<Embedding> = Vec::new();
-    for (k, set) in sets.iter().enumerate() {
-        let what = format!("classifying set {}/{}", k + 1, sets.len());
-        embedded.push(
-            net.embed(set, shape, &mut progress_line(&what))
-                .map_err(CliError::failure)?,
-        );
-    }
-    if embedded.iter().all(|e| e.n < 2) {
-        return Err(CliError::failure(format!(
-            "fewer than 2 finite samples in every set ({non_finite} non-finite left out); \
-             nothing to score"
-        )));
-    }
-    let n = embedded.first().map_or(0, |e| e.n);
-    let mut rows = vec![score_row(
-        "samples",
-        &embedded,
-        &reference.reference,
-        net.classes(),
+    eprintln!("embedding the held-out reference images, classifying the samples …");
+    let report = score_sets(
+        &net,
+        &sets,
+        shape,
         non_finite,
-    )];
-    rows.extend(
-        reference_rows(&net, &reference, n, embedded.len(), a.seed).map_err(CliError::failure)?,
-    );
-    let report = ScoreReport {
-        data: data.clone(),
-        features: feature_note(&data),
-        classifier_accuracy: net.info.held_out_accuracy,
-        reference_n: reference.reference.n,
+        a.seed,
         source,
-        rows,
-    };
+        &mut progress_line("classifying"),
+    )
+    .map_err(CliError::failure)?;
     out.write_all(report.table().as_bytes()).map_err(io_err)?;
     if let Some(p) = &a.json {
         let text = serde_json::to_string_pretty(&report).map_err(CliError::failure)?;
@@ -248,17 +221,9 @@ fn checkpoint_sets(a: &ScoreArgs) -> Result<Sets, CliError> {
     let start = std::time::Instant::now();
     for s in 0..seeds as u64 {
         let what = format!("sampling seed {} ({}/{seeds})", a.seed + s, s + 1);
-        let x = sample_batched(
-            &den,
-            &plan,
-            a.n,
-            a.seed + s,
-            true,
-            a.batch,
-            &never,
-            &mut progress_line(&what),
-        )
-        .unwrap_or_default();
+        let spec = ChainSpec::new(plan.clone(), a.n, a.seed + s, true);
+        let x = sample_batched(&den, &spec, a.batch, &never, &mut progress_line(&what))
+            .unwrap_or_default();
         let (kept, dropped) = finite_images(&x, pixels);
         non_finite += dropped;
         sets.push(kept);

@@ -177,6 +177,12 @@ pub struct TrainConfig {
     pub preview_count: usize,
     /// DDIM steps of the preview sampler.
     pub preview_steps: usize,
+    /// Measure sample quality (FID, IS, precision, recall of `quality_count` DDIM-25 samples
+    /// of the EMA weights) every this many steps, in the background (0: never). Off by
+    /// default: on a CPU the sampling shares the cores with training.
+    pub quality_every: usize,
+    /// Samples per quality measurement.
+    pub quality_count: usize,
     /// Autosave a checkpoint every this many steps (0: only on stop).
     pub checkpoint_every: usize,
     /// Where to compute.
@@ -202,6 +208,8 @@ impl Default for TrainConfig {
             preview_every: 250,
             preview_count: 16,
             preview_steps: 25,
+            quality_every: 0,
+            quality_count: 256,
             checkpoint_every: 500,
             device: DeviceChoice::Auto,
             engine: TrainEngine::Auto,
@@ -242,6 +250,10 @@ impl TrainConfig {
         )?;
         check(self.preview_count <= 256, "preview_count must be ≤ 256")?;
         check(self.preview_steps >= 1, "preview_steps must be ≥ 1")?;
+        check(
+            (2..=10_000).contains(&self.quality_count),
+            "quality_count must be in 2..=10000",
+        )?;
         Ok(())
     }
 }

@@ -19,6 +19,6 @@ pub use classifier::{
 };
 pub use nll::{NllOptions, NllReport, nll_bound};
 pub use score::{
-    Figure, Reference, ScoreReport, ScoreRow, blur, feature_note, finite_images, reference_rows,
-    score_row,
+    Figure, Reference, ScoreReport, ScoreRow, blur, classifier_for, feature_note, finite_images,
+    reference_rows, score_row, score_sets,
 };

@@ -7,6 +7,9 @@ use crate::diffusion::vlb::{discretized_gaussian_log_likelihood, gaussian_kl, re
 use crate::diffusion::{DdpmVariance, Posterior, Rng, ScheduleTable, process::prior_kl};
 use serde::{Deserialize, Serialize};
 
+/// An ε-predictor: `predict(t, x_t, ε̂_out)` for a flat batch.
+pub type EpsPredictor<'a> = dyn FnMut(usize, &[f32], &mut [f32]) + 'a;
+
 /// What the bound came to.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct NllReport {
@@ -27,7 +30,7 @@ pub struct NllReport {
     pub terms: Vec<f64>,
     /// "β" or "β̃": the reverse-process variance.
     pub variance: String,
-    /// Timesteps evaluated (T, or 1 + the `t_samples` drawn from 2..=T).
+    /// Timesteps evaluated (T, or 50 + `t_samples`).
     pub timesteps: usize,
 }
 
@@ -38,8 +41,8 @@ pub struct NllOptions {
     pub variance: DdpmVariance,
     /// Clip x̂₀ to [−1, 1] before forming μ_θ (as the samplers do by default).
     pub clip: bool,
-    /// Evaluate only this many t of 2..=T (drawn without replacement, seeded) and scale
-    /// their sum by (T − 1)/K: an unbiased estimate. None: every t.
+    /// Evaluate every t ≤ 50 and only this many more (one per stratum of the rest, seeded,
+    /// weighted by the stratum's size): an unbiased estimate of the sum. None: every t.
     pub t_samples: Option<usize>,
     /// Seed of the noise and of the t draw.
     pub seed: u64,
@@ -59,21 +62,28 @@ impl Default for NllOptions {
     }
 }
 
-/// The timesteps to evaluate: always 1, then 2..=T or a seeded sample of K of them.
-fn timesteps(big_t: usize, opts: &NllOptions) -> Vec<usize> {
-    let mut rest: Vec<usize> = (2..=big_t).collect();
-    if let Some(k) = opts.t_samples.filter(|&k| k < rest.len()) {
-        let mut rng = Rng::stream(opts.seed, 51);
-        for i in 0..k {
-            let j = i + rng.below((rest.len() - i) as u64) as usize;
-            rest.swap(i, j);
+/// Timesteps evaluated exactly by the estimate of `t_samples` (the terms change fastest there).
+pub const EXACT_SMALL_T: usize = 50;
+
+/// The timesteps to evaluate with the weight of each term: every t, or (with `t_samples` = K)
+/// every t ≤ [`EXACT_SMALL_T`] and one seeded t from each of K equal strata of the rest,
+/// weighted by its stratum's size: an unbiased, stratified estimate of the sum.
+fn timesteps(big_t: usize, opts: &NllOptions) -> Vec<(usize, f64)> {
+    let exact = EXACT_SMALL_T.min(big_t);
+    match opts.t_samples {
+        Some(k) if k > 0 && k < big_t - exact => {
+            let mut ts: Vec<(usize, f64)> = (1..=exact).map(|t| (t, 1.0)).collect();
+            let rest = big_t - exact;
+            let mut rng = Rng::stream(opts.seed, 51);
+            for i in 0..k {
+                let (lo, hi) = (exact + 1 + i * rest / k, exact + (i + 1) * rest / k);
+                let t = lo + rng.below((hi - lo + 1) as u64) as usize;
+                ts.push((t, (hi - lo + 1) as f64));
+            }
+            ts
         }
-        rest.truncate(k);
-        rest.sort_unstable();
+        _ => (1..=big_t).map(|t| (t, 1.0)).collect(),
     }
-    let mut ts = vec![1];
-    ts.extend(rest);
-    ts
 }
 
 /// The bound of `images` (flat [n, pixels], values on the 256-level grid of [−1, 1]) under the
@@ -84,13 +94,12 @@ pub fn nll_bound(
     images: &[f32],
     pixels: usize,
     opts: &NllOptions,
-    predict: &mut dyn FnMut(usize, &[f32], &mut [f32]),
+    predict: &mut EpsPredictor<'_>,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Option<NllReport> {
     let n = images.len() / pixels.max(1);
     let big_t = table.steps();
     let ts = timesteps(big_t, opts);
-    let scale = (big_t - 1) as f64 / (ts.len() - 1).max(1) as f64;
     let mut per_image = vec![0.0f64; n];
     let mut terms = vec![f64::NAN; big_t];
     // L_T.
@@ -103,7 +112,7 @@ pub fn nll_bound(
     let batch = opts.batch.max(1);
     let (mut xt, mut eps_hat) = (vec![0f32; batch * pixels], vec![0f32; batch * pixels]);
     let mut z = vec![0f32; pixels];
-    for (k, &t) in ts.iter().enumerate() {
+    for (k, &(t, weight)) in ts.iter().enumerate() {
         if !progress(k, ts.len()) {
             return None;
         }
@@ -146,7 +155,6 @@ pub fn nll_bound(
                         gaussian_kl(mean_q, post.variance, mean_theta, sigma2)
                     };
                 }
-                let weight = if t == 1 { 1.0 } else { scale };
                 per_image[start + i] += weight * nats;
                 term_sum += nats;
             }

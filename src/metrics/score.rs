@@ -145,7 +145,7 @@ impl Reference {
         let held = net.held_out()?;
         let shape = [held.channels(), held.height(), held.width()];
         let mut order: Vec<usize> = (0..held.len()).collect();
-        let mut rng = Rng::seed(0x5eed_0f_4ef);
+        let mut rng = Rng::seed(0x5EED_0F4E);
         for i in (1..order.len()).rev() {
             order.swap(i, rng.below(i as u64 + 1) as usize);
         }
@@ -328,4 +328,67 @@ pub fn reference_rows(
         score_row("Gaussian noise", &noise, &rf.reference, classes, 0),
         score_row("blurred real", &blurred, &rf.reference, classes, 0),
     ])
+}
+
+/// The bundled classifier of the data set a run was trained on.
+pub fn classifier_for(data: &crate::config::DataSpec) -> Result<FeatureNet, ClassifierError> {
+    match data {
+        crate::config::DataSpec::Bundled { name, .. } => FeatureNet::bundled(name),
+        other => Err(ClassifierError::Missing(other.label())),
+    }
+}
+
+/// The whole table for sets of images (one per seed, flat [n, C, H, W]; non-finite images
+/// already dropped and counted in `non_finite`): the samples' row, then the reference rows
+/// at the same n over as many seeds. `progress(done, total)` covers the classifying and
+/// returns false to cancel.
+pub fn score_sets(
+    net: &FeatureNet,
+    sets: &[Vec<f32>],
+    shape: [usize; 3],
+    non_finite: usize,
+    seed: u64,
+    source: String,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<ScoreReport, ClassifierError> {
+    if shape != net.info.shape {
+        return Err(ClassifierError::Shape {
+            data: net.info.data.clone(),
+            want: net.info.shape,
+            got: shape,
+        });
+    }
+    let pixels: usize = shape.iter().product();
+    let total: usize = sets.iter().map(|s| s.len() / pixels).sum();
+    let reference = Reference::new(net)?;
+    let mut embedded = Vec::new();
+    let mut offset = 0;
+    for set in sets {
+        let emb = net.embed(set, shape, &mut |d, _| progress(offset + d, total))?;
+        offset += emb.n;
+        embedded.push(emb);
+    }
+    if embedded.iter().all(|e| e.n < 2) {
+        return Err(ClassifierError::Data(format!(
+            "fewer than 2 finite samples in every set ({non_finite} non-finite left out); \
+             nothing to score"
+        )));
+    }
+    let n = embedded.first().map_or(0, |e| e.n);
+    let mut rows = vec![score_row(
+        "samples",
+        &embedded,
+        &reference.reference,
+        net.classes(),
+        non_finite,
+    )];
+    rows.extend(reference_rows(net, &reference, n, embedded.len(), seed)?);
+    Ok(ScoreReport {
+        data: net.info.data.clone(),
+        features: feature_note(&net.info.data),
+        classifier_accuracy: net.info.held_out_accuracy,
+        reference_n: reference.reference.n,
+        source,
+        rows,
+    })
 }

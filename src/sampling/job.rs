@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// A trained network ready to sample: both weight sets, its schedule and where it runs.
 #[derive(Clone, Debug)]
 pub struct LoadedModel {
-    /// Shown in the UI, e.g. "bundled mnist-tiny (step 2000)".
+    /// Shown in the UI, e.g. "bundled (step 9000)".
     pub label: String,
     /// The checkpoint folder, if it came from one.
     pub dir: Option<PathBuf>,

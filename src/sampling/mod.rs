@@ -531,29 +531,29 @@ pub fn record_chain(den: &Denoiser<'_>, spec: &ChainSpec) -> (Vec<f32>, ChainRec
     (x, rec)
 }
 
-/// Draws `n` samples in batches of at most `batch`, recording no chain frames, so memory stays
-/// bounded for thousands of samples. Sample i gets the same x_T and noise streams as in one
-/// big chain, so the result does not depend on `batch`. `progress(done, n)` is called before
-/// each batch and after the last; None when it returns false or `cancel` is set.
+/// Draws `spec.n` samples of `spec.plan` (from `spec.seed`, clipping as `spec.clip` says) in
+/// batches of at most `batch`, recording no chain frames, so memory stays bounded for
+/// thousands of samples. Sample i gets the same x_T and noise streams as in one big chain, so
+/// the result does not depend on `batch`. `progress(done, n)` is called before each batch and
+/// after the last; None when it returns false or `cancel` is set.
 pub fn sample_batched(
     den: &Denoiser<'_>,
-    plan: &SamplerPlan,
-    n: usize,
-    seed: u64,
-    clip: bool,
+    spec: &ChainSpec,
     batch: usize,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Option<Vec<f32>> {
+    let n = spec.n;
     let mut out = Vec::with_capacity(n * den.pixels());
     for start in (0..n).step_by(batch.max(1)) {
         if !progress(start, n) {
             return None;
         }
-        let mut spec = ChainSpec::new(plan.clone(), (n - start).min(batch.max(1)), seed, clip);
-        spec.first_index = start;
-        spec.stride = usize::MAX;
-        out.extend(run_chain(den, &spec, cancel, |_, _| {})?);
+        let mut part = spec.clone();
+        part.n = (n - start).min(batch.max(1));
+        part.first_index = spec.first_index + start;
+        part.stride = usize::MAX;
+        out.extend(run_chain(den, &part, cancel, |_, _| {})?);
     }
     progress(n, n).then_some(out)
 }

@@ -1,14 +1,169 @@
-//! The models that ship with the app (`assets/models/`).
+//! The models that ship with the app. Their files are compiled into the binary, so an
+//! installed `diffusion-lab` opens on them from any folder: a development checkout's
+//! `assets/models/NAME` is used when the working folder has one, otherwise the embedded files
+//! are written once into the user's cache folder (atomically) and read from there.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The bundled MNIST checkpoint, looked up next to the working folder and the source tree.
+/// A model shipped with the app.
+#[derive(Debug)]
+pub struct BundledModel {
+    /// Folder name under `assets/models/`.
+    pub name: &'static str,
+    /// What the menus show.
+    pub title: &'static str,
+    /// The files of its checkpoint folder.
+    files: &'static [(&'static str, &'static [u8])],
+}
+
+/// The model the app opens on.
+pub const DEFAULT_MODEL: &str = "mnist-canonical";
+
+macro_rules! model_file {
+    ($model:literal, $file:literal) => {
+        (
+            $file,
+            include_bytes!(concat!("../../assets/models/", $model, "/", $file)).as_slice(),
+        )
+    };
+}
+
+/// Every bundled model, the default first.
+pub static BUNDLED_MODELS: &[BundledModel] = &[
+    BundledModel {
+        name: "mnist-canonical",
+        title: "MNIST · canonical UNet (EMA weights)",
+        files: &[
+            model_file!("mnist-canonical", "config.json"),
+            model_file!("mnist-canonical", "state.json"),
+            model_file!("mnist-canonical", "ema.bpk"),
+            model_file!("mnist-canonical", "losses.csv"),
+            model_file!("mnist-canonical", "quality.json"),
+        ],
+    },
+    BundledModel {
+        name: "mnist-tiny",
+        title: "MNIST · tiny UNet: what 2,000 steps give",
+        files: &[
+            model_file!("mnist-tiny", "config.json"),
+            model_file!("mnist-tiny", "state.json"),
+            model_file!("mnist-tiny", "ema.bpk"),
+            model_file!("mnist-tiny", "model.bpk"),
+            model_file!("mnist-tiny", "losses.csv"),
+            model_file!("mnist-tiny", "quality.json"),
+        ],
+    },
+];
+
+/// The bundled model called `name`.
+pub fn bundled_model(name: &str) -> Option<&'static BundledModel> {
+    BUNDLED_MODELS.iter().find(|m| m.name == name)
+}
+
+/// The folder of the default bundled model.
 pub fn bundled_model_dir() -> Option<PathBuf> {
-    let rel = Path::new("assets/models/mnist-tiny");
-    [
-        PathBuf::from(rel),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel),
-    ]
-    .into_iter()
-    .find(|p| p.join("state.json").is_file())
+    bundled_dir(DEFAULT_MODEL)
+}
+
+/// The checkpoint folder of bundled model `name`: `assets/models/NAME` in the working folder
+/// if it is there (a development checkout), else the embedded files unpacked into the cache
+/// folder. None for an unknown name or when no folder can be written.
+pub fn bundled_dir(name: &str) -> Option<PathBuf> {
+    let model = bundled_model(name)?;
+    let local = Path::new("assets/models").join(name);
+    if local.join("state.json").is_file() {
+        return Some(local);
+    }
+    unpack_into(model, &cache_root()).ok()
+}
+
+/// FNV-1a over the embedded files, so a new build never reads an older build's copy.
+fn fingerprint(model: &BundledModel) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (name, bytes) in model.files {
+        for b in name.bytes().chain(bytes.iter().copied()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// The user's cache folder for unpacked models.
+fn cache_root() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("diffusion-lab").join("models")
+}
+
+/// Unpacks `model` under `root` (once per build): the files go to a temporary folder that
+/// is then renamed into place, so a reader never sees half a model.
+fn unpack_into(model: &BundledModel, root: &Path) -> std::io::Result<PathBuf> {
+    let root = root.to_path_buf();
+    let dir = root.join(format!("{}-{:016x}", model.name, fingerprint(model)));
+    if dir.join("state.json").is_file() {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&root)?;
+    let tmp = root.join(format!(".{}-{}.tmp", model.name, std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    for (name, bytes) in model.files {
+        let mut f = std::fs::File::create(tmp.join(name))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    match std::fs::rename(&tmp, &dir) {
+        Ok(()) => Ok(dir),
+        // Another process unpacked it first: use theirs.
+        Err(_) if dir.join("state.json").is_file() => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(dir)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bundled_model_unpacks_into_a_readable_checkpoint() {
+        let cache = tempfile::tempdir().expect("tempdir");
+        assert_eq!(BUNDLED_MODELS[0].name, DEFAULT_MODEL);
+        for m in BUNDLED_MODELS {
+            let dir = unpack_into(m, cache.path()).expect("unpacks");
+            let (config, info) = crate::store::read_info(&dir).expect("reads back");
+            assert_eq!(config.data.label(), "mnist", "{}", m.name);
+            assert_eq!(info.image_shape, [1, 28, 28]);
+            let device = burn::tensor::Device::flex();
+            crate::store::load_for_inference(&dir, &device).expect("weights load");
+            let quality = std::fs::read_to_string(dir.join("quality.json")).expect("quality");
+            assert!(
+                quality.contains("not comparable with Inception FID"),
+                "{}",
+                m.name
+            );
+            // A second call finds the unpacked copy and leaves it alone.
+            let modified = std::fs::metadata(dir.join("ema.bpk")).and_then(|m| m.modified());
+            assert_eq!(unpack_into(m, cache.path()).expect("again"), dir);
+            let again = std::fs::metadata(dir.join("ema.bpk")).and_then(|m| m.modified());
+            assert_eq!(modified.ok(), again.ok());
+        }
+        // No temporary folder is left behind.
+        let leftovers = std::fs::read_dir(cache.path())
+            .expect("list")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .count();
+        assert_eq!(leftovers, 0);
+    }
 }

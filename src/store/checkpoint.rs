@@ -286,7 +286,12 @@ pub fn load_for_inference(
     let unet = config.unet(c, h);
     unet.validate()
         .map_err(|e| ck_err("config.json has an invalid model", dir, e))?;
-    let raw = load_weights(unet.init(device), dir, "model.bpk")?;
     let ema = load_weights(unet.init(device), dir, "ema.bpk")?;
+    // A shipped model may carry only its EMA weights; the raw weights are then the same.
+    let raw = if dir.join("model.bpk").exists() {
+        load_weights(unet.init(device), dir, "model.bpk")?
+    } else {
+        ema.clone()
+    };
     Ok((config, info, raw, ema))
 }

@@ -5,7 +5,9 @@ pub mod bundled;
 pub mod checkpoint;
 pub mod runs;
 
-pub use bundled::bundled_model_dir;
+pub use bundled::{
+    BUNDLED_MODELS, BundledModel, DEFAULT_MODEL, bundled_dir, bundled_model, bundled_model_dir,
+};
 pub use checkpoint::{
     CheckpointError, CheckpointInfo, LossHistory, ValPoint, load_for_inference, read_info,
 };

@@ -606,6 +606,8 @@ pub struct GridCell {
     pub steps: usize,
     /// Energy distance to the held-out draw (lower is better).
     pub quality: f64,
+    /// FID on the data set's classifier features (None when no classifier is bundled for it).
+    pub fid: Option<f64>,
     /// Seconds spent sampling.
     pub secs: f64,
     /// The samples as u8 [n, C, H, W].
@@ -619,11 +621,16 @@ pub struct GridResult {
     pub plan: GridPlan,
     /// [C, H, W].
     pub shape: [usize; 3],
+    /// The data set's name (for the FID label).
+    pub data: String,
     /// Row-major cells: η outer, S inner.
     pub cells: Vec<GridCell>,
     /// The energy distance of `n` training images to the reference: what a perfect sampler
     /// would score with this many samples.
     pub data_floor: f64,
+    /// FID of `n` real held-out images: the floor of the FID column (None without a
+    /// classifier).
+    pub fid_floor: Option<f64>,
     /// The device used.
     pub device: String,
 }
@@ -636,7 +643,30 @@ impl GridResult {
 
     /// The table shaped like seed 001's FID table: rows η, columns S.
     pub fn table_text(&self) -> String {
-        let mut s = format!(
+        let mut s = String::new();
+        if let Some(floor) = self.fid_floor {
+            s += &format!(
+                "FID ({}) of {} samples per cell; real images score {floor:.2}\n",
+                crate::metrics::feature_note(&self.data),
+                self.plan.n
+            );
+            s.push_str(&format!("{:>8}", "η \\ S"));
+            for st in &self.plan.steps {
+                s.push_str(&format!("{st:>10}"));
+            }
+            s.push('\n');
+            for &eta in &self.plan.etas {
+                s.push_str(&format!("{eta:>8}"));
+                for &st in &self.plan.steps {
+                    match self.cell(eta, st).and_then(|c| c.fid) {
+                        Some(f) => s.push_str(&format!("{f:>10.2}")),
+                        None => s.push_str(&format!("{:>10}", "–")),
+                    }
+                }
+                s.push('\n');
+            }
+        }
+        s += &format!(
             "energy distance ×1000 to {} held-out images on 2×-pooled pixels (lower is better); \
              {} samples per cell from the same x_T (seed {}); training data scores {:.2}\n",
             self.plan.reference,
@@ -664,10 +694,11 @@ impl GridResult {
 
     /// The CSV: one row per cell.
     pub fn csv(&self) -> String {
-        let mut s = String::from("eta,steps,energy_distance,sample_seconds\n");
+        let mut s = String::from("eta,steps,energy_distance,sample_seconds,fid\n");
         for c in &self.cells {
+            let fid = c.fid.map_or(String::new(), |f| format!("{f:?}"));
             s.push_str(&format!(
-                "{:?},{},{:?},{:?}\n",
+                "{:?},{},{:?},{:?},{fid}\n",
                 c.eta, c.steps, c.quality, c.secs
             ));
         }
@@ -827,6 +858,20 @@ pub fn eta_steps_grid(
         ));
     }
     let data_floor = sample_quality(draw.data(), draw.len(), &reference)?;
+    // FID on the classifier's features when the data set has one (MNIST, Fashion-MNIST).
+    let scorer = crate::metrics::classifier_for(&config.data)
+        .ok()
+        .filter(|net| net.info.shape == info.image_shape)
+        .and_then(|net| {
+            let rf = crate::metrics::Reference::new(&net).ok()?;
+            Some((net, rf))
+        });
+    let fid_floor = match &scorer {
+        Some((net, rf)) => crate::metrics::reference_rows(net, rf, plan.n, 1, plan.seed)
+            .ok()
+            .and_then(|rows| rows.first().map(|r| r.fid.mean)),
+        None => None,
+    };
     let total = plan.etas.len() * plan.steps.len();
     let mut cells = Vec::with_capacity(total);
     progress(0, total);
@@ -855,10 +900,23 @@ pub fn eta_steps_grid(
             );
             let secs = t0.elapsed().as_secs_f64();
             let quality = sample_quality(&x, plan.n, &reference)?;
+            let fid = scorer.as_ref().and_then(|(net, rf)| {
+                let pixels: usize = info.image_shape.iter().product();
+                let (kept, _) = crate::metrics::finite_images(&x, pixels);
+                let emb = net.embed(&kept, info.image_shape, &mut |_, _| true).ok()?;
+                (emb.n >= 2).then(|| {
+                    crate::metrics::stats::fid(
+                        &emb.features,
+                        &rf.reference.features,
+                        crate::metrics::FEATURES,
+                    )
+                })
+            });
             cells.push(GridCell {
                 eta,
                 steps,
                 quality,
+                fid,
                 secs,
                 samples: x.into_iter().map(unit_to_u8).collect(),
             });
@@ -871,8 +929,10 @@ pub fn eta_steps_grid(
             ..plan.clone()
         },
         shape: info.image_shape,
+        data: config.data.label(),
         cells,
         data_floor,
+        fid_floor,
         device: pick.label,
     })
 }

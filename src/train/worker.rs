@@ -96,6 +96,8 @@ pub enum TrainEvent {
     },
     /// New preview samples.
     Preview(PreviewGrid),
+    /// A sample-quality measurement of the EMA weights (`quality_every`).
+    Quality(QualityPoint),
     /// A snapshot of the weights (sent with each preview), so the player can re-sample the
     /// chain from the model as it trains without stopping training.
     Weights(Box<crate::sampling::job::LoadedModel>),
@@ -324,6 +326,7 @@ fn run_worker(
         total,
     });
     let preview_busy = Arc::new(AtomicBool::new(false));
+    let quality_busy = Arc::new(AtomicBool::new(false));
     let mut paused = false;
     let mut fail_next = false;
     let mut pending: Vec<(usize, f32)> = Vec::new();
@@ -420,6 +423,9 @@ fn run_worker(
         if cfg.preview_every > 0 && stats.step.is_multiple_of(cfg.preview_every) {
             spawn_preview(&trainer, &preview_busy, out);
         }
+        if cfg.quality_every > 0 && stats.step.is_multiple_of(cfg.quality_every) {
+            spawn_quality(&trainer, &quality_busy, out);
+        }
         if cfg.checkpoint_every > 0 && stats.step.is_multiple_of(cfg.checkpoint_every) {
             save(&trainer, &mut last_ckpt);
         }
@@ -447,6 +453,103 @@ fn run_worker(
             }
             last_sent = Instant::now();
         }
+    }
+}
+
+/// One point of the live quality curve.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QualityPoint {
+    /// The training step of the weights.
+    pub step: usize,
+    /// FID of the samples against the held-out images.
+    pub fid: f64,
+    /// FID of as many real images: the floor.
+    pub fid_floor: f64,
+    /// Inception Score.
+    pub is: f64,
+    /// Precision (k = 3).
+    pub precision: f64,
+    /// Recall (k = 3).
+    pub recall: f64,
+    /// Samples scored.
+    pub n: usize,
+    /// Seconds the measurement took (sampling and scoring).
+    pub secs: f64,
+}
+
+/// Measures the EMA weights' sample quality on a separate thread (skipped while the last one
+/// runs, and when the data set has no bundled classifier).
+fn spawn_quality(trainer: &Trainer, busy: &Arc<AtomicBool>, out: &Outbox) {
+    let Ok(net) = crate::metrics::classifier_for(&trainer.config.data) else {
+        return;
+    };
+    if net.info.shape != trainer.image_shape() || busy.swap(true, Ordering::SeqCst) {
+        busy.store(false, Ordering::SeqCst);
+        return;
+    }
+    let ema = trainer.ema_snapshot();
+    let device = trainer.inference_device();
+    let table = trainer.table.clone();
+    let shape = trainer.image_shape();
+    let cfg = &trainer.config.train;
+    let (n, seed, target, step) = (cfg.quality_count, cfg.seed, cfg.target, trainer.step);
+    let tx = out.tx.clone();
+    let wake = out.wake.clone();
+    let flag = busy.clone();
+    let spawned = std::thread::Builder::new()
+        .name("quality".into())
+        .spawn(move || {
+            let start = Instant::now();
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let kind = SamplerKind::Ddim {
+                    steps: 25.min(table.steps()),
+                    eta: 0.0,
+                    spacing: Spacing::Trailing,
+                };
+                let plan = SamplerPlan::new(&table, kind).ok()?;
+                let x = sample_images(
+                    &ema,
+                    &device,
+                    &table,
+                    target,
+                    &plan,
+                    n,
+                    shape,
+                    seed ^ 0x0F1D,
+                    true,
+                );
+                let pixels: usize = shape.iter().product();
+                let (kept, bad) = crate::metrics::finite_images(&x, pixels);
+                let report = crate::metrics::score_sets(
+                    &net,
+                    &[kept],
+                    shape,
+                    bad,
+                    seed,
+                    String::new(),
+                    &mut |_, _| true,
+                )
+                .ok()?;
+                let (s, floor) = (report.rows.first()?, report.rows.get(1)?);
+                Some(QualityPoint {
+                    step,
+                    fid: s.fid.mean,
+                    fid_floor: floor.fid.mean,
+                    is: s.is.mean,
+                    precision: s.precision.mean,
+                    recall: s.recall.mean,
+                    n: s.n,
+                    secs: start.elapsed().as_secs_f64(),
+                })
+            }));
+            if let Ok(Some(point)) = result {
+                let _ = tx.send(TrainEvent::Quality(point));
+                wake();
+            }
+            flag.store(false, Ordering::SeqCst);
+        });
+    if spawned.is_err() {
+        busy.store(false, Ordering::SeqCst);
     }
 }
 

@@ -89,12 +89,15 @@ fn score_refuses_bad_sample_files_with_a_clear_message() {
 }
 
 #[test]
-fn nll_prints_bits_per_dim_for_the_bundled_model() {
+fn nll_prints_bits_per_dim_for_the_tiny_bundled_model() {
     let dir = tempfile::tempdir().unwrap();
     let terms = dir.path().join("terms.csv");
+    let tiny = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/models/mnist-tiny");
     let out = cli_ok(
         "nll",
         &[
+            "--checkpoint",
+            tiny,
             "--n",
             "4",
             "--t-samples",
@@ -112,7 +115,7 @@ fn nll_prints_bits_per_dim_for_the_bundled_model() {
     // MNIST models sit around 1–3 bits/dim; 8 bits/dim is a uniform coder.
     assert!(bpd > 0.2 && bpd < 8.0, "{bpd}: {out}");
     let csv = std::fs::read_to_string(&terms).unwrap();
-    assert_eq!(csv.lines().count(), 1 + 201, "{csv}"); // header, t = 1 and 200 sampled t
+    assert_eq!(csv.lines().count(), 1 + 50 + 200, "{csv}"); // header, t ≤ 50, 200 strata
     cli_usage_error("nll", &["--n", "0"], "--n");
     cli_usage_error(
         "nll",
@@ -149,4 +152,59 @@ fn classifier_train_writes_a_usable_classifier() {
     );
     let check = cli_ok("classifier", &["check", "--data", "mnist"]);
     assert!(check.contains("98."), "{check}");
+}
+
+#[test]
+fn bench_quality_prints_fid_at_fixed_training_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("curve");
+    let preset = concat!(env!("CARGO_MANIFEST_DIR"), "/presets/mnist-tiny.toml");
+    let out = cli_ok(
+        "bench",
+        &[
+            "quality",
+            "--preset",
+            preset,
+            "--minutes",
+            "0.04",
+            "--every",
+            "0.02",
+            "--n",
+            "8",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("not comparable with Inception FID"), "{out}");
+    let csv = std::fs::read_to_string(out_dir.join("curve.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(out_dir.join("samples_0.02.npy").is_file());
+    // The samples it wrote are rated the same way by `score --npy`.
+    let fid_bench: f64 = rows[0].split(',').nth(2).unwrap().parse().unwrap();
+    let scored = cli_ok(
+        "score",
+        &[
+            "--npy",
+            out_dir.join("samples_0.02.npy").to_str().unwrap(),
+            "--data",
+            "mnist",
+        ],
+    );
+    let fid_score: f64 = scored
+        .lines()
+        .find(|l| l.starts_with("samples"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{scored}"));
+    // The table prints two decimals.
+    assert!(
+        (fid_bench - fid_score).abs() < 0.006,
+        "{fid_bench} vs {fid_score}"
+    );
+    cli_usage_error(
+        "bench",
+        &["quality", "--preset", preset, "--every", "0"],
+        "--every",
+    );
 }

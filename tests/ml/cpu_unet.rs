@@ -109,7 +109,7 @@ fn sampling_on_the_cpu_uses_the_cpu_path_and_agrees_with_burn_over_a_whole_chain
     use diffusion_lab::diffusion::SamplerPlan;
     use diffusion_lab::sampling::export::Weights;
     use diffusion_lab::sampling::{ChainSpec, Engine, SamplerChoice, record_chain};
-    let dir = diffusion_lab::store::bundled_model_dir().expect("bundled model");
+    let dir = diffusion_lab::store::bundled_dir("mnist-tiny").expect("bundled model");
     let model = diffusion_lab::sampling::job::LoadedModel::load(&dir, "bundled")
         .expect("bundled model loads");
     let kind = SamplerChoice::Ddim.kind(10, 0.0, diffusion_lab::diffusion::Spacing::Trailing);

@@ -140,19 +140,27 @@ fn batched_sampling_does_not_depend_on_the_batch_size() {
     let plan = SamplerPlan::new(&table, ddim(4, 1.0)).unwrap();
     let never = AtomicBool::new(false);
     let mut calls = Vec::new();
-    let by3 =
-        diffusion_lab::sampling::sample_batched(&den, &plan, 7, 5, true, 3, &never, &mut |d, n| {
+    let by3 = diffusion_lab::sampling::sample_batched(
+        &den,
+        &ChainSpec::new(plan.clone(), 7, 5, true),
+        3,
+        &never,
+        &mut |d, n| {
             calls.push((d, n));
             true
-        })
-        .unwrap();
+        },
+    )
+    .unwrap();
     assert_eq!(calls, vec![(0, 7), (3, 7), (6, 7), (7, 7)]);
     let whole = record_chain(&den, &ChainSpec::new(plan.clone(), 7, 5, true)).0;
-    let by7 =
-        diffusion_lab::sampling::sample_batched(&den, &plan, 7, 5, true, 7, &never, &mut |_, _| {
-            true
-        })
-        .unwrap();
+    let by7 = diffusion_lab::sampling::sample_batched(
+        &den,
+        &ChainSpec::new(plan.clone(), 7, 5, true),
+        7,
+        &never,
+        &mut |_, _| true,
+    )
+    .unwrap();
     let max = by3
         .iter()
         .zip(&whole)
@@ -162,10 +170,13 @@ fn batched_sampling_does_not_depend_on_the_batch_size() {
     assert_eq!(by3.len(), 7 * 256);
     assert!(max < 1e-4, "batched samples differ by {max}");
     // Cancelling between batches gives nothing back.
-    let cancelled =
-        diffusion_lab::sampling::sample_batched(&den, &plan, 7, 5, true, 3, &never, &mut |d, _| {
-            d < 3
-        });
+    let cancelled = diffusion_lab::sampling::sample_batched(
+        &den,
+        &ChainSpec::new(plan.clone(), 7, 5, true),
+        3,
+        &never,
+        &mut |d, _| d < 3,
+    );
     assert!(cancelled.is_none());
 }
 
@@ -256,7 +267,7 @@ fn plans_starting_at_t0_begin_exactly_there() {
 
 #[test]
 fn noise_then_denoise_with_the_bundled_model_degrades_with_t() {
-    let dir = diffusion_lab::store::bundled_model_dir().expect("bundled model");
+    let dir = diffusion_lab::store::bundled_dir("mnist-tiny").expect("bundled model");
     let model = diffusion_lab::sampling::job::LoadedModel::load(&dir, "bundled").unwrap();
     let data = model.config.data.load().unwrap();
     let image = data.get(0).unwrap().to_vec();
@@ -287,6 +298,9 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_diffusion-lab"))
 }
 
+/// The tiny bundled model: the canonical default is ~8× the compute, slow in a debug build.
+const TINY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/models/mnist-tiny");
+
 #[test]
 fn sample_exports_are_byte_identical_and_the_npy_is_in_range() {
     let dir = tempfile::tempdir().unwrap();
@@ -294,7 +308,18 @@ fn sample_exports_are_byte_identical_and_the_npy_is_in_range() {
         let p = |name: &str| dir.path().join(format!("{tag}-{name}"));
         let out = bin()
             .args([
-                "sample", "--n", "4", "--steps", "5", "--eta", "1", "--seed", "3", "--label",
+                "sample",
+                "--n",
+                "4",
+                "--steps",
+                "5",
+                "--eta",
+                "1",
+                "--seed",
+                "3",
+                "--label",
+                "--checkpoint",
+                TINY,
             ])
             .arg("--grid")
             .arg(p("grid.png"))
@@ -377,7 +402,18 @@ fn sample_draws_thousands_in_batches_but_chains_stay_capped() {
     let (big, small) = (dir.path().join("big.npy"), dir.path().join("small.npy"));
     for (n, p) in [("300", &big), ("4", &small)] {
         let out = bin()
-            .args(["sample", "--n", n, "--steps", "3", "--seed", "2", "--npy"])
+            .args([
+                "sample",
+                "--checkpoint",
+                TINY,
+                "--n",
+                n,
+                "--steps",
+                "3",
+                "--seed",
+                "2",
+            ])
+            .arg("--npy")
             .arg(p)
             .output()
             .unwrap();

@@ -2,13 +2,15 @@
 //! the transport steps and scrubs, the A/B panes share x_T, and an export writes its file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use diffusion_lab::app::{ExportKind, PlayerView};
+use diffusion_lab::app::{ExportKind, ModelSource, PlayerView};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use std::time::{Duration, Instant};
 
 fn harness() -> Harness<'static, PlayerView> {
     let mut view = PlayerView::default();
+    // The tiny model: the canonical default is ~8× the compute, slow in a debug build.
+    view.source = ModelSource::Bundled("mnist-tiny");
     view.n = 4;
     view.a.settings.steps = 10;
     Harness::builder()
@@ -94,4 +96,34 @@ fn the_player_samples_steps_and_exports() {
         assert!(msg.starts_with("Saved"), "{msg}");
         assert!(std::fs::metadata(&path).unwrap().len() > 0);
     }
+}
+
+#[test]
+fn score_these_samples_shows_the_quality_table_next_to_the_grid() {
+    let mut h = harness();
+    h.step();
+    run_until(&mut h, "the first chain", |v| {
+        !v.is_busy() && v.frames() > 0
+    });
+    h.get_by_label("Score these samples").click();
+    h.step();
+    run_until(&mut h, "the score", |v| {
+        v.score.report.is_some() || v.score.error.is_some()
+    });
+    let report = h
+        .state()
+        .score
+        .report
+        .clone()
+        .expect("a table, not an error");
+    let labels: Vec<&str> = report.rows.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        ["samples", "real (floor)", "Gaussian noise", "blurred real"]
+    );
+    assert_eq!(report.rows[0].n, 4);
+    assert_eq!(report.rows[0].histogram.iter().sum::<usize>(), 4);
+    h.step();
+    h.get_by_label_contains("mnist-classifier features, not comparable with Inception FID");
+    h.get_by_label("Gaussian noise");
 }
