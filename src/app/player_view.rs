@@ -134,6 +134,11 @@ impl Pane {
         self.lock().frames.first().map(|f| f.xt.clone())
     }
 
+    /// The samples at x₀ once the chain has finished.
+    pub fn final_x0(&self) -> Option<&[f32]> {
+        self.x0.as_deref()
+    }
+
     /// Whether the chain reached x₀.
     pub fn is_complete(&self) -> bool {
         self.lock().is_complete()
@@ -243,6 +248,9 @@ pub struct PlayerView {
     pub pair: ComparePair,
     /// Continuations to fork.
     pub fork_k: usize,
+    /// DDIM's η for the continuations when pane A is deterministic (η = 0 adds no noise, so
+    /// its branches would all be the same image).
+    pub branch_eta: f64,
     frame: usize,
     playing: bool,
     /// Playback speed in frames per second.
@@ -301,6 +309,7 @@ impl Default for PlayerView {
             compare: false,
             pair: ComparePair::DdpmVsDdim,
             fork_k: 4,
+            branch_eta: 1.0,
             frame: 0,
             playing: false,
             speed: 12.0,
@@ -614,8 +623,25 @@ impl PlayerView {
         let (k, seed, clip) = (self.fork_k.clamp(1, 64), self.seed, self.clip);
         self.branch_seed += 1;
         let fresh = self.seed.wrapping_add(1_000_003 * self.branch_seed);
+        // A deterministic DDIM chain continues with η = `branch_eta` over the same timesteps,
+        // so the branches get fresh noise; the other samplers are stochastic already.
+        let rest_kind = match settings.kind() {
+            crate::diffusion::SamplerKind::Ddim {
+                steps,
+                eta,
+                spacing,
+            } if eta == 0.0 => crate::diffusion::SamplerKind::Ddim {
+                steps,
+                eta: self.branch_eta.clamp(0.0, 1.0),
+                spacing,
+            },
+            other => other,
+        };
+        let Ok(rest_plan) = SamplerPlan::new(&model.table, rest_kind) else {
+            return;
+        };
         let rest = SamplerPlan {
-            steps: plan.steps[index..].to_vec(),
+            steps: rest_plan.steps[index.min(rest_plan.steps.len())..].to_vec(),
         };
         let stride = self.stride_for(&rest, k, &model);
         let record = Arc::new(Mutex::new(ChainRecord {
@@ -1432,20 +1458,32 @@ impl PlayerView {
                     plot.vline(VLine::new("now", t).color(Color32::GRAY));
                 }
             });
-        ui.label("Variance of x_t across the grid vs the forward process's 1 − ᾱ_t:");
+        let var0 = self.model().and_then(|m| m.data_variance);
+        ui.label(match var0 {
+            Some(v) => format!(
+                "Variance of x_t across the grid vs the forward process's ᾱ_t·Var(x₀) + 1 − ᾱ_t \
+                 (Var(x₀) = {v:.3}, measured on the data set):"
+            ),
+            None => "Variance of x_t across the grid:".to_owned(),
+        });
         Plot::new("player_variance")
             .height(150.0)
             .legend(Legend::default())
             .x_axis_label("t")
             .show(ui, |plot| {
                 let var: PlotPoints = rec.stats.iter().map(|s| [s.t as f64, s.var_xt]).collect();
-                let fwd: PlotPoints = rec
-                    .stats
-                    .iter()
-                    .map(|s| [s.t as f64, s.one_minus_alpha_bar])
-                    .collect();
                 plot.line(Line::new("Var(x_t) across samples", var));
-                plot.line(Line::new("1 − ᾱ_t (forward)", fwd));
+                if let Some(v0) = var0 {
+                    let fwd: PlotPoints = rec
+                        .stats
+                        .iter()
+                        .map(|s| {
+                            let om = s.one_minus_alpha_bar;
+                            [s.t as f64, (1.0 - om) * v0 + om]
+                        })
+                        .collect();
+                    plot.line(Line::new("ᾱ_t·Var(x₀) + 1 − ᾱ_t (forward)", fwd));
+                }
                 if let Some(t) = current {
                     plot.vline(VLine::new("now", t).color(Color32::GRAY));
                 }
@@ -1454,6 +1492,25 @@ impl PlayerView {
 
     fn branch_ui(&mut self, ui: &mut egui::Ui) {
         ui.label("Fork the selected sample from the step on screen into k continuations with fresh noise.");
+        if matches!(
+            self.a.settings.kind(),
+            crate::diffusion::SamplerKind::Ddim { eta, .. } if eta == 0.0
+        ) {
+            ui.horizontal(|ui| {
+                let l = ui.label("continuations' η");
+                ui.add(egui::Slider::new(&mut self.branch_eta, 0.0..=1.0))
+                    .labelled_by(l.id)
+                    .on_hover_text(
+                        "Pane A's DDIM with η = 0 adds no noise; the branches continue with this η",
+                    );
+            });
+            if self.branch_eta == 0.0 {
+                ui.colored_label(
+                    Color32::LIGHT_RED,
+                    "η = 0 adds no noise: the k continuations will be the same image",
+                );
+            }
+        }
         ui.horizontal(|ui| {
             let l = ui.label("k");
             ui.add(egui::DragValue::new(&mut self.fork_k).range(1..=64))

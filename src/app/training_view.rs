@@ -433,7 +433,7 @@ impl TrainingView {
                 let q = &mut self.config.train.quality_every;
                 let mut on = *q > 0;
                 if ui
-                    .checkbox(&mut on, "Measure FID every")
+                    .checkbox(&mut on, "Measure FID")
                     .on_hover_text(
                         "Samples the EMA weights (256 × DDIM-25) in the background and plots \
                          FID against step beside the loss. On a CPU the sampling shares the \
@@ -443,7 +443,9 @@ impl TrainingView {
                 {
                     *q = if on { 1000 } else { 0 };
                 }
-                ui.add_enabled(on, egui::DragValue::new(q).range(0..=1_000_000).speed(50.0));
+                let l = ui.label("every");
+                ui.add_enabled(on, egui::DragValue::new(q).range(0..=1_000_000).speed(50.0))
+                    .labelled_by(l.id);
                 ui.label("steps");
             });
         });

@@ -284,6 +284,28 @@ impl Dataset {
         out
     }
 
+    /// The variance of each pixel across the images, averaged over the pixels: Var(x₀), the
+    /// statistic the forward process scales as Var(x_t) = ᾱ_t·Var(x₀) + 1 − ᾱ_t. 0 for fewer
+    /// than 2 images.
+    pub fn mean_pixel_variance(&self) -> f64 {
+        let (n, p) = (self.len(), self.pixels_per_image());
+        if n < 2 || p == 0 {
+            return 0.0;
+        }
+        let mut total = 0.0;
+        for j in 0..p {
+            let (mut s, mut ss) = (0.0f64, 0.0f64);
+            for i in 0..n {
+                let v = f64::from(self.data[i * p + j]);
+                s += v;
+                ss += v * v;
+            }
+            let mean = s / n as f64;
+            total += (ss / n as f64 - mean * mean).max(0.0) * n as f64 / (n - 1) as f64;
+        }
+        total / p as f64
+    }
+
     /// A deterministic train / held-out split.
     ///
     /// The images are shuffled by a Fisher–Yates pass driven by `Rng::seed(seed)`; the first

@@ -33,6 +33,9 @@ pub struct LoadedModel {
     pub device_label: String,
     /// The schedule's table.
     pub table: ScheduleTable,
+    /// Var(x₀) of the run's data set (mean per-pixel variance), for the forward-process
+    /// reference Var(x_t) = ᾱ_t·Var(x₀) + 1 − ᾱ_t; None when the data could not be read.
+    pub data_variance: Option<f64>,
 }
 
 impl LoadedModel {
@@ -42,6 +45,7 @@ impl LoadedModel {
         let (config, info, raw, ema) =
             crate::store::load_for_inference(dir, &pick.device).map_err(|e| e.to_string())?;
         let table = config.schedule.table().map_err(|e| e.to_string())?;
+        let data_variance = config.data.load().ok().map(|d| d.mean_pixel_variance());
         Ok(Self {
             label: format!("{label} (step {})", info.step),
             dir: Some(dir.to_owned()),
@@ -53,6 +57,7 @@ impl LoadedModel {
             device: pick.device,
             device_label: pick.label,
             table,
+            data_variance,
         })
     }
 

@@ -85,6 +85,8 @@ pub struct Trainer {
     profile: bool,
     /// Whether the native CPU engine computes the gradients (else burn's autodiff).
     native: bool,
+    /// Var(x₀) of the training images (mean per-pixel variance), computed once.
+    data_variance: f64,
 }
 
 impl Trainer {
@@ -133,6 +135,7 @@ impl Trainer {
         // burn's optimiser steps autodiff parameters, so the model lives on the autodiff
         // device on both engines (the native engine never records a graph on it).
         let device = pick.device.clone().autodiff();
+        let train_data_variance = train_data.mean_pixel_variance();
         let model = unet.init_seeded(&device, config.train.seed);
         let ema = model.valid();
         let optim = adam(&config).init();
@@ -155,6 +158,7 @@ impl Trainer {
             dropout: unet.dropout,
             profile: std::env::var_os("DIFFUSION_LAB_PROFILE").is_some(),
             native,
+            data_variance: train_data_variance,
         })
     }
 
@@ -166,6 +170,11 @@ impl Trainer {
     /// The number of trainable parameters.
     pub fn num_params(&self) -> usize {
         self.model.num_params()
+    }
+
+    /// Var(x₀) of the training images (mean per-pixel variance).
+    pub fn data_variance(&self) -> f64 {
+        self.data_variance
     }
 
     /// Image shape [C, H, W].

@@ -584,6 +584,7 @@ fn spawn_preview(trainer: &Trainer, busy: &Arc<AtomicBool>, out: &Outbox) {
         device: device.clone(),
         device_label: String::new(),
         table: table.clone(),
+        data_variance: Some(trainer.data_variance()),
     };
     // Offered, not sent: a UI that is behind skips a snapshot rather than stalling training.
     let _ = out.offer(TrainEvent::Weights(Box::new(snapshot)));

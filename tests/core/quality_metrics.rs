@@ -221,7 +221,9 @@ fn an_exact_denoiser_of_gaussian_data_reaches_the_closed_form_bound() {
 #[test]
 fn the_stratified_estimate_of_the_bound_agrees_with_the_full_sum() {
     // Same data, same exact denoiser: every t against t ≤ 50 plus 60 strata above.
-    let table = ScheduleSpec::new(ScheduleKind::Linear, 1000).table().expect("table");
+    let table = ScheduleSpec::new(ScheduleKind::Linear, 1000)
+        .table()
+        .expect("table");
     let (m, s) = (-0.1f64, 0.4f64);
     let mut rng = Rng::seed(12);
     let images: Vec<f32> = (0..2000).map(|_| (m + s * rng.normal()) as f32).collect();
@@ -249,4 +251,40 @@ fn the_stratified_estimate_of_the_bound_agrees_with_the_full_sum() {
         est.bits_per_dim - est.decoder_bpd,
     );
     assert!((a - b).abs() < 0.03 * a, "full {a} vs stratified {b}");
+}
+
+#[test]
+fn the_forward_variance_reference_matches_noised_mnist() {
+    // Issue: the player's reference curve was 1 − ᾱ_t (0.103 at t = 100); the forward
+    // process gives Var(x_t) = ᾱ_t·Var(x₀) + 1 − ᾱ_t (≈ 0.344 at t = 100 on MNIST). Check the
+    // formula with Var(x₀) from `mean_pixel_variance` against MNIST actually noised to t = 100.
+    let data = diffusion_lab::data::bundled("mnist").expect("mnist");
+    let var0 = data.mean_pixel_variance();
+    let table = ScheduleSpec::new(ScheduleKind::Linear, 1000)
+        .table()
+        .expect("table");
+    let ab = table.alpha_bar_at(100);
+    let want = ab * var0 + 1.0 - ab;
+    assert!((want - 0.344).abs() < 0.01, "{want}");
+    let (n, p) = (2000, 784);
+    let mut rng = Rng::seed(4);
+    let (sa, so) = (ab.sqrt(), (1.0 - ab).sqrt());
+    let mut total = 0.0;
+    let xt: Vec<f64> = (0..n * p)
+        .map(|k| sa * f64::from(data.data()[k]) + so * rng.normal())
+        .collect();
+    for j in 0..p {
+        let col: Vec<f64> = (0..n).map(|i| xt[i * p + j]).collect();
+        total += mean_std(&col).1.powi(2);
+    }
+    let measured = total / p as f64;
+    // The first 2,000 digits (0s and 1s … grouped by label) have their own Var(x₀).
+    let first = diffusion_lab::data::bundled("mnist")
+        .expect("mnist")
+        .take(n);
+    let want_first = ab * first.mean_pixel_variance() + 1.0 - ab;
+    assert!(
+        (measured - want_first).abs() < 0.01,
+        "{measured} vs {want_first}"
+    );
 }

@@ -353,13 +353,20 @@ fn grid_command_prints_the_table_and_writes_csv_and_png() {
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(
         text.lines().next(),
-        Some("eta,steps,energy_distance,sample_seconds")
+        Some("eta,steps,energy_distance,sample_seconds,fid")
     );
     assert_eq!(text.lines().count(), 5);
     for l in text.lines().skip(1) {
         let q: f64 = l.split(',').nth(2).unwrap().parse().unwrap();
         assert!(q.is_finite());
+        // MNIST has a bundled classifier, so every cell has its FID too.
+        let fid: f64 = l.split(',').nth(4).unwrap().parse().unwrap();
+        assert!(fid.is_finite() && fid > 0.0, "{l}");
     }
+    assert!(
+        stdout.contains("not comparable with Inception FID"),
+        "{stdout}"
+    );
     assert!(image::open(&png).is_ok());
     for (args, needle) in [
         (vec!["grid", "--etas", "-1", "--steps", "2"], "--etas"),

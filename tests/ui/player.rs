@@ -127,3 +127,35 @@ fn score_these_samples_shows_the_quality_table_next_to_the_grid() {
     h.get_by_label_contains("mnist-classifier features, not comparable with Inception FID");
     h.get_by_label("Gaussian noise");
 }
+
+#[test]
+fn branches_of_a_deterministic_chain_differ() {
+    // Pane A is DDIM with η = 0, which adds no noise: the branches continue with η = 1 by
+    // default, so the k continuations end as different images (they were identical before).
+    let mut h = harness();
+    h.step();
+    run_until(&mut h, "the first chain", |v| {
+        !v.is_busy() && v.frames() > 0
+    });
+    h.state_mut().seek(3);
+    h.state_mut().fork_k = 3;
+    h.step();
+    h.state_mut().fork();
+    h.step();
+    run_until(&mut h, "the branches", |v| {
+        !v.is_busy() && v.branches.final_x0().is_some()
+    });
+    let x0 = h.state().branches.final_x0().unwrap().to_vec();
+    let p = x0.len() / 3;
+    let diff = |a: usize, b: usize| {
+        x0[a * p..(a + 1) * p]
+            .iter()
+            .zip(&x0[b * p..(b + 1) * p])
+            .map(|(u, v)| (u - v).abs())
+            .fold(0f32, f32::max)
+    };
+    assert!(
+        diff(0, 1) > 0.1 && diff(1, 2) > 0.1,
+        "branches are the same image"
+    );
+}
