@@ -628,9 +628,9 @@ impl PlayerView {
         let rest_kind = match settings.kind() {
             crate::diffusion::SamplerKind::Ddim {
                 steps,
-                eta,
+                eta: 0.0,
                 spacing,
-            } if eta == 0.0 => crate::diffusion::SamplerKind::Ddim {
+            } => crate::diffusion::SamplerKind::Ddim {
                 steps,
                 eta: self.branch_eta.clamp(0.0, 1.0),
                 spacing,
