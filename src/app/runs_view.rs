@@ -49,6 +49,15 @@ pub struct SampleSet {
     pub quality: Option<crate::metrics::ScoreReport>,
 }
 
+/// One picked run's EMA weights, loaded for a background comparison.
+struct PickedRun {
+    config: crate::config::RunConfig,
+    shape: [usize; 3],
+    ema: crate::model::UNet,
+    table: crate::diffusion::ScheduleTable,
+    device: burn::tensor::Device,
+}
+
 /// The NLL bound of one picked run.
 #[derive(Clone, Debug)]
 pub struct RunNll {
@@ -400,60 +409,49 @@ impl RunsView {
             .collect()
     }
 
-    /// Starts drawing `compare_n` samples from every picked run's EMA weights, all from the same
-    /// x_T (seed `compare_seed`), with DDIM (η = 0, `compare_steps` steps), in the background.
-    pub fn compute_nll(&mut self, ctx: &egui::Context) {
+    /// Runs `work` on each picked run's EMA weights (loaded on the CPU) in turn, in the
+    /// background job of the compare row: progress reads "`verb` LABEL", cancel stops between
+    /// runs, and a run's error is reported with its label.
+    fn for_each_picked_run(
+        &mut self,
+        ctx: &egui::Context,
+        name: &str,
+        none_picked: &str,
+        verb: &'static str,
+        work: impl Fn(&str, &PickedRun, &AtomicBool) -> Result<Msg, String> + Send + 'static,
+    ) {
         let runs: Vec<(String, PathBuf)> = self
             .picked_runs()
             .iter()
             .map(|r| (r.label(), r.dir.clone()))
             .collect();
         if runs.is_empty() {
-            self.error = Some("pick at least one run to measure its likelihood".into());
+            self.error = Some(none_picked.into());
             return;
         }
-        self.nll.clear();
         self.error = None;
-        let job = Job::spawn("nll", ctx, move |send, cancel| {
+        let job = Job::spawn(name, ctx, move |send, cancel| {
             let pick = pick_device(DeviceChoice::Cpu);
             let total = runs.len();
             for (i, (label, dir)) in runs.into_iter().enumerate() {
                 if cancel.load(Ordering::SeqCst) {
                     return;
                 }
-                send(Msg::Progress(i, total, format!("NLL of {label}")));
-                let report = (|| {
-                    let (config, info, _raw, ema) =
-                        load_for_inference(&dir, &pick.device).map_err(|e| e.to_string())?;
-                    let table = config.schedule.table().map_err(|e| e.to_string())?;
-                    let data = config.data.load()?;
-                    let (_, held) = data
-                        .split(config.train.val_fraction, config.train.seed)
-                        .map_err(|e| e.to_string())?;
-                    let pixels: usize = info.image_shape.iter().product();
-                    let n = held.len().min(64);
-                    let den = crate::sampling::Denoiser::new(
-                        &ema,
-                        &pick.device,
-                        &table,
-                        config.train.target,
-                        info.image_shape,
-                    );
-                    let opts = crate::metrics::NllOptions {
-                        t_samples: Some(100),
-                        ..crate::metrics::NllOptions::default()
-                    };
-                    crate::metrics::nll_bound(
-                        &table,
-                        &held.data()[..n * pixels],
-                        pixels,
-                        &opts,
-                        &mut |t, x, e| den.predict(t, x, e),
-                        &mut |_, _| !cancel.load(Ordering::SeqCst),
-                    )
-                    .ok_or_else(|| "cancelled".to_owned())
-                })();
-                send(Msg::Nll(RunNll { label, report }));
+                send(Msg::Progress(i, total, format!("{verb} {label}")));
+                let result = load_for_inference(&dir, &pick.device)
+                    .map_err(|e| e.to_string())
+                    .and_then(|(config, info, _raw, ema)| {
+                        let table = config.schedule.table().map_err(|e| e.to_string())?;
+                        let run = PickedRun {
+                            config,
+                            shape: info.image_shape,
+                            ema,
+                            table,
+                            device: pick.device.clone(),
+                        };
+                        work(&label, &run, cancel)
+                    });
+                send(result.unwrap_or_else(|e| Msg::Error(format!("{label}: {e}"))));
             }
             send(Msg::Progress(total, total, "done".into()));
         });
@@ -461,6 +459,45 @@ impl RunsView {
             Ok(j) => self.compare_job = Some(j),
             Err(e) => self.error = Some(e),
         }
+    }
+
+    /// The NLL bound of every picked run on 64 of its held-out images (every t ≤ 50 and 100
+    /// stratified t above), in the background.
+    pub fn compute_nll(&mut self, ctx: &egui::Context) {
+        self.nll.clear();
+        let none = "pick at least one run to measure its likelihood";
+        self.for_each_picked_run(ctx, "nll", none, "NLL of", |label, run, cancel| {
+            let data = run.config.data.load()?;
+            let (_, held) = data
+                .split(run.config.train.val_fraction, run.config.train.seed)
+                .map_err(|e| e.to_string())?;
+            let pixels: usize = run.shape.iter().product();
+            let n = held.len().min(64);
+            let den = crate::sampling::Denoiser::new(
+                &run.ema,
+                &run.device,
+                &run.table,
+                run.config.train.target,
+                run.shape,
+            );
+            let opts = crate::metrics::NllOptions {
+                t_samples: Some(100),
+                ..crate::metrics::NllOptions::default()
+            };
+            let report = crate::metrics::nll_bound(
+                &run.table,
+                &held.data()[..n * pixels],
+                pixels,
+                &opts,
+                &mut |t, x, e| den.predict(t, x, e),
+                &mut |_, _| !cancel.load(Ordering::SeqCst),
+            )
+            .ok_or_else(|| "cancelled".to_owned());
+            Ok(Msg::Nll(RunNll {
+                label: label.to_owned(),
+                report,
+            }))
+        });
     }
 
     /// The NLL results and the per-term plot L_{t−1} against t.
@@ -504,16 +541,9 @@ impl RunsView {
             });
     }
 
+    /// Starts drawing `compare_n` samples from every picked run's EMA weights, all from the same
+    /// x_T (seed `compare_seed`), with DDIM (η = 0, `compare_steps` steps), in the background.
     pub fn compare_samples(&mut self, ctx: &egui::Context) {
-        let runs: Vec<(String, PathBuf)> = self
-            .picked_runs()
-            .iter()
-            .map(|r| (r.label(), r.dir.clone()))
-            .collect();
-        if runs.is_empty() {
-            self.error = Some("pick at least one run to compare its samples".into());
-            return;
-        }
         let (n, seed, steps) = (
             self.compare_n.clamp(1, 64),
             self.compare_seed,
@@ -521,73 +551,57 @@ impl RunsView {
         );
         self.samples.clear();
         self.sample_tex.clear();
-        self.error = None;
-        let job = Job::spawn("compare-samples", ctx, move |send, cancel| {
-            let pick = pick_device(DeviceChoice::Cpu);
-            let total = runs.len();
-            for (i, (label, dir)) in runs.into_iter().enumerate() {
-                if cancel.load(Ordering::SeqCst) {
-                    return;
-                }
-                send(Msg::Progress(i, total, format!("sampling {label}")));
-                let result = (|| {
-                    let (config, info, _raw, ema) =
-                        load_for_inference(&dir, &pick.device).map_err(|e| e.to_string())?;
-                    let table = config.schedule.table().map_err(|e| e.to_string())?;
-                    let kind = SamplerKind::Ddim {
-                        steps: steps.clamp(1, table.steps()),
-                        eta: 0.0,
-                        spacing: Spacing::Trailing,
-                    };
-                    let plan = SamplerPlan::new(&table, kind).map_err(|e| e.to_string())?;
-                    let x = sample_images(
-                        &ema,
-                        &pick.device,
-                        &table,
-                        config.train.target,
-                        &plan,
-                        n,
-                        info.image_shape,
-                        seed,
-                        true,
-                    );
-                    // The quality figures need a classifier for the run's data set.
-                    let quality = crate::metrics::classifier_for(&config.data)
+        let none = "pick at least one run to compare its samples";
+        self.for_each_picked_run(
+            ctx,
+            "compare-samples",
+            none,
+            "sampling",
+            move |label, run, cancel| {
+                let kind = SamplerKind::Ddim {
+                    steps: steps.clamp(1, run.table.steps()),
+                    eta: 0.0,
+                    spacing: Spacing::Trailing,
+                };
+                let plan = SamplerPlan::new(&run.table, kind).map_err(|e| e.to_string())?;
+                let x = sample_images(
+                    &run.ema,
+                    &run.device,
+                    &run.table,
+                    run.config.train.target,
+                    &plan,
+                    n,
+                    run.shape,
+                    seed,
+                    true,
+                );
+                // The quality figures need a classifier for the run's data set.
+                let quality = crate::metrics::classifier_for(&run.config.data)
+                    .ok()
+                    .filter(|_| n >= 2)
+                    .and_then(|net| {
+                        let pixels: usize = run.shape.iter().product();
+                        let (kept, bad) = crate::metrics::finite_images(&x, pixels);
+                        crate::metrics::score_sets(
+                            &net,
+                            &[kept],
+                            run.shape,
+                            bad,
+                            seed,
+                            label.to_owned(),
+                            &mut |_, _| !cancel.load(Ordering::SeqCst),
+                        )
                         .ok()
-                        .filter(|_| n >= 2)
-                        .and_then(|net| {
-                            let pixels: usize = info.image_shape.iter().product();
-                            let (kept, bad) = crate::metrics::finite_images(&x, pixels);
-                            crate::metrics::score_sets(
-                                &net,
-                                &[kept],
-                                info.image_shape,
-                                bad,
-                                seed,
-                                label.clone(),
-                                &mut |_, _| !cancel.load(Ordering::SeqCst),
-                            )
-                            .ok()
-                        });
-                    Ok::<_, String>(SampleSet {
-                        label: label.clone(),
-                        n,
-                        shape: info.image_shape,
-                        pixels: x.into_iter().map(crate::data::unit_to_u8).collect(),
-                        quality,
-                    })
-                })();
-                match result {
-                    Ok(s) => send(Msg::Samples(s)),
-                    Err(e) => send(Msg::Error(format!("{label}: {e}"))),
-                }
-            }
-            send(Msg::Progress(total, total, "done".into()));
-        });
-        match job {
-            Ok(j) => self.compare_job = Some(j),
-            Err(e) => self.error = Some(e),
-        }
+                    });
+                Ok(Msg::Samples(SampleSet {
+                    label: label.to_owned(),
+                    n,
+                    shape: run.shape,
+                    pixels: x.into_iter().map(crate::data::unit_to_u8).collect(),
+                    quality,
+                }))
+            },
+        );
     }
 
     /// Starts the study preset `study_preset` in the background, into a new study folder.

@@ -131,6 +131,25 @@ fn lists_runs_overlays_picked_ones_and_compares_samples() {
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].shape, [1, 16, 16]);
     assert_eq!(s[0].pixels.len(), 16 * 16 * 16);
+    // Triangles have no bundled classifier, so no quality line.
+    assert!(s[0].quality.is_none());
+
+    // NLL of the picked run, on the same background job.
+    h.get_by_label("NLL (bits/dim)").click();
+    h.step();
+    let start = Instant::now();
+    while h.state().busy() || h.state().nll.is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(120), "NLL timed out");
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    assert_eq!(h.state().error, None);
+    let nll = &h.state().nll;
+    assert_eq!(nll.len(), 1);
+    let report = nll[0].report.as_ref().expect("a bound");
+    assert!(report.bits_per_dim.is_finite() && report.bits_per_dim > 0.0);
+    h.step();
+    h.get_by_label_contains("bits/dim (");
 
     // A new run appears after Refresh.
     make_run(&runs.join("20250105-000000-third"), "third", 2);
