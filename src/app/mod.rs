@@ -13,7 +13,9 @@ mod window_bench;
 
 pub use forward_bench::{FrameStats, bench_forward_frame, bench_view};
 pub use forward_view::{ForwardSchedule, ForwardView, NoiseMode, TileKind};
-pub use player_view::{ComparePair, ExportKind, ModelSource, Pane, PaneSettings, PlayerView};
+pub use player_view::{
+    ClassPick, ComparePair, ExportKind, GuidanceState, ModelSource, Pane, PaneSettings, PlayerView,
+};
 pub use presenter::{
     Lesson, Presenter, SETTINGS_KEY, Settings, Shortcut, StripAction, presenter_style,
     shipped_lessons,

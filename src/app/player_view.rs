@@ -14,7 +14,10 @@ use crate::sampling::{
     noise_then_denoise, noise_then_denoise_steps, run_chain,
 };
 use egui::{Color32, RichText};
+
+mod guidance;
 use egui_plot::{Legend, Line, Plot, PlotPoints, VLine};
+pub use guidance::{ClassPick, GuidanceState};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -42,16 +45,19 @@ pub enum ComparePair {
     EmaVsRaw,
     /// Two checkpoints (B uses the second model).
     TwoCheckpoints,
+    /// Two classifier-free guidance weights (w = 0 vs w = 4) of a class-conditional model.
+    GuidanceWeights,
 }
 
 impl ComparePair {
     /// Every pair, in menu order.
-    pub const ALL: [ComparePair; 5] = [
+    pub const ALL: [ComparePair; 6] = [
         ComparePair::DdpmVsDdim,
         ComparePair::Eta0VsEta1,
         ComparePair::Steps1000Vs50,
         ComparePair::EmaVsRaw,
         ComparePair::TwoCheckpoints,
+        ComparePair::GuidanceWeights,
     ];
 
     /// The menu label.
@@ -62,6 +68,7 @@ impl ComparePair {
             ComparePair::Steps1000Vs50 => "1000 vs 50 steps",
             ComparePair::EmaVsRaw => "EMA vs raw weights",
             ComparePair::TwoCheckpoints => "two checkpoints",
+            ComparePair::GuidanceWeights => "guidance w = 0 vs w = 4",
         }
     }
 }
@@ -81,6 +88,8 @@ pub struct PaneSettings {
     pub weights: Weights,
     /// Sample with the second model (two-checkpoint comparison).
     pub second_model: bool,
+    /// Classifier-free guidance weight w of a class-conditional model.
+    pub cfg_w: f64,
 }
 
 impl Default for PaneSettings {
@@ -92,6 +101,7 @@ impl Default for PaneSettings {
             spacing: Spacing::Trailing,
             weights: Weights::Ema,
             second_model: false,
+            cfg_w: 2.0,
         }
     }
 }
@@ -282,6 +292,8 @@ pub struct PlayerView {
     sample_after_load: bool,
     /// Show the sampler controls and the side sections (hidden in the presenter layout).
     pub show_controls: bool,
+    /// The class asked of a class-conditional model, and the w sweep.
+    pub guidance: GuidanceState,
 }
 
 impl Default for PlayerView {
@@ -331,6 +343,7 @@ impl Default for PlayerView {
             loader: None,
             sample_after_load: false,
             show_controls: true,
+            guidance: GuidanceState::default(),
         }
     }
 }
@@ -418,6 +431,7 @@ impl PlayerView {
             || self.branches.is_sampling()
             || self.ntd.job.as_ref().is_some_and(|j| !j.is_finished())
             || self.score.job.as_ref().is_some_and(|j| !j.is_finished())
+            || self.guidance.is_sweeping()
             || self.export.as_ref().is_some_and(|e| !e.job.is_finished())
     }
 
@@ -526,13 +540,18 @@ impl PlayerView {
             });
             return;
         };
+        let guidance = self.guidance_for(model.ema.num_classes(), settings.cfg_w, n);
         let result = SamplerPlan::new(&model.table, settings.kind()).map(|plan| {
             let stride = self.stride_for(&plan, n, &model);
             let mut spec = ChainSpec::new(plan, n, seed, clip);
             spec.stride = stride;
+            spec.guidance = guidance.clone();
             spec
         });
-        let label = format!("{} · {}", sampler_label(&settings.kind()), model.label);
+        let mut label = format!("{} · {}", sampler_label(&settings.kind()), model.label);
+        if let Some(g) = &guidance {
+            label.push_str(&format!(" · w = {}", g.w));
+        }
         let pane = if which == 'a' {
             &mut self.a
         } else {
@@ -593,6 +612,10 @@ impl PlayerView {
             }
             ComparePair::EmaVsRaw => b.weights = Weights::Raw,
             ComparePair::TwoCheckpoints => b.second_model = true,
+            ComparePair::GuidanceWeights => {
+                a.cfg_w = 0.0;
+                b.cfg_w = 4.0;
+            }
         }
         self.a.settings = a;
         self.b.settings = b;
@@ -849,6 +872,7 @@ impl PlayerView {
             }
             self.ntd.job = None;
         }
+        self.poll_guidance();
         if let Some(job) = &mut self.score.job
             && let Some(result) = job.take()
         {
@@ -1080,6 +1104,7 @@ impl PlayerView {
             ui.add(egui::DragValue::new(&mut self.stride).range(0..=1000))
                 .labelled_by(l.id)
                 .on_hover_text("Record every k-th step (0: automatic, frames within 64 MiB)");
+            self.class_picker_ui(ui);
             ui.separator();
             if self.a.is_sampling() || self.b.is_sampling() {
                 let (d, t) = self.a.job.as_ref().map_or((0, 0), ChainJob::progress);
@@ -1103,7 +1128,8 @@ impl PlayerView {
             ui.colored_label(Color32::LIGHT_RED, e);
         }
         ui.horizontal_wrapped(|ui| {
-            pane_settings_ui(ui, "a", &mut self.a.settings);
+            let conditional = self.model_classes() > 0;
+            pane_settings_ui(ui, "a", &mut self.a.settings, conditional);
             ui.separator();
             if ui.checkbox(&mut self.compare, "Compare A/B").changed()
                 && self.compare
@@ -1130,7 +1156,8 @@ impl PlayerView {
         });
         if self.compare {
             ui.horizontal_wrapped(|ui| {
-                pane_settings_ui(ui, "b", &mut self.b.settings);
+                let conditional = self.model_classes() > 0;
+                pane_settings_ui(ui, "b", &mut self.b.settings, conditional);
                 if self.b.settings.second_model {
                     let name = self
                         .second
@@ -1340,7 +1367,7 @@ impl PlayerView {
     }
 }
 
-fn pane_settings_ui(ui: &mut egui::Ui, id: &str, s: &mut PaneSettings) {
+fn pane_settings_ui(ui: &mut egui::Ui, id: &str, s: &mut PaneSettings, conditional: bool) {
     let l = ui.label(RichText::new(id.to_uppercase()).strong());
     egui::ComboBox::from_id_salt(format!("sampler_{id}"))
         .selected_text(s.sampler.label())
@@ -1381,6 +1408,15 @@ fn pane_settings_ui(ui: &mut egui::Ui, id: &str, s: &mut PaneSettings) {
     }
     ui.selectable_value(&mut s.weights, Weights::Ema, "EMA");
     ui.selectable_value(&mut s.weights, Weights::Raw, "raw");
+    if conditional {
+        let l = ui.label("w");
+        ui.add(egui::Slider::new(&mut s.cfg_w, 0.0..=10.0).fixed_decimals(1))
+            .labelled_by(l.id)
+            .on_hover_text(
+                "Classifier-free guidance weight: ε̃ = (1 + w)·ε(x, y) − w·ε(x, ∅); 0 is the \
+                 conditional model alone",
+            );
+    }
 }
 
 impl PlayerView {
@@ -1388,6 +1424,11 @@ impl PlayerView {
         egui::CollapsingHeader::new(RichText::new("Equation").strong())
             .default_open(true)
             .show(ui, |ui| self.equation_ui(ui));
+        if self.model_classes() > 0 {
+            egui::CollapsingHeader::new(RichText::new("Guidance").strong())
+                .default_open(true)
+                .show(ui, |ui| self.guidance_ui(ui));
+        }
         egui::CollapsingHeader::new(RichText::new("Quality").strong())
             .default_open(true)
             .show(ui, |ui| self.score_ui(ui));
@@ -1796,6 +1837,7 @@ impl PlayerView {
             seed: self.seed,
             clip: self.clip,
             stride: self.a.lock().frames.get(1).map_or(1, |f| f.index.max(1)),
+            guidance: self.guidance_for(m.ema.num_classes(), self.a.settings.cfg_w, self.n),
         })
     }
 

@@ -23,6 +23,9 @@ pub enum BenchCommand {
     /// Time to quality: FID and IS at fixed points of training wall time, from scratch
     /// (beside the PyTorch anchor's samples with --anchor).
     Quality(super::bench_quality::BenchQualityArgs),
+    /// Classifier-free guidance's trade-off (seed 004): accuracy on the class asked for and
+    /// per-class FID for each weight w, of a class-conditional checkpoint.
+    Guidance(super::bench_guidance::BenchGuidanceArgs),
 }
 
 /// `diffusion-lab bench window`.
@@ -91,6 +94,7 @@ pub fn run_bench(cmd: &BenchCommand, out: &mut dyn Write) -> Result<(), CliError
         BenchCommand::Ui(a) => bench_ui(a, out),
         BenchCommand::Window(a) => bench_window(a, out),
         BenchCommand::Quality(a) => super::bench_quality::bench_quality(a, out),
+        BenchCommand::Guidance(a) => super::bench_guidance::bench_guidance(a, out),
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod bench;
+pub mod bench_guidance;
 pub mod bench_quality;
 pub mod classifier;
 pub mod forward;

@@ -4,14 +4,15 @@
 use super::CliError;
 use super::args::DdimSpacingArg;
 use crate::data::unit_to_u8;
+use crate::diffusion::guidance::{check_class, check_weight};
 use crate::diffusion::{SamplerPlan, Spacing};
 use crate::sampling::export::{
-    RunCard, Weights, grid_rgb, sampler_label, upscale, with_label, write_chain_frames,
-    write_chain_gif, write_png,
+    RunCard, Weights, grid_rgb, grid_rgb_cols, sampler_label, upscale, with_label,
+    write_chain_frames, write_chain_gif, write_png,
 };
 use crate::sampling::job::LoadedModel;
 use crate::sampling::{
-    ChainSpec, Engine, FRAME_BUDGET_BYTES, SamplerChoice, auto_stride, record_chain,
+    ChainSpec, Engine, FRAME_BUDGET_BYTES, Guidance, SamplerChoice, auto_stride, record_chain,
 };
 use clap::Args;
 use std::io::Write;
@@ -46,9 +47,23 @@ pub struct SampleArgs {
     /// DDIM's timestep spacing.
     #[arg(long, value_enum, default_value_t = DdimSpacingArg::Trailing)]
     pub spacing: DdimSpacingArg,
-    /// Number of samples (1..=256).
-    #[arg(long, default_value_t = 16, allow_negative_numbers = true)]
-    pub n: usize,
+    /// Number of samples (1..=10000; 1..=256 with --gif or --frames) [default: 16, or
+    /// 8 per class with --class all].
+    #[arg(long, allow_negative_numbers = true)]
+    pub n: Option<usize>,
+    /// Ask a class-conditional model for a class: a class index (e.g. 3) or `all` (a grid with
+    /// one row per class). Refused for an unconditional model.
+    #[arg(long, value_name = "CLASS|all")]
+    pub class: Option<ClassArg>,
+    /// Classifier-free guidance weight w ≥ 0 with --class: ε̃ = (1 + w)·ε(x, y) − w·ε(x, ∅)
+    /// (seed 004's convention; the "guidance scale" of diffusers is 1 + w) [default: 2].
+    #[arg(
+        long,
+        value_name = "W",
+        allow_negative_numbers = true,
+        requires = "class"
+    )]
+    pub cfg_scale: Option<f64>,
     /// Seed of x_T and of the sampler's noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -92,6 +107,62 @@ pub struct SampleArgs {
     pub engine: Engine,
 }
 
+/// `--class`: one class, or every class in rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClassArg {
+    /// One class for the whole grid.
+    One(usize),
+    /// One row per class.
+    All,
+}
+
+impl std::str::FromStr for ClassArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("all") {
+            return Ok(Self::All);
+        }
+        s.trim()
+            .parse()
+            .map(Self::One)
+            .map_err(|_| format!("expected a class index (0, 1, …) or `all`, got '{s}'"))
+    }
+}
+
+/// Samples per class row of `--class all` when --n is not given.
+const PER_CLASS: usize = 8;
+
+/// The guidance `a` asks of a model with `classes` labels, and the grid's column count.
+fn guidance_for(
+    a: &SampleArgs,
+    classes: usize,
+    n: usize,
+) -> Result<(Option<Guidance>, Option<usize>), CliError> {
+    let Some(class) = a.class else {
+        return Ok((None, None));
+    };
+    let w = check_weight("w (--cfg-scale)", a.cfg_scale.unwrap_or(2.0)).map_err(CliError::usage)?;
+    match class {
+        ClassArg::One(c) => {
+            check_class(c, classes).map_err(CliError::usage)?;
+            Ok((Some(Guidance::class(c, w)), None))
+        }
+        ClassArg::All => {
+            check_class(0, classes).map_err(CliError::usage)?;
+            if !n.is_multiple_of(classes) {
+                return Err(CliError::usage(format!(
+                    "--class all draws one row per class: --n must be a multiple of {classes}, got {n}"
+                )));
+            }
+            let cols = n / classes;
+            Ok((
+                Some(Guidance::rows_of_classes(n, cols, classes, w)),
+                Some(cols),
+            ))
+        }
+    }
+}
+
 /// The run card these arguments describe (before the checkpoint is opened).
 fn card_from_args(a: &SampleArgs) -> Result<RunCard, CliError> {
     if let Some(p) = &a.from_card {
@@ -127,10 +198,15 @@ fn card_from_args(a: &SampleArgs) -> Result<RunCard, CliError> {
         sampler: a
             .sampler
             .kind(a.steps.unwrap_or(50), a.eta, Spacing::from(a.spacing)),
-        n: a.n,
+        n: a.n.unwrap_or(if a.class == Some(ClassArg::All) {
+            10 * PER_CLASS
+        } else {
+            16
+        }),
         seed: a.seed,
         clip: !a.no_clip,
         stride: a.stride.unwrap_or(0),
+        guidance: None,
     })
 }
 
@@ -159,6 +235,24 @@ pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
         )));
     }
     let model = LoadedModel::load(&card.checkpoint, "checkpoint").map_err(CliError::usage)?;
+    let classes = model.ema.num_classes();
+    let mut grid_cols = None;
+    if a.from_card.is_none() {
+        if a.class == Some(ClassArg::All) && a.n.is_none() && classes > 0 {
+            card.n = classes * PER_CLASS;
+        }
+        let (g, cols) = guidance_for(a, classes, card.n)?;
+        card.guidance = g;
+        grid_cols = cols;
+    } else if let Some(g) = &card.guidance {
+        for &c in &g.labels {
+            check_class(c, classes).map_err(CliError::usage)?;
+        }
+        check_weight("w", g.w).map_err(CliError::usage)?;
+        if g.labels.len() == card.n && classes > 0 && card.n.is_multiple_of(classes) {
+            grid_cols = Some(card.n / classes);
+        }
+    }
     card.checkpoint_step = model.step;
     card.schedule = model.config.schedule.clone();
     let plan = SamplerPlan::new(&model.table, card.sampler).map_err(CliError::usage)?;
@@ -169,6 +263,7 @@ pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
     }
     let mut spec = ChainSpec::new(plan, card.n, card.seed, card.clip);
     spec.stride = card.stride;
+    spec.guidance = card.guidance.clone();
     let start = Instant::now();
     let denoiser = model.denoiser(card.weights).with_engine(a.engine);
     let engine = if denoiser.uses_cpu_path() {
@@ -212,7 +307,10 @@ pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let final_u8: Vec<u8> = x0.iter().map(|&v| unit_to_u8(v)).collect();
     let fail = |e: crate::sampling::export::ExportError| CliError::failure(e.to_string());
     if let Some(p) = &a.grid {
-        let img = grid_rgb(&final_u8, card.n, shape);
+        let img = match grid_cols {
+            Some(cols) => grid_rgb_cols(&final_u8, card.n, shape, cols),
+            None => grid_rgb(&final_u8, card.n, shape),
+        };
         let img = match label {
             Some(l) => with_label(&upscale(&img, 2), &format!("t=0 {l}")),
             None => img,

@@ -44,6 +44,8 @@ pub struct Preset {
     pub model_size: ModelSize,
     /// The UNet, fully specified.
     pub model: Option<UNetConfig>,
+    /// Condition the model on this many class labels of the data (0: unconditional).
+    pub num_classes: usize,
     /// Optimiser and loop settings.
     pub train: TrainConfig,
     /// The sampler.
@@ -70,6 +72,7 @@ impl Default for Preset {
             schedule: run.schedule,
             model_size: run.model_size,
             model: run.model,
+            num_classes: run.num_classes,
             train: run.train,
             sampler: SamplerSpec::default(),
             view: None,
@@ -159,6 +162,7 @@ impl Preset {
             schedule: self.schedule,
             model_size: self.model_size,
             model: self.model,
+            num_classes: self.num_classes,
             train: self.train,
         }
     }

@@ -189,6 +189,15 @@ pub struct TrainConfig {
     pub device: DeviceChoice,
     /// Which code trains: the native CPU engine or burn (`auto`: native on the CPU).
     pub engine: TrainEngine,
+    /// For a class-conditional model: the probability that a training image's label is
+    /// replaced by the null label, so the one network also learns ε(x, ∅) for classifier-free
+    /// guidance (seed 004 §5.3, read as erratum E004-5 says: *dropped* with probability p).
+    pub label_drop: f64,
+    /// Start from the EMA weights of this checkpoint folder (or `bundled:NAME`) instead of
+    /// random weights: fine-tuning, e.g. a class-conditional model from an unconditional one
+    /// (its class table then starts at zero, so step 0 predicts exactly as the old model).
+    /// Empty: random weights. Recorded in the checkpoint's config for provenance.
+    pub init_from: String,
 }
 
 impl Default for TrainConfig {
@@ -213,6 +222,8 @@ impl Default for TrainConfig {
             checkpoint_every: 500,
             device: DeviceChoice::Auto,
             engine: TrainEngine::Auto,
+            label_drop: 0.1,
+            init_from: String::new(),
         }
     }
 }
@@ -254,6 +265,10 @@ impl TrainConfig {
             (2..=10_000).contains(&self.quality_count),
             "quality_count must be in 2..=10000",
         )?;
+        check(
+            (0.0..=1.0).contains(&self.label_drop),
+            "label_drop must be in [0, 1]",
+        )?;
         Ok(())
     }
 }
@@ -272,6 +287,9 @@ pub struct RunConfig {
     pub model_size: ModelSize,
     /// The UNet, fully specified (image size and channels are taken from the data).
     pub model: Option<UNetConfig>,
+    /// Condition the model on this many class labels of the data (0: unconditional; when
+    /// given, overrides `model.num_classes`).
+    pub num_classes: usize,
     /// Optimiser and loop settings.
     pub train: TrainConfig,
 }
@@ -284,6 +302,7 @@ impl Default for RunConfig {
             schedule: ScheduleSpec::default(),
             model_size: ModelSize::Canonical,
             model: None,
+            num_classes: 0,
             train: TrainConfig::default(),
         }
     }
@@ -302,6 +321,9 @@ impl RunConfig {
         };
         cfg.image_channels = channels;
         cfg.image_size = size;
+        if self.num_classes > 0 {
+            cfg.num_classes = self.num_classes;
+        }
         cfg
     }
 }

@@ -4,6 +4,7 @@
 //! can be unit-tested against the oracles in the seeds digest (§3).
 
 pub mod gmm;
+pub mod guidance;
 pub mod langevin;
 pub mod metrics;
 pub mod process;

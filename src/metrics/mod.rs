@@ -5,10 +5,12 @@
 //! - [`stats`]: FID, KID, IS, precision/recall and the class histogram on feature vectors.
 //! - [`score`]: the table of a sample set next to its reference rows.
 //! - [`nll`]: the variational bound in bits/dim.
+//! - [`guidance`]: classifier-free guidance's accuracy/FID trade-off over w.
 //!
 //! Every figure is "⟨data⟩-classifier features, not comparable with Inception FID".
 
 pub mod classifier;
+pub mod guidance;
 pub mod nll;
 pub mod score;
 pub mod stats;
@@ -17,6 +19,7 @@ pub use classifier::{
     Classifier, ClassifierError, ClassifierInfo, ClassifierTrainConfig, Embedding, FEATURES,
     FeatureNet, train_classifier,
 };
+pub use guidance::{GUIDANCE_WEIGHTS, GuidanceCurve, GuidancePoint, guidance_curve};
 pub use nll::{NllOptions, NllReport, nll_bound};
 pub use score::{
     Figure, Reference, ScoreReport, ScoreRow, blur, classifier_for, feature_note, finite_images,

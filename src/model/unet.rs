@@ -8,7 +8,8 @@ use super::time_embedding;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{
-    Dropout, DropoutConfig, GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d,
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, GroupNorm, GroupNormConfig, Linear,
+    LinearConfig, PaddingConfig2d,
 };
 use burn::tensor::activation::{silu, softmax};
 use burn::tensor::module::interpolate;
@@ -42,6 +43,11 @@ pub struct UNetConfig {
     pub dropout: f64,
     /// GroupNorm groups.
     pub groups: usize,
+    /// Class labels the model is conditioned on (0: unconditional). A conditional model adds a
+    /// learned embedding of the label (or of the extra "null" label, index `num_classes`) to
+    /// its time embedding, so one network gives both ε(x, y) and ε(x, ∅) for classifier-free
+    /// guidance.
+    pub num_classes: usize,
 }
 
 impl Default for UNetConfig {
@@ -63,6 +69,9 @@ pub enum UNetConfigError {
     },
 }
 
+/// The most class labels a conditional UNet takes.
+pub const MAX_CLASSES: usize = 1000;
+
 impl UNetConfig {
     /// The canonical small config of the benchmark reference: base 32, mults (1, 2, 2),
     /// one residual block per level, attention only in the middle, time embedding 128.
@@ -77,6 +86,7 @@ impl UNetConfig {
             time_embed_dim: 128,
             dropout: 0.0,
             groups: 8,
+            num_classes: 0,
         }
     }
 
@@ -152,6 +162,12 @@ impl UNetConfig {
         }
         if self.base_channels < 4 || !self.base_channels.is_multiple_of(2) {
             return bad("base_channels", "must be even and ≥ 4".into());
+        }
+        if self.num_classes > MAX_CLASSES {
+            return bad(
+                "num_classes",
+                format!("must be ≤ {MAX_CLASSES}, got {}", self.num_classes),
+            );
         }
         if self.time_embed_dim == 0 {
             return bad("time_embed_dim", "must be ≥ 1".into());
@@ -234,17 +250,26 @@ impl UNetConfig {
                 up.push(UpItem::upsample(conv3(ch, ch)));
             }
         }
+        // Drawn last, so an unconditional config gets the same weights as before labels existed.
+        let time_in = LinearConfig::new(self.base_channels, temb).init(device);
+        let time_out = LinearConfig::new(temb, temb).init(device);
+        let conv_in = conv3(self.image_channels, self.base_channels);
+        let norm_out = GroupNormConfig::new(self.groups, ch).init(device);
+        let conv_out = conv3(ch, self.image_channels);
+        let label_emb = (self.num_classes > 0)
+            .then(|| EmbeddingConfig::new(self.num_classes + 1, temb).init(device));
         UNet {
-            time_in: LinearConfig::new(self.base_channels, temb).init(device),
-            time_out: LinearConfig::new(temb, temb).init(device),
-            conv_in: conv3(self.image_channels, self.base_channels),
+            time_in,
+            time_out,
+            label_emb,
+            conv_in,
             down,
             mid1,
             mid_attn,
             mid2,
             up,
-            norm_out: GroupNormConfig::new(self.groups, ch).init(device),
-            conv_out: conv3(ch, self.image_channels),
+            norm_out,
+            conv_out,
             sinusoid_dim: self.base_channels,
         }
     }
@@ -255,6 +280,9 @@ impl UNetConfig {
 pub struct UNet {
     time_in: Linear,
     time_out: Linear,
+    /// The class embedding [num_classes + 1, temb] of a conditional model; the last row is the
+    /// null label.
+    label_emb: Option<Embedding>,
     conv_in: Conv2d,
     down: Vec<DownItem>,
     mid1: ResBlock,
@@ -320,12 +348,66 @@ impl UpItem {
 impl UNet {
     /// Predicts ε (or v, or x₀, depending on how it was trained) for x_t [B, C, H, W] at the
     /// timesteps `t` (one per sample, 1-based).
+    /// A conditional model predicts with the null label (unconditionally).
     pub fn forward(&self, x: Tensor<4>, t: &[f32]) -> Tensor<4> {
+        self.forward_labeled(x, t, None)
+    }
+
+    /// The class labels a conditional model takes (0: unconditional); label `num_classes()`
+    /// is the null label.
+    pub fn num_classes(&self) -> usize {
+        self.label_emb
+            .as_ref()
+            .map_or(0, |e| e.weight.val().dims()[0] - 1)
+    }
+
+    /// Whether `self` and `other` have the same class table (both none, or equal values).
+    pub fn same_class_table(&self, other: &UNet) -> bool {
+        match (&self.label_emb, &other.label_emb) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .ok()
+                .zip(b.weight.val().into_data().try_to_vec::<f32>().ok())
+                .is_some_and(|(x, y)| x == y),
+            _ => false,
+        }
+    }
+
+    /// The same model with its class table set to zero: every label then predicts what the
+    /// unconditional part alone predicts (the starting point for fine-tuning an unconditional
+    /// model into a conditional one).
+    pub fn zero_class_table(mut self) -> Self {
+        if let Some(e) = self.label_emb.take() {
+            let w = e.weight.map(|t| t.zeros_like());
+            self.label_emb = Some(Embedding { weight: w, ..e });
+        }
+        self
+    }
+
+    /// As [`Self::forward`], conditioned on one label per sample (`num_classes()` or beyond:
+    /// the null label). An unconditional model ignores the labels.
+    pub fn forward_labeled(&self, x: Tensor<4>, t: &[f32], labels: Option<&[usize]>) -> Tensor<4> {
         let device = x.device();
         let [b, _, _, _] = x.dims();
         let table = time_embedding(t, self.sinusoid_dim);
         let emb = Tensor::<2>::from_data(TensorData::new(table, [b, self.sinusoid_dim]), &device); // [B, base]
-        let temb = self.time_out.forward(silu(self.time_in.forward(emb))); // [B, temb]
+        let mut temb = self.time_out.forward(silu(self.time_in.forward(emb))); // [B, temb]
+        if let Some(label_emb) = &self.label_emb {
+            // One-hot rows times the table: the same as a lookup, with an ordinary matmul
+            // gradient for autodiff.
+            let k = self.num_classes();
+            let mut onehot = vec![0f32; b * (k + 1)];
+            for i in 0..b {
+                let y = labels.and_then(|l| l.get(i)).copied().unwrap_or(k).min(k);
+                onehot[i * (k + 1) + y] = 1.0;
+            }
+            let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [b, k + 1]), &device);
+            temb = temb + onehot.matmul(label_emb.weight.val()); // [B, temb]
+        }
         let temb = silu(temb); // every ResBlock projects SiLU(temb)
 
         let mut h = self.conv_in.forward(x); // [B, base, S, S]

@@ -11,8 +11,13 @@ use std::path::{Path, PathBuf};
 
 /// Lays out `n` images [C, H, W] (display u8) as a near-square RGB grid with 2-px gaps.
 pub fn grid_rgb(images: &[u8], n: usize, shape: [usize; 3]) -> image::RgbImage {
+    grid_rgb_cols(images, n, shape, grid_cols(n))
+}
+
+/// The same grid with `cols` columns (a class-per-row grid has one row per class).
+pub fn grid_rgb_cols(images: &[u8], n: usize, shape: [usize; 3], cols: usize) -> image::RgbImage {
     let [c, h, w] = shape;
-    let cols = grid_cols(n);
+    let cols = cols.max(1);
     let rows = n.div_ceil(cols).max(1);
     let gap = 2;
     let mut img = image::RgbImage::from_pixel(
@@ -250,6 +255,10 @@ pub struct RunCard {
     pub clip: bool,
     /// Frames were recorded every `stride` steps.
     pub stride: usize,
+    /// The classes asked of a class-conditional model, and the guidance weight (absent:
+    /// unconditional sampling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<crate::sampling::Guidance>,
 }
 
 impl RunCard {

@@ -150,8 +150,9 @@ impl<'a> Denoiser<'a> {
         self.engine == Engine::Auto && *self.device == Device::flex()
     }
 
-    /// The network's raw output for the flat batch `x` at timestep `t`.
-    fn network(&self, t: usize, x: &[f32]) -> Vec<f32> {
+    /// The network's raw output for the flat batch `x` at timestep `t`, with one label per
+    /// sample for a conditional model (None: the null label).
+    fn network(&self, t: usize, x: &[f32], labels: Option<&[usize]>) -> Vec<f32> {
         let [c, h, w] = self.shape;
         let b = x.len() / (c * h * w).max(1);
         let tf = vec![t as f32; b];
@@ -159,14 +160,19 @@ impl<'a> Denoiser<'a> {
             return self
                 .cpu
                 .get_or_init(|| CpuUNet::from_unet(self.model))
-                .forward(&x[..b * c * h * w], self.shape, &tf);
+                .forward_labeled(&x[..b * c * h * w], self.shape, &tf, labels);
         }
         let input = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [b, c, h, w]), self.device);
         self.model
-            .forward(input, &tf)
+            .forward_labeled(input, &tf, labels)
             .into_data()
             .try_to_vec::<f32>()
             .unwrap_or_default()
+    }
+
+    /// The class labels the model is conditioned on (0: unconditional).
+    pub fn num_classes(&self) -> usize {
+        self.model.num_classes()
     }
 
     /// Pixels per image.
@@ -174,9 +180,47 @@ impl<'a> Denoiser<'a> {
         self.shape.iter().product()
     }
 
-    /// Writes ε̂(x, t) for the batch `x` (flat [b, C, H, W]) into `eps_out`.
+    /// Writes ε̂(x, t) for the batch `x` (flat [b, C, H, W]) into `eps_out` (a conditional
+    /// model: ε̂(x, ∅, t)).
     pub fn predict(&self, t: usize, x: &[f32], eps_out: &mut [f32]) {
-        let out = self.network(t, x);
+        let out = self.network(t, x, None);
+        self.to_eps(t, x, &out, eps_out);
+    }
+
+    /// As [`Self::predict`], guided towards the classes of `guidance` (`first` is the grid
+    /// index of the batch's first sample): the classifier-free ε̃ = (1 + w)·ε(x, y) − w·ε(x, ∅),
+    /// from one network call on the doubled batch (one call on the batch when w = 0).
+    pub fn predict_guided(
+        &self,
+        t: usize,
+        x: &[f32],
+        first: usize,
+        guidance: Option<&Guidance>,
+        eps_out: &mut [f32],
+    ) {
+        let Some(g) = guidance.filter(|g| !g.labels.is_empty()) else {
+            return self.predict(t, x, eps_out);
+        };
+        let b = x.len() / self.pixels().max(1);
+        let labels: Vec<usize> = (0..b).map(|i| g.label(first + i)).collect();
+        if g.w == 0.0 {
+            let out = self.network(t, x, Some(&labels));
+            return self.to_eps(t, x, &out, eps_out);
+        }
+        let mut both = Vec::with_capacity(2 * x.len());
+        both.extend_from_slice(x);
+        both.extend_from_slice(x);
+        let mut both_labels = labels;
+        both_labels.extend(std::iter::repeat_n(self.num_classes(), b));
+        let out = self.network(t, &both, Some(&both_labels));
+        let mut uncond = vec![0f32; x.len()];
+        self.to_eps(t, x, &out[..x.len()], eps_out);
+        self.to_eps(t, x, &out[x.len()..], &mut uncond);
+        crate::diffusion::guidance::cfg_combine(eps_out, &uncond, g.w);
+    }
+
+    /// Converts the network's output `out` for `x` at `t` into ε̂ (by the training target).
+    fn to_eps(&self, t: usize, x: &[f32], out: &[f32], eps_out: &mut [f32]) {
         let (a, s) = (
             self.table.sqrt_alpha_bar[t - 1],
             self.table.sqrt_one_minus_alpha_bar[t - 1],
@@ -205,6 +249,42 @@ pub fn eps_predictor<'a>(
 ) -> impl FnMut(usize, &[f32], &mut [f32]) + 'a {
     let den = Denoiser::new(model, device, table, target, shape);
     move |t, x, eps_out| den.predict(t, x, eps_out)
+}
+
+/// Classifier-free guidance for a chain: the class each sample is asked for and the weight.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guidance {
+    /// The class of grid sample i is `labels[i % labels.len()]`: one entry asks the whole grid
+    /// for one class; `rows_of_classes` gives a grid with one class per row.
+    pub labels: Vec<usize>,
+    /// The weight w ≥ 0 of ε̃ = (1 + w)·ε(x, y) − w·ε(x, ∅) (seed 004's convention; the
+    /// "guidance scale" of other code is 1 + w). 0: the conditional model alone.
+    pub w: f64,
+}
+
+impl Guidance {
+    /// Every sample asks for `class`.
+    pub fn class(class: usize, w: f64) -> Self {
+        Self {
+            labels: vec![class],
+            w,
+        }
+    }
+
+    /// A grid of `n` samples in rows of `cols`, row r asking for class r mod `classes`.
+    pub fn rows_of_classes(n: usize, cols: usize, classes: usize, w: f64) -> Self {
+        let cols = cols.max(1);
+        Self {
+            labels: (0..n.max(1)).map(|i| (i / cols) % classes.max(1)).collect(),
+            w,
+        }
+    }
+
+    /// The class of grid sample `i`.
+    pub fn label(&self, i: usize) -> usize {
+        self.labels[i % self.labels.len().max(1)]
+    }
 }
 
 /// x_T for `n` samples: sample i always gets the same noise for a seed, whatever n is.
@@ -390,6 +470,8 @@ pub struct ChainSpec {
     pub stride: usize,
     /// Start from this state (flat [n, C, H, W]) at the plan's first t instead of x_T ~ N(0, I).
     pub start: Option<Vec<f32>>,
+    /// Ask a class-conditional model for classes (None: unconditional sampling).
+    pub guidance: Option<Guidance>,
 }
 
 impl ChainSpec {
@@ -404,6 +486,7 @@ impl ChainSpec {
             clip,
             stride: 1,
             start: None,
+            guidance: None,
         }
     }
 }
@@ -452,7 +535,13 @@ pub fn run_chain(
         if cancel.load(Ordering::Relaxed) {
             return None;
         }
-        den.predict(step.t, &x, &mut eps);
+        den.predict_guided(
+            step.t,
+            &x,
+            spec.first_index,
+            spec.guidance.as_ref(),
+            &mut eps,
+        );
         if step.is_stochastic() {
             for (i, rng) in rngs.iter_mut().enumerate() {
                 rng.fill_normal(&mut z[i * pixels..(i + 1) * pixels]);

@@ -20,6 +20,9 @@ pub struct BundledModel {
 /// The model the app opens on.
 pub const DEFAULT_MODEL: &str = "mnist-canonical";
 
+/// The bundled class-conditional model (classifier-free guidance).
+pub const COND_MODEL: &str = "mnist-cond";
+
 macro_rules! model_file {
     ($model:literal, $file:literal) => {
         (
@@ -59,6 +62,21 @@ pub static BUNDLED_MODELS: &[BundledModel] = &[
 /// The bundled model called `name`.
 pub fn bundled_model(name: &str) -> Option<&'static BundledModel> {
     BUNDLED_MODELS.iter().find(|m| m.name == name)
+}
+
+/// A model folder named by the user: `bundled:NAME` for a bundled model, else a path.
+pub fn resolve_model_dir(spec: &str) -> Result<PathBuf, String> {
+    match spec.strip_prefix("bundled:") {
+        Some(name) => bundled_dir(name).ok_or_else(|| {
+            let names: Vec<&str> = BUNDLED_MODELS.iter().map(|m| m.name).collect();
+            format!(
+                "'{spec}': no bundled model '{name}' (there are: {}), or the cache folder is \
+                 not writable",
+                names.join(", ")
+            )
+        }),
+        None => Ok(PathBuf::from(spec)),
+    }
 }
 
 /// The folder of the default bundled model.

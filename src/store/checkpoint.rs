@@ -267,12 +267,59 @@ pub fn load_weights(model: UNet, dir: &Path, name: &str) -> Result<UNet, Checkpo
     let bytes = Bytes::from_bytes_vec(read(dir, name)?);
     let record = burn::store::ModuleRecord::from_bytes(bytes)
         .map_err(|e| ck_err(&format!("{name} is corrupt or truncated"), &p, e))?;
+    let classes = model.num_classes();
     model.try_load_record(record).map_err(|e| {
+        let text = e.to_string();
+        // The class table is the only difference between the two kinds of model: name both.
+        if text.contains("label_emb") {
+            let (weights, config) = if classes == 0 {
+                (
+                    "a class-conditional model (it has a class embedding)".to_string(),
+                    "an unconditional model (num_classes = 0)".to_string(),
+                )
+            } else {
+                (
+                    "an unconditional model (no class embedding)".to_string(),
+                    format!("a class-conditional model (num_classes = {classes})"),
+                )
+            };
+            return ck_err(
+                &format!("{name} holds {weights}, but config.json describes {config}"),
+                &p,
+                text,
+            );
+        }
         ck_err(
             &format!("{name} does not match the model in config.json"),
             &p,
+            text,
+        )
+    })
+}
+
+/// Loads the EMA weights of checkpoint `dir` into `model` for fine-tuning: the parameters
+/// both have are copied (their shapes must agree), and a class table that the checkpoint
+/// lacks (an unconditional model fine-tuned into a conditional one) starts at zero.
+pub fn load_for_finetune(model: UNet, dir: &Path) -> Result<UNet, CheckpointError> {
+    let name = "ema.bpk";
+    let p = dir.join(name);
+    let bytes = Bytes::from_bytes_vec(read(dir, name)?);
+    let record = burn::store::ModuleRecord::from_bytes(bytes)
+        .map_err(|e| ck_err(&format!("{name} is corrupt or truncated"), &p, e))?
+        .allow_partial(true);
+    let had_table = model.num_classes() > 0;
+    let before = model.clone();
+    let loaded = model.try_load_record(record).map_err(|e| {
+        ck_err(
+            &format!("{name} does not fit the model being trained (a different size?)"),
+            &p,
             e,
         )
+    })?;
+    Ok(if had_table && loaded.same_class_table(&before) {
+        loaded.zero_class_table()
+    } else {
+        loaded
     })
 }
 

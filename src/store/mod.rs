@@ -6,7 +6,8 @@ pub mod checkpoint;
 pub mod runs;
 
 pub use bundled::{
-    BUNDLED_MODELS, BundledModel, DEFAULT_MODEL, bundled_dir, bundled_model, bundled_model_dir,
+    BUNDLED_MODELS, BundledModel, COND_MODEL, DEFAULT_MODEL, bundled_dir, bundled_model,
+    bundled_model_dir, resolve_model_dir,
 };
 pub use checkpoint::{
     CheckpointError, CheckpointInfo, LossHistory, ValPoint, load_for_inference, read_info,

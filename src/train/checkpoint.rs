@@ -242,6 +242,7 @@ mod tests {
             },
             model_size: ModelSize::Tiny,
             model: None,
+            num_classes: 0,
             train: TrainConfig {
                 steps: 1,
                 batch: 2,

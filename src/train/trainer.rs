@@ -87,6 +87,29 @@ pub struct Trainer {
     native: bool,
     /// Var(x₀) of the training images (mean per-pixel variance), computed once.
     data_variance: f64,
+    /// Class labels of a conditional model (0: unconditional).
+    num_classes: usize,
+}
+
+/// A noised batch: x_t, the target, t, and the (maybe dropped) labels.
+type Batch = (Vec<f32>, Vec<f32>, Vec<usize>, Vec<usize>);
+
+/// Checks that `data` has a label below `classes` for every image.
+fn check_labels(data: &Dataset, classes: usize) -> Result<(), String> {
+    let Some(labels) = data.labels() else {
+        return Err(format!(
+            "a class-conditional model ({classes} classes) needs labelled images, and this \
+             data set has no labels; set num_classes = 0 to train an unconditional model"
+        ));
+    };
+    match labels.iter().find(|&&l| l as usize >= classes) {
+        Some(l) => Err(format!(
+            "the data has label {l}, outside the model's {classes} classes (0..={}); raise \
+             num_classes",
+            classes - 1
+        )),
+        None => Ok(()),
+    }
 }
 
 impl Trainer {
@@ -114,6 +137,9 @@ impl Trainer {
         let unet = config.unet(data.channels(), data.width());
         unet.validate()
             .map_err(|e| TrainError::Config(e.to_string()))?;
+        if unet.num_classes > 0 {
+            check_labels(&data, unet.num_classes).map_err(TrainError::Data)?;
+        }
         let (train_data, val_data) = data
             .split(config.train.val_fraction, config.train.seed)
             .map_err(|e| TrainError::Data(e.to_string()))?;
@@ -136,7 +162,12 @@ impl Trainer {
         // device on both engines (the native engine never records a graph on it).
         let device = pick.device.clone().autodiff();
         let train_data_variance = train_data.mean_pixel_variance();
-        let model = unet.init_seeded(&device, config.train.seed);
+        let mut model = unet.init_seeded(&device, config.train.seed);
+        if !config.train.init_from.is_empty() {
+            let dir = crate::store::resolve_model_dir(&config.train.init_from)
+                .map_err(TrainError::Config)?;
+            model = crate::store::checkpoint::load_for_finetune(model, &dir)?;
+        }
         let ema = model.valid();
         let optim = adam(&config).init();
         let rng = Rng::stream(config.train.seed, 1);
@@ -159,7 +190,13 @@ impl Trainer {
             profile: std::env::var_os("DIFFUSION_LAB_PROFILE").is_some(),
             native,
             data_variance: train_data_variance,
+            num_classes: unet.num_classes,
         })
+    }
+
+    /// The class labels the model is conditioned on (0: unconditional).
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
     }
 
     /// Whether the native CPU engine trains this run.
@@ -199,13 +236,11 @@ impl Trainer {
         }
     }
 
-    /// Builds a noised batch on the CPU from `rng`: (x_t, target, t) for `indices`.
-    fn make_batch(
-        &self,
-        data: &Dataset,
-        indices: &[usize],
-        rng: &mut Rng,
-    ) -> (Vec<f32>, Vec<f32>, Vec<usize>) {
+    /// Builds a noised batch on the CPU from `rng`: (x_t, target, t, labels) for `indices`.
+    /// The labels (a conditional model's only; empty otherwise) are replaced by the null label
+    /// `num_classes` with probability `label_drop` when `drop` is set, drawn after the images
+    /// so an unconditional run's stream is unchanged.
+    fn make_batch(&self, data: &Dataset, indices: &[usize], rng: &mut Rng, drop: bool) -> Batch {
         let n = data.pixels_per_image();
         let big_t = self.table.steps() as u64;
         let mut xt = Vec::with_capacity(indices.len() * n);
@@ -229,7 +264,16 @@ impl Trainer {
                 } as f32);
             }
         }
-        (xt, target, ts)
+        let mut labels = Vec::new();
+        if self.num_classes > 0 {
+            let all = data.labels().unwrap_or_default();
+            for &i in indices {
+                let y = all.get(i).map_or(self.num_classes, |&l| l as usize);
+                let dropped = drop && rng.uniform() < self.config.train.label_drop;
+                labels.push(if dropped { self.num_classes } else { y });
+            }
+        }
+        (xt, target, ts, labels)
     }
 
     fn upload(&self, v: Vec<f32>, b: usize, device: &Device) -> Tensor<4> {
@@ -244,7 +288,7 @@ impl Trainer {
         let n = self.train_data.len() as u64;
         let mut rng = self.rng.clone();
         let indices: Vec<usize> = (0..b).map(|_| rng.below(n) as usize).collect();
-        let (xt, target, ts) = self.make_batch(&self.train_data, &indices, &mut rng);
+        let (xt, target, ts, labels) = self.make_batch(&self.train_data, &indices, &mut rng, true);
         self.rng = rng;
         if self.dropout > 0.0 {
             // Dropout masks come from the device RNG; reseeding per step keeps resume exact
@@ -255,10 +299,11 @@ impl Trainer {
         let tf: Vec<f32> = ts.iter().map(|&t| t as f32).collect();
         let t_batch = t0.elapsed();
         let lr = self.current_lr();
+        let labels = (!labels.is_empty()).then_some(labels.as_slice());
         let per = if self.native {
-            self.native_step(&xt, &target, &tf, lr)
+            self.native_step(&xt, &target, &tf, labels, lr)
         } else {
-            self.burn_step(xt, target, &tf, lr)
+            self.burn_step(xt, target, &tf, labels, lr)
         };
         let t_train = t0.elapsed();
         let loss = per.iter().sum::<f32>() / per.len().max(1) as f32;
@@ -292,11 +337,18 @@ impl Trainer {
     }
 
     /// One optimiser step with burn's autodiff; returns the per-sample losses.
-    fn burn_step(&mut self, xt: Vec<f32>, target: Vec<f32>, tf: &[f32], lr: f64) -> Vec<f32> {
+    fn burn_step(
+        &mut self,
+        xt: Vec<f32>,
+        target: Vec<f32>,
+        tf: &[f32],
+        labels: Option<&[usize]>,
+        lr: f64,
+    ) -> Vec<f32> {
         let b = tf.len();
         let x = self.upload(xt, b, &self.device);
         let y = self.upload(target, b, &self.device);
-        let out = self.model.forward(x, tf); // [B, C, H, W]
+        let out = self.model.forward_labeled(x, tf, labels); // [B, C, H, W]
         let per_sample = (out - y)
             .powi_scalar(2)
             .flatten::<2>(1, 3)
@@ -315,14 +367,21 @@ impl Trainer {
     /// One optimiser step with the native CPU engine: its forward and backward passes give
     /// the gradients of the same loss, and burn's optimiser applies them (so Adam, weight
     /// decay and clipping are the same code on both engines). Returns the per-sample losses.
-    fn native_step(&mut self, xt: &[f32], target: &[f32], tf: &[f32], lr: f64) -> Vec<f32> {
+    fn native_step(
+        &mut self,
+        xt: &[f32],
+        target: &[f32],
+        tf: &[f32],
+        labels: Option<&[usize]>,
+        lr: f64,
+    ) -> Vec<f32> {
         let b = tf.len();
         let t0 = std::time::Instant::now();
         let mut net = TrainNet::from_unet(&self.model);
         // Dropout masks: a stream per step, so resuming repeats them.
         let mut drop_rng =
             Rng::stream(self.config.train.seed.wrapping_add(self.step as u64 + 1), 3);
-        let out = net.forward(xt, self.image_shape(), tf, &mut drop_rng);
+        let out = net.forward_labeled(xt, self.image_shape(), tf, labels, &mut drop_rng);
         let n = out.len() / b.max(1);
         // loss = mean over samples of the mean squared error per sample.
         let scale = 2.0 / out.len() as f32;
@@ -394,10 +453,12 @@ impl Trainer {
         let mut losses = Vec::new();
         for start in (0..n).step_by(b).take(8) {
             let idx: Vec<usize> = (start..(start + b).min(n)).collect();
-            let (xt, target, ts) = self.make_batch(&self.val_data, &idx, &mut rng);
+            // A conditional model is validated on the true labels.
+            let (xt, target, ts, labels) = self.make_batch(&self.val_data, &idx, &mut rng, false);
+            let labels = (!labels.is_empty()).then_some(labels.as_slice());
             let tf: Vec<f32> = ts.iter().map(|&t| t as f32).collect();
             if let Some(cpu) = &cpu {
-                let out = cpu.forward(&xt, self.image_shape(), &tf);
+                let out = cpu.forward_labeled(&xt, self.image_shape(), &tf, labels);
                 let sq: f64 = out
                     .iter()
                     .zip(&target)
@@ -408,7 +469,9 @@ impl Trainer {
             }
             let x = self.upload(xt, idx.len(), &device);
             let y = self.upload(target, idx.len(), &device);
-            let l = (model.forward(x, &tf) - y).powi_scalar(2).mean();
+            let l = (model.forward_labeled(x, &tf, labels) - y)
+                .powi_scalar(2)
+                .mean();
             losses.push(l.into_scalar::<f32>());
         }
         let mean = losses.iter().sum::<f32>() / losses.len().max(1) as f32;

@@ -3,6 +3,7 @@
 mod cpu_unet;
 mod forward_gpu;
 mod gpu_train;
+mod guidance;
 mod model_unet;
 mod native_train;
 mod player;

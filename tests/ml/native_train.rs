@@ -51,6 +51,10 @@ impl ModuleVisitor for Collector<'_> {
 }
 
 fn check(config: &UNetConfig, batch: usize, seed: u64) {
+    check_labeled(config, batch, seed, None);
+}
+
+fn check_labeled(config: &UNetConfig, batch: usize, seed: u64, labels: Option<&[usize]>) {
     let device = Device::flex().autodiff();
     let model = config.init_seeded(&device, seed);
     let shape = [config.image_channels, config.image_size, config.image_size];
@@ -65,7 +69,7 @@ fn check(config: &UNetConfig, batch: usize, seed: u64) {
     let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [batch, c, h, w]), &device)
         .require_grad();
     let rt = Tensor::<4>::from_data(TensorData::new(r.clone(), [batch, c, h, w]), &device);
-    let out = model.forward(xt.clone(), &t);
+    let out = model.forward_labeled(xt.clone(), &t, labels);
     let want_out = out.clone().into_data().try_to_vec::<f32>().expect("f32");
     let grads = (out * rt).sum().backward();
     let want_dx = xt
@@ -77,7 +81,7 @@ fn check(config: &UNetConfig, batch: usize, seed: u64) {
     let collected = burn_param_grads(&model, &grads);
 
     let mut net = TrainNet::from_unet(&model);
-    let got_out = net.forward(&x, shape, &t, &mut Rng::seed(0));
+    let got_out = net.forward_labeled(&x, shape, &t, labels, &mut Rng::seed(0));
     let got_dx = net.backward(&r);
     let out_err = rel_l2(&want_out, &got_out);
     assert!(
@@ -113,6 +117,18 @@ fn check(config: &UNetConfig, batch: usize, seed: u64) {
 #[test]
 fn tiny_gradients_match_burn_autodiff() {
     check(&UNetConfig::tiny(1, 28), 3, 5);
+}
+
+#[test]
+fn class_conditional_gradients_match_burn_autodiff() {
+    // Two real labels and the null label (10): the class table's gradient lands on their rows.
+    let config = UNetConfig {
+        num_classes: 10,
+        ..UNetConfig::tiny(1, 16)
+    };
+    check_labeled(&config, 3, 11, Some(&[3, 10, 3]));
+    // No labels: every sample takes the null row.
+    check_labeled(&config, 2, 12, None);
 }
 
 #[test]

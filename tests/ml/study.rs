@@ -26,6 +26,7 @@ fn tiny_base() -> RunConfig {
         schedule: ScheduleSpec::default(),
         model_size: ModelSize::Tiny,
         model: None,
+        num_classes: 0,
         train: TrainConfig {
             batch: 4,
             val_fraction: 0.25,

@@ -27,6 +27,7 @@ pub(crate) fn tiny_run(steps: usize) -> RunConfig {
         },
         model_size: ModelSize::Tiny,
         model: None,
+        num_classes: 0,
         train: TrainConfig {
             steps,
             batch: 8,

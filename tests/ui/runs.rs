@@ -29,6 +29,7 @@ fn make_run(dir: &Path, name: &str, steps: usize) {
         },
         model_size: ModelSize::Tiny,
         model: None,
+        num_classes: 0,
         train: TrainConfig {
             batch: 4,
             val_fraction: 0.25,
@@ -193,6 +194,7 @@ fn a_study_runs_in_the_background_shows_its_curves_and_can_be_cancelled() {
             schedule: ScheduleSpec::default(),
             model_size: ModelSize::Tiny,
             model: None,
+            num_classes: 0,
             train: TrainConfig {
                 batch: 4,
                 val_fraction: 0.25,

@@ -25,6 +25,7 @@ fn tiny() -> RunConfig {
         },
         model_size: ModelSize::Tiny,
         model: None,
+        num_classes: 0,
         train: TrainConfig {
             steps: 100_000,
             batch: 8,

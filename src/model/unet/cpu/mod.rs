@@ -850,6 +850,8 @@ enum Step {
 pub struct CpuUNet {
     time_in: Lin,
     time_out: Lin,
+    /// A conditional model's class table, [num_classes + 1, temb] row-major (last row: null).
+    label_emb: Option<Vec<f32>>,
     conv_in: Conv,
     down: Vec<Step>,
     mid1: Res,
@@ -895,6 +897,7 @@ impl CpuUNet {
         Self {
             time_in: Lin::from(&model.time_in),
             time_out: Lin::from(&model.time_out),
+            label_emb: model.label_emb.as_ref().map(|e| param(&e.weight)),
             conv_in: Conv::from(&model.conv_in),
             down,
             mid1: Res::from(&model.mid1),
@@ -909,7 +912,27 @@ impl CpuUNet {
 
     /// The network's output for `x` (flat [B, C, H, W], as `UNet::forward` takes it) at the
     /// 1-based timesteps `t` (one per sample), as a flat [B, C, H, W] vector.
+    /// A conditional model predicts with the null label.
     pub fn forward(&self, x: &[f32], shape: [usize; 3], t: &[f32]) -> Vec<f32> {
+        self.forward_labeled(x, shape, t, None)
+    }
+
+    /// The class labels of a conditional model (0: unconditional).
+    pub fn num_classes(&self) -> usize {
+        self.label_emb
+            .as_ref()
+            .map_or(0, |e| e.len() / self.time_out.dout - 1)
+    }
+
+    /// As [`Self::forward`], with one label per sample (`num_classes()` or beyond, or no
+    /// labels: the null label), as `UNet::forward_labeled` takes them.
+    pub fn forward_labeled(
+        &self,
+        x: &[f32],
+        shape: [usize; 3],
+        t: &[f32],
+        labels: Option<&[usize]>,
+    ) -> Vec<f32> {
         let [c, hh, ww] = shape;
         let b = t.len();
         assert_eq!(x.len(), b * c * hh * ww, "input length against shape and t");
@@ -917,6 +940,9 @@ impl CpuUNet {
         let mut temb = self.time_in.forward(&emb);
         silu_in_place(&mut temb);
         let mut temb = self.time_out.forward(&temb);
+        if let Some(table) = &self.label_emb {
+            add_label_rows(&mut temb, table, self.num_classes(), labels);
+        }
         silu_in_place(&mut temb);
 
         let input = channels_last(x, [b, c, hh, ww]);
@@ -958,6 +984,16 @@ impl CpuUNet {
             .conv_out
             .forward(&self.norm_out.forward(&h, true), None, None);
         channels_first(&out)
+    }
+}
+
+/// Adds row `labels[i]` of the class table (the null row `k` for a missing or out-of-range
+/// label) to row i of `temb` ([B, dim]).
+fn add_label_rows(temb: &mut [f32], table: &[f32], k: usize, labels: Option<&[usize]>) {
+    let dim = table.len() / (k + 1);
+    for (i, row) in temb.chunks_exact_mut(dim).enumerate() {
+        let y = labels.and_then(|l| l.get(i)).copied().unwrap_or(k).min(k);
+        add_into(row, &table[y * dim..(y + 1) * dim]);
     }
 }
 

@@ -14,6 +14,8 @@ enum TStep {
 pub struct TrainNet {
     time_in: TLin,
     time_out: TLin,
+    /// A conditional model's class table with its gradient.
+    label_emb: Option<TTable>,
     conv_in: TConv,
     down: Vec<TStep>,
     mid1: TRes,
@@ -61,6 +63,7 @@ impl TrainNet {
         Self {
             time_in: TLin::from(&model.time_in),
             time_out: TLin::from(&model.time_out),
+            label_emb: model.label_emb.as_ref().map(TTable::from),
             conv_in: TConv::from(&model.conv_in),
             down,
             mid1: TRes::from(&model.mid1),
@@ -80,11 +83,18 @@ impl TrainNet {
     /// The training-mode forward pass of `x` (flat [B, C, H, W]) at the 1-based timesteps
     /// `t`, keeping what [`Self::backward`] needs. Dropout masks come from `rng`. Returns the
     /// output, flat [B, C, H, W].
-    pub fn forward(
+    pub fn forward(&mut self, x: &[f32], shape: [usize; 3], t: &[f32], rng: &mut Rng) -> Vec<f32> {
+        self.forward_labeled(x, shape, t, None, rng)
+    }
+
+    /// As [`Self::forward`], with one class label per sample for a conditional model
+    /// (`num_classes` or a missing label: the null label).
+    pub fn forward_labeled(
         &mut self,
         x: &[f32],
         [c, hh, ww]: [usize; 3],
         t: &[f32],
+        labels: Option<&[usize]>,
         rng: &mut Rng,
     ) -> Vec<f32> {
         let b = t.len();
@@ -95,6 +105,9 @@ impl TrainNet {
         self.u1 = self.time_in.forward(&emb);
         let s1: Vec<f32> = self.u1.iter().map(|&v| silu(v)).collect();
         self.u2 = self.time_out.forward(&s1);
+        if let Some(table) = &mut self.label_emb {
+            table.forward(&mut self.u2, labels);
+        }
         let temb: Vec<f32> = self.u2.iter().map(|&v| silu(v)).collect();
 
         let input = channels_last(x, [b, c, hh, ww]);
@@ -199,6 +212,9 @@ impl TrainNet {
             .zip(&self.u2)
             .map(|(d, &u)| d * silu_grad(u))
             .collect();
+        if let Some(table) = &mut self.label_emb {
+            table.backward(&du2);
+        }
         let mut ds1 = vec![0.0f32; self.u1.len()];
         self.time_out.backward(&du2, Some(&mut ds1));
         let du1: Vec<f32> = ds1
@@ -215,6 +231,9 @@ impl TrainNet {
         let mut out = Vec::new();
         self.time_in.grads(&mut out);
         self.time_out.grads(&mut out);
+        if let Some(table) = &self.label_emb {
+            out.push((table.id, vec![table.rows, table.dim], table.dw.clone()));
+        }
         self.conv_in.grads(&mut out);
         let steps = |steps: &[TStep], out: &mut Vec<ParamGrad>| {
             for s in steps {
@@ -263,6 +282,56 @@ impl TrainNet {
             }
         }
         grads
+    }
+}
+
+/// The class table of a conditional model: row y is added to the time MLP's output for a
+/// sample of label y (the last row for the null label); keeps the rows it used.
+struct TTable {
+    id: ParamId,
+    rows: usize,
+    dim: usize,
+    w: Vec<f32>,
+    dw: Vec<f32>,
+    used: Vec<usize>,
+}
+
+impl TTable {
+    fn from(e: &burn::nn::Embedding) -> Self {
+        let [rows, dim] = e.weight.val().dims();
+        let w = super::super::param(&e.weight);
+        Self {
+            id: e.weight.id,
+            rows,
+            dim,
+            dw: vec![0.0; w.len()],
+            w,
+            used: Vec::new(),
+        }
+    }
+
+    /// Adds each sample's row to `u` ([B, dim]).
+    fn forward(&mut self, u: &mut [f32], labels: Option<&[usize]>) {
+        let null = self.rows - 1;
+        self.used = (0..u.len() / self.dim)
+            .map(|i| {
+                labels
+                    .and_then(|l| l.get(i))
+                    .copied()
+                    .unwrap_or(null)
+                    .min(null)
+            })
+            .collect();
+        for (row, &y) in u.chunks_exact_mut(self.dim).zip(&self.used) {
+            add_into(row, &self.w[y * self.dim..(y + 1) * self.dim]);
+        }
+    }
+
+    /// dW[y_i] += du[i], in sample order (the same bits on any thread count).
+    fn backward(&mut self, du: &[f32]) {
+        for (row, &y) in du.chunks_exact(self.dim).zip(&self.used) {
+            add_into(&mut self.dw[y * self.dim..(y + 1) * self.dim], row);
+        }
     }
 }
 

@@ -1,0 +1,277 @@
+//! Asking a class-conditional model for a class in the player: the class picker, the guidance
+//! weight w of each pane (classifier-free guidance, seed 004 §5.3), and the "w sweep" strip
+//! that shows one x_T across w = 0, 0.5, 1, 2, 4, 8.
+
+use super::*;
+use crate::metrics::GUIDANCE_WEIGHTS as SWEEP_WEIGHTS;
+use crate::sampling::Guidance;
+
+/// Which class the grid asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClassPick {
+    /// One row per class (the grid grows to classes × classes samples when picked).
+    #[default]
+    Rows,
+    /// One class for the whole grid.
+    One(usize),
+    /// The null label: the model's unconditional samples.
+    Unconditional,
+}
+
+/// The player's guidance state.
+#[derive(Default)]
+pub struct GuidanceState {
+    /// The class the grid asks for.
+    pub pick: ClassPick,
+    sweep: Option<BgJob<Result<Option<Vec<Vec<f32>>>, String>>>,
+    /// The last sweep: (w, final image) for the selected sample, and its class.
+    pub sweep_images: Vec<(f64, Vec<f32>)>,
+    /// The class the last sweep asked for.
+    pub sweep_class: usize,
+    /// What went wrong last.
+    pub error: Option<String>,
+    tex: Vec<egui::TextureHandle>,
+}
+
+impl GuidanceState {
+    /// Whether a sweep is running.
+    pub fn is_sweeping(&self) -> bool {
+        self.sweep.as_ref().is_some_and(|j| !j.is_finished())
+    }
+}
+
+impl PlayerView {
+    /// The class labels of the loaded model (0: unconditional).
+    pub fn model_classes(&self) -> usize {
+        self.model().map_or(0, |m| m.ema.num_classes())
+    }
+
+    /// The guidance a chain of `n` samples uses with weight `w` on a model of `classes` labels.
+    pub(super) fn guidance_for(&self, classes: usize, w: f64, n: usize) -> Option<Guidance> {
+        if classes == 0 {
+            return None;
+        }
+        match self.guidance.pick {
+            ClassPick::Unconditional => None,
+            ClassPick::One(c) => Some(Guidance::class(c.min(classes - 1), w)),
+            ClassPick::Rows => Some(Guidance::rows_of_classes(n, grid_cols(n), classes, w)),
+        }
+    }
+
+    /// Picks the class (and, for one row per class, a square grid of every class).
+    pub fn set_class_pick(&mut self, pick: ClassPick) {
+        let classes = self.model_classes();
+        if pick == ClassPick::Rows && classes > 0 && grid_cols(self.n) != classes {
+            self.n = classes * classes;
+        }
+        self.guidance.pick = pick;
+    }
+
+    /// The class picker, shown only for a class-conditional model.
+    pub(super) fn class_picker_ui(&mut self, ui: &mut egui::Ui) {
+        let classes = self.model_classes();
+        if classes == 0 {
+            return;
+        }
+        ui.separator();
+        let l = ui.label("Class");
+        let name = |p: ClassPick| match p {
+            ClassPick::Rows => "every class (rows)".to_owned(),
+            ClassPick::One(c) => format!("{c}"),
+            ClassPick::Unconditional => "none (unconditional)".to_owned(),
+        };
+        let mut pick = self.guidance.pick;
+        egui::ComboBox::from_id_salt("player_class")
+            .selected_text(name(pick))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut pick, ClassPick::Rows, name(ClassPick::Rows));
+                for c in 0..classes {
+                    ui.selectable_value(&mut pick, ClassPick::One(c), name(ClassPick::One(c)));
+                }
+                ui.selectable_value(
+                    &mut pick,
+                    ClassPick::Unconditional,
+                    name(ClassPick::Unconditional),
+                );
+            })
+            .response
+            .labelled_by(l.id)
+            .on_hover_text(
+                "The label the model is asked for; 'every class' gives one row per class. \
+                 The null label gives the model's unconditional samples.",
+            );
+        if pick != self.guidance.pick {
+            self.set_class_pick(pick);
+        }
+    }
+
+    /// Runs the w sweep of the selected sample with pane A's sampler in the background.
+    pub fn run_w_sweep(&mut self) {
+        let Some(model) = self.model().cloned() else {
+            self.guidance.error = Some("no model loaded".into());
+            return;
+        };
+        let classes = model.ema.num_classes();
+        if classes == 0 {
+            self.guidance.error = Some(
+                "this model is unconditional: load a class-conditional one (mnist-cond)".into(),
+            );
+            return;
+        }
+        let i = self.selected.min(self.n.saturating_sub(1));
+        let class = match self.guidance_for(classes, 0.0, self.n) {
+            Some(g) => g.label(i),
+            None => {
+                self.guidance.error = Some("pick a class first".into());
+                return;
+            }
+        };
+        let plan = match SamplerPlan::new(&model.table, self.a.settings.kind()) {
+            Ok(p) => p,
+            Err(e) => {
+                self.guidance.error = Some(e.to_string());
+                return;
+            }
+        };
+        let (seed, clip, weights) = (self.seed, self.clip, self.a.settings.weights);
+        self.guidance.error = None;
+        self.guidance.sweep_class = class;
+        let job = BgJob::spawn("w sweep", self.wake(), move |ctx| {
+            let den = model.denoiser(weights);
+            ctx.set_total(SWEEP_WEIGHTS.len());
+            let mut out = Vec::new();
+            for (k, &w) in SWEEP_WEIGHTS.iter().enumerate() {
+                let mut spec = ChainSpec::new(plan.clone(), 1, seed, clip);
+                spec.first_index = i;
+                spec.stride = usize::MAX;
+                spec.guidance = Some(Guidance::class(class, w));
+                match run_chain(&den, &spec, ctx.cancel_flag(), |_, _| {}) {
+                    Some(x) => out.push(x),
+                    None => return Ok(None),
+                }
+                if !ctx.set_done(k + 1) {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(out))
+        });
+        match job {
+            Ok(j) => self.guidance.sweep = Some(j),
+            Err(e) => self.guidance.error = Some(format!("cannot start: {e}")),
+        }
+    }
+
+    /// Collects a finished sweep.
+    pub(super) fn poll_guidance(&mut self) {
+        if let Some(job) = &mut self.guidance.sweep
+            && let Some(result) = job.take()
+        {
+            match result {
+                Some(Ok(Some(images))) => {
+                    self.guidance.sweep_images =
+                        SWEEP_WEIGHTS.iter().copied().zip(images).collect();
+                    self.guidance.tex.clear();
+                }
+                Some(Ok(None)) => self.guidance.error = Some("cancelled".into()),
+                Some(Err(e)) => self.guidance.error = Some(e),
+                None => self.guidance.error = Some("the sweep failed unexpectedly".into()),
+            }
+            self.guidance.sweep = None;
+        }
+    }
+
+    /// The side section: what guidance does, and the w sweep.
+    pub(super) fn guidance_ui(&mut self, ui: &mut egui::Ui) {
+        let classes = self.model_classes();
+        if classes == 0 {
+            ui.label(
+                "This model is unconditional. Load the class-conditional model (Model → MNIST, \
+                 class-conditional) to ask for a digit.",
+            );
+            return;
+        }
+        ui.label(
+            RichText::new("ε̃ = (1 + w)·ε_θ(x_t, y) − w·ε_θ(x_t, ∅)")
+                .monospace()
+                .strong(),
+        );
+        ui.label(
+            "w = 0 is the conditional model alone; larger w pushes each step towards the class \
+             (clearer digits, less variety). The guidance scale of other code is 1 + w.",
+        );
+        ui.horizontal(|ui| {
+            let busy = self.guidance.is_sweeping();
+            if ui
+                .add_enabled(!busy, egui::Button::new("Sweep w"))
+                .on_hover_text(format!(
+                    "The selected sample (#{}) from the same x_T at w = 0, 0.5, 1, 2, 4, 8, with \
+                     sampler A",
+                    self.selected
+                ))
+                .clicked()
+            {
+                self.run_w_sweep();
+            }
+            if let Some(j) = &self.guidance.sweep {
+                let (d, t) = j.progress();
+                ui.add(
+                    egui::ProgressBar::new(if t == 0 { 0.0 } else { d as f32 / t as f32 })
+                        .desired_width(100.0)
+                        .text(format!("{d}/{t}")),
+                );
+                if ui.button("Cancel").clicked() {
+                    j.cancel();
+                }
+            }
+        });
+        if let Some(e) = &self.guidance.error {
+            ui.colored_label(Color32::LIGHT_RED, e);
+        }
+        let Some(shape) = self.model().map(|m| m.shape) else {
+            return;
+        };
+        if self.guidance.sweep_images.is_empty() {
+            return;
+        }
+        if self.guidance.tex.len() != self.guidance.sweep_images.len() {
+            self.guidance.tex = self
+                .guidance
+                .sweep_images
+                .iter()
+                .enumerate()
+                .map(|(k, (_, img))| {
+                    ui.ctx().load_texture(
+                        format!("w_sweep_{k}"),
+                        image_color(img, shape),
+                        egui::TextureOptions::NEAREST,
+                    )
+                })
+                .collect();
+        }
+        ui.label(format!("class {}:", self.guidance.sweep_class));
+        ui.horizontal_wrapped(|ui| {
+            for ((w, _), tex) in self.guidance.sweep_images.iter().zip(&self.guidance.tex) {
+                ui.vertical(|ui| {
+                    ui.add(egui::Image::new(tex).fit_to_exact_size(egui::vec2(56.0, 56.0)));
+                    ui.label(format!("w = {w}"));
+                });
+            }
+        });
+    }
+}
+
+/// One image (flat [C, H, W] in [−1, 1]) as a colour image.
+fn image_color(x: &[f32], [c, h, w]: [usize; 3]) -> egui::ColorImage {
+    let u = |v: f32| crate::data::unit_to_u8(v);
+    let pixels = (0..h * w)
+        .map(|p| {
+            if c == 3 {
+                Color32::from_rgb(u(x[p]), u(x[h * w + p]), u(x[2 * h * w + p]))
+            } else {
+                let g = u(x[p]);
+                Color32::from_rgb(g, g, g)
+            }
+        })
+        .collect();
+    egui::ColorImage::new([w, h], pixels)
+}

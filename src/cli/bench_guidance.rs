@@ -1,0 +1,95 @@
+//! `diffusion-lab bench guidance`: seed 004's trade-off curve of classifier-free guidance for a
+//! class-conditional checkpoint: for each w, the classifier's accuracy on the class asked for
+//! and the FID of each class's samples against the held-out images of that class.
+
+use super::CliError;
+use super::score::progress_line;
+use crate::diffusion::{SamplerKind, Spacing};
+use crate::metrics::{GUIDANCE_WEIGHTS, classifier_for, guidance_curve};
+use crate::sampling::export::Weights;
+use crate::sampling::job::LoadedModel;
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// `diffusion-lab bench guidance`.
+#[derive(Debug, Args)]
+pub struct BenchGuidanceArgs {
+    /// A class-conditional checkpoint folder, or `bundled:NAME` [default: bundled:mnist-cond].
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<String>,
+    /// Samples per class at each w.
+    #[arg(long, default_value_t = 100)]
+    pub per_class: usize,
+    /// DDIM steps (η = 0, trailing spacing).
+    #[arg(long, default_value_t = 25)]
+    pub steps: usize,
+    /// The weights w to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = GUIDANCE_WEIGHTS.to_vec(), allow_negative_numbers = true)]
+    pub w: Vec<f64>,
+    /// Seed of x_T (the same for every w).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the curve as CSV (w,accuracy,class_fid,fid,is,seconds).
+    #[arg(long, value_name = "curve.csv")]
+    pub csv: Option<PathBuf>,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `diffusion-lab bench guidance`.
+pub fn bench_guidance(a: &BenchGuidanceArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    if !(2..=1000).contains(&a.per_class) {
+        return Err(CliError::usage(format!(
+            "--per-class must be 2..=1000, got {}",
+            a.per_class
+        )));
+    }
+    if !(1..=1000).contains(&a.steps) {
+        return Err(CliError::usage(format!(
+            "--steps must be 1..=1000, got {}",
+            a.steps
+        )));
+    }
+    let spec = a
+        .checkpoint
+        .clone()
+        .unwrap_or_else(|| format!("bundled:{}", crate::store::COND_MODEL));
+    let dir = crate::store::resolve_model_dir(&spec).map_err(CliError::usage)?;
+    let model = LoadedModel::load(&dir, "checkpoint").map_err(CliError::usage)?;
+    let net = classifier_for(&model.config.data).map_err(CliError::usage)?;
+    let den = model.denoiser(Weights::Ema);
+    let kind = SamplerKind::Ddim {
+        steps: a.steps,
+        eta: 0.0,
+        spacing: Spacing::Trailing,
+    };
+    let curve = guidance_curve(
+        &den,
+        &net,
+        kind,
+        &a.w,
+        a.per_class,
+        a.seed,
+        &mut progress_line("sampling"),
+    )
+    .map_err(CliError::usage)?
+    .ok_or_else(|| CliError::failure("cancelled"))?;
+    if let Some(p) = &a.csv {
+        crate::fs::write_atomic(p, |f| f.write_all(curve.csv().as_bytes()))
+            .map_err(|e| CliError::failure(format!("cannot write {}: {e}", p.display())))?;
+    }
+    let text = if a.json {
+        serde_json::to_string_pretty(&curve).map_err(|e| CliError::failure(e.to_string()))? + "\n"
+    } else {
+        format!(
+            "{} on {}\n{}",
+            model.label,
+            model.device_label,
+            curve.table()
+        )
+    };
+    out.write_all(text.as_bytes())
+        .map_err(|e| CliError::failure(e.to_string()))
+}
