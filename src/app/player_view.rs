@@ -498,6 +498,10 @@ impl PlayerView {
             Some(Err(e)) => self.model_error = Some(e),
             None => self.model_error = Some("loading the model failed unexpectedly".into()),
         }
+        if self.guidance.pick == ClassPick::Rows {
+            // A class-conditional model opens on its square grid, one row per class.
+            self.set_class_pick(ClassPick::Rows);
+        }
         if std::mem::take(&mut self.sample_after_load) && self.model.is_some() {
             self.sample_all();
         }

@@ -4,6 +4,7 @@ mod commands;
 #[path = "../common/mod.rs"]
 mod common;
 mod forward;
+mod guidance;
 mod quality;
 mod safety;
 mod toy;

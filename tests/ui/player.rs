@@ -2,7 +2,7 @@
 //! the transport steps and scrubs, the A/B panes share x_T, and an export writes its file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use diffusion_lab::app::{ExportKind, ModelSource, PlayerView};
+use diffusion_lab::app::{ClassPick, ComparePair, ExportKind, ModelSource, PlayerView};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use std::time::{Duration, Instant};
@@ -158,4 +158,108 @@ fn branches_of_a_deterministic_chain_differ() {
         diff(0, 1) > 0.1 && diff(1, 2) > 0.1,
         "branches are the same image"
     );
+}
+
+/// A tiny class-conditional checkpoint, one training step old.
+fn cond_checkpoint(dir: &std::path::Path) -> std::path::PathBuf {
+    use diffusion_lab::config::{DataSpec, ModelSize, RunConfig, TrainConfig};
+    use diffusion_lab::model::{DeviceChoice, pick_device};
+    let config = RunConfig {
+        name: "cond".into(),
+        data: DataSpec::Bundled {
+            name: "mnist".into(),
+            limit: 64,
+        },
+        model_size: ModelSize::Tiny,
+        num_classes: 10,
+        train: TrainConfig {
+            steps: 1,
+            batch: 4,
+            val_every: 0,
+            preview_every: 0,
+            checkpoint_every: 0,
+            device: DeviceChoice::Cpu,
+            ..TrainConfig::default()
+        },
+        ..RunConfig::default()
+    };
+    let mut t = diffusion_lab::train::Trainer::new(config, pick_device(DeviceChoice::Cpu)).unwrap();
+    t.step().unwrap();
+    let out = dir.join("cond");
+    diffusion_lab::train::save_checkpoint(&t, &out).unwrap();
+    out
+}
+
+#[test]
+fn a_conditional_model_gets_a_class_picker_a_w_slider_and_the_w_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness();
+    run_until(&mut h, "the bundled model's chain", |v| !v.is_busy());
+    // As picking "Checkpoint folder…" in the model menu does.
+    h.state_mut().source = ModelSource::Checkpoint(cond_checkpoint(dir.path()));
+    h.state_mut().a.settings.steps = 3;
+    h.state_mut().load_model();
+    run_until(&mut h, "the checkpoint", |v| {
+        !v.is_busy() && (v.model_classes() > 0 || v.model_error.is_some())
+    });
+    // It opens on one row per class: a 10 × 10 grid.
+    assert_eq!(h.state().n, 100);
+    h.state_mut().sample_all();
+    run_until(&mut h, "the first chain", |v| {
+        !v.is_busy() && v.frames() > 0
+    });
+    assert_eq!(
+        h.state().model_classes(),
+        10,
+        "{:?} {:?}",
+        h.state().model_error,
+        h.state().model().map(|m| m.label.clone())
+    );
+    h.step();
+    h.get_by_label("Class");
+    h.get_by_label("Sweep w");
+    h.get_by_label_contains("ε̃ = (1 + w)");
+    // Pane A asks every class in rows with w = 2 by default.
+    assert!(h.state().a.settings.cfg_w == 2.0);
+    h.state_mut().set_class_pick(ClassPick::One(7));
+    h.state_mut().selected = 1;
+    h.get_by_label("Sweep w").click();
+    h.step();
+    run_until(&mut h, "the sweep", |v| {
+        !v.guidance.sweep_images.is_empty() || v.guidance.error.is_some()
+    });
+    let st = h.state();
+    assert_eq!(st.guidance.error, None);
+    assert_eq!(st.guidance.sweep_class, 7);
+    let ws: Vec<f64> = st.guidance.sweep_images.iter().map(|(w, _)| *w).collect();
+    assert_eq!(ws, [0.0, 0.5, 1.0, 2.0, 4.0, 8.0]);
+    // w changes the image (the class table is trained for one step, so the change is small
+    // but not zero), and every image is finite.
+    let (first, last) = (
+        &st.guidance.sweep_images[0].1,
+        &st.guidance.sweep_images[5].1,
+    );
+    assert!(first.iter().chain(last).all(|v| v.is_finite()));
+    assert!(first.iter().zip(last).any(|(a, b)| (a - b).abs() > 1e-4));
+    h.step();
+    h.get_by_label("w = 8");
+    // The A/B pair of two weights.
+    h.state_mut().apply_pair(ComparePair::GuidanceWeights);
+    assert_eq!(
+        (h.state().a.settings.cfg_w, h.state().b.settings.cfg_w),
+        (0.0, 4.0)
+    );
+}
+
+#[test]
+fn an_unconditional_model_shows_no_class_picker() {
+    let mut h = harness();
+    h.step();
+    run_until(&mut h, "the first chain", |v| {
+        !v.is_busy() && v.frames() > 0
+    });
+    h.step();
+    assert_eq!(h.state().model_classes(), 0);
+    assert!(h.query_by_label("Sweep w").is_none());
+    assert!(h.query_by_label("Class").is_none());
 }

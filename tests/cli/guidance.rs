@@ -1,0 +1,198 @@
+//! `sample --class` and `bench guidance` as processes: a 10-row grid from a class-conditional
+//! checkpoint, the trade-off table, and clear refusals (unconditional model, class out of
+//! range, negative or non-finite w, --class all with n not a multiple of 10).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::common::{cli_ok, cli_usage_error};
+
+/// A tiny class-conditional checkpoint trained for two steps.
+fn cond_checkpoint(dir: &std::path::Path) -> std::path::PathBuf {
+    let preset = dir.join("cond.toml");
+    std::fs::write(
+        &preset,
+        r#"
+name = "cond-test"
+model_size = "tiny"
+num_classes = 10
+[data]
+source = "bundled"
+name = "mnist"
+[schedule]
+kind = "linear"
+steps = 100
+[train]
+steps = 2
+batch = 4
+val_every = 0
+preview_every = 0
+checkpoint_every = 0
+device = "cpu"
+label_drop = 0.5
+"#,
+    )
+    .unwrap();
+    let out = dir.join("ck");
+    cli_ok(
+        "train",
+        &[
+            "--preset",
+            preset.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(config.contains("\"num_classes\": 10"), "{config}");
+    out
+}
+
+#[test]
+fn sample_asks_a_conditional_model_for_classes_and_refuses_bad_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = cond_checkpoint(dir.path());
+    let ck = ck.to_str().unwrap();
+    let grid = dir.path().join("all.png");
+    let card = dir.path().join("card.json");
+    let out = cli_ok(
+        "sample",
+        &[
+            "--checkpoint",
+            ck,
+            "--class",
+            "all",
+            "--n",
+            "20",
+            "--steps",
+            "3",
+            "--grid",
+            grid.to_str().unwrap(),
+            "--card",
+            card.to_str().unwrap(),
+        ],
+    );
+    assert!(out.starts_with("20 samples"), "{out}");
+    // 20 images in rows of 2 (one row per class): 2 columns × 10 rows of 28 px with 2-px gaps.
+    let img = image::open(&grid).unwrap();
+    assert_eq!((img.width(), img.height()), (2 * 30 + 2, 10 * 30 + 2));
+    let card_text = std::fs::read_to_string(&card).unwrap();
+    assert!(card_text.contains("\"guidance\""), "{card_text}");
+    // The card regenerates the same grid.
+    let again = dir.path().join("again.png");
+    cli_ok(
+        "sample",
+        &[
+            "--from-card",
+            card.to_str().unwrap(),
+            "--grid",
+            again.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        std::fs::read(&grid).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
+    cli_ok(
+        "sample",
+        &[
+            "--checkpoint",
+            ck,
+            "--class",
+            "7",
+            "--cfg-scale",
+            "4",
+            "--n",
+            "2",
+            "--steps",
+            "2",
+        ],
+    );
+
+    cli_usage_error(
+        "sample",
+        &["--checkpoint", ck, "--class", "10"],
+        "outside the model's 10 classes",
+    );
+    cli_usage_error(
+        "sample",
+        &["--checkpoint", ck, "--class", "3", "--cfg-scale", "-1"],
+        "finite number ≥ 0",
+    );
+    cli_usage_error(
+        "sample",
+        &["--checkpoint", ck, "--class", "3", "--cfg-scale", "NaN"],
+        "finite number ≥ 0",
+    );
+    cli_usage_error(
+        "sample",
+        &["--checkpoint", ck, "--class", "all", "--n", "15"],
+        "multiple of 10",
+    );
+    cli_usage_error("sample", &["--class", "seven"], "class index");
+    // The bundled tiny model is unconditional.
+    let tiny = diffusion_lab::store::bundled_dir("mnist-tiny").unwrap();
+    cli_usage_error(
+        "sample",
+        &["--checkpoint", tiny.to_str().unwrap(), "--class", "3"],
+        "unconditional",
+    );
+}
+
+#[test]
+fn bench_guidance_prints_accuracy_and_fid_per_weight() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = cond_checkpoint(dir.path());
+    let csv = dir.path().join("curve.csv");
+    let out = cli_ok(
+        "bench",
+        &[
+            "guidance",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--per-class",
+            "2",
+            "--steps",
+            "2",
+            "--w",
+            "0,2",
+            "--csv",
+            csv.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("class FID"), "{out}");
+    assert!(out.contains("not comparable with Inception FID"), "{out}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert_eq!((rows[0][0], rows[1][0]), (0.0, 2.0));
+    for r in &rows {
+        assert!((0.0..=1.0).contains(&r[1]), "accuracy {}", r[1]);
+        assert!(r[2].is_finite() && r[2] > 0.0 && r[3].is_finite(), "{r:?}");
+    }
+    let tiny = diffusion_lab::store::bundled_dir("mnist-tiny").unwrap();
+    cli_usage_error(
+        "bench",
+        &[
+            "guidance",
+            "--checkpoint",
+            tiny.to_str().unwrap(),
+            "--per-class",
+            "2",
+        ],
+        "unconditional",
+    );
+    cli_usage_error(
+        "bench",
+        &[
+            "guidance",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--w",
+            "-1",
+        ],
+        "finite number ≥ 0",
+    );
+}
