@@ -243,6 +243,28 @@ fn a_conditional_model_gets_a_class_picker_a_w_slider_and_the_w_sweep() {
     assert!(first.iter().zip(last).any(|(a, b)| (a - b).abs() > 1e-4));
     h.step();
     h.get_by_label("w = 8");
+    // Seed 004's trade-off, measured and plotted.
+    h.state_mut().guidance.curve_per_class = 2;
+    h.get_by_label("Measure accuracy and FID over w").click();
+    h.step();
+    run_until(&mut h, "the curve", |v| {
+        v.guidance.curve.is_some() || v.guidance.error.is_some()
+    });
+    let curve = h
+        .state()
+        .guidance
+        .curve
+        .clone()
+        .expect("a curve, not an error");
+    assert_eq!(curve.points.len(), 6);
+    assert!(
+        curve
+            .points
+            .iter()
+            .all(|p| (0.0..=1.0).contains(&p.accuracy) && p.class_fid.is_finite())
+    );
+    h.step();
+    h.get_by_label("class FID");
     // The A/B pair of two weights.
     h.state_mut().apply_pair(ComparePair::GuidanceWeights);
     assert_eq!(

@@ -3,7 +3,7 @@
 //! that shows one x_T across w = 0, 0.5, 1, 2, 4, 8.
 
 use super::*;
-use crate::metrics::GUIDANCE_WEIGHTS as SWEEP_WEIGHTS;
+use crate::metrics::{GUIDANCE_WEIGHTS as SWEEP_WEIGHTS, GuidanceCurve};
 use crate::sampling::Guidance;
 
 /// Which class the grid asks for.
@@ -19,7 +19,6 @@ pub enum ClassPick {
 }
 
 /// The player's guidance state.
-#[derive(Default)]
 pub struct GuidanceState {
     /// The class the grid asks for.
     pub pick: ClassPick,
@@ -31,12 +30,34 @@ pub struct GuidanceState {
     /// What went wrong last.
     pub error: Option<String>,
     tex: Vec<egui::TextureHandle>,
+    curve_job: Option<BgJob<Result<Option<GuidanceCurve>, String>>>,
+    /// The last measured trade-off curve.
+    pub curve: Option<GuidanceCurve>,
+    /// Samples per class for the curve.
+    pub curve_per_class: usize,
+}
+
+impl Default for GuidanceState {
+    fn default() -> Self {
+        Self {
+            pick: ClassPick::default(),
+            sweep: None,
+            sweep_images: Vec::new(),
+            sweep_class: 0,
+            error: None,
+            tex: Vec::new(),
+            curve_job: None,
+            curve: None,
+            curve_per_class: 20,
+        }
+    }
 }
 
 impl GuidanceState {
-    /// Whether a sweep is running.
+    /// Whether a sweep or a curve measurement is running.
     pub fn is_sweeping(&self) -> bool {
         self.sweep.as_ref().is_some_and(|j| !j.is_finished())
+            || self.curve_job.as_ref().is_some_and(|j| !j.is_finished())
     }
 }
 
@@ -161,8 +182,56 @@ impl PlayerView {
         }
     }
 
-    /// Collects a finished sweep.
+    /// Measures seed 004's trade-off (accuracy on the asked class and per-class FID over w)
+    /// of the loaded model in the background, with pane A's sampler.
+    pub fn measure_guidance_curve(&mut self) {
+        let Some(model) = self.model().cloned() else {
+            self.guidance.error = Some("no model loaded".into());
+            return;
+        };
+        let (kind, weights, per_class, seed) = (
+            self.a.settings.kind(),
+            self.a.settings.weights,
+            self.guidance.curve_per_class,
+            self.seed,
+        );
+        self.guidance.error = None;
+        let job = BgJob::spawn("guidance curve", self.wake(), move |ctx| {
+            let net =
+                crate::metrics::classifier_for(&model.config.data).map_err(|e| e.to_string())?;
+            let den = model.denoiser(weights);
+            crate::metrics::guidance_curve(
+                &den,
+                &net,
+                kind,
+                &SWEEP_WEIGHTS,
+                per_class,
+                seed,
+                &mut |d, t| {
+                    ctx.set_total(t);
+                    ctx.set_done(d)
+                },
+            )
+        });
+        match job {
+            Ok(j) => self.guidance.curve_job = Some(j),
+            Err(e) => self.guidance.error = Some(format!("cannot start: {e}")),
+        }
+    }
+
+    /// Collects a finished sweep or curve.
     pub(super) fn poll_guidance(&mut self) {
+        if let Some(job) = &mut self.guidance.curve_job
+            && let Some(result) = job.take()
+        {
+            match result {
+                Some(Ok(Some(curve))) => self.guidance.curve = Some(curve),
+                Some(Ok(None)) => self.guidance.error = Some("cancelled".into()),
+                Some(Err(e)) => self.guidance.error = Some(e),
+                None => self.guidance.error = Some("the measurement failed unexpectedly".into()),
+            }
+            self.guidance.curve_job = None;
+        }
         if let Some(job) = &mut self.guidance.sweep
             && let Some(result) = job.take()
         {
@@ -227,6 +296,90 @@ impl PlayerView {
         if let Some(e) = &self.guidance.error {
             ui.colored_label(Color32::LIGHT_RED, e);
         }
+        self.sweep_strip_ui(ui);
+        ui.separator();
+        self.curve_ui(ui);
+    }
+
+    /// The trade-off curve: its button, progress, and two plots over w.
+    fn curve_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let busy = self.guidance.is_sweeping();
+            if ui
+                .add_enabled(!busy, egui::Button::new("Measure accuracy and FID over w"))
+                .on_hover_text(
+                    "Samples every class at w = 0, 0.5, 1, 2, 4, 8 from the same x_T (sampler A), \
+                     then the app's classifier says how often it sees the class asked for, and \
+                     how far each class's samples lie from held-out images of that class \
+                     (seed 004's trade-off; `diffusion-lab bench guidance` on the command line)",
+                )
+                .clicked()
+            {
+                self.measure_guidance_curve();
+            }
+            let l = ui.label("per class");
+            ui.add(egui::DragValue::new(&mut self.guidance.curve_per_class).range(2..=500))
+                .labelled_by(l.id);
+            if let Some(j) = &self.guidance.curve_job {
+                let (d, t) = j.progress();
+                ui.add(
+                    egui::ProgressBar::new(if t == 0 { 0.0 } else { d as f32 / t as f32 })
+                        .desired_width(100.0)
+                        .text(format!("{d}/{t}")),
+                );
+                if ui.button("Cancel").clicked() {
+                    j.cancel();
+                }
+            }
+        });
+        let Some(curve) = &self.guidance.curve else {
+            return;
+        };
+        ui.label(RichText::new(&curve.features).weak().small());
+        let acc: PlotPoints = curve
+            .points
+            .iter()
+            .map(|p| [p.w, 100.0 * p.accuracy])
+            .collect();
+        let cfid: PlotPoints = curve.points.iter().map(|p| [p.w, p.class_fid]).collect();
+        ui.columns(2, |cols| {
+            Plot::new("guidance_accuracy")
+                .height(130.0)
+                .x_axis_label("w")
+                .y_axis_label("asked class recognised (%)")
+                .include_y(100.0)
+                .show(&mut cols[0], |plot| {
+                    plot.line(Line::new("accuracy", acc));
+                });
+            Plot::new("guidance_fid")
+                .height(130.0)
+                .x_axis_label("w")
+                .y_axis_label("per-class FID")
+                .include_y(0.0)
+                .show(&mut cols[1], |plot| {
+                    plot.line(Line::new("class FID", cfid));
+                });
+        });
+        egui::Grid::new("guidance_curve_table")
+            .striped(true)
+            .show(ui, |ui| {
+                for h in ["w", "accuracy", "class FID", "FID", "IS"] {
+                    ui.label(RichText::new(h).strong());
+                }
+                ui.end_row();
+                for p in &curve.points {
+                    ui.label(format!("{}", p.w));
+                    ui.label(format!("{:.1}%", 100.0 * p.accuracy));
+                    ui.label(format!("{:.1}", p.class_fid));
+                    ui.label(format!("{:.1}", p.fid));
+                    ui.label(format!("{:.2}", p.is));
+                    ui.end_row();
+                }
+            });
+    }
+
+    /// The w sweep's images with their weights.
+    fn sweep_strip_ui(&mut self, ui: &mut egui::Ui) {
         let Some(shape) = self.model().map(|m| m.shape) else {
             return;
         };
