@@ -58,6 +58,8 @@ pub struct TrainingView {
     pub device: Option<(String, String)>,
     /// The last error message.
     pub error: Option<String>,
+    /// A note on how the run ended (early stopping).
+    pub note: Option<String>,
     /// The last checkpoint written.
     pub last_checkpoint: Option<PathBuf>,
     /// Steps done and the run's total.
@@ -107,6 +109,7 @@ impl TrainingView {
             handle: None,
             device: None,
             error: None,
+            note: None,
             last_checkpoint: None,
             step: (0, 0),
             losses: Vec::new(),
@@ -198,6 +201,7 @@ impl TrainingView {
                 self.handle = Some(h);
                 self.status = RunStatus::Starting;
                 self.error = None;
+                self.note = None;
             }
             Err(e) => {
                 self.status = RunStatus::Failed;
@@ -307,6 +311,7 @@ impl TrainingView {
                 self.preview = Some(grid);
             }
             TrainEvent::Checkpointed { path, .. } => self.last_checkpoint = Some(path),
+            TrainEvent::StoppedEarly(why) => self.note = Some(why),
             TrainEvent::Paused => self.status = RunStatus::Paused,
             TrainEvent::Resumed => self.status = RunStatus::Training,
             TrainEvent::Finished { checkpoint, .. } => {
@@ -448,6 +453,25 @@ impl TrainingView {
                     .labelled_by(l.id);
                 ui.label("steps");
             });
+            ui.horizontal(|ui| {
+                let p = &mut self.config.train.patience;
+                let mut on = *p > 0;
+                if ui
+                    .checkbox(&mut on, "Stop early")
+                    .on_hover_text(
+                        "Stop when the validation loss has not improved for this many \
+                         validations in a row (seed 000's early stopping, read as erratum \
+                         E000-4 says); the run then ends with a checkpoint of its last step",
+                    )
+                    .changed()
+                {
+                    *p = if on { 5 } else { 0 };
+                }
+                let l = ui.label("patience");
+                ui.add_enabled(on, egui::DragValue::new(p).range(0..=1000))
+                    .labelled_by(l.id);
+                ui.label("validations");
+            });
         });
         ui.label(format!(
             "Data: {} · schedule: {}",
@@ -529,6 +553,9 @@ impl TrainingView {
         }
         if let Some(p) = &self.last_checkpoint {
             ui.label(format!("Checkpoint: {}", p.display()));
+        }
+        if let Some(n) = &self.note {
+            ui.label(n);
         }
         if let Some(e) = self.error.clone() {
             ui.colored_label(ui.visuals().error_fg_color, e);

@@ -154,8 +154,10 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
                 return Err(CliError::failure(format!("{e}.{kept}")));
             }
         }
+        let mut early = None;
         if cfg.val_every > 0 && trainer.step.is_multiple_of(cfg.val_every) {
             trainer.validate();
+            early = trainer.early_stop();
         }
         if cfg.checkpoint_every > 0 && trainer.step.is_multiple_of(cfg.checkpoint_every) {
             save_checkpoint(&trainer, &out_dir).map_err(CliError::failure)?;
@@ -163,6 +165,10 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
         let rate = (trainer.step - start_step) as f64 / start.elapsed().as_secs_f64().max(1e-9);
         if trainer.step.is_multiple_of(5) || trainer.step == total {
             progress(trainer.step, total, last_loss, rate);
+        }
+        if let Some(why) = early {
+            eprintln!("\n{why}");
+            break;
         }
     }
     eprintln!();

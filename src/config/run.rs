@@ -198,6 +198,9 @@ pub struct TrainConfig {
     /// (its class table then starts at zero, so step 0 predicts exactly as the old model).
     /// Empty: random weights. Recorded in the checkpoint's config for provenance.
     pub init_from: String,
+    /// Early stopping (erratum E000-4's reading of seed 000 §4.1): stop when the validation
+    /// loss has not improved for this many validations in a row (0: never stop early).
+    pub patience: usize,
 }
 
 impl Default for TrainConfig {
@@ -224,6 +227,7 @@ impl Default for TrainConfig {
             engine: TrainEngine::Auto,
             label_drop: 0.1,
             init_from: String::new(),
+            patience: 0,
         }
     }
 }

@@ -10,5 +10,7 @@ mod worker;
 
 pub use checkpoint::{load_checkpoint, load_checkpoint_with, save_checkpoint};
 pub use ema::{ema_update, warmup_decay};
-pub use trainer::{BUCKET_ROW_STEPS, StepStats, T_BUCKETS, TrainError, Trainer};
+pub use trainer::{
+    BUCKET_ROW_STEPS, StepStats, T_BUCKETS, TrainError, Trainer, patience_exhausted,
+};
 pub use worker::{PreviewGrid, QualityPoint, StartOptions, TrainCommand, TrainEvent, TrainHandle};

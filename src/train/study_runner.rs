@@ -547,6 +547,13 @@ pub fn run_study(
                     write_text(&out_dir.join("epochs.csv"), &epochs_csv(&outcome.records))?;
                     write_text(&out_dir.join("summary.csv"), &summary_csv(&outcome.summary))?;
                     on_event(StudyEvent::Summary(outcome.summary.clone()));
+                    // Early stopping (train.patience) counts this run's epochs.
+                    if let Some(why) = trainer.early_stop() {
+                        outcome
+                            .warnings
+                            .push(format!("run {sname} / {pname} / seed {seed}: {why}"));
+                        break;
+                    }
                 }
                 save_checkpoint(&trainer, &dir).map_err(|e| e.to_string())?;
                 let (ts, row) = strip_row(&trainer, seed, plan.strip_columns, plan.strip_steps)?;

@@ -91,6 +91,22 @@ pub struct Trainer {
     num_classes: usize,
 }
 
+/// Patience-based early stopping on a validation-loss history (erratum E000-4): the index of
+/// the best (lowest) loss when the last `patience` losses after it all failed to improve on it,
+/// else None. `patience` = 0 never stops.
+pub fn patience_exhausted(val_losses: &[f32], patience: usize) -> Option<usize> {
+    if patience == 0 || val_losses.is_empty() {
+        return None;
+    }
+    let mut best = 0;
+    for (i, &v) in val_losses.iter().enumerate() {
+        if v < val_losses[best] {
+            best = i;
+        }
+    }
+    (val_losses.len() - 1 - best >= patience).then_some(best)
+}
+
 /// A noised batch: x_t, the target, t, and the (maybe dropped) labels.
 type Batch = (Vec<f32>, Vec<f32>, Vec<usize>, Vec<usize>);
 
@@ -197,6 +213,20 @@ impl Trainer {
     /// The class labels the model is conditioned on (0: unconditional).
     pub fn num_classes(&self) -> usize {
         self.num_classes
+    }
+
+    /// Why the run should stop early (`train.patience` validations without improvement), or
+    /// None to go on.
+    pub fn early_stop(&self) -> Option<String> {
+        let patience = self.config.train.patience;
+        let losses: Vec<f32> = self.history.val.iter().map(|v| v.mean).collect();
+        let best = patience_exhausted(&losses, patience)?;
+        let b = self.history.val[best];
+        Some(format!(
+            "stopped early at step {}: the validation loss has not improved for {patience} \
+             validations (best {:.5} at step {})",
+            self.step, b.mean, b.step
+        ))
     }
 
     /// Whether the native CPU engine trains this run.
@@ -518,4 +548,20 @@ pub(super) fn adam(config: &RunConfig) -> AdamConfig {
         .with_grad_clipping(
             (t.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(t.grad_clip as f32)),
         )
+}
+
+#[cfg(test)]
+mod early_stop_tests {
+    use super::patience_exhausted;
+
+    #[test]
+    fn patience_counts_validations_since_the_best() {
+        assert_eq!(patience_exhausted(&[1.0, 0.9, 0.8], 2), None);
+        assert_eq!(patience_exhausted(&[1.0, 0.8, 0.85, 0.9], 2), Some(1));
+        // A tie is not an improvement.
+        assert_eq!(patience_exhausted(&[1.0, 0.8, 0.8], 1), Some(1));
+        assert_eq!(patience_exhausted(&[1.0, 0.8, 0.9], 2), None);
+        assert_eq!(patience_exhausted(&[1.0, 2.0, 3.0], 0), None);
+        assert_eq!(patience_exhausted(&[], 3), None);
+    }
 }

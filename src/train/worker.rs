@@ -113,6 +113,9 @@ pub enum TrainEvent {
     /// Training resumed.
     Resumed,
     /// The run ended normally (finished or stopped); the final checkpoint is saved.
+    /// Early stopping ended the run (the message says why); `Finished` follows.
+    StoppedEarly(String),
+    /// The run ended (stopped, finished its steps, or stopped early).
     Finished {
         /// The last step.
         step: usize,
@@ -414,6 +417,14 @@ fn run_worker(
         let cfg = trainer.config.train.clone();
         if cfg.val_every > 0 && stats.step.is_multiple_of(cfg.val_every) {
             out.send(TrainEvent::Validation(trainer.validate()));
+            if let Some(why) = trainer.early_stop() {
+                out.send(TrainEvent::StoppedEarly(why));
+                save(&trainer, &mut last_ckpt);
+                return out.send(TrainEvent::Finished {
+                    step: trainer.step,
+                    checkpoint: last_ckpt,
+                });
+            }
         }
         while sent_rows < trainer.history.by_t.len() {
             let (step, row) = trainer.history.by_t[sent_rows].clone();

@@ -585,3 +585,35 @@ fn the_worker_measures_quality_in_the_background_when_asked() {
     assert!((1.0..=10.0).contains(&q.is), "{q:?}");
     assert!(h.send(TrainCommand::Stop));
 }
+
+#[test]
+fn early_stopping_ends_a_run_whose_validation_loss_stops_improving() {
+    let mut c = tiny_run(400);
+    c.train.val_every = 1;
+    c.train.patience = 2;
+    let mut t = Trainer::new(c, cpu()).unwrap();
+    let mut why = None;
+    while t.step < 400 && why.is_none() {
+        t.step().unwrap();
+        t.validate();
+        why = t.early_stop();
+    }
+    let why =
+        why.expect("a noisy validation loss fails to improve twice in a row within 400 steps");
+    // The history agrees: the best loss is two validations back and neither since beat it.
+    let v: Vec<f32> = t.history.val.iter().map(|p| p.mean).collect();
+    let n = v.len();
+    let best = v.iter().copied().fold(f32::INFINITY, f32::min);
+    assert_eq!(v[n - 3], best, "{v:?}");
+    assert!(v[n - 2] >= best && v[n - 1] >= best);
+    assert!(why.contains("has not improved for 2 validations"), "{why}");
+    // Patience 0 never stops.
+    let mut c = tiny_run(5);
+    c.train.val_every = 1;
+    let mut t = Trainer::new(c, cpu()).unwrap();
+    for _ in 0..5 {
+        t.step().unwrap();
+        t.validate();
+        assert!(t.early_stop().is_none());
+    }
+}
