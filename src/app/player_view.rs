@@ -528,7 +528,7 @@ impl PlayerView {
         let model = if settings.second_model && which == 'b' {
             self.second.clone()
         } else {
-            self.model().cloned()
+            self.job_model()
         };
         let wake = self.wake();
         let Some(model) = model else {
@@ -544,7 +544,7 @@ impl PlayerView {
             });
             return;
         };
-        let guidance = self.guidance_for(model.ema.num_classes(), settings.cfg_w, n);
+        let guidance = self.guidance_for(self.model_classes(), settings.cfg_w, n);
         let result = SamplerPlan::new(&model.table, settings.kind()).map(|plan| {
             let stride = self.stride_for(&plan, n, &model);
             let mut spec = ChainSpec::new(plan, n, seed, clip);
@@ -628,7 +628,7 @@ impl PlayerView {
     /// Forks `fork_k` continuations of the selected sample from the frame on screen, with
     /// fresh noise.
     pub fn fork(&mut self) {
-        let Some(model) = self.model().cloned() else {
+        let Some(model) = self.job_model() else {
             return;
         };
         let (index, n_total) = {
@@ -681,6 +681,13 @@ impl PlayerView {
         let prefix = SamplerPlan {
             steps: plan.steps[..index].to_vec(),
         };
+        // The branches ask for the selected sample's class, as its chain did.
+        let guidance = self
+            .guidance_for(self.model_classes(), settings.cfg_w, self.n)
+            .map(|g| crate::sampling::Guidance {
+                labels: vec![g.label(sample)],
+                ..g
+            });
         let job = ChainJob::custom(record.clone(), "branches", self.wake(), move |ctx, rec| {
             ctx.set_total(prefix.steps.len() + rest.steps.len());
             let den = model.denoiser(weights);
@@ -689,6 +696,7 @@ impl PlayerView {
             let mut head = ChainSpec::new(prefix, 1, seed, clip);
             head.first_index = sample;
             head.stride = usize::MAX;
+            head.guidance = guidance.clone();
             let mut done = 0;
             let x = run_chain(&den, &head, ctx.cancel_flag(), |_, _| {
                 done += 1;
@@ -698,6 +706,7 @@ impl PlayerView {
             tail.noise_seed = fresh;
             tail.stride = stride;
             tail.start = Some(x.repeat(k));
+            tail.guidance = guidance;
             run_chain(&den, &tail, ctx.cancel_flag(), |stat, frame| {
                 push_step(rec, stat, frame);
                 done += 1;
@@ -1132,7 +1141,7 @@ impl PlayerView {
             ui.colored_label(Color32::LIGHT_RED, e);
         }
         ui.horizontal_wrapped(|ui| {
-            let conditional = self.model_classes() > 0;
+            let conditional = self.model_is_conditional();
             pane_settings_ui(ui, "a", &mut self.a.settings, conditional);
             ui.separator();
             if ui.checkbox(&mut self.compare, "Compare A/B").changed()
@@ -1160,7 +1169,7 @@ impl PlayerView {
         });
         if self.compare {
             ui.horizontal_wrapped(|ui| {
-                let conditional = self.model_classes() > 0;
+                let conditional = self.model_is_conditional();
                 pane_settings_ui(ui, "b", &mut self.b.settings, conditional);
                 if self.b.settings.second_model {
                     let name = self
@@ -1428,11 +1437,12 @@ impl PlayerView {
         egui::CollapsingHeader::new(RichText::new("Equation").strong())
             .default_open(true)
             .show(ui, |ui| self.equation_ui(ui));
-        if self.model_classes() > 0 {
-            egui::CollapsingHeader::new(RichText::new("Guidance").strong())
-                .default_open(true)
-                .show(ui, |ui| self.guidance_ui(ui));
-        }
+        // Open for a model (or classifier) that can be asked for a class; its own open state.
+        let can_ask = self.model_classes() > 0;
+        egui::CollapsingHeader::new(RichText::new("Guidance").strong())
+            .id_salt(("player_guidance", can_ask))
+            .default_open(can_ask)
+            .show(ui, |ui| self.guidance_ui(ui));
         egui::CollapsingHeader::new(RichText::new("Quality").strong())
             .default_open(true)
             .show(ui, |ui| self.score_ui(ui));
@@ -1589,7 +1599,7 @@ impl PlayerView {
 
     /// Starts the noise-then-denoise sweep on dataset image `ntd.index` with pane A's sampler.
     pub fn run_noise_then_denoise(&mut self) {
-        let Some(model) = self.model().cloned() else {
+        let Some(model) = self.job_model() else {
             self.ntd.error = Some("no model loaded".into());
             return;
         };
@@ -1655,7 +1665,7 @@ impl PlayerView {
     /// Scores pane A's finished samples (FID, IS, KID, precision/recall, classes) against the
     /// held-out images of the model's data set, in the background.
     pub fn score_samples(&mut self) {
-        let Some(model) = self.model().cloned() else {
+        let Some(model) = self.job_model() else {
             self.score.error = Some("no model loaded".into());
             return;
         };
@@ -1841,7 +1851,8 @@ impl PlayerView {
             seed: self.seed,
             clip: self.clip,
             stride: self.a.lock().frames.get(1).map_or(1, |f| f.index.max(1)),
-            guidance: self.guidance_for(m.ema.num_classes(), self.a.settings.cfg_w, self.n),
+            guidance: self.guidance_for(self.model_classes(), self.a.settings.cfg_w, self.n),
+            classifier: self.guidance.classifier_dir.clone(),
         })
     }
 

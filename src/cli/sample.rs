@@ -64,6 +64,19 @@ pub struct SampleArgs {
         requires = "class"
     )]
     pub cfg_scale: Option<f64>,
+    /// Classifier guidance (seed 001 Alg. 4): a noisy-classifier folder written by
+    /// `classifier train-noisy`, steering any model (conditional or not) towards --class.
+    #[arg(long, value_name = "DIR", requires = "class")]
+    pub classifier: Option<PathBuf>,
+    /// Classifier-guidance scale γ ≥ 0 with --classifier: ε̂ = ε − γ·√(1 − ᾱ_t)·∇ log p_φ(y | x_t)
+    /// [default: 1].
+    #[arg(
+        long,
+        value_name = "GAMMA",
+        allow_negative_numbers = true,
+        requires = "classifier"
+    )]
+    pub gamma: Option<f64>,
     /// Seed of x_T and of the sampler's noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -142,10 +155,18 @@ fn guidance_for(
         return Ok((None, None));
     };
     let w = check_weight("w (--cfg-scale)", a.cfg_scale.unwrap_or(2.0)).map_err(CliError::usage)?;
+    let gamma = match a.classifier {
+        Some(_) => check_weight("γ (--gamma)", a.gamma.unwrap_or(1.0)).map_err(CliError::usage)?,
+        None => 0.0,
+    };
+    let with_gamma = |mut g: Guidance| {
+        g.gamma = gamma;
+        g
+    };
     match class {
         ClassArg::One(c) => {
             check_class(c, classes).map_err(CliError::usage)?;
-            Ok((Some(Guidance::class(c, w)), None))
+            Ok((Some(with_gamma(Guidance::class(c, w))), None))
         }
         ClassArg::All => {
             check_class(0, classes).map_err(CliError::usage)?;
@@ -156,7 +177,7 @@ fn guidance_for(
             }
             let cols = n / classes;
             Ok((
-                Some(Guidance::rows_of_classes(n, cols, classes, w)),
+                Some(with_gamma(Guidance::rows_of_classes(n, cols, classes, w))),
                 Some(cols),
             ))
         }
@@ -207,6 +228,7 @@ fn card_from_args(a: &SampleArgs) -> Result<RunCard, CliError> {
         clip: !a.no_clip,
         stride: a.stride.unwrap_or(0),
         guidance: None,
+        classifier: a.classifier.clone(),
     })
 }
 
@@ -234,8 +256,24 @@ pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
             card.n, a.index
         )));
     }
-    let model = LoadedModel::load(&card.checkpoint, "checkpoint").map_err(CliError::usage)?;
-    let classes = model.ema.num_classes();
+    let mut model = LoadedModel::load(&card.checkpoint, "checkpoint").map_err(CliError::usage)?;
+    if let Some(dir) = &card.classifier {
+        let c = crate::model::NoisyClassifier::load(dir).map_err(CliError::usage)?;
+        if c.info.shape != model.shape {
+            return Err(CliError::usage(format!(
+                "the noisy classifier in {} takes {:?} images, the model makes {:?}",
+                dir.display(),
+                c.info.shape,
+                model.shape
+            )));
+        }
+        model.classifier = Some(std::sync::Arc::new(c));
+    }
+    // A conditional model's classes, else the classifier's (classifier guidance).
+    let classes = match (model.ema.num_classes(), &model.classifier) {
+        (0, Some(c)) => c.info.classes.len(),
+        (k, _) => k,
+    };
     let mut grid_cols = None;
     if a.from_card.is_none() {
         if a.class == Some(ClassArg::All) && a.n.is_none() && classes > 0 {

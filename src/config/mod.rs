@@ -14,7 +14,7 @@ pub mod study;
 pub mod view;
 
 pub use preset::{LessonStep, Preset, SHIPPED_PRESETS, line_column};
-pub use run::{DataSpec, ModelSize, RunConfig, Target, TrainConfig};
+pub use run::{DataSpec, ModelSize, NoisyClassifierConfig, RunConfig, Target, TrainConfig};
 pub use sampler::{SamplerName, SamplerSpec};
 pub use study::{Grid, Study, StudyData, StudyRun, schedule_label};
 pub use view::View;

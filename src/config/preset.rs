@@ -60,6 +60,9 @@ pub struct Preset {
     pub study: Option<Study>,
     /// A DDIM η × steps grid.
     pub grid: Option<Grid>,
+    /// A noisy classifier for classifier guidance, trained on the preset's data and schedule
+    /// (`diffusion-lab classifier train-noisy --preset …`).
+    pub noisy_classifier: Option<super::NoisyClassifierConfig>,
 }
 
 impl Default for Preset {
@@ -80,6 +83,7 @@ impl Default for Preset {
             lesson: Vec::new(),
             study: None,
             grid: None,
+            noisy_classifier: None,
         }
     }
 }
@@ -212,6 +216,14 @@ pub const SHIPPED_PRESETS: &[(&str, &str)] = &[
     (
         "mnist-canonical-cpu",
         include_str!("../../presets/mnist-canonical-cpu.toml"),
+    ),
+    (
+        "mnist-cond-cpu",
+        include_str!("../../presets/mnist-cond-cpu.toml"),
+    ),
+    (
+        "mnist-classifier-guidance",
+        include_str!("../../presets/mnist-classifier-guidance.toml"),
     ),
     (
         "mnist-cosine",

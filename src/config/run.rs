@@ -331,3 +331,60 @@ impl RunConfig {
         cfg
     }
 }
+
+/// Training settings of the noisy classifier for classifier guidance (the `[noisy_classifier]`
+/// section of a preset; its data and schedule are the preset's).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NoisyClassifierConfig {
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Images per step.
+    pub batch: usize,
+    /// Peak Adam learning rate (cosine decay to 5%).
+    pub lr: f64,
+    /// Channels of the first convolution (then 2×, 2×).
+    pub width: usize,
+    /// Seed of the weights, the batches, t and ε.
+    pub seed: u64,
+}
+
+impl Default for NoisyClassifierConfig {
+    fn default() -> Self {
+        Self {
+            steps: 3000,
+            batch: 64,
+            lr: 2e-3,
+            width: 32,
+            seed: 0,
+        }
+    }
+}
+
+impl NoisyClassifierConfig {
+    /// Checks ranges; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=1_000_000).contains(&self.steps) {
+            return Err(format!(
+                "noisy_classifier.steps must be 1..=1000000, got {}",
+                self.steps
+            ));
+        }
+        if !(1..=4096).contains(&self.batch) {
+            return Err(format!(
+                "noisy_classifier.batch must be 1..=4096, got {}",
+                self.batch
+            ));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("noisy_classifier.lr must be > 0, got {}", self.lr));
+        }
+        if !(2..=512).contains(&self.width) {
+            return Err(format!(
+                "noisy_classifier.width must be 2..=512, got {}",
+                self.width
+            ));
+        }
+        Ok(())
+    }
+}

@@ -31,7 +31,8 @@ pub enum GuidanceError {
     /// Guidance asked of an unconditional model.
     #[error(
         "this model is unconditional (trained without labels), so it cannot be asked for a \
-         class; train one with num_classes = 10 (presets/mnist-cond-cpu.toml)"
+         class; train one with num_classes = 10 (presets/mnist-cond-cpu.toml), or steer it \
+         with a noisy classifier (sample --classifier, presets/mnist-classifier-guidance.toml)"
     )]
     Unconditional,
 }

@@ -4,10 +4,12 @@
 
 mod device;
 mod mlp;
+mod noisy_classifier;
 mod unet;
 
 pub use device::{DeviceChoice, DevicePick, TrainEngine, has_hardware_adapter, pick_device};
 pub use mlp::{ToyMlp, ToyMlpConfig};
+pub use noisy_classifier::{NoisyClassifier, NoisyClassifierInfo, NoisyClassifierNet};
 pub use unet::{CpuUNet, ParamGrad, TrainNet, UNet, UNetConfig, UNetConfigError};
 
 /// Seeds the device RNG and builds a module under one process-wide lock, then materialises every

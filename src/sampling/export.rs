@@ -259,6 +259,9 @@ pub struct RunCard {
     /// unconditional sampling).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guidance: Option<crate::sampling::Guidance>,
+    /// The noisy classifier of classifier guidance (when the guidance's γ > 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<PathBuf>,
 }
 
 impl RunCard {

@@ -36,6 +36,9 @@ pub struct LoadedModel {
     /// Var(x₀) of the run's data set (mean per-pixel variance), for the forward-process
     /// reference Var(x_t) = ᾱ_t·Var(x₀) + 1 − ᾱ_t; None when the data could not be read.
     pub data_variance: Option<f64>,
+    /// A noisy classifier for classifier guidance, attached to every denoiser made from
+    /// this model (used when the guidance's γ > 0).
+    pub classifier: Option<std::sync::Arc<crate::model::NoisyClassifier>>,
 }
 
 impl LoadedModel {
@@ -58,6 +61,7 @@ impl LoadedModel {
             device_label: pick.label,
             table,
             data_variance,
+            classifier: None,
         })
     }
 
@@ -78,6 +82,7 @@ impl LoadedModel {
             self.config.train.target,
             self.shape,
         )
+        .with_classifier(self.classifier.clone())
     }
 }
 

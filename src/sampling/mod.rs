@@ -104,6 +104,8 @@ pub struct Denoiser<'a> {
     pub engine: Engine,
     /// The CPU path's copy of the weights, made on first use.
     cpu: std::sync::OnceLock<CpuUNet>,
+    /// The noisy classifier of classifier guidance (used when the guidance's γ > 0).
+    classifier: Option<std::sync::Arc<crate::model::NoisyClassifier>>,
 }
 
 /// Which forward pass a [`Denoiser`] evaluates the network with.
@@ -134,7 +136,22 @@ impl<'a> Denoiser<'a> {
             shape,
             engine: Engine::Auto,
             cpu: std::sync::OnceLock::new(),
+            classifier: None,
         }
+    }
+
+    /// The same, with a noisy classifier for classifier guidance.
+    pub fn with_classifier(
+        mut self,
+        classifier: Option<std::sync::Arc<crate::model::NoisyClassifier>>,
+    ) -> Self {
+        self.classifier = classifier;
+        self
+    }
+
+    /// The noisy classifier attached for classifier guidance, if any.
+    pub fn classifier(&self) -> Option<&crate::model::NoisyClassifier> {
+        self.classifier.as_deref()
     }
 
     /// The same, evaluated with `engine`.
@@ -203,20 +220,39 @@ impl<'a> Denoiser<'a> {
         };
         let b = x.len() / self.pixels().max(1);
         let labels: Vec<usize> = (0..b).map(|i| g.label(first + i)).collect();
-        if g.w == 0.0 {
-            let out = self.network(t, x, Some(&labels));
+        self.predict_cfg(t, x, &labels, g.w, eps_out);
+        // Classifier guidance (seed 001 Alg. 4, the digest's corrected form); γ = 0 leaves
+        // the chain exactly as it was.
+        if g.gamma > 0.0
+            && let Some(c) = &self.classifier
+        {
+            let (_, grad) = c.grad_log_prob(x, t, &labels);
+            let one_minus = self.table.one_minus_alpha_bar_at(t);
+            crate::diffusion::guidance::classifier_guided_eps(eps_out, &grad, g.gamma, one_minus);
+        }
+    }
+
+    /// ε̂ for `labels`: the conditional model with classifier-free guidance weight `w`, or the
+    /// unconditional model as it is.
+    fn predict_cfg(&self, t: usize, x: &[f32], labels: &[usize], w: f64, eps_out: &mut [f32]) {
+        let b = labels.len();
+        if self.num_classes() == 0 {
+            return self.predict(t, x, eps_out);
+        }
+        if w == 0.0 {
+            let out = self.network(t, x, Some(labels));
             return self.to_eps(t, x, &out, eps_out);
         }
         let mut both = Vec::with_capacity(2 * x.len());
         both.extend_from_slice(x);
         both.extend_from_slice(x);
-        let mut both_labels = labels;
+        let mut both_labels = labels.to_vec();
         both_labels.extend(std::iter::repeat_n(self.num_classes(), b));
         let out = self.network(t, &both, Some(&both_labels));
         let mut uncond = vec![0f32; x.len()];
         self.to_eps(t, x, &out[..x.len()], eps_out);
         self.to_eps(t, x, &out[x.len()..], &mut uncond);
-        crate::diffusion::guidance::cfg_combine(eps_out, &uncond, g.w);
+        crate::diffusion::guidance::cfg_combine(eps_out, &uncond, w);
     }
 
     /// Converts the network's output `out` for `x` at `t` into ε̂ (by the training target).
@@ -261,6 +297,10 @@ pub struct Guidance {
     /// The weight w ≥ 0 of ε̃ = (1 + w)·ε(x, y) − w·ε(x, ∅) (seed 004's convention; the
     /// "guidance scale" of other code is 1 + w). 0: the conditional model alone.
     pub w: f64,
+    /// Classifier-guidance scale γ ≥ 0 (used with a noisy classifier on the denoiser):
+    /// ε̂ = ε − γ·√(1 − ᾱ_t)·∇ₓ log p_φ(y | x_t). 0: none.
+    #[serde(default)]
+    pub gamma: f64,
 }
 
 impl Guidance {
@@ -269,6 +309,7 @@ impl Guidance {
         Self {
             labels: vec![class],
             w,
+            gamma: 0.0,
         }
     }
 
@@ -278,6 +319,7 @@ impl Guidance {
         Self {
             labels: (0..n.max(1)).map(|i| (i / cols) % classes.max(1)).collect(),
             w,
+            gamma: 0.0,
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod ema;
+pub mod noisy_classifier;
 pub mod study_runner;
 pub mod toy_worker;
 mod trainer;

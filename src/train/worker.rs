@@ -596,6 +596,7 @@ fn spawn_preview(trainer: &Trainer, busy: &Arc<AtomicBool>, out: &Outbox) {
         device_label: String::new(),
         table: table.clone(),
         data_variance: Some(trainer.data_variance()),
+        classifier: None,
     };
     // Offered, not sent: a UI that is behind skips a snapshot rather than stalling training.
     let _ = out.offer(TrainEvent::Weights(Box::new(snapshot)));

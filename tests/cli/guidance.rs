@@ -196,3 +196,110 @@ fn bench_guidance_prints_accuracy_and_fid_per_weight() {
         "finite number ≥ 0",
     );
 }
+
+#[test]
+fn classifier_guidance_trains_a_noisy_classifier_and_steers_an_unconditional_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = dir.path().join("noisy.toml");
+    std::fs::write(
+        &preset,
+        r#"
+name = "noisy-test"
+[data]
+source = "bundled"
+name = "mnist"
+[schedule]
+kind = "linear"
+steps = 1000
+[noisy_classifier]
+steps = 3
+batch = 4
+width = 4
+"#,
+    )
+    .unwrap();
+    let noisy = dir.path().join("noisy");
+    let out = cli_ok(
+        "classifier",
+        &[
+            "train-noisy",
+            "--preset",
+            preset.to_str().unwrap(),
+            "--out",
+            noisy.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("held-out accuracy t=1:"), "{out}");
+    assert!(noisy.join("weights.bpk").is_file() && noisy.join("info.json").is_file());
+    let tiny = diffusion_lab::store::bundled_dir("mnist-tiny").unwrap();
+    let tiny = tiny.to_str().unwrap();
+    let (a, b) = (dir.path().join("g0.npy"), dir.path().join("g4.npy"));
+    for (gamma, path) in [("0", &a), ("4", &b)] {
+        cli_ok(
+            "sample",
+            &[
+                "--checkpoint",
+                tiny,
+                "--class",
+                "3",
+                "--classifier",
+                noisy.to_str().unwrap(),
+                "--gamma",
+                gamma,
+                "--n",
+                "2",
+                "--steps",
+                "3",
+                "--npy",
+                path.to_str().unwrap(),
+            ],
+        );
+    }
+    let plain = dir.path().join("plain.npy");
+    cli_ok(
+        "sample",
+        &[
+            "--checkpoint",
+            tiny,
+            "--n",
+            "2",
+            "--steps",
+            "3",
+            "--npy",
+            plain.to_str().unwrap(),
+        ],
+    );
+    let read = |p: &std::path::Path| std::fs::read(p).unwrap();
+    assert_eq!(
+        read(&a),
+        read(&plain),
+        "γ = 0 is the unguided chain, byte for byte"
+    );
+    assert_ne!(read(&b), read(&plain), "γ = 4 steers it");
+    cli_usage_error(
+        "sample",
+        &[
+            "--checkpoint",
+            tiny,
+            "--class",
+            "3",
+            "--classifier",
+            noisy.to_str().unwrap(),
+            "--gamma",
+            "-2",
+        ],
+        "finite number ≥ 0",
+    );
+    cli_usage_error(
+        "sample",
+        &[
+            "--checkpoint",
+            tiny,
+            "--class",
+            "3",
+            "--classifier",
+            dir.path().to_str().unwrap(),
+        ],
+        "not a noisy-classifier folder",
+    );
+}

@@ -45,6 +45,7 @@ fn the_guided_eps_is_the_digest_combination_of_two_burn_passes() {
         let g = Guidance {
             labels: vec![1, 7, 4],
             w,
+            gamma: 0.0,
         };
         let mut got = vec![0f32; x.len()];
         den.predict_guided(t, &x, 0, Some(&g), &mut got);
@@ -117,6 +118,7 @@ fn guided_samples_do_not_depend_on_the_batch_size() {
     other.guidance = Some(Guidance {
         labels: vec![0, 1, 2, 9, 4],
         w: 3.0,
+        gamma: 0.0,
     });
     let changed = run_chain(&den, &other, &never, |_, _| {}).unwrap();
     for i in 0..5 {
@@ -240,4 +242,109 @@ fn fine_tuning_starts_from_the_unconditional_weights_and_mismatches_name_both() 
             && e.contains("class-conditional model (num_classes = 10)"),
         "{e}"
     );
+}
+
+/// A small noisy classifier with random weights for [1, 16, 16] images.
+fn noisy_classifier() -> diffusion_lab::model::NoisyClassifier {
+    use diffusion_lab::model::{NoisyClassifier, NoisyClassifierInfo, NoisyClassifierNet};
+    let device = NoisyClassifier::device();
+    NoisyClassifier {
+        net: NoisyClassifierNet::new([1, 16, 16], 10, 4, &device),
+        info: NoisyClassifierInfo {
+            shape: [1, 16, 16],
+            classes: (0..10).map(|c| c.to_string()).collect(),
+            width: 4,
+            data: "test".into(),
+            schedule: "linear".into(),
+            steps: 100,
+            train_steps: 0,
+            accuracy_by_t: Vec::new(),
+            seed: 0,
+        },
+    }
+}
+
+#[test]
+fn the_classifier_gradient_matches_finite_differences() {
+    let c = noisy_classifier();
+    let x = Rng::seed(21).normal_vec::<f32>(2 * 256);
+    let labels = [3usize, 8];
+    let t = 40;
+    let (logp, grad) = c.grad_log_prob(&x, t, &labels);
+    // log p from the softmax of the plain (no autodiff) forward pass, in f64.
+    let log_p = |v: &[f32]| -> f64 {
+        let p = c.probs(v, t);
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, &y)| f64::from(p[i * 10 + y]).ln())
+            .sum()
+    };
+    assert!((log_p(&x) - logp.iter().map(|&v| f64::from(v)).sum::<f64>()).abs() < 1e-4);
+    let h = 1e-2f32;
+    for &i in &[0usize, 17, 100, 255, 256 + 3, 256 + 130, 511] {
+        let (mut up, mut down) = (x.clone(), x.clone());
+        up[i] += h;
+        down[i] -= h;
+        let fd = (log_p(&up) - log_p(&down)) / (2.0 * f64::from(h));
+        let g = f64::from(grad[i]);
+        assert!(
+            (fd - g).abs() <= 2e-3 + 3e-2 * g.abs(),
+            "pixel {i}: autodiff {g:e}, finite difference {fd:e}"
+        );
+    }
+}
+
+#[test]
+fn classifier_guidance_shifts_eps_by_the_corrected_formula_and_gamma_zero_changes_nothing() {
+    let device = Device::flex();
+    let model = UNetConfig::tiny(1, 16).init_seeded(&device, 5);
+    let table = ScheduleSpec {
+        steps: 100,
+        ..ScheduleSpec::default()
+    }
+    .table()
+    .unwrap();
+    let c = std::sync::Arc::new(noisy_classifier());
+    let plain = Denoiser::new(&model, &device, &table, Target::Eps, [1, 16, 16]);
+    let guided = Denoiser::new(&model, &device, &table, Target::Eps, [1, 16, 16])
+        .with_classifier(Some(c.clone()));
+    let x = Rng::seed(8).normal_vec::<f32>(2 * 256);
+    let t = 60;
+    let g = Guidance {
+        labels: vec![2, 5],
+        w: 0.0,
+        gamma: 3.0,
+    };
+    let mut eps = vec![0f32; x.len()];
+    plain.predict(t, &x, &mut eps);
+    let mut got = vec![0f32; x.len()];
+    guided.predict_guided(t, &x, 0, Some(&g), &mut got);
+    let (_, grad) = c.grad_log_prob(&x, t, &[2, 5]);
+    let k = 3.0 * (1.0 - table.alpha_bar_at(t)).sqrt();
+    for i in 0..x.len() {
+        let want = f64::from(eps[i]) - k * f64::from(grad[i]);
+        assert!((want - f64::from(got[i])).abs() < 1e-5, "pixel {i}");
+    }
+    // γ = 0: the chain with the classifier attached is the unguided chain, bit for bit.
+    let kind = SamplerKind::Ddim {
+        steps: 4,
+        eta: 1.0,
+        spacing: Spacing::Trailing,
+    };
+    let plan = SamplerPlan::new(&table, kind).unwrap();
+    let mut spec = ChainSpec::new(plan, 2, 3, true);
+    spec.stride = usize::MAX;
+    let never = AtomicBool::new(false);
+    let unguided = run_chain(&plain, &spec, &never, |_, _| {}).unwrap();
+    spec.guidance = Some(Guidance {
+        labels: vec![2, 5],
+        w: 0.0,
+        gamma: 0.0,
+    });
+    let zero = run_chain(&guided, &spec, &never, |_, _| {}).unwrap();
+    assert!(unguided == zero, "γ = 0 must not change a single bit");
+    spec.guidance = Some(g);
+    let steered = run_chain(&guided, &spec, &never, |_, _| {}).unwrap();
+    assert!(unguided != steered, "γ = 3 steers the chain");
 }

@@ -285,3 +285,60 @@ fn an_unconditional_model_shows_no_class_picker() {
     assert!(h.query_by_label("Sweep w").is_none());
     assert!(h.query_by_label("Class").is_none());
 }
+
+#[test]
+fn a_noisy_classifier_steers_an_unconditional_model() {
+    use diffusion_lab::model::{NoisyClassifier, NoisyClassifierInfo, NoisyClassifierNet};
+    let dir = tempfile::tempdir().unwrap();
+    let device = NoisyClassifier::device();
+    let c = NoisyClassifier {
+        net: NoisyClassifierNet::new([1, 28, 28], 10, 4, &device),
+        info: NoisyClassifierInfo {
+            shape: [1, 28, 28],
+            classes: (0..10).map(|c| c.to_string()).collect(),
+            width: 4,
+            data: "mnist".into(),
+            schedule: "linear".into(),
+            steps: 1000,
+            train_steps: 0,
+            accuracy_by_t: Vec::new(),
+            seed: 0,
+        },
+    };
+    c.save(&dir.path().join("noisy")).unwrap();
+    let mut h = harness();
+    h.step();
+    run_until(&mut h, "the first chain", |v| {
+        !v.is_busy() && v.frames() > 0
+    });
+    let unguided = h.state().a.final_x0().unwrap().to_vec();
+    // A folder that is not a classifier is refused with its name.
+    let e = h
+        .state_mut()
+        .set_classifier(dir.path().to_path_buf())
+        .unwrap_err();
+    assert!(e.contains("not a noisy-classifier folder"), "{e}");
+    h.state_mut()
+        .set_classifier(dir.path().join("noisy"))
+        .unwrap();
+    assert_eq!(h.state().model_classes(), 10);
+    assert!(!h.state().model_is_conditional());
+    h.state_mut().set_class_pick(ClassPick::One(4));
+    h.state_mut().n = 4;
+    h.state_mut().guidance.gamma = 5.0;
+    h.state_mut().sample_all();
+    run_until(&mut h, "the guided chain", |v| {
+        !v.is_busy() && v.a.is_complete()
+    });
+    let guided = h.state().a.final_x0().unwrap().to_vec();
+    assert_eq!(guided.len(), unguided.len());
+    assert!(guided.iter().all(|v| v.is_finite()));
+    assert!(guided != unguided, "γ = 5 changes the samples");
+    h.step();
+    // The γ slider (its label and the slider it names) and the class picker are shown.
+    assert!(h.query_all_by_label("γ").count() >= 1);
+    h.get_by_label("Class");
+    let card = h.state().run_card().unwrap();
+    assert_eq!(card.guidance.unwrap().gamma, 5.0);
+    assert_eq!(card.classifier, Some(dir.path().join("noisy")));
+}

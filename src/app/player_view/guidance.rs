@@ -5,6 +5,8 @@
 use super::*;
 use crate::metrics::{GUIDANCE_WEIGHTS as SWEEP_WEIGHTS, GuidanceCurve};
 use crate::sampling::Guidance;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Which class the grid asks for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,6 +37,12 @@ pub struct GuidanceState {
     pub curve: Option<GuidanceCurve>,
     /// Samples per class for the curve.
     pub curve_per_class: usize,
+    /// The noisy classifier of classifier guidance, and its folder.
+    pub classifier: Option<Arc<crate::model::NoisyClassifier>>,
+    /// The folder `classifier` came from.
+    pub classifier_dir: Option<PathBuf>,
+    /// Classifier-guidance scale γ (used while a classifier is loaded).
+    pub gamma: f64,
 }
 
 impl Default for GuidanceState {
@@ -49,6 +57,9 @@ impl Default for GuidanceState {
             curve_job: None,
             curve: None,
             curve_per_class: 20,
+            classifier: None,
+            classifier_dir: None,
+            gamma: 1.0,
         }
     }
 }
@@ -62,9 +73,46 @@ impl GuidanceState {
 }
 
 impl PlayerView {
-    /// The class labels of the loaded model (0: unconditional).
+    /// The classes the grid can ask for: the model's own (a class-conditional model), else
+    /// the noisy classifier's (classifier guidance), else 0.
     pub fn model_classes(&self) -> usize {
-        self.model().map_or(0, |m| m.ema.num_classes())
+        match (
+            self.model().map_or(0, |m| m.ema.num_classes()),
+            &self.guidance.classifier,
+        ) {
+            (0, Some(c)) => c.info.classes.len(),
+            (k, _) => k,
+        }
+    }
+
+    /// Whether the loaded model itself is class-conditional (classifier-free guidance).
+    pub fn model_is_conditional(&self) -> bool {
+        self.model().is_some_and(|m| m.ema.num_classes() > 0)
+    }
+
+    /// The loaded model for a background job, with the noisy classifier attached.
+    pub(super) fn job_model(&self) -> Option<LoadedModel> {
+        self.model().cloned().map(|mut m| {
+            m.classifier = self.guidance.classifier.clone();
+            m
+        })
+    }
+
+    /// Loads the noisy classifier in `dir` for classifier guidance (its image shape must be
+    /// the model's). It is a small file, read on the spot.
+    pub fn set_classifier(&mut self, dir: PathBuf) -> Result<(), String> {
+        let c = crate::model::NoisyClassifier::load(&dir)?;
+        if let Some(m) = self.model()
+            && m.shape != c.info.shape
+        {
+            return Err(format!(
+                "the classifier takes {:?} images but the model makes {:?}",
+                c.info.shape, m.shape
+            ));
+        }
+        self.guidance.classifier = Some(Arc::new(c));
+        self.guidance.classifier_dir = Some(dir);
+        Ok(())
     }
 
     /// The guidance a chain of `n` samples uses with weight `w` on a model of `classes` labels.
@@ -77,6 +125,12 @@ impl PlayerView {
             ClassPick::One(c) => Some(Guidance::class(c.min(classes - 1), w)),
             ClassPick::Rows => Some(Guidance::rows_of_classes(n, grid_cols(n), classes, w)),
         }
+        .map(|mut g| {
+            if self.guidance.classifier.is_some() {
+                g.gamma = self.guidance.gamma;
+            }
+            g
+        })
     }
 
     /// Picks the class (and, for one row per class, a square grid of every class).
@@ -128,14 +182,16 @@ impl PlayerView {
 
     /// Runs the w sweep of the selected sample with pane A's sampler in the background.
     pub fn run_w_sweep(&mut self) {
-        let Some(model) = self.model().cloned() else {
+        let Some(model) = self.job_model() else {
             self.guidance.error = Some("no model loaded".into());
             return;
         };
-        let classes = model.ema.num_classes();
+        let classes = self.model_classes();
         if classes == 0 {
             self.guidance.error = Some(
-                "this model is unconditional: load a class-conditional one (mnist-cond)".into(),
+                "this model is unconditional: load a class-conditional one (mnist-cond) or a \
+                 noisy classifier"
+                    .into(),
             );
             return;
         }
@@ -185,7 +241,7 @@ impl PlayerView {
     /// Measures seed 004's trade-off (accuracy on the asked class and per-class FID over w)
     /// of the loaded model in the background, with pane A's sampler.
     pub fn measure_guidance_curve(&mut self) {
-        let Some(model) = self.model().cloned() else {
+        let Some(model) = self.job_model() else {
             self.guidance.error = Some("no model loaded".into());
             return;
         };
@@ -251,12 +307,18 @@ impl PlayerView {
 
     /// The side section: what guidance does, and the w sweep.
     pub(super) fn guidance_ui(&mut self, ui: &mut egui::Ui) {
+        self.classifier_ui(ui);
         let classes = self.model_classes();
         if classes == 0 {
             ui.label(
                 "This model is unconditional. Load the class-conditional model (Model → MNIST, \
-                 class-conditional) to ask for a digit.",
+                 class-conditional) to ask for a digit, or a noisy classifier above to steer \
+                 this one (classifier guidance).",
             );
+            return;
+        }
+        if !self.model_is_conditional() {
+            // Classifier guidance on an unconditional model: no w, no curve over w.
             return;
         }
         ui.label(
@@ -299,6 +361,46 @@ impl PlayerView {
         self.sweep_strip_ui(ui);
         ui.separator();
         self.curve_ui(ui);
+    }
+
+    /// The noisy classifier of classifier guidance: pick a folder, and its γ.
+    fn classifier_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Noisy classifier:");
+            let name = self
+                .guidance
+                .classifier_dir
+                .as_ref()
+                .and_then(|d| d.file_name())
+                .map_or("none".to_owned(), |n| n.to_string_lossy().into_owned());
+            ui.label(RichText::new(name).strong());
+            if ui
+                .button("Pick folder…")
+                .on_hover_text(
+                    "A folder written by `diffusion-lab classifier train-noisy` (seed 001 \
+                     Alg. 4): its gradient steers the chain towards the class asked for",
+                )
+                .clicked()
+                && let Some(dir) = rfd::FileDialog::new()
+                    .set_title("Pick a noisy-classifier folder")
+                    .pick_folder()
+                && let Err(e) = self.set_classifier(dir)
+            {
+                self.guidance.error = Some(e);
+            }
+            if self.guidance.classifier.is_some() {
+                if ui.button("Remove").clicked() {
+                    self.guidance.classifier = None;
+                    self.guidance.classifier_dir = None;
+                }
+                let l = ui.label("γ");
+                ui.add(egui::Slider::new(&mut self.guidance.gamma, 0.0..=10.0).fixed_decimals(1))
+                    .labelled_by(l.id)
+                    .on_hover_text(
+                        "ε̂ = ε − γ·√(1 − ᾱ_t)·∇ log p_φ(y | x_t); 0: no classifier guidance",
+                    );
+            }
+        });
     }
 
     /// The trade-off curve: its button, progress, and two plots over w.

@@ -1,0 +1,221 @@
+//! The noisy classifier p_φ(y | x_t, t) of classifier guidance (seed 001 Alg. 4): a small CNN
+//! whose convolutions each get a bias from the time embedding, trained on noised images, so it
+//! can say which class a half-denoised x_t is heading for. Its input gradient
+//! ∇ₓ log p_φ(y | x_t) steers an unconditional sampler (`crate::diffusion::guidance`).
+//!
+//! Architecture ([C, S, S] images): conv3×3(C→w) → conv3×3 stride 2 (w→2w) → conv3×3 stride 2
+//! (2w→2w), each plus a per-channel bias from the time embedding, then SiLU; global mean pool;
+//! linear(2w → classes). The time embedding is the UNet's sinusoid (width w) through a linear
+//! layer and SiLU.
+
+use super::time_embedding;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::{log_softmax, silu};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+
+/// What shapes a noisy classifier, and what it was trained on (its `info.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoisyClassifierInfo {
+    /// [C, H, W] of the images.
+    pub shape: [usize; 3],
+    /// Class names (their count is the output width).
+    pub classes: Vec<String>,
+    /// Channels of the first convolution.
+    pub width: usize,
+    /// The data set it was trained on.
+    pub data: String,
+    /// The schedule's name (the noise levels it has seen).
+    pub schedule: String,
+    /// The schedule's T.
+    pub steps: usize,
+    /// Optimiser steps it was trained for.
+    pub train_steps: usize,
+    /// Held-out accuracy by noise level: (t, accuracy) at a few t.
+    pub accuracy_by_t: Vec<(usize, f64)>,
+    /// The seed of its training.
+    pub seed: u64,
+}
+
+/// The network.
+#[derive(Module, Debug)]
+pub struct NoisyClassifierNet {
+    time: Linear,
+    conv1: Conv2d,
+    t1: Linear,
+    conv2: Conv2d,
+    t2: Linear,
+    conv3: Conv2d,
+    t3: Linear,
+    head: Linear,
+    sinusoid_dim: usize,
+}
+
+impl NoisyClassifierNet {
+    /// A fresh network for [C, H, W] images, `classes` classes and first width `width`.
+    pub fn new(shape: [usize; 3], classes: usize, width: usize, device: &Device) -> Self {
+        let conv = |cin, cout, stride| {
+            Conv2dConfig::new([cin, cout], [3, 3])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device)
+        };
+        let temb = 4 * width;
+        Self {
+            time: LinearConfig::new(width, temb).init(device),
+            conv1: conv(shape[0], width, 1),
+            t1: LinearConfig::new(temb, width).init(device),
+            conv2: conv(width, 2 * width, 2),
+            t2: LinearConfig::new(temb, 2 * width).init(device),
+            conv3: conv(2 * width, 2 * width, 2),
+            t3: LinearConfig::new(temb, 2 * width).init(device),
+            head: LinearConfig::new(2 * width, classes).init(device),
+            sinusoid_dim: width,
+        }
+    }
+
+    /// Logits [B, classes] of x_t [B, C, H, W] at the 1-based timesteps `t`.
+    pub fn forward(&self, x: Tensor<4>, t: &[f32]) -> Tensor<2> {
+        let device = x.device();
+        let b = t.len();
+        let emb = Tensor::<2>::from_data(
+            TensorData::new(time_embedding(t, self.sinusoid_dim), [b, self.sinusoid_dim]),
+            &device,
+        );
+        let emb = silu(self.time.forward(emb)); // [B, 4w]
+        let with_t = |h: Tensor<4>, lin: &Linear| {
+            let [b, c, _, _] = h.dims();
+            silu(h + lin.forward(emb.clone()).reshape([b, c, 1, 1]))
+        };
+        let h = with_t(self.conv1.forward(x), &self.t1);
+        let h = with_t(self.conv2.forward(h), &self.t2);
+        let h = with_t(self.conv3.forward(h), &self.t3);
+        let [b, c, hh, ww] = h.dims();
+        let pooled = h.reshape([b, c, hh * ww]).mean_dim(2).reshape([b, c]);
+        self.head.forward(pooled)
+    }
+}
+
+/// A trained noisy classifier on the autodiff CPU device, ready to give input gradients.
+#[derive(Clone, Debug)]
+pub struct NoisyClassifier {
+    /// The network (on the autodiff device).
+    pub net: NoisyClassifierNet,
+    /// Its shape and provenance.
+    pub info: NoisyClassifierInfo,
+}
+
+impl NoisyClassifier {
+    /// The device its gradients are computed on.
+    pub fn device() -> Device {
+        Device::flex().autodiff()
+    }
+
+    /// log p_φ(y_i | x_i, t) and ∇ₓ Σ_i log p_φ(y_i | x_i, t) (flat [B, C, H, W]) for the batch
+    /// `x` (flat [B, C, H, W]) at timestep `t`, with one label per sample.
+    pub fn grad_log_prob(&self, x: &[f32], t: usize, labels: &[usize]) -> (Vec<f32>, Vec<f32>) {
+        let [c, h, w] = self.info.shape;
+        let b = labels.len();
+        let k = self.info.classes.len();
+        let device = Self::device();
+        let xt = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [b, c, h, w]), &device)
+            .require_grad();
+        let logp = log_softmax(self.net.forward(xt.clone(), &vec![t as f32; b]), 1); // [B, K]
+        let mut onehot = vec![0f32; b * k];
+        for (i, &y) in labels.iter().enumerate() {
+            onehot[i * k + y.min(k - 1)] = 1.0;
+        }
+        let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [b, k]), &device);
+        let picked = (logp * onehot).sum_dim(1); // [B, 1]
+        let values = picked
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        let grads = picked.sum().backward();
+        let g = xt
+            .grad(&grads)
+            .map(|g| g.into_data().try_to_vec::<f32>().unwrap_or_default())
+            .unwrap_or_else(|| vec![0.0; x.len()]);
+        (values, g)
+    }
+
+    /// Class probabilities [B, K] of `x` at `t` (for accuracy checks).
+    pub fn probs(&self, x: &[f32], t: usize) -> Vec<f32> {
+        let [c, h, w] = self.info.shape;
+        let b = x.len() / (c * h * w).max(1);
+        let device = Device::flex();
+        let net = self.net.valid();
+        let xt = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [b, c, h, w]), &device);
+        burn::tensor::activation::softmax(net.forward(xt, &vec![t as f32; b]), 1)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default()
+    }
+
+    /// Writes `weights.bpk` and `info.json` into `dir` (atomically).
+    pub fn save(&self, dir: &Path) -> Result<(), String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let bytes = self
+            .net
+            .valid()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| format!("cannot encode the weights: {e}"))?;
+        let info = serde_json::to_string_pretty(&self.info).map_err(|e| e.to_string())?;
+        for (name, data) in [
+            ("weights.bpk", bytes.to_vec()),
+            ("info.json", info.into_bytes()),
+        ] {
+            let p = dir.join(name);
+            crate::fs::write_atomic(&p, |w| w.write_all(&data))
+                .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Reads a classifier folder written by [`Self::save`]; errors name the file.
+    pub fn load(dir: &Path) -> Result<Self, String> {
+        let read = |f: &str| {
+            std::fs::read(dir.join(f)).map_err(|e| {
+                format!(
+                    "{} is not a noisy-classifier folder: {f}: {e}",
+                    dir.display()
+                )
+            })
+        };
+        let info: NoisyClassifierInfo = serde_json::from_slice(&read("info.json")?)
+            .map_err(|e| format!("{}: info.json is corrupt: {e}", dir.display()))?;
+        if info.classes.is_empty() || info.width < 2 {
+            return Err(format!(
+                "{}: info.json describes no usable network",
+                dir.display()
+            ));
+        }
+        let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(
+            read("weights.bpk")?,
+        ))
+        .map_err(|e| {
+            format!(
+                "{}: weights.bpk is corrupt or truncated: {e}",
+                dir.display()
+            )
+        })?;
+        let device = Self::device();
+        let net = NoisyClassifierNet::new(info.shape, info.classes.len(), info.width, &device)
+            .try_load_record(record)
+            .map_err(|e| {
+                format!(
+                    "{}: weights.bpk does not match info.json: {e}",
+                    dir.display()
+                )
+            })?;
+        Ok(Self { net, info })
+    }
+}
