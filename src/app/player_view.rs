@@ -1141,8 +1141,8 @@ impl PlayerView {
             ui.colored_label(Color32::LIGHT_RED, e);
         }
         ui.horizontal_wrapped(|ui| {
-            let conditional = self.model_is_conditional();
-            pane_settings_ui(ui, "a", &mut self.a.settings, conditional);
+            let caps = self.pane_caps();
+            pane_settings_ui(ui, "a", &mut self.a.settings, caps);
             ui.separator();
             if ui.checkbox(&mut self.compare, "Compare A/B").changed()
                 && self.compare
@@ -1169,8 +1169,8 @@ impl PlayerView {
         });
         if self.compare {
             ui.horizontal_wrapped(|ui| {
-                let conditional = self.model_is_conditional();
-                pane_settings_ui(ui, "b", &mut self.b.settings, conditional);
+                let caps = self.pane_caps();
+                pane_settings_ui(ui, "b", &mut self.b.settings, caps);
                 if self.b.settings.second_model {
                     let name = self
                         .second
@@ -1183,6 +1183,13 @@ impl PlayerView {
                     }
                 }
             });
+        }
+    }
+
+    fn pane_caps(&self) -> PaneCaps {
+        PaneCaps {
+            conditional: self.model_is_conditional(),
+            has_raw: self.model().is_none_or(|m| m.has_raw),
         }
     }
 
@@ -1380,7 +1387,16 @@ impl PlayerView {
     }
 }
 
-fn pane_settings_ui(ui: &mut egui::Ui, id: &str, s: &mut PaneSettings, conditional: bool) {
+/// What the loaded model offers a pane's settings.
+#[derive(Clone, Copy)]
+struct PaneCaps {
+    /// The model is class-conditional (the w slider).
+    conditional: bool,
+    /// The model has raw weights of its own (not only EMA).
+    has_raw: bool,
+}
+
+fn pane_settings_ui(ui: &mut egui::Ui, id: &str, s: &mut PaneSettings, caps: PaneCaps) {
     let l = ui.label(RichText::new(id.to_uppercase()).strong());
     egui::ComboBox::from_id_salt(format!("sampler_{id}"))
         .selected_text(s.sampler.label())
@@ -1420,8 +1436,16 @@ fn pane_settings_ui(ui: &mut egui::Ui, id: &str, s: &mut PaneSettings, condition
         }
     }
     ui.selectable_value(&mut s.weights, Weights::Ema, "EMA");
-    ui.selectable_value(&mut s.weights, Weights::Raw, "raw");
-    if conditional {
+    if caps.has_raw {
+        ui.selectable_value(&mut s.weights, Weights::Raw, "raw");
+    } else {
+        s.weights = Weights::Ema;
+        ui.add_enabled(false, egui::Button::selectable(false, "raw"))
+            .on_disabled_hover_text(
+                "This model ships only its EMA weights: raw would sample the same weights",
+            );
+    }
+    if caps.conditional {
         let l = ui.label("w");
         ui.add(egui::Slider::new(&mut s.cfg_w, 0.0..=10.0).fixed_decimals(1))
             .labelled_by(l.id)

@@ -39,6 +39,9 @@ pub struct LoadedModel {
     /// A noisy classifier for classifier guidance, attached to every denoiser made from
     /// this model (used when the guidance's γ > 0).
     pub classifier: Option<std::sync::Arc<crate::model::NoisyClassifier>>,
+    /// Whether the raw weights are the model's own (false: a shipped model with only its EMA
+    /// weights, where `raw` is a copy of `ema`).
+    pub has_raw: bool,
 }
 
 impl LoadedModel {
@@ -62,6 +65,7 @@ impl LoadedModel {
             table,
             data_variance,
             classifier: None,
+            has_raw: dir.join("model.bpk").is_file(),
         })
     }
 

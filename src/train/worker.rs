@@ -597,6 +597,7 @@ fn spawn_preview(trainer: &Trainer, busy: &Arc<AtomicBool>, out: &Outbox) {
         table: table.clone(),
         data_variance: Some(trainer.data_variance()),
         classifier: None,
+        has_raw: true,
     };
     // Offered, not sent: a UI that is behind skips a snapshot rather than stalling training.
     let _ = out.offer(TrainEvent::Weights(Box::new(snapshot)));

@@ -342,3 +342,33 @@ fn a_noisy_classifier_steers_an_unconditional_model() {
     assert_eq!(card.guidance.unwrap().gamma, 5.0);
     assert_eq!(card.classifier, Some(dir.path().join("noisy")));
 }
+
+#[test]
+fn raw_is_offered_only_where_the_model_has_raw_weights() {
+    let mut h = harness();
+    h.step();
+    run_until(&mut h, "the tiny model's chain", |v| {
+        !v.is_busy() && v.frames() > 0
+    });
+    assert!(
+        h.state().model().unwrap().has_raw,
+        "mnist-tiny ships model.bpk"
+    );
+    h.state_mut().a.settings.weights = diffusion_lab::sampling::export::Weights::Raw;
+    h.step();
+    assert_eq!(
+        h.state().a.settings.weights,
+        diffusion_lab::sampling::export::Weights::Raw
+    );
+    // The canonical model ships only its EMA weights: "raw" is disabled and EMA is used.
+    h.state_mut().source = ModelSource::Bundled("mnist-canonical");
+    h.state_mut().load_model();
+    run_until(&mut h, "the canonical model", |v| {
+        !v.is_busy() && v.model().is_some_and(|m| !m.has_raw)
+    });
+    h.step();
+    assert_eq!(
+        h.state().a.settings.weights,
+        diffusion_lab::sampling::export::Weights::Ema
+    );
+}
