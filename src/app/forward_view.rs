@@ -20,7 +20,7 @@ use crate::explore::strip::{SheetLayout, StripSpacing, compose_sheet, strip_time
 use crate::explore::tiles::{ColorMap, TileJob, TileSpec, colorize, render_tiles_cpu};
 use crate::explore::{ExploreError, GpuTiler};
 use egui::{Color32, RichText, Sense, TextureHandle, TextureOptions};
-use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoint, PlotPoints, VLine};
+use egui_plot::{Legend, Line, LineStyle, PlotPoint, PlotPoints, VLine};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
@@ -1629,7 +1629,7 @@ impl ForwardView {
                 y_max = y_max.max(h.density.iter().copied().fold(0.0, f64::max));
             }
             let y_max = (y_max * 1.1).min(2.5);
-            Plot::new("forward_histogram")
+            crate::app::plot("forward_histogram")
                 .width(width)
                 .height(height - 24.0)
                 .legend(Legend::default())
@@ -1690,7 +1690,7 @@ impl ForwardView {
                 ui.vertical(|ui| {
                     ui.set_width(w);
                     ui.label(RichText::new(title).small().strong());
-                    let mut plot = Plot::new(id)
+                    let mut plot = crate::app::plot(id)
                         .width(w)
                         .height(h)
                         .allow_drag(false)

@@ -611,3 +611,10 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A plot for the app's panels: the mouse wheel scrolls the panel around it instead of panning
+/// the plot (a lecture tripped over plots that jumped while the side panel was scrolled);
+/// Ctrl + wheel zooms, dragging pans, and a double-click restores the automatic view.
+pub fn plot(id: &str) -> egui_plot::Plot<'static> {
+    egui_plot::Plot::new(id.to_owned()).allow_scroll(false)
+}

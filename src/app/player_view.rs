@@ -16,7 +16,7 @@ use crate::sampling::{
 use egui::{Color32, RichText};
 
 mod guidance;
-use egui_plot::{Legend, Line, Plot, PlotPoints, VLine};
+use egui_plot::{Legend, Line, PlotPoints, VLine};
 pub use guidance::{ClassPick, GuidanceState};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -1518,7 +1518,7 @@ impl PlayerView {
             "Sample {sel}: click pixels in its x_t to follow them ({} picked).",
             self.pixels.len()
         ));
-        Plot::new("player_pixels")
+        crate::app::plot("player_pixels")
             .height(150.0)
             .legend(Legend::default())
             .x_axis_label("t (the chain runs from T down to 0)")
@@ -1545,7 +1545,7 @@ impl PlayerView {
             ),
             None => "Variance of x_t across the grid:".to_owned(),
         });
-        Plot::new("player_variance")
+        crate::app::plot("player_variance")
             .height(150.0)
             .legend(Legend::default())
             .x_axis_label("t")
@@ -1812,16 +1812,22 @@ impl PlayerView {
                         .join(", ")
                 ));
             }
-            let psnr: PlotPoints = res.iter().skip(1).map(|r| [r.t0 as f64, r.psnr]).collect();
+            // PSNR is infinite for a perfect reconstruction (t = 0): such points are left out
+            // so the axis never breaks.
+            let psnr: PlotPoints = res
+                .iter()
+                .filter(|r| r.psnr.is_finite())
+                .map(|r| [r.t0 as f64, r.psnr])
+                .collect();
             let ssim: PlotPoints = res.iter().skip(1).map(|r| [r.t0 as f64, r.ssim]).collect();
-            Plot::new("ntd_psnr")
+            crate::app::plot("ntd_psnr")
                 .height(120.0)
                 .x_axis_label("t")
                 .y_axis_label("PSNR (dB)")
                 .show(ui, |p| {
                     p.line(Line::new("PSNR", psnr));
                 });
-            Plot::new("ntd_ssim")
+            crate::app::plot("ntd_ssim")
                 .height(120.0)
                 .x_axis_label("t")
                 .y_axis_label("SSIM")

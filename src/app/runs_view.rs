@@ -14,9 +14,7 @@ use crate::train::study_runner::{
     read_summary_csv, run_study, study_from_preset,
 };
 use egui::{Color32, RichText};
-use egui_plot::{
-    ColorConflictHandling, Corner, FilledArea, Legend, Line, LineStyle, Plot, PlotPoints,
-};
+use egui_plot::{ColorConflictHandling, Corner, FilledArea, Legend, Line, LineStyle, PlotPoints};
 use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -517,7 +515,7 @@ impl RunsView {
                 Err(e) => ui.colored_label(Color32::LIGHT_RED, format!("{}: {e}", r.label)),
             };
         }
-        Plot::new("runs_nll_terms")
+        crate::app::plot("runs_nll_terms")
             .height(140.0)
             .x_axis_label("t")
             .y_axis_label("L(t−1), bits/dim (log₁₀)")
@@ -1154,7 +1152,7 @@ impl RunsView {
         let runs: Vec<&RunEntry> = self.picked_runs();
         let smoothing = self.smoothing;
         let mut drawn = Vec::new();
-        Plot::new("runs_loss")
+        crate::app::plot("runs_loss")
             .height(height)
             .legend(
                 Legend::default()
@@ -1367,7 +1365,7 @@ impl RunsView {
         height: f32,
         f: impl Fn(f64) -> f64,
     ) {
-        Plot::new("study_curves")
+        crate::app::plot("study_curves")
             .width(width)
             .height(height)
             .legend(Legend::default().color_conflict_handling(ColorConflictHandling::PickFirst))

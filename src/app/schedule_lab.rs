@@ -2,7 +2,7 @@
 
 use crate::diffusion::{Badges, Param, ScheduleError, ScheduleKind, ScheduleSpec, ScheduleTable};
 use egui::{Color32, RichText};
-use egui_plot::{Legend, Line, Plot, PlotPoint, PlotPoints};
+use egui_plot::{Legend, Line, PlotPoint, PlotPoints};
 use std::sync::Arc;
 
 /// Curves longer than this are thinned for drawing (the table itself is never thinned).
@@ -243,7 +243,7 @@ impl ScheduleLab {
             (Curve::Snr, "SNR_t = ᾱ/(1−ᾱ)  (log axis)", "SNR", true),
         ];
         for (curve, plot_name, y_label, log_y) in plots {
-            let mut plot = Plot::new(y_label)
+            let mut plot = crate::app::plot(y_label)
                 .height(height)
                 .legend(Legend::default())
                 .link_axis(link, [true, false])

@@ -858,7 +858,7 @@ impl ToyView {
     }
 
     fn square_plot(id: &str, height: f32) -> Plot<'_> {
-        Plot::new(id)
+        crate::app::plot(id)
             .height(height)
             .data_aspect(1.0)
             .default_x_bounds(-VIEW, VIEW)
@@ -1118,7 +1118,7 @@ impl ToyView {
                 "Train the MLP to fill this plot",
             ));
         };
-        Plot::new("toy_loss")
+        crate::app::plot("toy_loss")
             .height(half)
             .legend(Legend::default())
             .y_axis_label("loss")
@@ -1137,7 +1137,7 @@ impl ToyView {
             .iter()
             .map(|p| [p.x, p.y.abs().max(1e-5).log10()])
             .collect();
-        Plot::new("toy_energy")
+        crate::app::plot("toy_energy")
             .height(half)
             .legend(Legend::default())
             .x_axis_label("step")

@@ -5,7 +5,7 @@ use crate::config::{RunConfig, SHIPPED_PRESETS};
 use crate::store::ValPoint;
 use crate::train::{PreviewGrid, StartOptions, TrainCommand, TrainEvent, TrainHandle};
 use egui::{Color32, RichText};
-use egui_plot::{Legend, Line, Plot, PlotPoints, Polygon};
+use egui_plot::{Legend, Line, PlotPoints, Polygon};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -586,7 +586,7 @@ impl TrainingView {
         let log = self.log_loss;
         let f = move |v: f64| if log { v.max(1e-12).log10() } else { v };
         ui.columns(2, |cols| {
-            Plot::new("loss")
+            crate::app::plot("loss")
                 .height(h * 0.45)
                 .legend(Legend::default())
                 .x_axis_label("step")
@@ -634,7 +634,7 @@ impl TrainingView {
                 });
             let measuring = self.config.train.quality_every > 0 || !self.quality.is_empty();
             if measuring {
-                Plot::new("quality")
+                crate::app::plot("quality")
                     .height(h * 0.3)
                     .legend(Legend::default())
                     .x_axis_label("step")
@@ -678,7 +678,7 @@ impl TrainingView {
                     );
                 }
             }
-            Plot::new("throughput")
+            crate::app::plot("throughput")
                 .height(if measuring { h * 0.12 } else { h * 0.45 })
                 .x_axis_label("step")
                 .y_axis_label("images/s")
@@ -692,7 +692,7 @@ impl TrainingView {
         ui.columns(3, |cols| {
             cols[0].label("Loss by timestep (rows: steps, columns: t buckets)");
             heatmap_ui(&mut cols[0], &self.by_t, h * 0.4);
-            Plot::new("loss_vs_t")
+            crate::app::plot("loss_vs_t")
                 .height(h * 0.4)
                 .x_axis_label("t / T")
                 .y_axis_label("loss")

@@ -2,6 +2,7 @@
 
 mod forward;
 mod player;
+mod plots;
 mod presenter;
 mod runs;
 mod schedule_lab;

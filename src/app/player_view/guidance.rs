@@ -445,7 +445,7 @@ impl PlayerView {
             .collect();
         let cfid: PlotPoints = curve.points.iter().map(|p| [p.w, p.class_fid]).collect();
         ui.columns(2, |cols| {
-            Plot::new("guidance_accuracy")
+            crate::app::plot("guidance_accuracy")
                 .height(130.0)
                 .x_axis_label("w")
                 .y_axis_label("asked class recognised (%)")
@@ -453,7 +453,7 @@ impl PlayerView {
                 .show(&mut cols[0], |plot| {
                     plot.line(Line::new("accuracy", acc));
                 });
-            Plot::new("guidance_fid")
+            crate::app::plot("guidance_fid")
                 .height(130.0)
                 .x_axis_label("w")
                 .y_axis_label("per-class FID")
