@@ -14,7 +14,8 @@ mod window_bench;
 pub use forward_bench::{FrameStats, bench_forward_frame, bench_view};
 pub use forward_view::{ForwardSchedule, ForwardView, NoiseMode, TileKind};
 pub use player_view::{
-    ClassPick, ComparePair, ExportKind, GuidanceState, ModelSource, Pane, PaneSettings, PlayerView,
+    CFG_FORMULA, CG_FORMULA, ClassPick, ComparePair, ExportKind, GuidanceState, ModelSource, Pane,
+    PaneSettings, PlayerView, guidance_formulas,
 };
 pub use presenter::{
     Lesson, Presenter, SETTINGS_KEY, Settings, Shortcut, StripAction, presenter_style,

@@ -17,7 +17,7 @@ use egui::{Color32, RichText};
 
 mod guidance;
 use egui_plot::{Legend, Line, PlotPoints, VLine};
-pub use guidance::{ClassPick, GuidanceState};
+pub use guidance::{CFG_FORMULA, CG_FORMULA, ClassPick, GuidanceState, guidance_formulas};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -1450,7 +1450,7 @@ fn pane_settings_ui(ui: &mut egui::Ui, id: &str, s: &mut PaneSettings, caps: Pan
         ui.add(egui::Slider::new(&mut s.cfg_w, 0.0..=10.0).fixed_decimals(1))
             .labelled_by(l.id)
             .on_hover_text(
-                "Classifier-free guidance weight: ε̃ = (1 + w)·ε(x, y) − w·ε(x, ∅); 0 is the \
+                "Classifier-free guidance weight: ε_w = (1 + w)·ε(x, y) − w·ε(x, null); 0 is the \
                  conditional model alone",
             );
     }

@@ -58,7 +58,7 @@ impl SamplerChoice {
     pub fn label(self) -> &'static str {
         match self {
             SamplerChoice::Ddpm => "DDPM (σ² = β)",
-            SamplerChoice::DdpmTilde => "DDPM (σ² = β̃)",
+            SamplerChoice::DdpmTilde => "DDPM (σ² = β-tilde)",
             SamplerChoice::Ddim => "DDIM",
             SamplerChoice::Iddpm => "iDDPM strided",
         }

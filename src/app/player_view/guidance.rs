@@ -8,6 +8,17 @@ use crate::sampling::Guidance;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Classifier-free guidance as the Guidance section writes it.
+pub const CFG_FORMULA: &str = "ε_w = (1 + w)·ε_θ(x_t, y) − w·ε_θ(x_t, null)";
+
+/// Classifier guidance as the γ slider's hint writes it.
+pub const CG_FORMULA: &str = "ε_γ = ε − γ·√(1 − ᾱ_t)·grad log p_φ(y | x_t)";
+
+/// The guidance formulas the player shows (for the font test).
+pub fn guidance_formulas() -> [&'static str; 2] {
+    [CFG_FORMULA, CG_FORMULA]
+}
+
 /// Which class the grid asks for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ClassPick {
@@ -321,11 +332,7 @@ impl PlayerView {
             // Classifier guidance on an unconditional model: no w, no curve over w.
             return;
         }
-        ui.label(
-            RichText::new("ε̃ = (1 + w)·ε_θ(x_t, y) − w·ε_θ(x_t, ∅)")
-                .monospace()
-                .strong(),
-        );
+        ui.label(RichText::new(CFG_FORMULA).monospace().strong());
         ui.label(
             "w = 0 is the conditional model alone; larger w pushes each step towards the class \
              (clearer digits, less variety). The guidance scale of other code is 1 + w.",
