@@ -65,7 +65,8 @@ pub struct SampleArgs {
     )]
     pub cfg_scale: Option<f64>,
     /// Classifier guidance (seed 001 Alg. 4): a noisy-classifier folder written by
-    /// `classifier train-noisy`, steering any model (conditional or not) towards --class.
+    /// `classifier train-noisy`, or `bundled:mnist-noisy`, steering any model (conditional or
+    /// not) towards --class.
     #[arg(long, value_name = "DIR", requires = "class")]
     pub classifier: Option<PathBuf>,
     /// Classifier-guidance scale γ ≥ 0 with --classifier: ε̂ = ε − γ·√(1 − ᾱ_t)·∇ log p_φ(y | x_t)
@@ -258,7 +259,7 @@ pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
     }
     let mut model = LoadedModel::load(&card.checkpoint, "checkpoint").map_err(CliError::usage)?;
     if let Some(dir) = &card.classifier {
-        let c = crate::model::NoisyClassifier::load(dir).map_err(CliError::usage)?;
+        let c = crate::model::NoisyClassifier::open(dir).map_err(CliError::usage)?;
         if c.info.shape != model.shape {
             return Err(CliError::usage(format!(
                 "the noisy classifier in {} takes {:?} images, the model makes {:?}",

@@ -9,7 +9,9 @@ mod unet;
 
 pub use device::{DeviceChoice, DevicePick, TrainEngine, has_hardware_adapter, pick_device};
 pub use mlp::{ToyMlp, ToyMlpConfig};
-pub use noisy_classifier::{NoisyClassifier, NoisyClassifierInfo, NoisyClassifierNet};
+pub use noisy_classifier::{
+    BUNDLED_NOISY, NoisyClassifier, NoisyClassifierInfo, NoisyClassifierNet,
+};
 pub use unet::{CpuUNet, ParamGrad, TrainNet, UNet, UNetConfig, UNetConfigError};
 
 /// Seeds the device RNG and builds a module under one process-wide lock, then materialises every

@@ -18,6 +18,15 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
 
+/// The noisy classifiers shipped with the app: (name, weights, info), from
+/// `assets/classifiers/NAME` (re-created by `classifier train-noisy --preset
+/// presets/mnist-classifier-guidance.toml`).
+pub const BUNDLED_NOISY: &[(&str, &[u8], &str)] = &[(
+    "mnist-noisy",
+    include_bytes!("../../assets/classifiers/mnist-noisy/weights.bpk"),
+    include_str!("../../assets/classifiers/mnist-noisy/info.json"),
+)];
+
 /// What shapes a noisy classifier, and what it was trained on (its `info.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,6 +189,34 @@ impl NoisyClassifier {
         Ok(())
     }
 
+    /// A classifier by name: `bundled:NAME` for one shipped with the app (see
+    /// [`BUNDLED_NOISY`]), else a folder written by [`Self::save`].
+    pub fn open(spec: &Path) -> Result<Self, String> {
+        match spec.to_str().and_then(|s| s.strip_prefix("bundled:")) {
+            Some(name) => Self::bundled(name),
+            None => Self::load(spec),
+        }
+    }
+
+    /// A noisy classifier shipped with the app.
+    pub fn bundled(name: &str) -> Result<Self, String> {
+        let (_, weights, info) = BUNDLED_NOISY
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = BUNDLED_NOISY.iter().map(|b| b.0).collect();
+                format!(
+                    "no bundled noisy classifier '{name}' (there is: {})",
+                    names.join(", ")
+                )
+            })?;
+        Self::from_bytes(
+            weights.to_vec(),
+            info.as_bytes(),
+            &format!("bundled:{name}"),
+        )
+    }
+
     /// Reads a classifier folder written by [`Self::save`]; errors name the file.
     pub fn load(dir: &Path) -> Result<Self, String> {
         let read = |f: &str| {
@@ -190,32 +227,26 @@ impl NoisyClassifier {
                 )
             })
         };
-        let info: NoisyClassifierInfo = serde_json::from_slice(&read("info.json")?)
-            .map_err(|e| format!("{}: info.json is corrupt: {e}", dir.display()))?;
-        if info.classes.is_empty() || info.width < 2 {
-            return Err(format!(
-                "{}: info.json describes no usable network",
-                dir.display()
-            ));
-        }
-        let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(
+        Self::from_bytes(
             read("weights.bpk")?,
-        ))
-        .map_err(|e| {
-            format!(
-                "{}: weights.bpk is corrupt or truncated: {e}",
-                dir.display()
-            )
-        })?;
+            &read("info.json")?,
+            &dir.display().to_string(),
+        )
+    }
+
+    fn from_bytes(weights: Vec<u8>, info: &[u8], name: &str) -> Result<Self, String> {
+        let info: NoisyClassifierInfo = serde_json::from_slice(info)
+            .map_err(|e| format!("{name}: info.json is corrupt: {e}"))?;
+        if info.classes.is_empty() || info.width < 2 {
+            return Err(format!("{name}: info.json describes no usable network"));
+        }
+        let record =
+            burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
+                .map_err(|e| format!("{name}: weights.bpk is corrupt or truncated: {e}"))?;
         let device = Self::device();
         let net = NoisyClassifierNet::new(info.shape, info.classes.len(), info.width, &device)
             .try_load_record(record)
-            .map_err(|e| {
-                format!(
-                    "{}: weights.bpk does not match info.json: {e}",
-                    dir.display()
-                )
-            })?;
+            .map_err(|e| format!("{name}: weights.bpk does not match info.json: {e}"))?;
         Ok(Self { net, info })
     }
 }

@@ -112,7 +112,7 @@ impl PlayerView {
     /// Loads the noisy classifier in `dir` for classifier guidance (its image shape must be
     /// the model's). It is a small file, read on the spot.
     pub fn set_classifier(&mut self, dir: PathBuf) -> Result<(), String> {
-        let c = crate::model::NoisyClassifier::load(&dir)?;
+        let c = crate::model::NoisyClassifier::open(&dir)?;
         if let Some(m) = self.model()
             && m.shape != c.info.shape
         {
@@ -394,6 +394,24 @@ impl PlayerView {
                 && let Err(e) = self.set_classifier(dir)
             {
                 self.guidance.error = Some(e);
+            }
+            if self.guidance.classifier.is_none()
+                && let Some(shape) = self.model().map(|m| m.shape)
+            {
+                for (name, _, info) in crate::model::BUNDLED_NOISY {
+                    // The shipped classifiers are for 28×28 grey digits.
+                    let fits = shape == [1, 28, 28] && info.contains("\"mnist\"");
+                    if fits
+                        && ui
+                            .button(format!("Use bundled {name}"))
+                            .on_hover_text("The noisy classifier shipped with the app")
+                            .clicked()
+                        && let Err(e) =
+                            self.set_classifier(PathBuf::from(format!("bundled:{name}")))
+                    {
+                        self.guidance.error = Some(e);
+                    }
+                }
             }
             if self.guidance.classifier.is_some() {
                 if ui.button("Remove").clicked() {
