@@ -46,7 +46,13 @@ pub struct LoadedModel {
 
 impl LoadedModel {
     /// Loads a checkpoint folder for sampling (on the GPU if there is one, else the CPU).
+    /// `bundled:NAME` names a bundled model.
     pub fn load(dir: &Path, label: &str) -> Result<Self, String> {
+        let resolved = match dir.to_str() {
+            Some(spec) if spec.starts_with("bundled:") => crate::store::resolve_model_dir(spec)?,
+            _ => dir.to_owned(),
+        };
+        let dir = resolved.as_path();
         let pick = pick_device(DeviceChoice::Auto);
         let (config, info, raw, ema) =
             crate::store::load_for_inference(dir, &pick.device).map_err(|e| e.to_string())?;
