@@ -92,7 +92,7 @@ mod tests {
         // Digest §3.3: w = 3, ε_c = 0.2, ε_u = 0.1 gives 0.5.
         assert!((cfg_eps(0.2, 0.1, 3.0) - 0.5).abs() < 1e-12);
         // The guidance-scale convention with s = 1 + w gives the same number.
-        let s = 1.0 + 3.0;
+        let s: f64 = 1.0 + 3.0;
         assert!((0.1 + s * (0.2 - 0.1) - 0.5).abs() < 1e-12);
     }
 

@@ -383,7 +383,7 @@ impl UNet {
     pub fn zero_class_table(mut self) -> Self {
         if let Some(e) = self.label_emb.take() {
             let w = e.weight.map(|t| t.zeros_like());
-            self.label_emb = Some(Embedding { weight: w, ..e });
+            self.label_emb = Some(Embedding { weight: w });
         }
         self
     }

@@ -19,6 +19,9 @@ pub fn guidance_formulas() -> [&'static str; 2] {
     [CFG_FORMULA, CG_FORMULA]
 }
 
+/// What the w sweep's job returns: one final image per weight, or None when cancelled.
+type SweepResult = Result<Option<Vec<Vec<f32>>>, String>;
+
 /// Which class the grid asks for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ClassPick {
@@ -35,7 +38,7 @@ pub enum ClassPick {
 pub struct GuidanceState {
     /// The class the grid asks for.
     pub pick: ClassPick,
-    sweep: Option<BgJob<Result<Option<Vec<Vec<f32>>>, String>>>,
+    sweep: Option<BgJob<SweepResult>>,
     /// The last sweep: (w, final image) for the selected sample, and its class.
     pub sweep_images: Vec<(f64, Vec<f32>)>,
     /// The class the last sweep asked for.
