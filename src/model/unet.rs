@@ -72,6 +72,15 @@ pub enum UNetConfigError {
 /// The most class labels a conditional UNet takes.
 pub const MAX_CLASSES: usize = 1000;
 
+/// The class table enters the time embedding as `LABEL_SCALE · E[y]`, with E initialised at
+/// N(0, 1/LABEL_SCALE²) (so the product starts at N(0, 1), as an ordinary embedding would).
+/// Adam moves every parameter by about lr per step whatever its gradient's scale, so this
+/// gives the table a LABEL_SCALE× larger effective learning rate than the rest of the network.
+/// Measured: fine-tuning the unconditional canonical model at lr 2e-4 without it, 2,500 steps
+/// left the labels changing ε̂ by under 1% and the classifier found the asked-for digit at
+/// chance (11%).
+pub const LABEL_SCALE: f32 = 20.0;
+
 impl UNetConfig {
     /// The canonical small config of the benchmark reference: base 32, mults (1, 2, 2),
     /// one residual block per level, attention only in the middle, time embedding 128.
@@ -257,7 +266,14 @@ impl UNetConfig {
         let norm_out = GroupNormConfig::new(self.groups, ch).init(device);
         let conv_out = conv3(ch, self.image_channels);
         let label_emb = (self.num_classes > 0)
-            .then(|| EmbeddingConfig::new(self.num_classes + 1, temb).init(device));
+            .then(|| {
+                EmbeddingConfig::new(self.num_classes + 1, temb)
+                    .with_initializer(burn::nn::Initializer::Normal {
+                        mean: 0.0,
+                        std: 1.0 / f64::from(LABEL_SCALE),
+                    })
+                    .init(device)
+            });
         UNet {
             time_in,
             time_out,
@@ -406,7 +422,10 @@ impl UNet {
                 onehot[i * (k + 1) + y] = 1.0;
             }
             let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [b, k + 1]), &device);
-            temb = temb + onehot.matmul(label_emb.weight.val()); // [B, temb]
+            temb = temb
+                + onehot
+                    .matmul(label_emb.weight.val())
+                    .mul_scalar(LABEL_SCALE); // [B, temb]
         }
         let temb = silu(temb); // every ResBlock projects SiLU(temb)
 

@@ -226,6 +226,23 @@ fn fine_tuning_starts_from_the_unconditional_weights_and_mismatches_name_both() 
         .fold(0f32, f32::max);
     assert!(d < 1e-5, "fine-tuning starts where the old model was: {d}");
 
+    // Training moves the class table off zero: after a few steps the labels matter.
+    let mut ft = ft;
+    for _ in 0..3 {
+        ft.step().unwrap();
+    }
+    let trained = ft.raw_snapshot();
+    let by_label = |y: usize| {
+        trained
+            .forward_labeled(input(&x), &[50.0, 80.0], Some(&[y, y]))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let (a, b) = (by_label(0), by_label(10));
+    let d = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+    assert!(d > 1e-5, "after 3 steps label 0 and the null label still predict alike: {d}");
+
     // An unconditional checkpoint read as a conditional one: the error names both.
     let text = std::fs::read_to_string(uncond_dir.join("config.json")).unwrap();
     std::fs::write(

@@ -993,7 +993,9 @@ fn add_label_rows(temb: &mut [f32], table: &[f32], k: usize, labels: Option<&[us
     let dim = table.len() / (k + 1);
     for (i, row) in temb.chunks_exact_mut(dim).enumerate() {
         let y = labels.and_then(|l| l.get(i)).copied().unwrap_or(k).min(k);
-        add_into(row, &table[y * dim..(y + 1) * dim]);
+        for (r, &e) in row.iter_mut().zip(&table[y * dim..(y + 1) * dim]) {
+            *r += super::LABEL_SCALE * e;
+        }
     }
 }
 

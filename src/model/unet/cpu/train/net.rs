@@ -323,14 +323,19 @@ impl TTable {
             })
             .collect();
         for (row, &y) in u.chunks_exact_mut(self.dim).zip(&self.used) {
-            add_into(row, &self.w[y * self.dim..(y + 1) * self.dim]);
+            for (r, &e) in row.iter_mut().zip(&self.w[y * self.dim..(y + 1) * self.dim]) {
+                *r += crate::model::unet::LABEL_SCALE * e;
+            }
         }
     }
 
-    /// dW[y_i] += du[i], in sample order (the same bits on any thread count).
+    /// dW[y_i] += LABEL_SCALE·du[i], in sample order (the same bits on any thread count).
     fn backward(&mut self, du: &[f32]) {
         for (row, &y) in du.chunks_exact(self.dim).zip(&self.used) {
-            add_into(&mut self.dw[y * self.dim..(y + 1) * self.dim], row);
+            let dst = &mut self.dw[y * self.dim..(y + 1) * self.dim];
+            for (d, &g) in dst.iter_mut().zip(row) {
+                *d += crate::model::unet::LABEL_SCALE * g;
+            }
         }
     }
 }
