@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         size: cli.size.unwrap_or(AppOptions::default().size),
         screenshot: cli.screenshot,
         renderer: cli.renderer,
+        preset: cli.preset.clone(),
     };
     match app::run(options) {
         Ok(()) => ExitCode::SUCCESS,

@@ -90,6 +90,8 @@ pub struct AppOptions {
     pub screenshot: Option<PathBuf>,
     /// The window renderer.
     pub renderer: RendererArg,
+    /// Open this shipped preset (by name) as the app starts, as the Presets menu does.
+    pub preset: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -99,6 +101,7 @@ impl Default for AppOptions {
             size: [1280, 800],
             screenshot: None,
             renderer: RendererArg::default(),
+            preset: None,
         }
     }
 }
@@ -580,6 +583,13 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
     let job = options.screenshot.clone().map(ScreenshotJob::new);
     let outcome = job.as_ref().map(ScreenshotJob::outcome);
     let view = options.view;
+    let preset = options.preset.clone();
+    if let Some(name) = &preset
+        && !SHIPPED_PRESETS.iter().any(|(n, _)| n == name)
+    {
+        let names: Vec<&str> = SHIPPED_PRESETS.iter().map(|(n, _)| *n).collect();
+        anyhow::bail!("no shipped preset '{name}' (there are: {})", names.join(", "));
+    }
     eframe::run_native(
         "Diffusion Lab",
         native,
@@ -595,6 +605,12 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
             }
             if let Some(rs) = cc.wgpu_render_state.as_ref() {
                 app.forward.attach_gpu(rs);
+            }
+            if let Some(name) = &preset {
+                app.open_preset(name);
+                if let Some(v) = view {
+                    app.view = v;
+                }
             }
             if job.is_some() {
                 app.player.settle_at = Some(0.6);

@@ -408,6 +408,17 @@ impl PlayerView {
         self.n = spec.n.clamp(1, 256);
         self.seed = spec.seed;
         self.clip = spec.clip;
+        if let Some(m) = spec
+            .model
+            .as_deref()
+            .and_then(crate::store::bundled_model)
+            .filter(|m| self.source != ModelSource::Bundled(m.name))
+        {
+            self.source = ModelSource::Bundled(m.name);
+            self.load_model();
+            self.sample_after_load = true;
+            return;
+        }
         if self.started {
             self.sample_all();
         }

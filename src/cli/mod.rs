@@ -48,6 +48,9 @@ pub struct Cli {
     #[arg(long, value_enum)]
     pub view: Option<View>,
 
+    /// Open the app on a shipped preset (the Presets menu's names, e.g. mnist-cond-cpu).
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
     /// The window size in logical pixels, e.g. 1280x720.
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub size: Option<[u32; 2]>,

@@ -36,6 +36,9 @@ pub struct SamplerSpec {
     pub seed: u64,
     /// Clip the predicted x̂₀ to [−1, 1] at every step.
     pub clip: bool,
+    /// The bundled model the player samples with this preset (e.g. `mnist-cond`; absent: the
+    /// player keeps its model).
+    pub model: Option<String>,
 }
 
 impl Default for SamplerSpec {
@@ -48,6 +51,7 @@ impl Default for SamplerSpec {
             n: 16,
             seed: 0,
             clip: true,
+            model: None,
         }
     }
 }

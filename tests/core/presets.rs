@@ -330,3 +330,16 @@ fn every_shipped_preset_trains_headless() {
         train_headless(name, if big { 2 } else { 20 });
     }
 }
+
+#[test]
+fn a_preset_names_only_bundled_models_for_the_player() {
+    for (name, text) in SHIPPED_PRESETS {
+        let p = Preset::from_toml(text).unwrap();
+        if let Some(m) = &p.sampler.model {
+            assert!(
+                diffusion_lab::store::bundled_model(m).is_some(),
+                "{name}: sampler.model = {m} is not a bundled model"
+            );
+        }
+    }
+}
