@@ -46,6 +46,17 @@ pub static BUNDLED_MODELS: &[BundledModel] = &[
         ],
     },
     BundledModel {
+        name: "mnist-cond",
+        title: "MNIST · canonical UNet, class-conditional (ask for a digit)",
+        files: &[
+            model_file!("mnist-cond", "config.json"),
+            model_file!("mnist-cond", "state.json"),
+            model_file!("mnist-cond", "ema.bpk"),
+            model_file!("mnist-cond", "losses.csv"),
+            model_file!("mnist-cond", "quality.json"),
+        ],
+    },
+    BundledModel {
         name: "mnist-tiny",
         title: "MNIST · tiny UNet: what 2,000 steps give",
         files: &[
