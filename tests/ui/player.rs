@@ -218,7 +218,7 @@ fn a_conditional_model_gets_a_class_picker_a_w_slider_and_the_w_sweep() {
     h.step();
     h.get_by_label("Class");
     h.get_by_label("Sweep w");
-    h.get_by_label_contains("ε̃ = (1 + w)");
+    h.get_by_label_contains("ε_w = (1 + w)");
     // Pane A asks every class in rows with w = 2 by default.
     assert!(h.state().a.settings.cfg_w == 2.0);
     h.state_mut().set_class_pick(ClassPick::One(7));
