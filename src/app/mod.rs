@@ -588,7 +588,10 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
         && !SHIPPED_PRESETS.iter().any(|(n, _)| n == name)
     {
         let names: Vec<&str> = SHIPPED_PRESETS.iter().map(|(n, _)| *n).collect();
-        anyhow::bail!("no shipped preset '{name}' (there are: {})", names.join(", "));
+        anyhow::bail!(
+            "no shipped preset '{name}' (there are: {})",
+            names.join(", ")
+        );
     }
     eframe::run_native(
         "Diffusion Lab",

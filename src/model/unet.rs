@@ -265,15 +265,14 @@ impl UNetConfig {
         let conv_in = conv3(self.image_channels, self.base_channels);
         let norm_out = GroupNormConfig::new(self.groups, ch).init(device);
         let conv_out = conv3(ch, self.image_channels);
-        let label_emb = (self.num_classes > 0)
-            .then(|| {
-                EmbeddingConfig::new(self.num_classes + 1, temb)
-                    .with_initializer(burn::nn::Initializer::Normal {
-                        mean: 0.0,
-                        std: 1.0 / f64::from(LABEL_SCALE),
-                    })
-                    .init(device)
-            });
+        let label_emb = (self.num_classes > 0).then(|| {
+            EmbeddingConfig::new(self.num_classes + 1, temb)
+                .with_initializer(burn::nn::Initializer::Normal {
+                    mean: 0.0,
+                    std: 1.0 / f64::from(LABEL_SCALE),
+                })
+                .init(device)
+        });
         UNet {
             time_in,
             time_out,

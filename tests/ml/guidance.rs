@@ -240,8 +240,15 @@ fn fine_tuning_starts_from_the_unconditional_weights_and_mismatches_name_both() 
             .unwrap()
     };
     let (a, b) = (by_label(0), by_label(10));
-    let d = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
-    assert!(d > 1e-5, "after 3 steps label 0 and the null label still predict alike: {d}");
+    let d = a
+        .iter()
+        .zip(&b)
+        .map(|(p, q)| (p - q).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        d > 1e-5,
+        "after 3 steps label 0 and the null label still predict alike: {d}"
+    );
 
     // An unconditional checkpoint read as a conditional one: the error names both.
     let text = std::fs::read_to_string(uncond_dir.join("config.json")).unwrap();

@@ -323,7 +323,10 @@ impl TTable {
             })
             .collect();
         for (row, &y) in u.chunks_exact_mut(self.dim).zip(&self.used) {
-            for (r, &e) in row.iter_mut().zip(&self.w[y * self.dim..(y + 1) * self.dim]) {
+            for (r, &e) in row
+                .iter_mut()
+                .zip(&self.w[y * self.dim..(y + 1) * self.dim])
+            {
                 *r += crate::model::unet::LABEL_SCALE * e;
             }
         }
