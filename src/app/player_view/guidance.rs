@@ -354,15 +354,7 @@ impl PlayerView {
                 self.run_w_sweep();
             }
             if let Some(j) = &self.guidance.sweep {
-                let (d, t) = j.progress();
-                ui.add(
-                    egui::ProgressBar::new(if t == 0 { 0.0 } else { d as f32 / t as f32 })
-                        .desired_width(100.0)
-                        .text(format!("{d}/{t}")),
-                );
-                if ui.button("Cancel").clicked() {
-                    j.cancel();
-                }
+                job_progress_ui(ui, j);
             }
         });
         if let Some(e) = &self.guidance.error {
@@ -451,15 +443,7 @@ impl PlayerView {
             ui.add(egui::DragValue::new(&mut self.guidance.curve_per_class).range(2..=500))
                 .labelled_by(l.id);
             if let Some(j) = &self.guidance.curve_job {
-                let (d, t) = j.progress();
-                ui.add(
-                    egui::ProgressBar::new(if t == 0 { 0.0 } else { d as f32 / t as f32 })
-                        .desired_width(100.0)
-                        .text(format!("{d}/{t}")),
-                );
-                if ui.button("Cancel").clicked() {
-                    j.cancel();
-                }
+                job_progress_ui(ui, j);
             }
         });
         let Some(curve) = &self.guidance.curve else {
@@ -540,6 +524,19 @@ impl PlayerView {
                 });
             }
         });
+    }
+}
+
+/// A running job's "done/total" bar and its Cancel button.
+fn job_progress_ui<T: Send + 'static>(ui: &mut egui::Ui, job: &BgJob<T>) {
+    let (d, t) = job.progress();
+    ui.add(
+        egui::ProgressBar::new(job.fraction())
+            .desired_width(100.0)
+            .text(format!("{d}/{t}")),
+    );
+    if ui.button("Cancel").clicked() {
+        job.cancel();
     }
 }
 
