@@ -303,3 +303,15 @@ width = 4
         "not a noisy-classifier folder",
     );
 }
+
+#[test]
+fn the_app_refuses_an_unknown_preset_before_opening_a_window() {
+    let out = super::common::cli("--preset", &["no-such-preset"]);
+    let err = super::common::text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("no shipped preset 'no-such-preset'") && err.contains("mnist-cond-cpu"),
+        "{err}"
+    );
+}
