@@ -155,9 +155,10 @@ impl Pane {
         self.lock().is_complete()
     }
 
-    /// Whether a sampling job is running.
+    /// Whether a sampling job is running, or has ended but its x₀ is not taken yet (the next
+    /// frame's poll takes it), so "not sampling" always means the result is in.
     pub fn is_sampling(&self) -> bool {
-        self.job.as_ref().is_some_and(|j| !j.is_finished())
+        self.job.is_some()
     }
 
     /// The index of the frame whose t is closest to `t` (ties: the later frame).
