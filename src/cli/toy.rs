@@ -29,7 +29,7 @@ pub struct ToyArgs {
     /// DDIM's η (0: deterministic).
     #[arg(long, value_name = "E", default_value_t = 0.0)]
     pub eta: f64,
-    /// Points to sample.
+    /// Points to sample (2..=1,000,000).
     #[arg(long, value_name = "N", default_value_t = 2000)]
     pub n: usize,
     /// Seed of the data, the weights and the sampler.
@@ -48,6 +48,9 @@ pub struct ToyArgs {
     #[arg(long, value_name = "anim.gif")]
     pub gif: Option<PathBuf>,
 }
+
+/// The most points `toy --n` samples (each keeps its trajectory for the GIF; 10⁸ reached 11 GB).
+pub const MAX_TOY_POINTS: usize = 1_000_000;
 
 /// Runs `diffusion-lab toy`.
 pub fn run_toy(args: &ToyArgs, out: &mut dyn Write) -> Result<(), CliError> {
@@ -86,8 +89,11 @@ pub fn run_toy(args: &ToyArgs, out: &mut dyn Write) -> Result<(), CliError> {
         },
         s => s,
     };
-    if args.n < 2 {
-        return Err(CliError::usage("--n: sample at least 2 points"));
+    if !(2..=MAX_TOY_POINTS).contains(&args.n) {
+        return Err(CliError::usage(format!(
+            "--n: must be 2..={MAX_TOY_POINTS} points, got {}",
+            args.n
+        )));
     }
     if let Some(steps) = args.train_steps {
         config.train_steps = steps;
@@ -153,6 +159,18 @@ pub fn run_toy(args: &ToyArgs, out: &mut dyn Write) -> Result<(), CliError> {
     };
     let points = &last.points;
     eprintln!("sampled in {:.1} s", start.elapsed().as_secs_f64());
+    // Outputs are written only on success: a diverged chain leaves no CSV of NaN (#18 item 8).
+    let bad = points
+        .chunks(2)
+        .filter(|p| !p.iter().all(|v| v.is_finite()))
+        .count();
+    if bad > 0 {
+        return Err(CliError::failure(format!(
+            "{bad} of {} sampled points are NaN or infinite (the chain diverged); nothing was \
+             written",
+            args.n
+        )));
+    }
     csv::save_points(&args.out, points).map_err(|e| {
         CliError::failure(format!(
             "could not write the points: {e}: {}",

@@ -201,6 +201,9 @@ pub struct TrainConfig {
     /// Early stopping (erratum E000-4's reading of seed 000 §4.1): stop when the validation
     /// loss has not improved for this many validations in a row (0: never stop early).
     pub patience: usize,
+    /// Refuse to start when training is estimated to need more than this many MB (0: the
+    /// memory available when the run starts).
+    pub memory_cap_mb: usize,
 }
 
 impl Default for TrainConfig {
@@ -228,6 +231,7 @@ impl Default for TrainConfig {
             label_drop: 0.1,
             init_from: String::new(),
             patience: 0,
+            memory_cap_mb: 0,
         }
     }
 }

@@ -372,6 +372,9 @@ exmex::literal_matcher_from_pattern!(SciNumber, r"^(\d+\.?\d*|\.\d+)([eE][+-]?\d
 
 type Expr = exmex::FlatEx<f64, exmex::FloatOpsFactory<f64>, SciNumber>;
 
+/// The longest custom β(u) expression accepted, in characters.
+pub const MAX_EXPR_LEN: usize = 1000;
+
 /// A parsed custom β(u) expression. Only arithmetic and maths functions; no code runs.
 ///
 /// Syntax (exmex): `+ - * / ^`, parentheses, `sin cos tan exp log sqrt abs …`, `PI`, `E`.
@@ -387,6 +390,14 @@ impl CustomExpr {
         use exmex::Express;
         if src.trim().is_empty() {
             return Err(ScheduleError::ExprParse("the expression is empty".into()));
+        }
+        // Evaluation time grows with the length (once per t, up to T = 100,000 times), and no
+        // schedule needs more than a few terms (#18 item 7).
+        let len = src.chars().count();
+        if len > MAX_EXPR_LEN {
+            return Err(ScheduleError::ExprParse(format!(
+                "the expression is {len} characters long; at most {MAX_EXPR_LEN} are allowed"
+            )));
         }
         let expr = Expr::parse(src).map_err(|e| ScheduleError::ExprParse(e.to_string()))?;
         let vars = expr.var_names();

@@ -12,7 +12,10 @@ pub use mlp::{ToyMlp, ToyMlpConfig};
 pub use noisy_classifier::{
     BUNDLED_NOISY, NoisyClassifier, NoisyClassifierInfo, NoisyClassifierNet,
 };
-pub use unet::{CpuUNet, ParamGrad, TrainNet, UNet, UNetConfig, UNetConfigError};
+pub use unet::{
+    CpuUNet, MemoryEstimate, ParamGrad, TrainNet, UNet, UNetConfig, UNetConfigError,
+    available_memory, check_train_memory, human_bytes,
+};
 
 /// Seeds the device RNG and builds a module under one process-wide lock, then materialises every
 /// (lazily initialised) parameter before the lock is released. burn's initialisers draw from a

@@ -18,7 +18,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 mod cpu;
+mod memory;
 pub use cpu::{CpuUNet, ParamGrad, TrainNet};
+pub use memory::{MemoryEstimate, available_memory, check_train_memory, human_bytes};
 
 /// Everything that shapes a UNet.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -71,6 +73,18 @@ pub enum UNetConfigError {
 
 /// The most class labels a conditional UNet takes.
 pub const MAX_CLASSES: usize = 1000;
+
+/// Sane bounds on a config (issue #18 item 6): far above anything that trains on a desktop,
+/// low enough that the memory estimate, not an allocation failure, speaks for what is left.
+pub const MAX_BASE_CHANNELS: usize = 1024;
+/// The largest channel multiplier of a level.
+pub const MAX_MULT: usize = 64;
+/// The most resolution levels.
+pub const MAX_LEVELS: usize = 8;
+/// The most residual blocks per level.
+pub const MAX_RES_BLOCKS: usize = 32;
+/// The largest time-embedding width.
+pub const MAX_TIME_EMBED: usize = 8192;
 
 /// The class table enters the time embedding as `LABEL_SCALE · E[y]`, with E initialised at
 /// N(0, 1/LABEL_SCALE²) (so the product starts at N(0, 1), as an ordinary embedding would).
@@ -155,8 +169,26 @@ impl UNetConfig {
                 ),
             );
         }
-        if self.res_blocks == 0 {
-            return bad("res_blocks", "must be ≥ 1".into());
+        if self.channel_mults.len() > MAX_LEVELS {
+            return bad(
+                "channel_mults",
+                format!(
+                    "at most {MAX_LEVELS} levels, got {}",
+                    self.channel_mults.len()
+                ),
+            );
+        }
+        if let Some(m) = self.channel_mults.iter().find(|&&m| m > MAX_MULT) {
+            return bad(
+                "channel_mults",
+                format!("each multiplier must be 1..={MAX_MULT}, got {m}"),
+            );
+        }
+        if !(1..=MAX_RES_BLOCKS).contains(&self.res_blocks) {
+            return bad(
+                "res_blocks",
+                format!("must be 1..={MAX_RES_BLOCKS}, got {}", self.res_blocks),
+            );
         }
         if self.groups == 0 {
             return bad("groups", "must be ≥ 1".into());
@@ -169,8 +201,17 @@ impl UNetConfig {
                 );
             }
         }
-        if self.base_channels < 4 || !self.base_channels.is_multiple_of(2) {
-            return bad("base_channels", "must be even and ≥ 4".into());
+        if self.base_channels < 4
+            || self.base_channels > MAX_BASE_CHANNELS
+            || !self.base_channels.is_multiple_of(2)
+        {
+            return bad(
+                "base_channels",
+                format!(
+                    "must be even and 4..={MAX_BASE_CHANNELS}, got {}",
+                    self.base_channels
+                ),
+            );
         }
         if self.num_classes > MAX_CLASSES {
             return bad(
@@ -178,8 +219,11 @@ impl UNetConfig {
                 format!("must be ≤ {MAX_CLASSES}, got {}", self.num_classes),
             );
         }
-        if self.time_embed_dim == 0 {
-            return bad("time_embed_dim", "must be ≥ 1".into());
+        if !(1..=MAX_TIME_EMBED).contains(&self.time_embed_dim) {
+            return bad(
+                "time_embed_dim",
+                format!("must be 1..={MAX_TIME_EMBED}, got {}", self.time_embed_dim),
+            );
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(

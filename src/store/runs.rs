@@ -171,7 +171,9 @@ pub fn sanitize(name: &str) -> String {
             }
         })
         .collect();
-    let s = s.trim_matches(['-', '.']).to_owned();
+    // A folder name stays far below the file systems' 255-byte limit, timestamp included.
+    let s: String = s.trim_matches(['-', '.']).chars().take(80).collect();
+    let s = s.trim_end_matches(['-', '.']).to_owned();
     if s.is_empty() { "run".into() } else { s }
 }
 

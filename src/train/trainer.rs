@@ -41,6 +41,9 @@ impl From<CheckpointError> for TrainError {
     }
 }
 
+/// The longest run name accepted.
+pub const MAX_NAME_LEN: usize = 200;
+
 /// Number of t buckets in the loss-by-timestep heatmap.
 pub const T_BUCKETS: usize = 20;
 /// Steps aggregated into one heatmap row.
@@ -132,6 +135,13 @@ impl Trainer {
     /// Builds a fresh run: loads the data, builds the model on the picked device.
     pub fn new(config: RunConfig, pick: DevicePick) -> Result<Self, TrainError> {
         config.train.validate().map_err(TrainError::Config)?;
+        // Checked before any work: the name goes into the run folder's name and its files.
+        let name_len = config.name.chars().count();
+        if name_len > MAX_NAME_LEN {
+            return Err(TrainError::Config(format!(
+                "name must be at most {MAX_NAME_LEN} characters, got {name_len}"
+            )));
+        }
         let table = config
             .schedule
             .table()
@@ -155,6 +165,13 @@ impl Trainer {
             .map_err(|e| TrainError::Config(e.to_string()))?;
         if unet.num_classes > 0 {
             check_labels(&data, unet.num_classes).map_err(TrainError::Data)?;
+        }
+        // On a GPU the activations live in its memory, which is not known here: only a cap set
+        // in the config is checked there.
+        let cap = (config.train.memory_cap_mb > 0).then(|| config.train.memory_cap_mb as f64 * 1e6);
+        if cap.is_some() || !pick.is_gpu || config.train.engine.is_native_on(&pick) {
+            crate::model::check_train_memory(&unet, config.train.batch, cap)
+                .map_err(TrainError::Config)?;
         }
         let (train_data, val_data) = data
             .split(config.train.val_fraction, config.train.seed)
@@ -208,6 +225,11 @@ impl Trainer {
             data_variance: train_data_variance,
             num_classes: unet.num_classes,
         })
+    }
+
+    /// What loading the data left out (e.g. files skipped in a folder); empty if nothing.
+    pub fn data_warnings(&self) -> &[String] {
+        self.train_data.warnings()
     }
 
     /// The class labels the model is conditioned on (0: unconditional).

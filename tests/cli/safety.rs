@@ -326,3 +326,55 @@ fn a_diverging_run_keeps_its_last_finite_checkpoint() {
         assert!(weights_finite(&raw) && weights_finite(&ema), "{err}");
     }
 }
+
+#[test]
+fn a_model_or_batch_that_cannot_fit_is_refused_before_training() {
+    // #18 item 6: these aborted with SIGABRT on a failed allocation.
+    let tmp = tempfile::tempdir().unwrap();
+    let huge = preset(
+        tmp.path(),
+        "huge.toml",
+        &TINY.replace("model_size = \"tiny\"", "[model]\nbase_channels = 100000"),
+    );
+    let out_dir = tmp.path().join("huge-run");
+    let out = train(&["--preset", s(&huge), "--out", s(&out_dir), "--steps", "1"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("base_channels"), "{err}");
+    assert!(!out_dir.exists());
+    // A batch over the memory cap: the message gives the estimate and the batch that fits.
+    let big = preset(
+        tmp.path(),
+        "big.toml",
+        &TINY.replace("batch = 4", "batch = 4096\nmemory_cap_mb = 300"),
+    );
+    let out_dir = tmp.path().join("big-run");
+    let out = train(&["--preset", s(&big), "--out", s(&out_dir), "--steps", "1"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("batch 4096"), "{err}");
+    assert!(err.contains("largest batch that fits is about"), "{err}");
+    assert!(!out_dir.exists());
+}
+
+#[test]
+fn a_huge_run_name_is_refused_before_training() {
+    // #18 item 7: a 50 MB name trained fully, then failed with "File name too long".
+    let tmp = tempfile::tempdir().unwrap();
+    let body = TINY.replace(
+        "name = \"safety tiny\"",
+        &format!("name = \"{}\"", "n".repeat(5000)),
+    );
+    let p = preset(tmp.path(), "long.toml", &body);
+    let out_dir = tmp.path().join("long-run");
+    let out = train(&["--preset", s(&p), "--out", s(&out_dir), "--steps", "1"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("name must be at most 200 characters"),
+        "{}",
+        &err[..err.len().min(300)]
+    );
+    assert!(!out_dir.exists());
+}

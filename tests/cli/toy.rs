@@ -140,6 +140,8 @@ fn bad_arguments_are_usage_errors() {
     // η > 1 breaks σ² ≤ 1 − ᾱ_t′ (erratum E004-4).
     usage_error(&["--eta=1.5", "--true-score", "--out", o], "--eta");
     usage_error(&["--n", "1", "--true-score", "--out", o], "--n");
+    // 10⁸ points reached 11 GB without progress (#18 item 7); refused up front.
+    usage_error(&["--n", "100000000", "--true-score", "--out", o], "--n");
     assert!(!out.exists(), "nothing is written on a usage error");
     // An unwritable output is a failure (exit 1) with the path named.
     let bad = run(&[

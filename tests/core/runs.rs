@@ -126,6 +126,25 @@ fn stamps_and_names() {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
     assert_eq!(timestamp(t), "20231114-221320");
     assert_eq!(sanitize("triangles linear"), "triangles-linear");
+    // A huge name becomes a folder name far below the 255-byte limit (#18 item 7).
+    let long = sanitize(&"ab ".repeat(100_000));
+    assert!(long.len() <= 80 && long.starts_with("ab-ab"), "{long}");
+    assert!(!long.ends_with('-'));
+}
+
+#[test]
+fn a_custom_expression_longer_than_the_cap_is_refused_quickly() {
+    use diffusion_lab::diffusion::schedule::{CustomExpr, MAX_EXPR_LEN};
+    // 20,000 terms took minutes at T = 100,000 before the cap.
+    let long = vec!["u"; 20_000].join(" + ");
+    let e = CustomExpr::parse(&long).err().unwrap().to_string();
+    assert!(e.contains(&format!("at most {MAX_EXPR_LEN}")), "{e}");
+    // At the cap it parses and evaluates: 1 + u + u + … with (cap − 1) / 4 terms of " + u".
+    let terms = (MAX_EXPR_LEN - 1) / 4;
+    let at_cap = format!("1{}", " + u".repeat(terms));
+    assert!(at_cap.len() <= MAX_EXPR_LEN);
+    let v = CustomExpr::parse(&at_cap).unwrap().eval(0.5);
+    assert!((v - (1.0 + 0.5 * terms as f64)).abs() < 1e-9, "{v}");
 }
 
 #[test]

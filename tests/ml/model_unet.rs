@@ -75,6 +75,76 @@ fn invalid_configs_are_refused_with_the_field_named() {
 }
 
 #[test]
+fn absurd_configs_are_refused_before_anything_is_allocated() {
+    // Each of these aborted the process with a failed allocation before (#18 item 6).
+    for (cfg, field) in [
+        (
+            UNetConfig {
+                base_channels: 100_000,
+                ..UNetConfig::canonical(1, 28)
+            },
+            "base_channels",
+        ),
+        (
+            UNetConfig {
+                time_embed_dim: 1_000_000_000,
+                ..UNetConfig::canonical(1, 28)
+            },
+            "time_embed_dim",
+        ),
+        (
+            UNetConfig {
+                channel_mults: vec![1, 1_000_000],
+                ..UNetConfig::canonical(1, 28)
+            },
+            "channel_mults",
+        ),
+        (
+            UNetConfig {
+                res_blocks: 100_000,
+                ..UNetConfig::canonical(1, 28)
+            },
+            "res_blocks",
+        ),
+    ] {
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains(field), "{field}: {e}");
+    }
+}
+
+#[test]
+fn the_memory_estimate_counts_parameters_within_1_percent_of_the_built_model() {
+    // The estimate is a formula on the config; the count comes from building the model.
+    let dev = Device::flex();
+    for cfg in [
+        UNetConfig::tiny(1, 28),
+        UNetConfig::canonical(1, 28),
+        UNetConfig::canonical(3, 32),
+        UNetConfig::larger(1, 32),
+        UNetConfig {
+            res_blocks: 2,
+            attention_resolutions: vec![8],
+            num_classes: 10,
+            ..UNetConfig::canonical(3, 16)
+        },
+    ] {
+        let built = cfg.init(&dev).num_params() as f64;
+        let est = cfg.train_memory();
+        let ratio = est.params / built;
+        assert!(
+            (0.99..=1.01).contains(&ratio),
+            "{cfg:?}: {est:?} vs {built}"
+        );
+        // Memory grows with the batch, and the largest batch that fits a limit fits it.
+        assert!(est.bytes(64) > est.bytes(1));
+        let limit = est.bytes(100);
+        let fit = est.largest_batch(limit);
+        assert!(fit >= 99 && est.bytes(fit) <= limit, "{fit}");
+        assert_eq!(est.largest_batch(est.fixed_bytes), 0);
+    }
+}
+
+#[test]
 fn tiny_unet_overfits_one_fixed_batch_by_10x() {
     let dev = Device::flex().autodiff();
     dev.seed(0);
