@@ -556,6 +556,11 @@ impl ForwardView {
         };
         match result {
             Ok(ds) => {
+                if !ds.warnings().is_empty() {
+                    // e.g. undecodable or truncated files in a folder: say so, never silently.
+                    let msg = format!("{}: {}", loader.label, ds.warnings().join("; "));
+                    self.message = Some((msg, true));
+                }
                 self.index = self.index.min(ds.len().saturating_sub(1));
                 self.dataset = Some(Arc::new(ds));
                 self.dataset_label = loader.label;

@@ -266,7 +266,11 @@ impl TrainingView {
                 params,
                 step,
                 total,
+                warnings,
             } => {
+                if !warnings.is_empty() {
+                    self.note = Some(format!("Data: {}", warnings.join("; ")));
+                }
                 self.device = Some((device, reason));
                 self.params = params;
                 self.step = (step, total);

@@ -192,6 +192,20 @@ pub fn run_forward(args: &ForwardArgs, out: &mut dyn Write) -> Result<(), CliErr
     let source = Source::parse(&args.data, args.size, args.color.into()).map_err(usage)?;
     let g = args.grid;
     let batch = source.load_range(args.index, g * g).map_err(usage)?;
+    for w in batch.warnings() {
+        eprintln!("warning: --data: {w}");
+    }
+    if batch.len() < g * g {
+        // Padding is said out loud, never silent (#18 item 9).
+        eprintln!(
+            "warning: --grid {g} has {} cells but the data has only {} image(s) from --index {}; \
+             the other {} cell(s) are black",
+            g * g,
+            batch.len(),
+            args.index,
+            g * g - batch.len()
+        );
+    }
     let x0 = Planar::grid(&batch, 0, g).map_err(usage)?;
 
     let mut tiles_rgba: Vec<Vec<u8>> = Vec::new();

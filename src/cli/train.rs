@@ -133,6 +133,9 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
         total,
         out_dir.display()
     );
+    for w in trainer.data_warnings() {
+        eprintln!("warning: data: {w}");
+    }
     let cfg = trainer.config.train.clone();
     let start = Instant::now();
     let start_step = trainer.step;

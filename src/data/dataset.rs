@@ -18,6 +18,9 @@ pub struct Dataset {
     data: Vec<f32>,
     labels: Option<Vec<u32>>,
     classes: Option<Vec<String>>,
+    /// What loading left out or could only partly read (e.g. files skipped in a folder), for
+    /// the CLI's stderr and the app's status line.
+    warnings: Vec<String>,
 }
 
 /// Maps an 8-bit value to [−1, 1]: `v / 127.5 − 1` (0 → −1, 255 → +1).
@@ -82,7 +85,19 @@ impl Dataset {
             data,
             labels: None,
             classes: None,
+            warnings: Vec::new(),
         })
+    }
+
+    /// Records a warning about how the data was loaded.
+    pub fn with_warning(mut self, warning: impl Into<String>) -> Self {
+        self.warnings.push(warning.into());
+        self
+    }
+
+    /// The warnings recorded while loading (empty when everything loaded as it is).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// A dataset from 8-bit values (same layout), mapped with [`u8_to_unit`].
@@ -270,6 +285,7 @@ impl Dataset {
             data,
             labels,
             classes: self.classes.clone(),
+            warnings: self.warnings.clone(),
         })
     }
 

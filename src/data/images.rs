@@ -61,6 +61,30 @@ pub struct LoadReport {
     pub skipped: Vec<Skipped>,
 }
 
+impl LoadReport {
+    /// "skipped 2 of 5 files: …" with the first reasons, or None when nothing was skipped.
+    pub fn warning(&self) -> Option<String> {
+        if self.skipped.is_empty() {
+            return None;
+        }
+        let total = self.skipped.len() + self.loaded.len();
+        let mut reasons: Vec<String> = self
+            .skipped
+            .iter()
+            .take(3)
+            .map(|s| s.reason.clone())
+            .collect();
+        if self.skipped.len() > 3 {
+            reasons.push(format!("and {} more", self.skipped.len() - 3));
+        }
+        Some(format!(
+            "skipped {} of {total} files: {}",
+            self.skipped.len(),
+            reasons.join("; ")
+        ))
+    }
+}
+
 /// Loads user images into a dataset of `size`×`size` images.
 ///
 /// Every entry of `paths` is a file or a folder; a folder contributes the files directly inside
@@ -133,7 +157,10 @@ pub fn load_images<P: AsRef<Path>>(
         _ => "images".into(),
     };
     let s = size as usize;
-    let ds = Dataset::new(name, s, s, mode.channels(), data)?;
+    let mut ds = Dataset::new(name, s, s, mode.channels(), data)?;
+    if let Some(w) = report.warning() {
+        ds = ds.with_warning(w);
+    }
     Ok((ds, report))
 }
 
@@ -214,8 +241,32 @@ fn load_one(path: &Path, size: u32, mode: ColorMode) -> Result<Vec<f32>, DataErr
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
+    let format = reader.format();
     let img = reader.decode().map_err(|e| decode_err(path, e))?;
+    // The JPEG decoder fills the rows a truncated file lacks with flat grey and reports
+    // success, so a file cut short (an interrupted download or copy) is caught here.
+    if format == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(path)? {
+        return Err(decode_err(
+            path,
+            "the JPEG is truncated (it has no end-of-image marker, so its missing rows would \
+             load as flat grey)",
+        ));
+    }
     Ok(prepare(&img, size, mode))
+}
+
+/// Whether a JPEG file ends with its end-of-image marker (FF D9), allowing the padding some
+/// writers append after it.
+fn jpeg_is_complete(path: &Path) -> Result<bool, DataError> {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let end = bytes
+        .iter()
+        .rposition(|&b| !matches!(b, 0 | b' ' | b'\n' | b'\r' | b'\t'))
+        .map_or(0, |i| i + 1);
+    Ok(bytes[..end].ends_with(&[0xFF, 0xD9]))
 }
 
 /// Composites onto white, centre-crops to a square, resizes and converts to C×H×W in [−1, 1].

@@ -331,6 +331,7 @@ fn run_toy_worker(
         params: trainer.num_params(),
         step: 0,
         total,
+        warnings: Vec::new(),
     });
     let measure = |trainer: &ToyTrainer| {
         if let Some(value) = trainer.energy_distance(dataset) {

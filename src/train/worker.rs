@@ -67,6 +67,8 @@ pub enum TrainEvent {
         step: usize,
         /// Steps the run will reach.
         total: usize,
+        /// What loading the data left out (e.g. files skipped in a folder); empty if nothing.
+        warnings: Vec<String>,
     },
     /// A step finished (throttled to about 20 per second).
     Progress {
@@ -327,6 +329,7 @@ fn run_worker(
         params: trainer.num_params(),
         step: trainer.step,
         total,
+        warnings: trainer.data_warnings().to_vec(),
     });
     let preview_busy = Arc::new(AtomicBool::new(false));
     let quality_busy = Arc::new(AtomicBool::new(false));

@@ -188,9 +188,9 @@ fn user_image_file_folder_and_npy_are_accepted() {
         out_s,
     ]);
     assert_eq!(png_size(&png), (64 + 4, 64 + 4));
-    // A folder, gray, 16 pixels, a 2×2 grid (two images, two black cells).
+    // A folder, gray, 16 pixels, a 2×2 grid (two images, two black cells, which stderr states).
     let npy = dir.path().join("g.npy");
-    ok(&[
+    let o = run(&[
         "--data",
         folder.to_str().unwrap(),
         "--size",
@@ -208,8 +208,32 @@ fn user_image_file_folder_and_npy_are_accepted() {
         "--npy",
         npy.to_str().unwrap(),
     ]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("--grid 2 has 4 cells but the data has only 2 image(s) from --index 0; the other 2 cell(s) are black"),
+        "{err}"
+    );
     assert_eq!(png_size(&png), (32 + 4, 32 + 4));
     assert_eq!(read_f32_npy(&npy).0, "4, 1, 16, 16");
+    // A file in the folder that does not decode is skipped, and stderr says so and why.
+    std::fs::write(folder.join("zz.png"), "not a picture").unwrap();
+    let o = run(&[
+        "--data",
+        folder.to_str().unwrap(),
+        "--t",
+        "1",
+        "--out",
+        out_s,
+    ]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning: --data: skipped 1 of 3 files:"),
+        "{err}"
+    );
+    assert!(err.contains("zz.png"), "{err}");
+    std::fs::remove_file(folder.join("zz.png")).unwrap();
     // A .npy array of three 8×8 images in [0, 1].
     let arr = dir.path().join("arr.npy");
     let data: Vec<f32> = (0..3 * 64).map(|k| (k % 64) as f32 / 63.0).collect();

@@ -277,6 +277,44 @@ fn corrupt_and_non_image_files_are_skipped_and_reported() {
         );
     }
     assert!(report.skipped[1].reason.contains("not a recognised image"));
+    // The dataset carries the count and reasons, for the CLI's stderr and the app (#18 item 9).
+    let w = d.warnings().join("; ");
+    assert!(w.contains("skipped 3 of 8 files"), "{w}");
+}
+
+#[test]
+fn a_truncated_jpeg_is_refused_not_filled_with_grey() {
+    // The JPEG decoder fills a cut-off file's missing rows with flat grey and reports success
+    // (#18 item 9): such a file is skipped with its reason, and loading it alone fails.
+    let t = tempdir();
+    let full = t.path().join("full.jpg");
+    RgbImage::from_fn(64, 64, |x, y| {
+        Rgb([(x * 4) as u8, (y * 4) as u8, ((x ^ y) * 4) as u8])
+    })
+    .save(&full)
+    .expect("save");
+    let bytes = std::fs::read(&full).expect("read");
+    assert_eq!(&bytes[bytes.len() - 2..], &[0xFF, 0xD9]);
+    let cut = t.path().join("cut.jpg");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).expect("write");
+    // The image crate on its own decodes the cut file without complaint.
+    assert!(image::open(&cut).is_ok(), "the decoder alone accepts it");
+    let err = load_images(&[&cut], 16, ColorMode::Gray).expect_err("refused");
+    assert!(err.to_string().contains("truncated"), "{err}");
+    // Trailing padding after the end marker is fine.
+    let padded = t.path().join("padded.jpg");
+    let mut p = bytes.clone();
+    p.extend_from_slice(&[0, 0, 0, b'\n']);
+    std::fs::write(&padded, &p).expect("write");
+    let (d, report) = load_images(&[t.path()], 16, ColorMode::Gray).expect("loads");
+    assert_eq!(d.len(), 2, "{report:?}");
+    assert_eq!(report.skipped.len(), 1);
+    assert!(report.skipped[0].reason.contains("truncated"));
+    assert!(
+        d.warnings()[0].contains("skipped 1 of 3 files"),
+        "{:?}",
+        d.warnings()
+    );
 }
 
 #[test]
