@@ -292,6 +292,27 @@ pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
             grid_cols = Some(card.n / classes);
         }
     }
+    if a.from_card.is_some() {
+        // A card regenerates its samples only with the model it was made with (#18 item 9).
+        if card.schedule != model.config.schedule {
+            return Err(CliError::usage(format!(
+                "--from-card: the card's schedule ({}) is not the checkpoint's ({}) in {}; the \
+                 card was made with another model",
+                card.schedule.label(),
+                model.config.schedule.label(),
+                card.checkpoint.display()
+            )));
+        }
+        if card.checkpoint_step != model.step {
+            eprintln!(
+                "warning: --from-card: the card was made at step {}, the checkpoint in {} is at \
+                 step {}; the samples will differ from the card's",
+                card.checkpoint_step,
+                card.checkpoint.display(),
+                model.step
+            );
+        }
+    }
     card.checkpoint_step = model.step;
     card.schedule = model.config.schedule.clone();
     let plan = SamplerPlan::new(&model.table, card.sampler).map_err(CliError::usage)?;

@@ -91,6 +91,35 @@ fn sample_asks_a_conditional_model_for_classes_and_refuses_bad_requests() {
         std::fs::read(&grid).unwrap(),
         std::fs::read(&again).unwrap()
     );
+    // A card made at another step is remarked on; one of another schedule is refused (#18 item 9).
+    let mut v: serde_json::Value = serde_json::from_str(&card_text).unwrap();
+    v["checkpoint_step"] = serde_json::json!(123_456);
+    let other = dir.path().join("other-step.json");
+    std::fs::write(&other, v.to_string()).unwrap();
+    let o = crate::common::cli(
+        "sample",
+        &[
+            "--from-card",
+            other.to_str().unwrap(),
+            "--grid",
+            again.to_str().unwrap(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("the card was made at step 123456"), "{err}");
+    v["schedule"]["steps"] = serde_json::json!(500);
+    std::fs::write(&other, v.to_string()).unwrap();
+    cli_usage_error(
+        "sample",
+        &[
+            "--from-card",
+            other.to_str().unwrap(),
+            "--grid",
+            again.to_str().unwrap(),
+        ],
+        "the card's schedule (linear T=500",
+    );
     cli_ok(
         "sample",
         &[
