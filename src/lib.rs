@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod model;
 pub mod sampling;
+pub mod signals;
 pub mod store;
 pub mod toy;
 pub mod train;

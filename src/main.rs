@@ -25,6 +25,8 @@ fn main() -> ExitCode {
         screenshot: cli.screenshot,
         renderer: cli.renderer,
         preset: cli.preset.clone(),
+        train: cli.train,
+        runs_dir: cli.runs_dir.clone(),
     };
     match app::run(options) {
         Ok(()) => ExitCode::SUCCESS,

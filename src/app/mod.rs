@@ -44,6 +44,7 @@ pub const PALETTE: [egui::Color32; 8] = [
 ];
 use crate::config::{RunConfig, SHIPPED_PRESETS};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The window renderers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -92,6 +93,10 @@ pub struct AppOptions {
     pub renderer: RendererArg,
     /// Open this shipped preset (by name) as the app starts, as the Presets menu does.
     pub preset: Option<String>,
+    /// Press Start in the Training view as the app starts (a lesson script's "train now").
+    pub train: bool,
+    /// Where training runs are written and the Runs view looks (default `runs`).
+    pub runs_dir: Option<PathBuf>,
 }
 
 impl Default for AppOptions {
@@ -102,6 +107,8 @@ impl Default for AppOptions {
             screenshot: None,
             renderer: RendererArg::default(),
             preset: None,
+            train: false,
+            runs_dir: None,
         }
     }
 }
@@ -131,6 +138,48 @@ pub struct DiffusionApp {
     /// "Reset to defaults" was picked; done at the start of the next frame.
     reset_pending: bool,
     screenshot: Option<ScreenshotJob>,
+    /// Start training on the next frame (`--train`).
+    pub start_training: bool,
+    /// Wakes the UI when SIGINT, SIGTERM or SIGHUP arrives, so the window closes (and saves)
+    /// even when nothing else would draw a frame; stopped and joined on exit.
+    signal_watch: Option<SignalWatch>,
+    /// A close was asked for by a signal.
+    closing: bool,
+}
+
+/// The thread of [`DiffusionApp::signal_watch`].
+struct SignalWatch {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl SignalWatch {
+    fn spawn(ctx: egui::Context) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        if !crate::signals::install() {
+            return None;
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("signal-watch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::SeqCst) {
+                    if crate::signals::requested().is_some() {
+                        ctx.request_repaint();
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            })
+            .ok()?;
+        Some(Self { stop, thread })
+    }
+
+    fn join(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.thread.join();
+    }
 }
 
 impl DiffusionApp {
@@ -150,6 +199,9 @@ impl DiffusionApp {
             ui_scale: 1.0,
             reset_pending: false,
             screenshot: None,
+            start_training: false,
+            signal_watch: None,
+            closing: false,
         };
         if view == View::Presenter {
             app.view = View::Schedule;
@@ -186,7 +238,7 @@ impl DiffusionApp {
             && let Some((name, text)) = SHIPPED_PRESETS.iter().find(|(n, _)| *n == s.last_preset)
             && let Ok(cfg) = RunConfig::from_toml(text)
         {
-            self.training = TrainingView::new(cfg, name);
+            self.replace_training(TrainingView::new(cfg, name));
         }
         if !self.presenter.select(&s.lesson) {
             self.presenter.select(presenter::DEFAULT_LESSON);
@@ -265,8 +317,22 @@ impl DiffusionApp {
             self.toy.apply_config(toy);
         }
         self.view = preset.view.unwrap_or(View::Training);
-        self.training = TrainingView::new(preset.into_run_config(), name);
+        self.replace_training(TrainingView::new(preset.into_run_config(), name));
         true
+    }
+
+    /// A new training view for another preset, keeping the runs folder.
+    fn replace_training(&mut self, mut training: TrainingView) {
+        training.runs_dir = self.training.runs_dir.clone();
+        self.training = training;
+    }
+
+    /// Writes training runs to `dir` and shows that folder in the Runs view.
+    pub fn set_runs_dir(&mut self, dir: PathBuf) {
+        self.training.runs_dir = dir.clone();
+        let auto_pick = self.runs.auto_pick;
+        self.runs = RunsView::new(dir);
+        self.runs.auto_pick = auto_pick;
     }
 
     /// Gives the player and the 2-D lab the current lesson's preset settings.
@@ -487,6 +553,16 @@ impl DiffusionApp {
 impl eframe::App for DiffusionApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.ui_scale = ctx.zoom_factor();
+        if !self.closing && crate::signals::requested().is_some() {
+            // Same as the close button: on_exit stops the trainer, which saves, and joins it.
+            self.closing = true;
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        if std::mem::take(&mut self.start_training) && !self.training.is_running() {
+            let c = ctx.clone();
+            self.training
+                .start(None, None, Arc::new(move || c.request_repaint()));
+        }
         self.training.logic(ctx);
         if let Some(weights) = self.training.take_live_weights() {
             self.player.set_live(weights);
@@ -539,7 +615,12 @@ impl eframe::App for DiffusionApp {
 
     /// Closing the window stops training cleanly: the worker saves a checkpoint and is joined.
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
-        self.training.shutdown();
+        if let Some(report) = self.training.shutdown_and_report() {
+            eprintln!("{report}");
+        }
+        if let Some(w) = self.signal_watch.take() {
+            w.join();
+        }
     }
 }
 
@@ -584,6 +665,7 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
     let outcome = job.as_ref().map(ScreenshotJob::outcome);
     let view = options.view;
     let preset = options.preset.clone();
+    let (train, runs_dir) = (options.train, options.runs_dir.clone());
     if let Some(name) = &preset
         && !SHIPPED_PRESETS.iter().any(|(n, _)| n == name)
     {
@@ -615,6 +697,14 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
                     app.view = v;
                 }
             }
+            if let Some(dir) = runs_dir {
+                app.set_runs_dir(dir);
+            }
+            if train {
+                app.start_training = true;
+                app.view = View::Training;
+            }
+            app.signal_watch = SignalWatch::spawn(cc.egui_ctx.clone());
             if job.is_some() {
                 app.player.settle_at = Some(0.6);
             }

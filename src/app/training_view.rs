@@ -62,6 +62,11 @@ pub struct TrainingView {
     pub note: Option<String>,
     /// The last checkpoint written.
     pub last_checkpoint: Option<PathBuf>,
+    /// The folder the run started here writes (None until Start: the curves then show a
+    /// checkpoint's history, e.g. the bundled model's).
+    pub run_dir: Option<PathBuf>,
+    /// The checkpoint the current run resumed from, if any.
+    pub started_from: Option<PathBuf>,
     /// Steps done and the run's total.
     pub step: (usize, usize),
     losses: Vec<[f64; 2]>,
@@ -111,6 +116,8 @@ impl TrainingView {
             error: None,
             note: None,
             last_checkpoint: None,
+            run_dir: None,
+            started_from: None,
             step: (0, 0),
             losses: Vec::new(),
             smoothed: Vec::new(),
@@ -189,6 +196,8 @@ impl TrainingView {
         let out_dir = resume
             .clone()
             .unwrap_or_else(|| crate::store::new_run_dir(&self.runs_dir, &self.config.name));
+        self.run_dir = Some(out_dir.clone());
+        self.started_from = resume.clone();
         let options = StartOptions {
             config: self.config.clone(),
             resume,
@@ -218,6 +227,28 @@ impl TrainingView {
         {
             self.status = RunStatus::Stopping;
         }
+    }
+
+    /// Stops the worker as [`shutdown`](Self::shutdown) does and, if a run was going, says
+    /// where its checkpoint is and at which step (read back from the saved `state.json`).
+    pub fn shutdown_and_report(&mut self) -> Option<String> {
+        let was_running = self.is_running();
+        self.shutdown();
+        let dir = self.run_dir.as_ref().filter(|_| was_running)?;
+        let text = std::fs::read_to_string(dir.join("state.json")).ok();
+        let step = text
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["step"].as_u64());
+        Some(match step {
+            Some(n) => format!(
+                "training stopped at step {n}; checkpoint saved in {}",
+                dir.display()
+            ),
+            None => format!(
+                "training stopped before its first checkpoint; nothing saved in {}",
+                dir.display()
+            ),
+        })
     }
 
     /// Stops the worker cleanly (saves a checkpoint) and waits for it.
@@ -555,8 +586,24 @@ impl TrainingView {
             ui.label(format!("Device: {dev}"));
             ui.label(RichText::new(reason).small());
         }
-        if let Some(p) = &self.last_checkpoint {
-            ui.label(format!("Checkpoint: {}", p.display()));
+        // Honest labels (#19): the folder a new run writes, what it resumed from, or, before
+        // any run, whose history the curves show.
+        match (&self.run_dir, &self.last_checkpoint) {
+            (Some(run), _) => {
+                ui.label(format!("Run folder: {}", run.display()))
+                    .on_hover_text("This run's checkpoints, losses and previews are saved here");
+                if let Some(from) = &self.started_from {
+                    ui.label(format!("Resumed from: {}", from.display()));
+                }
+            }
+            (None, Some(p)) => {
+                ui.label(format!("Showing the history of: {}", p.display()))
+                    .on_hover_text(
+                        "Start trains a new run in a new folder under the runs folder; this \
+                         checkpoint is never written",
+                    );
+            }
+            (None, None) => {}
         }
         if let Some(n) = &self.note {
             ui.label(n);

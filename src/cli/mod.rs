@@ -60,6 +60,13 @@ pub struct Cli {
     /// explorer's tiles then run in a WGSL shader) or glow (OpenGL; tiles on the CPU).
     #[arg(long, value_enum, default_value_t = RendererArg::Auto)]
     pub renderer: RendererArg,
+    /// Start training the opened preset at once, in the Training view (with --preset). Closing
+    /// the window, Ctrl+C, `kill` or logging out stops it and saves its checkpoint.
+    #[arg(long)]
+    pub train: bool,
+    /// Where training runs are written and the Runs view looks [default: runs].
+    #[arg(long, value_name = "DIR")]
+    pub runs_dir: Option<std::path::PathBuf>,
 }
 
 /// Parses "WxH" window sizes such as 1280x720.

@@ -74,7 +74,43 @@ pub fn run_study(a: &StudyArgs, out: &mut dyn Write) -> Result<(), CliError> {
         dir.display()
     );
     let cancel = AtomicBool::new(false);
-    let mut on_event = |ev: StudyEvent| match ev {
+    crate::signals::install();
+    let mut on_event = |ev: StudyEvent| {
+        // Ctrl+C, kill or logout: the study stops between steps and keeps what it did.
+        if crate::signals::requested().is_some() {
+            cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        print_event(ev);
+    };
+    let outcome =
+        crate::train::study_runner::run_study(&plan, &dir, Some(pick), &cancel, &mut on_event)
+            .map_err(CliError::failure)?;
+    for w in &outcome.warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(sig) = crate::signals::requested().filter(|_| outcome.cancelled) {
+        return Err(CliError {
+            code: crate::signals::exit_code(sig),
+            message: format!(
+                "stopped by {}; what the study did so far is kept in {}",
+                crate::signals::name(sig),
+                dir.display()
+            ),
+        });
+    }
+    writeln!(
+        out,
+        "done: {} runs; summary.csv, epochs.csv and {} strips in {}",
+        plan.run_count(),
+        outcome.strips.len(),
+        dir.display()
+    )
+    .map_err(io_err)
+}
+
+/// Prints one study event on stderr.
+fn print_event(ev: StudyEvent) {
+    match ev {
         StudyEvent::RunStarted {
             index,
             total,
@@ -93,19 +129,5 @@ pub fn run_study(a: &StudyArgs, out: &mut dyn Write) -> Result<(), CliError> {
         ),
         StudyEvent::Strip { path } => eprintln!("  strip: {}", path.display()),
         StudyEvent::Summary(_) => {}
-    };
-    let outcome =
-        crate::train::study_runner::run_study(&plan, &dir, Some(pick), &cancel, &mut on_event)
-            .map_err(CliError::failure)?;
-    for w in &outcome.warnings {
-        eprintln!("warning: {w}");
     }
-    writeln!(
-        out,
-        "done: {} runs; summary.csv, epochs.csv and {} strips in {}",
-        plan.run_count(),
-        outcome.strips.len(),
-        dir.display()
-    )
-    .map_err(io_err)
 }

@@ -89,6 +89,8 @@ fn claim_out_dir(out_dir: &Path, may_replace: bool) -> Result<RunLock, CliError>
 
 /// Runs `diffusion-lab train`.
 pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    // First, so a signal during the setup also ends in a saved checkpoint, not a kill.
+    crate::signals::install();
     let device_choice = args.device.map(DeviceChoice::from);
     let (mut trainer, out_dir, _lock) = if let Some(dir) = &args.resume {
         let (config, _) = crate::store::read_info(dir).map_err(CliError::usage)?;
@@ -141,7 +143,12 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
     let start_step = trainer.step;
     // A finished run resumed with nothing left to do reports its last recorded loss.
     let mut last_loss = trainer.history.train.last().map_or(f32::NAN, |&(_, l)| l);
+    let mut stopped_by = None;
     while trainer.step < total {
+        if let Some(sig) = crate::signals::requested() {
+            stopped_by = Some(sig);
+            break;
+        }
         match trainer.step() {
             Ok(s) => last_loss = s.loss,
             Err(e) => {
@@ -176,6 +183,18 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
     }
     eprintln!();
     save_checkpoint(&trainer, &out_dir).map_err(CliError::failure)?;
+    if let Some(sig) = stopped_by {
+        // Ctrl+C, kill or logout: the checkpoint is saved; the exit code says why it ended.
+        return Err(CliError {
+            code: crate::signals::exit_code(sig),
+            message: format!(
+                "stopped by {} at step {}; checkpoint saved in {} (continue with --resume)",
+                crate::signals::name(sig),
+                trainer.step,
+                out_dir.display()
+            ),
+        });
+    }
     writeln!(
         out,
         "done: step {} loss {:.5}; checkpoint and losses.csv in {}",

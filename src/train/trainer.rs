@@ -168,7 +168,8 @@ impl Trainer {
         }
         // On a GPU the activations live in its memory, which is not known here: only a cap set
         // in the config is checked there.
-        let cap = (config.train.memory_cap_mb > 0).then(|| config.train.memory_cap_mb as f64 * 1e6);
+        let cap =
+            (config.train.memory_cap_mb > 0).then_some(config.train.memory_cap_mb as f64 * 1e6);
         if cap.is_some() || !pick.is_gpu || config.train.engine.is_native_on(&pick) {
             crate::model::check_train_memory(&unet, config.train.batch, cap)
                 .map_err(TrainError::Config)?;

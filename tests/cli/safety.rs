@@ -378,3 +378,57 @@ fn a_huge_run_name_is_refused_before_training() {
     );
     assert!(!out_dir.exists());
 }
+
+/// Sends `sig` (e.g. "INT") to a process with kill(1).
+#[cfg(unix)]
+fn send_signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_saves_a_checkpoint_exits_130_and_the_run_resumes() {
+    // #17 and #19: Ctrl+C (and SIGTERM, SIGHUP) stop `train` with a saved checkpoint.
+    let tmp = tempfile::tempdir().unwrap();
+    let p = preset(tmp.path(), "t.toml", TINY);
+    let out_dir = tmp.path().join("run");
+    let child = Command::new(env!("CARGO_BIN_EXE_diffusion-lab"))
+        .args([
+            "train",
+            "--preset",
+            s(&p),
+            "--out",
+            s(&out_dir),
+            "--steps",
+            "100000",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    send_signal(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("stopped by SIGINT (Ctrl+C) at step"), "{err}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("state.json")).unwrap())
+            .unwrap();
+    let step = state["step"].as_u64().unwrap();
+    assert!(err.contains(&format!("at step {step};")), "{err}");
+    assert!(step < 100_000);
+    // The saved run continues.
+    let target = (step + 2).to_string();
+    let out = train(&["--resume", s(&out_dir), "--steps", &target]);
+    assert_ok(&out);
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["step"].as_u64(), Some(step + 2));
+}

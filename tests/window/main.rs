@@ -7,4 +7,5 @@ mod player;
 mod presenter;
 mod runs;
 mod toy;
+mod training;
 mod views;
