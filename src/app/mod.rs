@@ -14,8 +14,8 @@ mod window_bench;
 pub use forward_bench::{FrameStats, bench_forward_frame, bench_view};
 pub use forward_view::{ForwardSchedule, ForwardView, NoiseMode, TileKind};
 pub use player_view::{
-    CFG_FORMULA, CG_FORMULA, ClassPick, ComparePair, ExportKind, GuidanceState, ModelSource, Pane,
-    PaneSettings, PlayerView, guidance_formulas,
+    CFG_FORMULA, CG_FORMULA, ClassPick, ComparePair, ExportKind, GuidanceState, LiveFollow,
+    ModelSource, Pane, PaneSettings, PlayerView, StripEntry, guidance_formulas,
 };
 pub use presenter::{
     Lesson, Presenter, SETTINGS_KEY, Settings, Shortcut, StripAction, presenter_style,
@@ -525,6 +525,56 @@ impl DiffusionApp {
         }
     }
 
+    /// The per-frame work outside drawing: signals, the workers' events, the live chain and the
+    /// screenshot clock (eframe's `logic`; tests call it directly).
+    pub fn tick(&mut self, ctx: &egui::Context) {
+        self.ui_scale = ctx.zoom_factor();
+        if !self.closing && crate::signals::requested().is_some() {
+            // Same as the close button: on_exit stops the trainer, which saves, and joins it.
+            self.closing = true;
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        if std::mem::take(&mut self.start_training) && !self.training.is_running() {
+            let c = ctx.clone();
+            self.training
+                .start(None, None, Arc::new(move || c.request_repaint()));
+        }
+        self.training.logic(ctx);
+        if std::mem::take(&mut self.training.started_new) {
+            // The chain beside the loss follows the new run from its first step (#19).
+            let name = self.training.config.name.clone();
+            self.player.follow_new_run(&name);
+        }
+        if std::mem::take(&mut self.player.live_follow.open_player) {
+            self.view = View::Player;
+        }
+        if let Some(weights) = self.training.take_live_weights() {
+            self.player.set_live(weights);
+        }
+        if matches!(self.view, View::Player | View::Training | View::Presenter) {
+            self.player.logic(ctx);
+        }
+        if let Some(job) = &mut self.screenshot {
+            // Wait for the views' background work (tiles, chains, samples) before settling.
+            let busy = match self.view {
+                View::Forward => self.forward.busy(),
+                View::Player | View::Presenter => self.player.is_busy(),
+                // A training run started with the screenshot: wait for a few live chains.
+                View::Training => {
+                    self.player.is_busy()
+                        || (self.training.is_running() && self.player.live_strip_short_of(3))
+                }
+                View::Runs => self.runs.busy(),
+                _ => false,
+            };
+            if busy {
+                ctx.request_repaint();
+            } else {
+                job.logic(ctx);
+            }
+        }
+    }
+
     fn status_text(&self) -> String {
         match self.view {
             View::Training => format!("Run: {}", self.training.config.name),
@@ -552,38 +602,7 @@ impl DiffusionApp {
 
 impl eframe::App for DiffusionApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        self.ui_scale = ctx.zoom_factor();
-        if !self.closing && crate::signals::requested().is_some() {
-            // Same as the close button: on_exit stops the trainer, which saves, and joins it.
-            self.closing = true;
-            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
-        }
-        if std::mem::take(&mut self.start_training) && !self.training.is_running() {
-            let c = ctx.clone();
-            self.training
-                .start(None, None, Arc::new(move || c.request_repaint()));
-        }
-        self.training.logic(ctx);
-        if let Some(weights) = self.training.take_live_weights() {
-            self.player.set_live(weights);
-        }
-        if matches!(self.view, View::Player | View::Training | View::Presenter) {
-            self.player.logic(ctx);
-        }
-        if let Some(job) = &mut self.screenshot {
-            // Wait for the views' background work (tiles, chains, samples) before settling.
-            let busy = match self.view {
-                View::Forward => self.forward.busy(),
-                View::Player | View::Presenter | View::Training => self.player.is_busy(),
-                View::Runs => self.runs.busy(),
-                _ => false,
-            };
-            if busy {
-                ctx.request_repaint();
-            } else {
-                job.logic(ctx);
-            }
-        }
+        self.tick(ctx);
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {

@@ -16,9 +16,11 @@ use crate::sampling::{
 use egui::{Color32, RichText};
 
 mod guidance;
+mod live;
 mod tools;
 use egui_plot::{Legend, Line, PlotPoints, VLine};
 pub use guidance::{CFG_FORMULA, CG_FORMULA, ClassPick, GuidanceState, guidance_formulas};
+pub use live::{LiveFollow, StripEntry};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -296,6 +298,8 @@ pub struct PlayerView {
     pub show_controls: bool,
     /// The class asked of a class-conditional model, and the w sweep.
     pub guidance: GuidanceState,
+    /// The live run followed beside training: its cadence and the "step N" strip.
+    pub live_follow: LiveFollow,
 }
 
 impl Default for PlayerView {
@@ -346,6 +350,7 @@ impl Default for PlayerView {
             sample_after_load: false,
             show_controls: true,
             guidance: GuidanceState::default(),
+            live_follow: LiveFollow::default(),
         }
     }
 }
@@ -463,11 +468,11 @@ impl PlayerView {
             self.source = ModelSource::Live;
         }
         if self.source == ModelSource::Live && self.follow_live {
-            // The same x_T each time, so the viewer watches the chain sharpen as the loss falls.
-            if self.a.is_sampling() {
-                self.pending_live = true;
-            } else {
-                self.sample_all();
+            // The same x_T each time, so the viewer watches the chain sharpen as the loss falls;
+            // started by `live_logic` when the duty cycle allows.
+            self.pending_live = true;
+            if let Some(w) = &self.wake {
+                w();
             }
         }
     }
@@ -879,10 +884,7 @@ impl PlayerView {
         self.poll_loader();
         self.a.poll();
         self.b.poll();
-        if self.pending_live && !self.a.is_sampling() {
-            self.pending_live = false;
-            self.sample_all();
-        }
+        self.live_logic(ctx);
         self.branches.poll();
         if let Some(job) = &mut self.ntd.job
             && let Some(result) = job.take()
@@ -1044,14 +1046,14 @@ impl PlayerView {
             });
             ui.checkbox(&mut self.follow_live, "Re-sample as it trains");
         });
-        match (&self.source, self.live.as_ref()) {
-            (ModelSource::Live, Some(m)) => ui.label(format!("Weights: {}", m.label)),
-            (ModelSource::Live, None) => ui.label("Waiting for the first snapshot of the weights…"),
-            _ => ui.label(format!(
+        if self.source == ModelSource::Live {
+            self.live_ui(ui);
+        } else {
+            ui.label(format!(
                 "Weights: {}",
                 self.model.as_ref().map_or("—", |m| m.label.as_str())
-            )),
-        };
+            ));
+        }
         self.transport_ui(ui);
         self.panes_ui(ui, false);
     }

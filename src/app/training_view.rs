@@ -67,6 +67,8 @@ pub struct TrainingView {
     pub run_dir: Option<PathBuf>,
     /// The checkpoint the current run resumed from, if any.
     pub started_from: Option<PathBuf>,
+    /// A run was just started (the app then points the player at it; taken once).
+    pub started_new: bool,
     /// Steps done and the run's total.
     pub step: (usize, usize),
     losses: Vec<[f64; 2]>,
@@ -118,6 +120,7 @@ impl TrainingView {
             last_checkpoint: None,
             run_dir: None,
             started_from: None,
+            started_new: false,
             step: (0, 0),
             losses: Vec::new(),
             smoothed: Vec::new(),
@@ -208,6 +211,7 @@ impl TrainingView {
         match TrainHandle::start(options, wake) {
             Ok(h) => {
                 self.handle = Some(h);
+                self.started_new = true;
                 self.status = RunStatus::Starting;
                 self.error = None;
                 self.note = None;

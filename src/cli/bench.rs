@@ -49,8 +49,8 @@ pub struct BenchWindowArgs {
 /// `diffusion-lab bench ui`.
 #[derive(Debug, Args)]
 pub struct BenchUiArgs {
-    /// Frames to measure.
-    #[arg(long, default_value_t = 600)]
+    /// Frames to measure in each phase (without, then with the live chain; about 60 per second).
+    #[arg(long, default_value_t = 3600)]
     pub frames: usize,
     /// The window size in points.
     #[arg(long, default_value = "1280x800", value_parser = crate::cli::parse_size)]
@@ -249,11 +249,49 @@ fn torch_reference(
 }
 
 fn bench_ui(a: &BenchUiArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    // Twice: without the live chain, then with it at its default cadence (#19), so the cost of
+    // re-sampling beside training shows as UI frame times and as the trainer's steps/s.
+    let mut rates = Vec::new();
+    for live in [false, true] {
+        let (s, steps, rate, chains) = bench_ui_phase(a, live)?;
+        writeln!(
+            out,
+            "training view, live chain {}: UI frame p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms over \
+             {} frames; trainer {rate:.2} steps/s ({steps} steps){}",
+            if live { "on " } else { "off" },
+            s.p50_ms,
+            s.p95_ms,
+            s.max_ms,
+            a.frames,
+            if live {
+                format!(", {chains} live chains")
+            } else {
+                String::new()
+            }
+        )
+        .map_err(|e| CliError::failure(e.to_string()))?;
+        rates.push(rate);
+    }
+    writeln!(
+        out,
+        "the live chain costs the trainer {:.1}% of its steps/s",
+        100.0 * (1.0 - rates[1] / rates[0].max(1e-9))
+    )
+    .map_err(|e| CliError::failure(e.to_string()))
+}
+
+/// One phase of `bench ui`: (frame stats, steps done while measuring, steps/s, live chains).
+fn bench_ui_phase(
+    a: &BenchUiArgs,
+    live: bool,
+) -> Result<(crate::app::FrameStats, usize, f64, usize), CliError> {
     use crate::app::{DiffusionApp, RunStatus};
     let ctx = egui::Context::default();
     let mut app = DiffusionApp::new(crate::config::View::Training);
-    app.training.config.train.device = DeviceChoice::Cpu;
-    app.training.config.train.preview_every = 50;
+    let train = &mut app.training.config.train;
+    train.device = DeviceChoice::Cpu;
+    train.preview_every = 0;
+    train.live_secs = if live { None } else { Some(0.0) };
     app.training.runs_dir =
         std::env::temp_dir().join(format!("diffusion-lab-bench-ui-{}", std::process::id()));
     let wake: std::sync::Arc<dyn Fn() + Send + Sync> = std::sync::Arc::new(|| {});
@@ -268,7 +306,7 @@ fn bench_ui(a: &BenchUiArgs, out: &mut dyn Write) -> Result<(), CliError> {
             ..Default::default()
         };
         let t0 = Instant::now();
-        app.training.logic(&ctx);
+        app.tick(&ctx);
         let full = ctx.run_ui(input, |ui| app.shell_ui(ui));
         let _ = ctx.tessellate(full.shapes, full.pixels_per_point);
         t0.elapsed().as_secs_f64() * 1e3
@@ -278,21 +316,30 @@ fn bench_ui(a: &BenchUiArgs, out: &mut dyn Write) -> Result<(), CliError> {
         frame(&mut app);
         std::thread::sleep(std::time::Duration::from_millis(16));
     }
+    if app.training.status != RunStatus::Training {
+        app.training.shutdown();
+        return Err(CliError::failure(format!(
+            "the run did not start within 120 s ({:?})",
+            app.training.error
+        )));
+    }
+    let (step0, t0) = (app.training.step.0, Instant::now());
     let mut times = Vec::with_capacity(a.frames);
     for _ in 0..a.frames.max(1) {
         times.push(frame(&mut app));
         std::thread::sleep(std::time::Duration::from_millis(16));
     }
-    let steps = app.training.step.0;
+    let steps = app.training.step.0 - step0;
+    let rate = steps as f64 / t0.elapsed().as_secs_f64();
+    let chains = app.player.live_chains();
     app.training.shutdown();
     let _ = std::fs::remove_dir_all(&app.training.runs_dir);
-    let s = crate::app::FrameStats::of(times, String::new());
-    writeln!(
-        out,
-        "training view while training ({steps} steps done): UI frame p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms over {} frames",
-        s.p50_ms, s.p95_ms, s.max_ms, a.frames
-    )
-    .map_err(|e| CliError::failure(e.to_string()))
+    Ok((
+        crate::app::FrameStats::of(times, String::new()),
+        steps,
+        rate,
+        chains,
+    ))
 }
 
 fn bench_window(a: &BenchWindowArgs, out: &mut dyn Write) -> Result<(), CliError> {

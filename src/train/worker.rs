@@ -333,6 +333,12 @@ fn run_worker(
     });
     let preview_busy = Arc::new(AtomicBool::new(false));
     let quality_busy = Arc::new(AtomicBool::new(false));
+    // The live chain (#19): the untrained weights first, then on a wall-clock cadence.
+    let live_every = live_cadence(&trainer.config.train, pick.is_gpu && !trainer.is_native());
+    let mut last_snapshot = Instant::now();
+    if live_every.is_some() {
+        offer_snapshot(&trainer, out);
+    }
     let mut paused = false;
     let mut fail_next = false;
     let mut pending: Vec<(usize, f32)> = Vec::new();
@@ -436,6 +442,10 @@ fn run_worker(
         }
         if cfg.preview_every > 0 && stats.step.is_multiple_of(cfg.preview_every) {
             spawn_preview(&trainer, &preview_busy, out);
+            last_snapshot = Instant::now();
+        } else if live_every.is_some_and(|d| last_snapshot.elapsed() >= d) {
+            offer_snapshot(&trainer, out);
+            last_snapshot = Instant::now();
         }
         if cfg.quality_every > 0 && stats.step.is_multiple_of(cfg.quality_every) {
             spawn_quality(&trainer, &quality_busy, out);
@@ -567,6 +577,35 @@ fn spawn_quality(trainer: &Trainer, busy: &Arc<AtomicBool>, out: &Outbox) {
     }
 }
 
+/// Offers the UI a snapshot of the weights (raw and EMA) for the live chain. Offered, not
+/// sent: a UI that is behind skips a snapshot rather than stalling training.
+fn offer_snapshot(trainer: &Trainer, out: &Outbox) {
+    let step = trainer.step;
+    let snapshot = crate::sampling::job::LoadedModel {
+        label: format!("live run '{}' (step {step})", trainer.config.name),
+        dir: None,
+        step,
+        config: trainer.config.clone(),
+        shape: trainer.image_shape(),
+        raw: trainer.raw_snapshot(),
+        ema: trainer.ema_snapshot(),
+        device: trainer.inference_device(),
+        device_label: String::new(),
+        table: trainer.table.clone(),
+        data_variance: Some(trainer.data_variance()),
+        classifier: None,
+        has_raw: true,
+    };
+    let _ = out.offer(TrainEvent::Weights(Box::new(snapshot)));
+}
+
+/// Seconds between live snapshots: the run's `train.live_secs`, else 8 s on a CPU (where the
+/// chain shares the cores with training) and 2 s on a GPU; 0 turns them off.
+pub fn live_cadence(config: &crate::config::TrainConfig, is_gpu: bool) -> Option<Duration> {
+    let secs = config.live_secs.unwrap_or(if is_gpu { 2.0 } else { 8.0 });
+    (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
 /// Draws preview samples from snapshots of the weights on a separate thread, so training goes on.
 fn spawn_preview(trainer: &Trainer, busy: &Arc<AtomicBool>, out: &Outbox) {
     if busy.swap(true, Ordering::SeqCst) {
@@ -587,23 +626,7 @@ fn spawn_preview(trainer: &Trainer, busy: &Arc<AtomicBool>, out: &Outbox) {
     let tx = out.tx.clone();
     let wake = out.wake.clone();
     let flag = busy.clone();
-    let snapshot = crate::sampling::job::LoadedModel {
-        label: format!("live run '{}' (step {step})", trainer.config.name),
-        dir: None,
-        step,
-        config: trainer.config.clone(),
-        shape,
-        raw: raw.clone(),
-        ema: ema.clone(),
-        device: device.clone(),
-        device_label: String::new(),
-        table: table.clone(),
-        data_variance: Some(trainer.data_variance()),
-        classifier: None,
-        has_raw: true,
-    };
-    // Offered, not sent: a UI that is behind skips a snapshot rather than stalling training.
-    let _ = out.offer(TrainEvent::Weights(Box::new(snapshot)));
+    offer_snapshot(trainer, out);
     let spawned = std::thread::Builder::new()
         .name("preview".into())
         .spawn(move || {

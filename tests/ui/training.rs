@@ -93,3 +93,85 @@ fn start_then_stop_updates_the_status() {
     assert!(ck.join("model.bpk").exists());
     assert!(h.state().status_line().contains("CPU"));
 }
+
+#[test]
+fn start_points_the_chain_at_the_live_run_which_sharpens_from_the_same_x_t() {
+    use diffusion_lab::app::DiffusionApp;
+    use diffusion_lab::config::View;
+    // #19: on Start the reverse-chain pane beside the loss follows the new run from step 0,
+    // and re-samples from the same x_T as snapshots of the weights arrive.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiny();
+    cfg.train.live_secs = Some(0.3);
+    cfg.train.val_every = 0;
+    let mut app = DiffusionApp::new(View::Training);
+    app.training = TrainingView::new(cfg, "test");
+    app.training.runs_dir = dir.path().to_path_buf();
+    app.player.set_live_duty(1.0);
+    app.player.n = 4;
+    app.player.a.settings.steps = 10;
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(
+            |ui, app: &mut DiffusionApp| {
+                app.tick(ui.ctx());
+                app.shell_ui(ui);
+            },
+            app,
+        );
+    h.step();
+    h.get_by_label("Start").click();
+    let wait =
+        |h: &mut Harness<'_, DiffusionApp>, what: &str, pred: &dyn Fn(&DiffusionApp) -> bool| {
+            let start = Instant::now();
+            while !pred(h.state()) {
+                assert!(
+                    start.elapsed() < Duration::from_secs(120),
+                    "timed out waiting for {what}; strip {:?}",
+                    h.state().player.live_strip_steps()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+                h.step();
+            }
+        };
+    // Within a few frames the pane names the live run, at the untrained weights.
+    wait(&mut h, "the first live chain", &|a| {
+        a.player.live_strip_steps().len() == 1
+    });
+    let first_step = h.state().player.live_strip_steps()[0];
+    assert!(first_step < 50, "{first_step}");
+    h.step();
+    h.get_by_label_contains("Live run 'ui-test'");
+    assert!(h.query_by_label_contains("bundled").is_none());
+    // A few snapshots later: later steps, the same x_T, another x̂₀.
+    wait(&mut h, "three snapshots in the strip", &|a| {
+        let s = a.player.live_strip_steps();
+        s.len() >= 3 && s.last() > s.first()
+    });
+    let steps = h.state().player.live_strip_steps();
+    assert!(steps.windows(2).all(|w| w[0] <= w[1]), "{steps:?}");
+    let strip: Vec<_> = h.state().player.live_strip().collect();
+    let (first, last) = (strip[0], strip[strip.len() - 1]);
+    assert_eq!(
+        first.x_t, last.x_t,
+        "every snapshot starts from the same x_T"
+    );
+    assert_eq!(first.x0.len(), last.x0.len());
+    let diff: f32 = first
+        .x0
+        .iter()
+        .zip(&last.x0)
+        .map(|(a, b)| (a - b).abs())
+        .sum::<f32>()
+        / first.x0.len() as f32;
+    assert!(diff > 1e-3, "x̂₀ did not change: mean |Δ| = {diff}");
+    h.step();
+    // The strip labels its snapshots "step N".
+    assert!(h.query_all_by_label_contains("step ").count() >= 3);
+    // "Open in the player" switches to the full player on the same weights.
+    h.get_by_label("Open in the player").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().view, View::Player);
+    h.state_mut().training.shutdown();
+}

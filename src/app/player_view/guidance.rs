@@ -541,7 +541,7 @@ fn job_progress_ui<T: Send + 'static>(ui: &mut egui::Ui, job: &BgJob<T>) {
 }
 
 /// One image (flat [C, H, W] in [−1, 1]) as a colour image.
-fn image_color(x: &[f32], [c, h, w]: [usize; 3]) -> egui::ColorImage {
+pub(super) fn image_color(x: &[f32], [c, h, w]: [usize; 3]) -> egui::ColorImage {
     let u = |v: f32| crate::data::unit_to_u8(v);
     let pixels = (0..h * w)
         .map(|p| {
