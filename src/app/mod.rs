@@ -540,10 +540,15 @@ impl DiffusionApp {
                 .start(None, None, Arc::new(move || c.request_repaint()));
         }
         self.training.logic(ctx);
-        if std::mem::take(&mut self.training.started_new) {
+        match self.training.started_new.take() {
             // The chain beside the loss follows the new run from its first step (#19).
-            let name = self.training.config.name.clone();
-            self.player.follow_new_run(&name);
+            Some(true) => {
+                let name = self.training.config.name.clone();
+                self.player.follow_new_run(&name);
+            }
+            // A run that continues keeps its chain and strip.
+            Some(false) => self.player.follow_continued_run(),
+            None => {}
         }
         if std::mem::take(&mut self.player.live_follow.open_player) {
             self.view = View::Player;

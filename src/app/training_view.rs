@@ -67,8 +67,9 @@ pub struct TrainingView {
     pub run_dir: Option<PathBuf>,
     /// The checkpoint the current run resumed from, if any.
     pub started_from: Option<PathBuf>,
-    /// A run was just started (the app then points the player at it; taken once).
-    pub started_new: bool,
+    /// A run was just started (the app then points the player at it; taken once): true for
+    /// a new run, false when one continues from its checkpoint.
+    pub started_new: Option<bool>,
     /// Steps done and the run's total.
     pub step: (usize, usize),
     losses: Vec<[f64; 2]>,
@@ -120,7 +121,7 @@ impl TrainingView {
             last_checkpoint: None,
             run_dir: None,
             started_from: None,
-            started_new: false,
+            started_new: None,
             step: (0, 0),
             losses: Vec::new(),
             smoothed: Vec::new(),
@@ -211,7 +212,7 @@ impl TrainingView {
         match TrainHandle::start(options, wake) {
             Ok(h) => {
                 self.handle = Some(h);
-                self.started_new = true;
+                self.started_new = Some(self.started_from.is_none());
                 self.status = RunStatus::Starting;
                 self.error = None;
                 self.note = None;
@@ -535,6 +536,22 @@ impl TrainingView {
                 .clicked()
             {
                 self.command(cmd);
+            }
+            // A stopped run continues from its checkpoint, its live chain and strip kept.
+            let stopped = self
+                .run_dir
+                .clone()
+                .filter(|d| !running && d.join("state.json").exists());
+            if let Some(dir) = stopped
+                && ui
+                    .button("Continue")
+                    .on_hover_text(format!(
+                        "Resume the stopped run from its checkpoint in {}",
+                        dir.display()
+                    ))
+                    .clicked()
+            {
+                self.start(Some(dir), None, wake.clone());
             }
             if ui.add_enabled(running, egui::Button::new("Stop")).clicked() {
                 self.command(TrainCommand::Stop);

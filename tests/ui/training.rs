@@ -168,6 +168,24 @@ fn start_points_the_chain_at_the_live_run_which_sharpens_from_the_same_x_t() {
     h.step();
     // The strip labels its snapshots "step N".
     assert!(h.query_all_by_label_contains("step ").count() >= 3);
+    // Stop keeps the chain and its strip; Continue resumes the same run and its strip grows.
+    h.get_by_label("Stop").click();
+    wait(&mut h, "the stop", &|a| {
+        a.training.status == RunStatus::Finished
+    });
+    let kept = h.state().player.live_strip_steps();
+    assert!(kept.len() >= 3, "{kept:?}");
+    h.step();
+    h.get_by_label("Continue").click();
+    let last_kept = *kept.last().unwrap();
+    wait(&mut h, "a chain of the continued run", &|a| {
+        a.player
+            .live_strip_steps()
+            .last()
+            .is_some_and(|&s| s > last_kept)
+    });
+    assert!(h.state().player.live_strip_steps().len() >= kept.len());
+    h.step();
     // "Open in the player" switches to the full player on the same weights.
     h.get_by_label("Open in the player").click();
     h.step();

@@ -98,6 +98,13 @@ impl PlayerView {
         self.frame = 0;
     }
 
+    /// The followed run continues (Continue after Stop): the pane follows it again, keeping
+    /// its chain and strip.
+    pub fn follow_continued_run(&mut self) {
+        self.source = ModelSource::Live;
+        self.follow_live = true;
+    }
+
     /// The steps of the snapshots in the strip, oldest first.
     pub fn live_strip_steps(&self) -> Vec<usize> {
         self.live_follow.strip.iter().map(|e| e.step).collect()
