@@ -52,6 +52,30 @@ impl JobCtx {
     }
 }
 
+/// Job threads that have started and not yet ended, in this process.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// How many job threads are running now (tests check that closing the app leaves none).
+pub fn running_jobs() -> usize {
+    RUNNING.load(Ordering::SeqCst)
+}
+
+/// Counts a job thread as running until it is dropped, even if the job panics.
+struct Running;
+
+impl Running {
+    fn start() -> Self {
+        RUNNING.fetch_add(1, Ordering::SeqCst);
+        Self
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A job on its own named thread; its result is collected with [`BgJob::take`].
 /// Dropping it cancels the job and joins the thread.
 pub struct BgJob<T> {
@@ -76,9 +100,11 @@ impl<T: Send + 'static> BgJob<T> {
         });
         let result = Arc::new(Mutex::new(None));
         let (c, r) = (ctx.clone(), result.clone());
+        let running = Running::start();
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
+                let _running = running;
                 let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&c)));
                 if let Ok(v) = out {
                     *r.lock().unwrap_or_else(PoisonError::into_inner) = Some(v);

@@ -1057,7 +1057,7 @@ impl ForwardView {
                 return;
             }
         };
-        let Some(path) = rfd::FileDialog::new()
+        let Some(path) = crate::app::dialog::FileDialog::new()
             .add_filter("PNG image", &["png"])
             .set_file_name(default_name)
             .save_file()
@@ -1079,7 +1079,7 @@ impl ForwardView {
                 return;
             }
         };
-        let Some(path) = rfd::FileDialog::new()
+        let Some(path) = crate::app::dialog::FileDialog::new()
             .add_filter("NumPy array", &["npy"])
             .set_file_name(format!("xt_t{}.npy", self.t))
             .save_file()
@@ -1139,7 +1139,7 @@ impl ForwardView {
         match action {
             Action::Load(source, label) => self.start_load(ctx, source, label),
             Action::OpenImage => {
-                if let Some(p) = rfd::FileDialog::new()
+                if let Some(p) = crate::app::dialog::FileDialog::new()
                     .add_filter(
                         "Images",
                         &[
@@ -1152,12 +1152,12 @@ impl ForwardView {
                 }
             }
             Action::OpenFolder => {
-                if let Some(p) = rfd::FileDialog::new().pick_folder() {
+                if let Some(p) = crate::app::dialog::FileDialog::new().pick_folder() {
                     self.load_user(ctx, p);
                 }
             }
             Action::OpenNpy => {
-                if let Some(p) = rfd::FileDialog::new()
+                if let Some(p) = crate::app::dialog::FileDialog::new()
                     .add_filter("NumPy array", &["npy"])
                     .pick_file()
                 {

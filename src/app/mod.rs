@@ -1,5 +1,6 @@
 //! The desktop app: the window, its views, and the screenshot mode.
 
+pub mod dialog;
 mod forward_bench;
 mod forward_view;
 mod player_view;
@@ -751,4 +752,17 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
 /// Ctrl + wheel zooms, dragging pans, and a double-click restores the automatic view.
 pub fn plot(id: &str) -> egui_plot::Plot<'static> {
     egui_plot::Plot::new(id.to_owned()).allow_scroll(false)
+}
+
+/// `ui.columns(n, f)` that never asks egui for a negative column width. egui asserts on one
+/// when the space left is narrower than the gaps between the columns, as after a side panel was
+/// dragged nearly across the window (found by the UI soak); the columns then keep a minimum
+/// width and are clipped.
+pub(crate) fn columns<R>(ui: &mut egui::Ui, n: usize, f: impl FnOnce(&mut [egui::Ui]) -> R) -> R {
+    let need = n as f32 * (ui.spacing().item_spacing.x + 16.0);
+    if ui.available_width() >= need {
+        return ui.columns(n, f);
+    }
+    let size = egui::vec2(need, ui.available_height().max(0.0));
+    ui.allocate_ui(size, |ui| ui.columns(n, f)).inner
 }

@@ -1087,7 +1087,7 @@ impl PlayerView {
                             "Checkpoint folder…",
                         )
                         .clicked()
-                        && let Some(dir) = rfd::FileDialog::new()
+                        && let Some(dir) = crate::app::dialog::FileDialog::new()
                             .set_title("Pick a checkpoint folder")
                             .pick_folder()
                     {
@@ -1192,7 +1192,7 @@ impl PlayerView {
                         .as_ref()
                         .map_or("pick…".to_owned(), |m| m.label.clone());
                     if ui.button(format!("Second checkpoint: {name}")).clicked()
-                        && let Some(dir) = rfd::FileDialog::new().pick_folder()
+                        && let Some(dir) = crate::app::dialog::FileDialog::new().pick_folder()
                     {
                         self.set_second(dir);
                     }

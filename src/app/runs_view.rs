@@ -1125,7 +1125,7 @@ impl RunsView {
 
     fn central_ui(&mut self, ui: &mut egui::Ui, ctx: &egui::Context) {
         let h = ((ui.available_height() - 50.0) / 2.0).max(120.0);
-        ui.columns(2, |cols| {
+        crate::app::columns(ui, 2, |cols| {
             cols[0].label(
                 RichText::new(
                     "Loss of the picked runs: train solid, held-out dashed (min–max band)",
@@ -1140,7 +1140,7 @@ impl RunsView {
             self.nll_ui(&mut cols[1]);
         });
         ui.separator();
-        ui.columns(2, |cols| {
+        crate::app::columns(ui, 2, |cols| {
             self.study_ui(&mut cols[0], h);
             self.grid_ui(&mut cols[1], ctx);
         });

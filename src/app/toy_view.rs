@@ -792,7 +792,7 @@ impl ToyView {
     }
 
     fn export_csv(&mut self, ctx: &egui::Context) {
-        let Some(path) = rfd::FileDialog::new()
+        let Some(path) = crate::app::dialog::FileDialog::new()
             .add_filter("CSV", &["csv"])
             .set_file_name("points.csv")
             .save_file()
@@ -806,7 +806,7 @@ impl ToyView {
     }
 
     fn export_gif(&mut self, ctx: &egui::Context) {
-        let Some(path) = rfd::FileDialog::new()
+        let Some(path) = crate::app::dialog::FileDialog::new()
             .add_filter("GIF", &["gif"])
             .set_file_name("toy.gif")
             .save_file()
@@ -845,12 +845,12 @@ impl ToyView {
         self.update_scores();
         let avail = ui.available_size();
         let cell_h = (avail.y / 2.0 - 28.0).max(120.0);
-        ui.columns(3, |cols| {
+        crate::app::columns(ui, 3, |cols| {
             self.forward_plot_ui(&mut cols[0], cell_h);
             self.reverse_plot_ui(&mut cols[1], cell_h);
             self.density_plot_ui(&mut cols[2], cell_h);
         });
-        ui.columns(3, |cols| {
+        crate::app::columns(ui, 3, |cols| {
             self.score_plot_ui(&mut cols[0], cell_h, true);
             self.score_plot_ui(&mut cols[1], cell_h, false);
             self.curves_ui(&mut cols[2], cell_h);
@@ -1184,7 +1184,7 @@ impl ToyView {
             .min(ui.available_width() / 3.0 - 16.0)
             .max(150.0);
         let titles = ["Data", "Langevin", "Annealed Langevin"];
-        ui.columns(3, |cols| {
+        crate::app::columns(ui, 3, |cols| {
             for (k, col) in cols.iter_mut().enumerate() {
                 let weights = self.fig3_weights(k);
                 col.label(format!("{}{weights}", titles[k]));

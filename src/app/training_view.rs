@@ -657,7 +657,7 @@ impl TrainingView {
         let h = ui.available_height();
         let log = self.log_loss;
         let f = move |v: f64| if log { v.max(1e-12).log10() } else { v };
-        ui.columns(2, |cols| {
+        crate::app::columns(ui, 2, |cols| {
             crate::app::plot("loss")
                 .height(h * 0.45)
                 .legend(Legend::default())
@@ -761,7 +761,7 @@ impl TrainingView {
                     );
                 });
         });
-        ui.columns(3, |cols| {
+        crate::app::columns(ui, 3, |cols| {
             cols[0].label("Loss by timestep (rows: steps, columns: t buckets)");
             heatmap_ui(&mut cols[0], &self.by_t, h * 0.4);
             crate::app::plot("loss_vs_t")

@@ -383,7 +383,7 @@ impl PlayerView {
                      Alg. 4): its gradient steers the chain towards the class asked for",
                 )
                 .clicked()
-                && let Some(dir) = rfd::FileDialog::new()
+                && let Some(dir) = crate::app::dialog::FileDialog::new()
                     .set_title("Pick a noisy-classifier folder")
                     .pick_folder()
                 && let Err(e) = self.set_classifier(dir)
@@ -456,7 +456,7 @@ impl PlayerView {
             .map(|p| [p.w, 100.0 * p.accuracy])
             .collect();
         let cfid: PlotPoints = curve.points.iter().map(|p| [p.w, p.class_fid]).collect();
-        ui.columns(2, |cols| {
+        crate::app::columns(ui, 2, |cols| {
             crate::app::plot("guidance_accuracy")
                 .height(130.0)
                 .x_axis_label("w")

@@ -377,7 +377,7 @@ pub fn score_table(ui: &mut egui::Ui, r: &crate::metrics::ScoreReport) {
 }
 
 pub(super) fn pick_export_path(kind: ExportKind) -> Option<PathBuf> {
-    let dialog = rfd::FileDialog::new().set_file_name(kind.default_name());
+    let dialog = crate::app::dialog::FileDialog::new().set_file_name(kind.default_name());
     match kind.extension() {
         Some((name, ext)) => dialog.add_filter(name, &[ext]).save_file(),
         None => dialog
