@@ -67,24 +67,19 @@ fn train_noisy(a: &NoisyTrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
         .schedule
         .table()
         .map_err(|e| CliError::usage(format!("schedule: {e}")))?;
-    let start = std::time::Instant::now();
+    let mut bar = crate::cli::progress::Progress::new("train-noisy", "steps");
     let model = crate::train::noisy_classifier::train_noisy_classifier(
         &data,
         &table,
         &preset.schedule.label(),
         &cfg,
         &mut |step, total, loss| {
-            if step % 50 == 0 || step == total {
-                eprint!(
-                    "\rstep {step}/{total}  loss {loss:.4}  ({:.0} s)   ",
-                    start.elapsed().as_secs_f64()
-                );
-            }
+            bar.update(step, total, &format!("loss {loss:.4}"));
             true
         },
     )
     .map_err(CliError::usage)?;
-    eprintln!();
+    bar.finish();
     model.save(&a.out).map_err(CliError::failure)?;
     let acc: Vec<String> = model
         .info

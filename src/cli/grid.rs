@@ -90,9 +90,9 @@ pub fn run_grid(a: &GridArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let pick = pick_device(DeviceChoice::from(a.device));
     let cancel = AtomicBool::new(false);
     let start = std::time::Instant::now();
+    let mut bar = crate::cli::progress::Progress::new("grid", "cells");
     let result = eta_steps_grid(&plan, Some(pick), &cancel, &mut |done, total| {
-        eprint!("\rgrid: {done}/{total} cells   ");
-        let _ = std::io::stderr().flush();
+        bar.update(done, total, "");
     })
     .map_err(|e| {
         if e.contains("must be") {

@@ -11,6 +11,7 @@ pub mod classifier;
 pub mod forward;
 pub mod grid;
 pub mod nll;
+pub mod progress;
 pub mod sample;
 pub mod schedule;
 pub mod score;

@@ -73,13 +73,11 @@ pub(crate) fn classifier(data: &str, dir: Option<&Path>) -> Result<FeatureNet, C
     .map_err(CliError::usage)
 }
 
-/// A progress line on stderr, rewritten in place.
+/// A progress line on stderr (see [`crate::cli::progress`]).
 pub(crate) fn progress_line(what: &str) -> impl FnMut(usize, usize) -> bool + '_ {
+    let mut bar = crate::cli::progress::Progress::new(what, "done");
     move |done, total| {
-        eprint!("\r{what}: {done}/{total}   ");
-        if done == total {
-            eprintln!();
-        }
+        bar.update(done, total, "");
         true
     }
 }

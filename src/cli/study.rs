@@ -1,6 +1,7 @@
 //! `diffusion-lab study`: trains a study preset's runs in turn and writes its summary.
 
 use super::{CliError, io_err};
+use crate::cli::progress::Progress;
 use crate::model::{DeviceChoice, pick_device};
 use crate::store::{RUNS_DIR, new_run_dir};
 use crate::train::study_runner::{StudyEvent, study_from_preset};
@@ -75,12 +76,13 @@ pub fn run_study(a: &StudyArgs, out: &mut dyn Write) -> Result<(), CliError> {
     );
     let cancel = AtomicBool::new(false);
     crate::signals::install();
+    let mut bar: Option<Progress> = None;
     let mut on_event = |ev: StudyEvent| {
         // Ctrl+C, kill or logout: the study stops between steps and keeps what it did.
         if crate::signals::requested().is_some() {
             cancel.store(true, std::sync::atomic::Ordering::SeqCst);
         }
-        print_event(ev);
+        print_event(ev, &mut bar);
     };
     let outcome =
         crate::train::study_runner::run_study(&plan, &dir, Some(pick), &cancel, &mut on_event)
@@ -109,24 +111,31 @@ pub fn run_study(a: &StudyArgs, out: &mut dyn Write) -> Result<(), CliError> {
 }
 
 /// Prints one study event on stderr.
-fn print_event(ev: StudyEvent) {
+fn print_event(ev: StudyEvent, bar: &mut Option<Progress>) {
     match ev {
         StudyEvent::RunStarted {
             index,
             total,
             label,
             ..
-        } => eprintln!("\nrun {}/{total}: {label}", index + 1),
+        } => {
+            *bar = None;
+            eprintln!("run {}/{total}: {label}", index + 1);
+        }
         StudyEvent::Step {
             step, total, loss, ..
-        } => {
-            eprint!("\r  step {step}/{total}  loss {loss:.4}   ");
-            let _ = std::io::stderr().flush();
+        } => bar
+            .get_or_insert_with(|| Progress::new("  train", "steps"))
+            .update(step, total, &format!("loss {loss:.4}")),
+        StudyEvent::Epoch(r) => {
+            if let Some(b) = bar {
+                b.finish();
+            }
+            eprintln!(
+                "  epoch {}: train {:.4} (min {:.4}, max {:.4})  held-out {:.4} (min {:.4}, max {:.4})",
+                r.epoch, r.train[0], r.train[1], r.train[2], r.val[0], r.val[1], r.val[2]
+            );
         }
-        StudyEvent::Epoch(r) => eprint!(
-            "\r  epoch {}: train {:.4} (min {:.4}, max {:.4})  held-out {:.4} (min {:.4}, max {:.4})\n",
-            r.epoch, r.train[0], r.train[1], r.train[2], r.val[0], r.val[1], r.val[2]
-        ),
         StudyEvent::Strip { path } => eprintln!("  strip: {}", path.display()),
         StudyEvent::Summary(_) => {}
     }

@@ -10,7 +10,6 @@ use crate::train::{Trainer, load_checkpoint_with, save_checkpoint};
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// `diffusion-lab train`.
 #[derive(Debug, Args)]
@@ -41,25 +40,6 @@ pub struct TrainArgs {
     /// The seed (overrides the preset).
     #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
-}
-
-fn progress(done: usize, total: usize, loss: f32, rate: f64) {
-    let width = 30;
-    let filled = (done * width)
-        .checked_div(total)
-        .unwrap_or(width)
-        .min(width);
-    let eta = if rate > 0.0 {
-        (total - done) as f64 / rate
-    } else {
-        f64::NAN
-    };
-    eprint!(
-        "\r[{}{}] {done}/{total}  loss {loss:.4}  {rate:.1} steps/s  ETA {eta:.0} s   ",
-        "#".repeat(filled),
-        "-".repeat(width - filled)
-    );
-    let _ = std::io::stderr().flush();
 }
 
 fn same_folder(a: &Path, b: &Path) -> bool {
@@ -139,8 +119,7 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
         eprintln!("warning: data: {w}");
     }
     let cfg = trainer.config.train.clone();
-    let start = Instant::now();
-    let start_step = trainer.step;
+    let mut bar = crate::cli::progress::Progress::new("train", "steps");
     // A finished run resumed with nothing left to do reports its last recorded loss.
     let mut last_loss = trainer.history.train.last().map_or(f32::NAN, |&(_, l)| l);
     let mut stopped_by = None;
@@ -152,7 +131,7 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
         match trainer.step() {
             Ok(s) => last_loss = s.loss,
             Err(e) => {
-                eprintln!();
+                bar.finish();
                 let kept = if out_dir.join("state.json").exists() {
                     format!(
                         " The last good checkpoint is kept in {}.",
@@ -172,16 +151,14 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
         if cfg.checkpoint_every > 0 && trainer.step.is_multiple_of(cfg.checkpoint_every) {
             save_checkpoint(&trainer, &out_dir).map_err(CliError::failure)?;
         }
-        let rate = (trainer.step - start_step) as f64 / start.elapsed().as_secs_f64().max(1e-9);
-        if trainer.step.is_multiple_of(5) || trainer.step == total {
-            progress(trainer.step, total, last_loss, rate);
-        }
+        bar.update(trainer.step, total, &format!("loss {last_loss:.4}"));
         if let Some(why) = early {
-            eprintln!("\n{why}");
+            bar.finish();
+            eprintln!("{why}");
             break;
         }
     }
-    eprintln!();
+    bar.finish();
     save_checkpoint(&trainer, &out_dir).map_err(CliError::failure)?;
     if let Some(sig) = stopped_by {
         // Ctrl+C, kill or logout: the checkpoint is saved; the exit code says why it ended.

@@ -432,3 +432,16 @@ fn ctrl_c_saves_a_checkpoint_exits_130_and_the_run_resumes() {
             .unwrap();
     assert_eq!(state["step"].as_u64(), Some(step + 2));
 }
+
+#[test]
+fn progress_into_a_log_file_is_plain_lines_without_carriage_returns() {
+    // #17: stderr that is not a terminal gets periodic lines, never `\r` frames.
+    let tmp = tempfile::tempdir().unwrap();
+    let p = preset(tmp.path(), "t.toml", TINY);
+    let out = train(&["--preset", s(&p), "--out", s(&tmp.path().join("r")), "--steps", "12"]);
+    assert_ok(&out);
+    let err = text(&out.stderr);
+    assert!(!err.contains('\r'), "{err:?}");
+    assert!(err.contains("train: 12/12 steps  loss "), "{err}");
+    assert!(err.contains("steps/s  ETA"), "{err}");
+}
