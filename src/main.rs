@@ -7,6 +7,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     tune_allocator();
+    // Warnings of eframe, wgpu and burn reach stderr; RUST_LOG picks other levels (#17).
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp(None)
+        .init();
     let cli = Cli::parse();
     if let Some(command) = &cli.command {
         let stdout = std::io::stdout();

@@ -96,9 +96,14 @@ impl Progress {
         } else {
             format!("  {extra}")
         };
+        let rate = if done > first {
+            format!("{rate:.2} {}/s", self.unit)
+        } else {
+            format!("– {}/s", self.unit)
+        };
         format!(
-            "{}: {bar}{done}/{total} {}{extra}  {rate:.2} {}/s  {eta}",
-            self.what, self.unit, self.unit
+            "{}: {bar}{done}/{total} {}{extra}  {rate}  {eta}",
+            self.what, self.unit
         )
     }
 }
