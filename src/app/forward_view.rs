@@ -378,6 +378,13 @@ impl ForwardView {
         }
     }
 
+    /// Takes over `old`'s GPU tiler (a reset keeps the device, not the state).
+    pub fn take_gpu_from(&mut self, old: ForwardView) {
+        let mut old = old;
+        self.gpu = old.gpu.take();
+        self.gpu_note = std::mem::take(&mut old.gpu_note);
+    }
+
     /// Runs the tiles on a wgpu device (eframe's, when the wgpu renderer is active). On failure
     /// the view keeps the CPU path and says why in the status bar.
     pub fn attach_gpu(&mut self, rs: &eframe::egui_wgpu::RenderState) {

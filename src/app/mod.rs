@@ -265,6 +265,18 @@ impl DiffusionApp {
     /// it between frames or before any widget of a frame.
     pub fn reset_to_defaults(&mut self, ctx: &egui::Context) {
         let defaults = Settings::default();
+        // Every view's state, not only the window's (#20 item 10): the user's schedules,
+        // the forward view's image and schedules, the player's settings, the 2-D lab. The
+        // forward view keeps its GPU tiler and a training run keeps going (its view then keeps
+        // its curves); their jobs are dropped, which cancels and joins them.
+        self.schedule_lab = ScheduleLab::default();
+        let forward = std::mem::take(&mut self.forward);
+        self.forward.take_gpu_from(forward);
+        self.player = PlayerView::default();
+        self.toy = ToyView::default();
+        if !self.training.is_running() {
+            self.replace_training(TrainingView::default());
+        }
         self.apply_settings(&defaults, false);
         self.presenter.step = None;
         self.fullscreen = false;

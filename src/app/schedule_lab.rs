@@ -5,6 +5,10 @@ use egui::{Color32, RichText};
 use egui_plot::{Legend, Line, PlotPoint, PlotPoints};
 use std::sync::Arc;
 
+/// The formula a custom schedule starts from in the lab: quadratic in u, so it is visibly not
+/// linear (the CLI's default `--expr` is linear, which drew exactly over the linear curve).
+pub const LAB_CUSTOM_EXPR: &str = "1e-4 + 0.02 * u^2";
+
 /// Curves longer than this are thinned for drawing (the table itself is never thinned).
 const MAX_PLOT_POINTS: usize = 4000;
 
@@ -167,7 +171,12 @@ impl ScheduleLab {
         match action {
             Some(Action::Add(kind)) => {
                 let steps = self.entries.last().map_or(1000, |e| e.spec.steps);
-                self.add(ScheduleSpec::new(kind, steps));
+                let mut spec = ScheduleSpec::new(kind, steps);
+                if kind == ScheduleKind::Custom {
+                    // Not the linear default, which would draw exactly over linear.
+                    spec.expr = LAB_CUSTOM_EXPR.to_owned();
+                }
+                self.add(spec);
             }
             Some(Action::Remove(i)) => {
                 self.entries.remove(i);
@@ -375,7 +384,14 @@ fn entry_ui(ui: &mut egui::Ui, entry: &mut ScheduleEntry) -> bool {
             .selected_text(entry.spec.kind.name())
             .show_ui(ui, |ui| {
                 for kind in ScheduleKind::ALL {
-                    ui.selectable_value(&mut entry.spec.kind, kind, kind.name());
+                    if ui
+                        .selectable_value(&mut entry.spec.kind, kind, kind.name())
+                        .clicked()
+                        && kind == ScheduleKind::Custom
+                        && entry.spec.expr == ScheduleSpec::default().expr
+                    {
+                        entry.spec.expr = LAB_CUSTOM_EXPR.to_owned();
+                    }
                 }
             })
             .response
@@ -472,7 +488,8 @@ fn entry_ui(ui: &mut egui::Ui, entry: &mut ScheduleEntry) -> bool {
     entry.refresh();
     match &entry.result {
         Err(e) => {
-            ui.colored_label(ui.visuals().error_fg_color, e.to_string());
+            let msg = e.app_message(&entry.spec.expr);
+            ui.colored_label(ui.visuals().error_fg_color, RichText::new(msg).monospace());
         }
         Ok(c) => badges_ui(ui, &c.badges),
     }

@@ -3,6 +3,7 @@
 //! Pure f64 tables and plain slices; this module imports neither egui nor burn, so every formula
 //! can be unit-tested against the oracles in the seeds digest (§3).
 
+pub mod expr_help;
 pub mod gmm;
 pub mod guidance;
 pub mod langevin;

@@ -106,7 +106,21 @@ pub enum Param {
 }
 
 impl Param {
-    /// The command-line flag for this parameter.
+    /// The parameter as the app labels it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Param::Steps => "T",
+            Param::BetaStart => "β₁",
+            Param::BetaEnd => "β_T",
+            Param::CosineS => "s",
+            Param::MaxBeta => "max β",
+            Param::Power => "p",
+            Param::Waves => "k",
+            Param::Expr => "β(u)",
+        }
+    }
+
+    /// The command-line flag of the parameter.
     pub fn flag(self) -> &'static str {
         match self {
             Param::Steps => "--steps",
@@ -161,6 +175,25 @@ pub enum ScheduleError {
 }
 
 impl ScheduleError {
+    /// The message for the app, which has no command-line flags: names the field as the app
+    /// labels it, and explains an expression that does not parse in plain words with its place
+    /// marked (#20 item 9). The CLI keeps the `Display` message, which names `--expr`.
+    pub fn app_message(&self, expr: &str) -> String {
+        match self {
+            ScheduleError::ExprParse(m) => super::expr_help::app_message(expr, m),
+            ScheduleError::ExprOutOfRange { t, u, value } => format!(
+                "β(u) gives β = {value} at u = {u:.4} (t = {t}); β must lie strictly between 0 \
+                 and 1"
+            ),
+            ScheduleError::InvalidParam {
+                param,
+                value,
+                reason,
+            } => format!("{} {reason}, got {value}", param.label()),
+            other => other.to_string(),
+        }
+    }
+
     /// The parameter to blame, for highlighting it in the UI.
     pub fn param(&self) -> Option<Param> {
         match self {

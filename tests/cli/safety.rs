@@ -438,7 +438,14 @@ fn progress_into_a_log_file_is_plain_lines_without_carriage_returns() {
     // #17: stderr that is not a terminal gets periodic lines, never `\r` frames.
     let tmp = tempfile::tempdir().unwrap();
     let p = preset(tmp.path(), "t.toml", TINY);
-    let out = train(&["--preset", s(&p), "--out", s(&tmp.path().join("r")), "--steps", "12"]);
+    let out = train(&[
+        "--preset",
+        s(&p),
+        "--out",
+        s(&tmp.path().join("r")),
+        "--steps",
+        "12",
+    ]);
     assert_ok(&out);
     let err = text(&out.stderr);
     assert!(!err.contains('\r'), "{err:?}");

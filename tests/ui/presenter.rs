@@ -276,7 +276,14 @@ fn settings_round_trip_and_reset_to_defaults() {
     let partial: Settings = serde_json::from_str(r#"{"presenter": true}"#).unwrap();
     assert_eq!(partial.ui_scale, 1.0);
 
-    // Reset to defaults.
+    // Reset to defaults, including what the user built in the views (#20 item 10).
+    b.schedule_lab.entries.truncate(1);
+    b.schedule_lab
+        .add(diffusion_lab::diffusion::ScheduleSpec::new(
+            diffusion_lab::diffusion::ScheduleKind::Sigmoid,
+            500,
+        ));
+    b.player.n = 7;
     let mut h = harness(b, 1280.0, 800.0);
     h.step();
     let ctx = h.ctx.clone();
@@ -287,6 +294,19 @@ fn settings_round_trip_and_reset_to_defaults() {
     assert_eq!(s.view, View::Schedule);
     assert_eq!(s.presenter.step, None);
     assert_eq!(s.settings(), Settings::default());
+    let kinds: Vec<_> = s
+        .schedule_lab
+        .entries
+        .iter()
+        .map(|e| e.spec.clone())
+        .collect();
+    let fresh: Vec<_> = diffusion_lab::app::ScheduleLab::default()
+        .entries
+        .iter()
+        .map(|e| e.spec.clone())
+        .collect();
+    assert_eq!(kinds, fresh, "the user's schedules are reset");
+    assert_eq!(s.player.n, diffusion_lab::app::PlayerView::default().n);
 }
 
 #[test]

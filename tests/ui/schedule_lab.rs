@@ -73,14 +73,16 @@ fn invalid_parameter_shows_error_naming_it_and_recovers() {
     let mut harness = lab_harness();
     harness.state_mut().entries[0].spec.beta_end = 1.5;
     harness.run();
-    harness.get_by_label_contains("--beta-end must lie strictly inside (0, 1)");
+    // Named as the app labels it, not by its command-line flag (#20 item 9).
+    harness.get_by_label_contains("β_T must lie strictly inside (0, 1)");
+    assert!(harness.query_by_label_contains("--beta-end").is_none());
     assert!(matches!(
         harness.state().entries[0].error(),
         Some(ScheduleError::InvalidParam { .. })
     ));
     harness.state_mut().entries[0].spec.beta_end = 0.02;
     harness.run();
-    assert!(harness.query_by_label_contains("--beta-end must").is_none());
+    assert!(harness.query_by_label_contains("β_T must").is_none());
     assert!(harness.state().entries[0].table().is_some());
 }
 
@@ -93,7 +95,13 @@ fn custom_expression_validates_live() {
         e.spec.expr = "1e-4 + 0.02*u^".into();
     }
     harness.run();
-    harness.get_by_label_contains("--expr does not parse");
+    // In plain words, naming the field as the app labels it, with the place marked (#20 item 9).
+    harness.get_by_label_contains("β(u): the expression ends with '^'");
+    assert!(harness.query_by_label_contains("--expr").is_none());
+    assert!(harness.query_by_label_contains("wlog").is_none());
+    harness.state_mut().entries[0].spec.expr = "(1e-4 + 0.02)u".into();
+    harness.run();
+    harness.get_by_label_contains("an operator is missing between ')' and 'u'");
     harness.state_mut().entries[0].spec.expr = "1e-4 + 0.02*u^2".into();
     harness.run();
     let table = harness.state().entries[0].table().expect("valid now");
@@ -121,4 +129,20 @@ fn app_shell_status_bar_counts_schedules() {
     harness.state_mut().schedule_lab.entries[1].spec.steps = 0;
     harness.run();
     harness.get_by_label("2 schedules · 1 invalid");
+}
+
+#[test]
+fn a_new_custom_schedule_does_not_draw_over_linear() {
+    // #20 item 9: the CLI's default β(u) is linear, so a custom schedule added in the lab hid
+    // the linear curve exactly.
+    let mut harness = lab_harness();
+    harness.get_by_label("Add schedule").click();
+    harness.run();
+    harness.get_by_label("custom").click();
+    harness.run();
+    let lab = harness.state();
+    let custom = lab.entries.last().unwrap().table().expect("valid");
+    let linear = lab.entries[0].table().expect("valid");
+    let gap = (custom.alpha_bar[499] - linear.alpha_bar[499]).abs();
+    assert!(gap > 0.05, "ᾱ_500 differs by only {gap}");
 }
