@@ -26,6 +26,7 @@ fn main() -> ExitCode {
     let options = AppOptions {
         view: cli.view,
         size: cli.size.unwrap_or(AppOptions::default().size),
+        size_given: cli.size.is_some(),
         screenshot: cli.screenshot,
         renderer: cli.renderer,
         preset: cli.preset.clone(),

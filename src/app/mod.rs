@@ -88,6 +88,8 @@ pub struct AppOptions {
     pub view: Option<View>,
     /// The inner window size in logical pixels.
     pub size: [u32; 2],
+    /// `--size` was given (otherwise the first start sizes the window to the screen).
+    pub size_given: bool,
     /// Render one frame of `view` to this PNG and exit.
     pub screenshot: Option<PathBuf>,
     /// The window renderer.
@@ -105,6 +107,7 @@ impl Default for AppOptions {
         Self {
             view: None,
             size: [1280, 800],
+            size_given: false,
             screenshot: None,
             renderer: RendererArg::default(),
             preset: None,
@@ -146,6 +149,8 @@ pub struct DiffusionApp {
     signal_watch: Option<SignalWatch>,
     /// A close was asked for by a signal.
     closing: bool,
+    /// First start without `--size`: size the window to the screen once its size is known.
+    pub size_to_screen: bool,
 }
 
 /// The thread of [`DiffusionApp::signal_watch`].
@@ -203,6 +208,7 @@ impl DiffusionApp {
             start_training: false,
             signal_watch: None,
             closing: false,
+            size_to_screen: false,
         };
         if view == View::Presenter {
             app.view = View::Schedule;
@@ -547,6 +553,16 @@ impl DiffusionApp {
             self.closing = true;
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
+        if self.size_to_screen
+            && let Some(monitor) = ctx.input(|i| i.viewport().monitor_size)
+        {
+            // On first start the window fills a sensible share of the screen (#20 item 10).
+            self.size_to_screen = false;
+            let size = first_window_size(monitor);
+            ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(size));
+            let pos = ((monitor - size) * 0.5).max(egui::Vec2::ZERO);
+            ctx.send_viewport_cmd(egui::ViewportCommand::OuterPosition(pos.to_pos2()));
+        }
         if std::mem::take(&mut self.start_training) && !self.training.is_running() {
             let c = ctx.clone();
             self.training
@@ -703,6 +719,7 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
     let view = options.view;
     let preset = options.preset.clone();
     let (train, runs_dir) = (options.train, options.runs_dir.clone());
+    let size_given = options.size_given;
     if let Some(name) = &preset
         && !SHIPPED_PRESETS.iter().any(|(n, _)| n == name)
     {
@@ -717,14 +734,15 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
         native,
         Box::new(move |cc| {
             let mut app = DiffusionApp::new(view.unwrap_or(View::Schedule));
-            if !screenshot_mode
-                && let Some(settings) = cc
-                    .storage
-                    .and_then(|s| eframe::get_value::<Settings>(s, SETTINGS_KEY))
-            {
-                app.apply_settings(&settings, view.is_some());
+            let saved = cc
+                .storage
+                .and_then(|s| eframe::get_value::<Settings>(s, SETTINGS_KEY));
+            if !screenshot_mode && let Some(settings) = &saved {
+                app.apply_settings(settings, view.is_some());
                 cc.egui_ctx.set_zoom_factor(app.ui_scale);
             }
+            // First start (nothing saved yet) without --size: fit the window to the screen.
+            app.size_to_screen = !screenshot_mode && saved.is_none() && !size_given;
             if let Some(rs) = cc.wgpu_render_state.as_ref() {
                 app.forward.attach_gpu(rs);
             }
@@ -777,4 +795,11 @@ pub(crate) fn columns<R>(ui: &mut egui::Ui, n: usize, f: impl FnOnce(&mut [egui:
     }
     let size = egui::vec2(need, ui.available_height().max(0.0));
     ui.allocate_ui(size, |ui| ui.columns(n, f)).inner
+}
+
+/// The window size on first start: 80 % of the screen, at least the default 1280×800 where the
+/// screen allows it, never more than the screen.
+pub fn first_window_size(monitor: egui::Vec2) -> egui::Vec2 {
+    let default = egui::vec2(1280.0, 800.0);
+    (monitor * 0.8).max(default).min(monitor)
 }

@@ -422,3 +422,22 @@ fn opening_a_preset_sets_up_every_view_and_starts_on_its_view() {
         "the preset's [toy] reaches the 2-D lab"
     );
 }
+
+#[test]
+fn the_first_window_fills_a_sensible_share_of_the_screen() {
+    // #20 item 10: the window opened at 1280×800 on a 1920×1080 screen.
+    use diffusion_lab::app::first_window_size;
+    assert_eq!(
+        first_window_size(egui::vec2(1920.0, 1080.0)),
+        egui::vec2(1536.0, 864.0)
+    );
+    assert_eq!(
+        first_window_size(egui::vec2(3840.0, 2160.0)),
+        egui::vec2(3072.0, 1728.0)
+    );
+    // A small screen: the default size where it fits, never more than the screen.
+    assert_eq!(
+        first_window_size(egui::vec2(1366.0, 768.0)),
+        egui::vec2(1280.0, 768.0)
+    );
+}
