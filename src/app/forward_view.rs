@@ -295,6 +295,8 @@ pub struct ForwardView {
     pub grid: usize,
     /// The schedules compared (1 to 4).
     pub schedules: Vec<ForwardSchedule>,
+    /// "Use in the schedule lab" was clicked; the app copies the schedules over (#20 item 8).
+    pub send_to_lab: bool,
     sched_gen: u64,
     /// The noise seed.
     pub seed: u64,
@@ -344,6 +346,7 @@ impl Default for ForwardView {
                 ForwardSchedule::new(ScheduleSpec::new(ScheduleKind::Linear, 1000), PALETTE[0]),
                 ForwardSchedule::new(ScheduleSpec::new(ScheduleKind::Cosine, 1000), PALETTE[1]),
             ],
+            send_to_lab: false,
             sched_gen: 1,
             seed: 0,
             same_noise: true,
@@ -485,6 +488,19 @@ impl ForwardView {
             .filter_map(|s| s.table().map(|t| t.steps()))
             .max()
             .unwrap_or(1000)
+    }
+
+    /// Replaces the schedules with the first [`MAX_SCHEDULES`] of `specs` (from the schedule
+    /// lab); nothing changes when `specs` is empty.
+    pub fn set_schedules(&mut self, specs: &[ScheduleSpec]) {
+        if specs.is_empty() {
+            return;
+        }
+        self.schedules.clear();
+        for s in specs.iter().take(MAX_SCHEDULES) {
+            self.add_schedule(s.clone());
+        }
+        self.sched_gen += 1;
     }
 
     /// Adds a schedule (at most [`MAX_SCHEDULES`]) with the next free colour.
@@ -1356,16 +1372,25 @@ impl ForwardView {
                 }
             });
         }
-        if self.schedules.len() < MAX_SCHEDULES {
-            ui.menu_button("Add schedule", |ui| {
-                for kind in ScheduleKind::ALL {
-                    if ui.button(kind.name()).clicked() {
-                        action = Some(Action::Add(kind));
-                        ui.close();
+        ui.horizontal(|ui| {
+            if self.schedules.len() < MAX_SCHEDULES {
+                ui.menu_button("Add schedule", |ui| {
+                    for kind in ScheduleKind::ALL {
+                        if ui.button(kind.name()).clicked() {
+                            action = Some(Action::Add(kind));
+                            ui.close();
+                        }
                     }
-                }
-            });
-        }
+                });
+            }
+            if ui
+                .button("Use in the schedule lab")
+                .on_hover_text("Plot β, ᾱ and SNR of these schedules in the schedule lab")
+                .clicked()
+            {
+                self.send_to_lab = true;
+            }
+        });
 
         ui.separator();
         ui.heading("Noise");

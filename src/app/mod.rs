@@ -582,6 +582,21 @@ impl DiffusionApp {
         if std::mem::take(&mut self.player.live_follow.open_player) {
             self.view = View::Player;
         }
+        // One list of schedules between the lab and the forward view, on request (#20 item 8).
+        if std::mem::take(&mut self.schedule_lab.send_to_forward) {
+            self.forward.set_schedules(&self.schedule_lab.shown_specs());
+            self.view = View::Forward;
+        }
+        if std::mem::take(&mut self.forward.send_to_lab) {
+            let specs: Vec<_> = self
+                .forward
+                .schedules
+                .iter()
+                .map(|s| s.spec.clone())
+                .collect();
+            self.schedule_lab.set_schedules(&specs);
+            self.view = View::Schedule;
+        }
         if let Some(weights) = self.training.take_live_weights() {
             self.player.set_live(weights);
         }

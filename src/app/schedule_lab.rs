@@ -119,6 +119,8 @@ pub struct ScheduleLab {
     /// Draw β on a log axis (cosine's clipped β_T otherwise flattens every other curve).
     pub log_beta: bool,
     next_color: usize,
+    /// "Use in the forward view" was clicked; the app copies the schedules over (#20 item 8).
+    pub send_to_forward: bool,
 }
 
 impl Default for ScheduleLab {
@@ -128,6 +130,7 @@ impl Default for ScheduleLab {
             x_axis: XAxis::Step,
             log_beta: true,
             next_color: 0,
+            send_to_forward: false,
         };
         lab.add(ScheduleSpec::new(ScheduleKind::Linear, 1000));
         lab.add(ScheduleSpec::new(ScheduleKind::Cosine, 1000));
@@ -142,6 +145,24 @@ enum Action {
 }
 
 impl ScheduleLab {
+    /// Replaces the schedules with `specs` (e.g. the forward view's).
+    pub fn set_schedules(&mut self, specs: &[ScheduleSpec]) {
+        self.entries.clear();
+        self.next_color = 0;
+        for s in specs {
+            self.add(s.clone());
+        }
+    }
+
+    /// The valid, shown schedules (what "Use in the forward view" sends).
+    pub fn shown_specs(&self) -> Vec<ScheduleSpec> {
+        self.entries
+            .iter()
+            .filter(|e| e.visible && e.table().is_some())
+            .map(|e| e.spec.clone())
+            .collect()
+    }
+
     /// Adds a schedule with the next palette colour.
     pub fn add(&mut self, spec: ScheduleSpec) {
         let color = PALETTE[self.next_color % PALETTE.len()];
@@ -207,6 +228,16 @@ impl ScheduleLab {
                     }
                 }
             });
+            if ui
+                .button("Use in the forward view")
+                .on_hover_text(format!(
+                    "Noise images with these schedules (the first {} shown and valid ones)",
+                    super::forward_view::MAX_SCHEDULES
+                ))
+                .clicked()
+            {
+                self.send_to_forward = true;
+            }
         });
         ui.separator();
         if self.entries.is_empty() {

@@ -441,3 +441,53 @@ fn the_first_window_fills_a_sensible_share_of_the_screen() {
         egui::vec2(1280.0, 768.0)
     );
 }
+
+#[test]
+fn schedules_move_between_the_lab_and_the_forward_view() {
+    // #20 item 8: schedules built in the lab were gone when the forward view opened.
+    use diffusion_lab::diffusion::{ScheduleKind, ScheduleSpec};
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(
+            |ui, app: &mut DiffusionApp| {
+                app.tick(ui.ctx());
+                app.shell_ui(ui);
+            },
+            DiffusionApp::new(View::Schedule),
+        );
+    h.state_mut()
+        .schedule_lab
+        .add(ScheduleSpec::new(ScheduleKind::Sigmoid, 1000));
+    h.step();
+    h.get_by_label("Use in the forward view").click();
+    h.step();
+    h.step();
+    let s = h.state();
+    assert_eq!(s.view, View::Forward);
+    let kinds: Vec<_> = s.forward.schedules.iter().map(|f| f.spec.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ScheduleKind::Linear,
+            ScheduleKind::Cosine,
+            ScheduleKind::Sigmoid
+        ]
+    );
+    // And back, after the forward view changed one.
+    h.state_mut().forward.schedules[0].spec.kind = ScheduleKind::Power;
+    h.step();
+    h.get_by_label("Use in the schedule lab").click();
+    h.step();
+    h.step();
+    let s = h.state();
+    assert_eq!(s.view, View::Schedule);
+    let kinds: Vec<_> = s.schedule_lab.entries.iter().map(|e| e.spec.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            ScheduleKind::Power,
+            ScheduleKind::Cosine,
+            ScheduleKind::Sigmoid
+        ]
+    );
+}
