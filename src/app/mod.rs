@@ -23,7 +23,7 @@ pub use presenter::{
     shipped_lessons,
 };
 pub use runs_view::RunsView;
-pub use schedule_lab::{ScheduleEntry, ScheduleLab, XAxis};
+pub use schedule_lab::{ScheduleEntry, ScheduleLab, XAxis, emptiest_corner};
 pub use screenshot::ScreenshotJob;
 pub use toy_view::ToyView;
 pub use training_view::{RunStatus, TrainingView, grid_image};

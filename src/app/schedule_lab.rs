@@ -283,9 +283,30 @@ impl ScheduleLab {
             (Curve::Snr, "SNR_t = ᾱ/(1−ᾱ)  (log axis)", "SNR", true),
         ];
         for (curve, plot_name, y_label, log_y) in plots {
+            let series: Vec<(String, Color32, Vec<[f64; 2]>)> = visible
+                .iter()
+                .filter_map(|e| {
+                    let Ok(c) = &e.result else { return None };
+                    let src = match curve {
+                        Curve::Beta if log_beta => &c.log10_beta,
+                        Curve::Beta => &c.beta,
+                        Curve::AlphaBar => &c.alpha_bar,
+                        Curve::Snr => &c.log10_snr,
+                    };
+                    let scale = match x_axis {
+                        XAxis::Step => 1.0,
+                        XAxis::Fraction => 1.0 / c.table.steps() as f64,
+                    };
+                    let pts = src.iter().map(|p| [p[0] * scale, p[1]]).collect();
+                    Some((e.spec.label(), e.color, pts))
+                })
+                .collect();
+            // The legend goes where the curves are not (#20 item 7: it hid β at t ≈ 500–1000).
+            let all: Vec<[f64; 2]> = series.iter().flat_map(|s| s.2.iter().copied()).collect();
+            let corner = emptiest_corner(&all);
             let mut plot = crate::app::plot(y_label)
                 .height(height)
-                .legend(Legend::default())
+                .legend(Legend::default().position(corner))
                 .link_axis(link, [true, false])
                 .link_cursor(link, [true, false])
                 .x_axis_label(x_label)
@@ -297,31 +318,54 @@ impl ScheduleLab {
                     .y_axis_formatter(|mark, _| format_log10_tick(mark.value));
             }
             plot.show(ui, |plot_ui| {
-                for e in &visible {
-                    let Ok(c) = &e.result else { continue };
-                    let src = match curve {
-                        Curve::Beta if log_beta => &c.log10_beta,
-                        Curve::Beta => &c.beta,
-                        Curve::AlphaBar => &c.alpha_bar,
-                        Curve::Snr => &c.log10_snr,
-                    };
-                    let scale = match x_axis {
-                        XAxis::Step => 1.0,
-                        XAxis::Fraction => 1.0 / c.table.steps() as f64,
-                    };
-                    let pts: Vec<PlotPoint> = src
-                        .iter()
-                        .map(|p| PlotPoint::new(p[0] * scale, p[1]))
-                        .collect();
+                for (name, color, pts) in series {
+                    let pts: Vec<PlotPoint> =
+                        pts.iter().map(|p| PlotPoint::new(p[0], p[1])).collect();
                     plot_ui.line(
-                        Line::new(e.spec.label(), PlotPoints::Owned(pts))
-                            .color(e.color)
+                        Line::new(name, PlotPoints::Owned(pts))
+                            .color(color)
                             .width(2.0),
                     );
                 }
             });
         }
     }
+}
+
+/// The plot corner with the fewest points in a box of 40 % of the data's width and height
+/// there (ties: top right, top left, bottom right, bottom left), for the legend.
+pub fn emptiest_corner(points: &[[f64; 2]]) -> egui_plot::Corner {
+    use egui_plot::Corner;
+    let finite = points
+        .iter()
+        .filter(|p| p[0].is_finite() && p[1].is_finite());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for p in finite.clone() {
+        x0 = x0.min(p[0]);
+        x1 = x1.max(p[0]);
+        y0 = y0.min(p[1]);
+        y1 = y1.max(p[1]);
+    }
+    if x0 > x1 {
+        return Corner::RightTop;
+    }
+    let (wx, wy) = (0.4 * (x1 - x0), 0.4 * (y1 - y0));
+    let corners = [
+        (Corner::RightTop, x1 - wx, x1, y1 - wy, y1),
+        (Corner::LeftTop, x0, x0 + wx, y1 - wy, y1),
+        (Corner::RightBottom, x1 - wx, x1, y0, y0 + wy),
+        (Corner::LeftBottom, x0, x0 + wx, y0, y0 + wy),
+    ];
+    let count = |&(_, a, b, c, d): &(Corner, f64, f64, f64, f64)| {
+        finite
+            .clone()
+            .filter(|p| (a..=b).contains(&p[0]) && (c..=d).contains(&p[1]))
+            .count()
+    };
+    corners
+        .iter()
+        .min_by_key(|c| count(c))
+        .map_or(Corner::RightTop, |c| c.0)
 }
 
 #[derive(Clone, Copy)]

@@ -146,3 +146,42 @@ fn a_new_custom_schedule_does_not_draw_over_linear() {
     let gap = (custom.alpha_bar[499] - linear.alpha_bar[499]).abs();
     assert!(gap > 0.05, "ᾱ_500 differs by only {gap}");
 }
+
+#[test]
+fn the_legend_goes_where_the_curves_are_not() {
+    // #20 item 7: the legend's default corner (top right) hid log β of both default schedules
+    // at t ≈ 500–1000.
+    use diffusion_lab::app::emptiest_corner;
+    use diffusion_lab::diffusion::ScheduleSpec;
+    use egui_plot::Corner;
+    let mut log_beta = Vec::new();
+    let mut alpha_bar = Vec::new();
+    for kind in [ScheduleKind::Linear, ScheduleKind::Cosine] {
+        let t = ScheduleSpec::new(kind, 1000).table().unwrap();
+        for (i, (&b, &a)) in t.beta.iter().zip(&t.alpha_bar).enumerate() {
+            log_beta.push([(i + 1) as f64, b.log10()]);
+            alpha_bar.push([(i + 1) as f64, a]);
+        }
+    }
+    let in_box = |pts: &[[f64; 2]], c: Corner| {
+        let (x0, x1, y0, y1) = pts.iter().fold(
+            (f64::MAX, f64::MIN, f64::MAX, f64::MIN),
+            |(a, b, c, d), p| (a.min(p[0]), b.max(p[0]), c.min(p[1]), d.max(p[1])),
+        );
+        let (wx, wy) = (0.4 * (x1 - x0), 0.4 * (y1 - y0));
+        let (xs, ys) = match c {
+            Corner::RightTop => ((x1 - wx, x1), (y1 - wy, y1)),
+            Corner::LeftTop => ((x0, x0 + wx), (y1 - wy, y1)),
+            Corner::RightBottom => ((x1 - wx, x1), (y0, y0 + wy)),
+            Corner::LeftBottom => ((x0, x0 + wx), (y0, y0 + wy)),
+        };
+        pts.iter()
+            .filter(|p| (xs.0..=xs.1).contains(&p[0]) && (ys.0..=ys.1).contains(&p[1]))
+            .count()
+    };
+    assert!(in_box(&log_beta, Corner::RightTop) > 100, "the old corner is on the data");
+    let c = emptiest_corner(&log_beta);
+    assert_eq!(in_box(&log_beta, c), 0, "{c:?}");
+    let c = emptiest_corner(&alpha_bar);
+    assert_eq!(in_box(&alpha_bar, c), 0, "{c:?}");
+}
