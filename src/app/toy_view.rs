@@ -938,7 +938,8 @@ impl ToyView {
             },
             None => "Reverse: press Sample".to_owned(),
         };
-        ui.add(egui::Label::new(label).truncate());
+        // Wrapped, never truncated: a cut title hid the D² value in the middle (#20 item 7).
+        ui.add(egui::Label::new(label).wrap());
         Self::square_plot("toy_reverse", h).show(ui, |p| {
             p.points(self.data_points());
             let from = self.frame.saturating_sub(TRAIL_FRAMES);
