@@ -283,6 +283,10 @@ pub struct PlayerView {
     export: Option<ExportState>,
     /// The last export's outcome.
     pub export_message: Option<String>,
+    /// The folder of the last export ("Open folder").
+    export_folder: Option<PathBuf>,
+    /// No dialog could open: the export waits for a path typed in the app.
+    pub export_fallback: Option<(ExportKind, String)>,
     wake: Option<Arc<dyn Fn() + Send + Sync>>,
     branch_seed: u64,
     started: bool,
@@ -339,6 +343,8 @@ impl Default for PlayerView {
             score: SampleScore::default(),
             export: None,
             export_message: None,
+            export_folder: None,
+            export_fallback: None,
             wake: None,
             branch_seed: 1,
             started: false,

@@ -96,6 +96,45 @@ fn the_player_samples_steps_and_exports() {
         assert!(msg.starts_with("Saved"), "{msg}");
         assert!(std::fs::metadata(&path).unwrap().len() > 0);
     }
+
+    // #20 item 2: where no file dialog can open, the export asks for a path in the app,
+    // prefilled in the pictures folder, instead of doing nothing.
+    diffusion_lab::app::dialog::disable_file_dialogs();
+    h.step();
+    h.get_by_label("Export").scroll_to_me();
+    h.step();
+    h.get_by_label("Export").click();
+    h.step();
+    h.state_mut().ask_and_export(ExportKind::GridPng);
+    h.step();
+    h.step();
+    let Some((kind, prefilled)) = h.state().export_fallback.clone() else {
+        panic!(
+            "no fallback; export message {:?}, exporting {}",
+            h.state().export_message,
+            h.state().is_exporting()
+        );
+    };
+    h.get_by_label("No file dialog could open here. Save to:");
+    assert_eq!(kind, ExportKind::GridPng);
+    assert!(prefilled.ends_with("diffusion-lab/grid.png"), "{prefilled}");
+    let target = dir.path().join("sub").join("grid.png");
+    h.state_mut().export_fallback = Some((kind, target.display().to_string()));
+    h.step();
+    h.get_by_label("Save");
+    h.state_mut().save_fallback_export();
+    h.step();
+    h.step();
+    run_until(&mut h, "the fallback export", |v| !v.is_exporting());
+    h.step();
+    let msg = h.state().export_message.clone().unwrap_or_default();
+    let img = image::open(&target);
+    assert!(
+        msg.starts_with("Saved") && msg.contains("grid.png") && img.is_ok(),
+        "{msg}; {}: {img:?}",
+        target.display()
+    );
+    h.get_by_label("Open folder");
 }
 
 #[test]

@@ -179,7 +179,10 @@ fn the_legend_goes_where_the_curves_are_not() {
             .filter(|p| (xs.0..=xs.1).contains(&p[0]) && (ys.0..=ys.1).contains(&p[1]))
             .count()
     };
-    assert!(in_box(&log_beta, Corner::RightTop) > 100, "the old corner is on the data");
+    assert!(
+        in_box(&log_beta, Corner::RightTop) > 100,
+        "the old corner is on the data"
+    );
     let c = emptiest_corner(&log_beta);
     assert_eq!(in_box(&log_beta, c), 0, "{c:?}");
     let c = emptiest_corner(&alpha_bar);

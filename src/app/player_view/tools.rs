@@ -2,6 +2,7 @@
 //! run card). Split out of `player_view.rs`, which keeps the chain, the panes and the transport.
 
 use super::*;
+use crate::app::dialog::{Picked, default_export_path};
 
 impl PlayerView {
     /// Starts the noise-then-denoise sweep on dataset image `ntd.index` with pane A's sampler.
@@ -238,15 +239,42 @@ impl PlayerView {
             });
         } else {
             for kind in ExportKind::ALL {
-                if ui.button(kind.label()).clicked()
-                    && let Some(path) = pick_export_path(kind)
-                {
-                    self.export_to(kind, path);
+                if ui.button(kind.label()).clicked() {
+                    self.ask_and_export(kind);
                 }
+            }
+        }
+        // No dialog could open: an in-app path field instead (#20 item 2).
+        if let Some((_, text)) = &mut self.export_fallback {
+            ui.label("No file dialog could open here. Save to:");
+            ui.add(egui::TextEdit::singleline(text).desired_width(f32::INFINITY))
+                .on_hover_text("The file (or, for frames, the folder) to write");
+            let mut done = None;
+            ui.horizontal(|ui| {
+                if ui.button("Save").clicked() {
+                    done = Some(true);
+                }
+                if ui.button("Cancel").clicked() {
+                    done = Some(false);
+                }
+            });
+            match done {
+                Some(true) => self.save_fallback_export(),
+                Some(false) => self.export_fallback = None,
+                None => {}
             }
         }
         if let Some(m) = &self.export_message {
             ui.label(m);
+            if let Some(folder) = self.export_folder.clone()
+                && ui
+                    .button("Open folder")
+                    .on_hover_text(format!("Show {} in the file manager", folder.display()))
+                    .clicked()
+                && let Err(e) = crate::app::dialog::open_folder(&folder)
+            {
+                self.export_message = Some(e);
+            }
         }
     }
 
@@ -271,6 +299,36 @@ impl PlayerView {
 
     /// Exports pane A's chain to `path` on a background thread (progress and cancel in the
     /// Export section; the outcome in `export_message`).
+    /// What an export button does: asks for a path with the system's dialog and exports
+    /// there; where no dialog can open, shows an in-app path field prefilled in the pictures
+    /// folder instead (#20 item 2).
+    pub fn ask_and_export(&mut self, kind: ExportKind) {
+        match pick_export_path(kind) {
+            Picked::Path(path) => self.export_to(kind, path),
+            Picked::Cancelled => {}
+            Picked::Unavailable => {
+                let path = default_export_path(kind.default_name());
+                self.export_fallback = Some((kind, path.display().to_string()));
+            }
+        }
+    }
+
+    /// "Save" of the in-app path field: exports to the typed path, creating its folder.
+    pub fn save_fallback_export(&mut self) {
+        let Some((kind, text)) = self.export_fallback.take() else {
+            return;
+        };
+        let path = PathBuf::from(text.trim());
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && let Err(e) = std::fs::create_dir_all(parent)
+        {
+            self.export_message = Some(format!("cannot create {}: {e}", parent.display()));
+            return;
+        }
+        self.export_to(kind, path);
+    }
+
+    /// Exports `kind` to `path` in the background; the outcome lands in `export_message`.
     pub fn export_to(&mut self, kind: ExportKind, path: PathBuf) {
         let record = self.a.lock().clone();
         if record.frames.is_empty() {
@@ -286,6 +344,12 @@ impl PlayerView {
         let sel = self.selected.min(record.n - 1);
         let what = kind.label().trim_end_matches('…').to_owned();
         let shown = path.display().to_string();
+        // "Open folder" after the export: the folder itself for frames, else the file's folder.
+        self.export_folder = if kind.extension().is_none() {
+            Some(path.clone())
+        } else {
+            path.parent().map(std::path::Path::to_path_buf)
+        };
         let job = BgJob::spawn("export", self.wake(), move |ctx| {
             ctx.set_total(record.frames.len());
             let mut progress = |d: usize, _t: usize| ctx.set_done(d);
@@ -376,12 +440,12 @@ pub fn score_table(ui: &mut egui::Ui, r: &crate::metrics::ScoreReport) {
     }
 }
 
-pub(super) fn pick_export_path(kind: ExportKind) -> Option<PathBuf> {
+pub(super) fn pick_export_path(kind: ExportKind) -> Picked {
     let dialog = crate::app::dialog::FileDialog::new().set_file_name(kind.default_name());
     match kind.extension() {
-        Some((name, ext)) => dialog.add_filter(name, &[ext]).save_file(),
+        Some((name, ext)) => dialog.add_filter(name, &[ext]).save_file_or_unavailable(),
         None => dialog
             .set_title("Pick a folder for the frames")
-            .pick_folder(),
+            .pick_folder_or_unavailable(),
     }
 }
