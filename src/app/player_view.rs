@@ -1050,6 +1050,20 @@ impl PlayerView {
                     self.sample_all();
                 }
             });
+            // The bundled model stays one click away from the live run (#19).
+            if ui
+                .selectable_label(
+                    matches!(self.source, ModelSource::Bundled(_)),
+                    "Bundled model",
+                )
+                .on_hover_text("Sample the bundled MNIST model instead of the run being trained")
+                .clicked()
+                && !matches!(self.source, ModelSource::Bundled(_))
+            {
+                self.source = ModelSource::Bundled(crate::store::DEFAULT_MODEL);
+                self.load_model();
+                self.sample_after_load = true;
+            }
             ui.checkbox(&mut self.follow_live, "Re-sample as it trains");
         });
         if self.source == ModelSource::Live {

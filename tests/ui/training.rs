@@ -186,6 +186,19 @@ fn start_points_the_chain_at_the_live_run_which_sharpens_from_the_same_x_t() {
     });
     assert!(h.state().player.live_strip_steps().len() >= kept.len());
     h.step();
+    // The bundled model is one click away, and the live run one click back.
+    h.get_by_label("Bundled model").click();
+    h.step();
+    assert!(matches!(
+        h.state().player.source,
+        diffusion_lab::app::ModelSource::Bundled(_)
+    ));
+    h.get_by_label("Live weights").click();
+    h.step();
+    assert_eq!(
+        h.state().player.source,
+        diffusion_lab::app::ModelSource::Live
+    );
     // "Open in the player" switches to the full player on the same weights.
     h.get_by_label("Open in the player").click();
     h.step();

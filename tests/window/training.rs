@@ -63,6 +63,9 @@ fn sigterm_while_training_in_the_window_saves_a_run_that_resumes() {
     let runs = tmp.path().join("runs-sigterm-test");
     let runtime = std::env::temp_dir().join("diffusion-lab-test-xdg");
     std::fs::create_dir_all(&runtime).unwrap();
+    // One xvfb-run at a time: a second `xvfb-run -a` started alongside races for the display
+    // number and fails with "Failed to open connection to X server" (it did, in CI).
+    let _xvfb = crate::common::xvfb_guard();
     let child = Command::new("xvfb-run")
         .args(["-a", "-s", "-screen 0 1280x800x24"])
         .arg(BIN)
