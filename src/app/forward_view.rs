@@ -1373,15 +1373,10 @@ impl ForwardView {
             });
         }
         ui.horizontal(|ui| {
-            if self.schedules.len() < MAX_SCHEDULES {
-                ui.menu_button("Add schedule", |ui| {
-                    for kind in ScheduleKind::ALL {
-                        if ui.button(kind.name()).clicked() {
-                            action = Some(Action::Add(kind));
-                            ui.close();
-                        }
-                    }
-                });
+            if self.schedules.len() < MAX_SCHEDULES
+                && let Some(kind) = super::schedule_lab::add_schedule_menu(ui)
+            {
+                action = Some(Action::Add(kind));
             }
             if ui
                 .button("Use in the schedule lab")

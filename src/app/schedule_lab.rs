@@ -220,14 +220,9 @@ impl ScheduleLab {
         });
         ui.checkbox(&mut self.log_beta, "log axis for β");
         ui.horizontal(|ui| {
-            ui.menu_button("Add schedule", |ui| {
-                for kind in ScheduleKind::ALL {
-                    if ui.button(kind.name()).clicked() {
-                        action = Some(Action::Add(kind));
-                        ui.close();
-                    }
-                }
-            });
+            if let Some(kind) = add_schedule_menu(ui) {
+                action = Some(Action::Add(kind));
+            }
             if ui
                 .button("Use in the forward view")
                 .on_hover_text(format!(
@@ -330,6 +325,20 @@ impl ScheduleLab {
             });
         }
     }
+}
+
+/// The "Add schedule" menu of the schedule lab and the forward view: the kind picked, if any.
+pub(crate) fn add_schedule_menu(ui: &mut egui::Ui) -> Option<ScheduleKind> {
+    let mut picked = None;
+    ui.menu_button("Add schedule", |ui| {
+        for kind in ScheduleKind::ALL {
+            if ui.button(kind.name()).clicked() {
+                picked = Some(kind);
+                ui.close();
+            }
+        }
+    });
+    picked
 }
 
 /// The plot corner with the fewest points in a box of 40 % of the data's width and height
