@@ -9,3 +9,19 @@ mod runs;
 mod schedule_lab;
 mod toy;
 mod training;
+
+/// The whole app at 1280×800 as eframe runs it: `tick` (workers' events, signals, the live
+/// chain, requests between views) and then the shell, every frame.
+pub fn ticking_app(
+    app: diffusion_lab::app::DiffusionApp,
+) -> egui_kittest::Harness<'static, diffusion_lab::app::DiffusionApp> {
+    egui_kittest::Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(
+            |ui, app: &mut diffusion_lab::app::DiffusionApp| {
+                app.tick(ui.ctx());
+                app.shell_ui(ui);
+            },
+            app,
+        )
+}

@@ -446,15 +446,7 @@ fn the_first_window_fills_a_sensible_share_of_the_screen() {
 fn schedules_move_between_the_lab_and_the_forward_view() {
     // #20 item 8: schedules built in the lab were gone when the forward view opened.
     use diffusion_lab::diffusion::{ScheduleKind, ScheduleSpec};
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_ui_state(
-            |ui, app: &mut DiffusionApp| {
-                app.tick(ui.ctx());
-                app.shell_ui(ui);
-            },
-            DiffusionApp::new(View::Schedule),
-        );
+    let mut h = crate::ticking_app(DiffusionApp::new(View::Schedule));
     h.state_mut()
         .schedule_lab
         .add(ScheduleSpec::new(ScheduleKind::Sigmoid, 1000));

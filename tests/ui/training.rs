@@ -110,15 +110,7 @@ fn start_points_the_chain_at_the_live_run_which_sharpens_from_the_same_x_t() {
     app.player.set_live_duty(1.0);
     app.player.n = 4;
     app.player.a.settings.steps = 10;
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_ui_state(
-            |ui, app: &mut DiffusionApp| {
-                app.tick(ui.ctx());
-                app.shell_ui(ui);
-            },
-            app,
-        );
+    let mut h = crate::ticking_app(app);
     h.step();
     h.get_by_label("Start").click();
     let wait =
