@@ -1,6 +1,7 @@
 //! The desktop app: the window, its views, and the screenshot mode.
 
 pub mod dialog;
+pub mod fonts;
 mod forward_bench;
 mod forward_view;
 mod player_view;
@@ -151,6 +152,8 @@ pub struct DiffusionApp {
     closing: bool,
     /// First start without `--size`: size the window to the screen once its size is known.
     pub size_to_screen: bool,
+    /// Whether the app's fonts ([`fonts`]) are installed in the context.
+    fonts_installed: bool,
 }
 
 /// The thread of [`DiffusionApp::signal_watch`].
@@ -209,6 +212,7 @@ impl DiffusionApp {
             signal_watch: None,
             closing: false,
             size_to_screen: false,
+            fonts_installed: false,
         };
         if view == View::Presenter {
             app.view = View::Schedule;
@@ -304,6 +308,24 @@ impl DiffusionApp {
         };
         self.presenter.step = Some(n);
         self.view = step.view;
+        // The step sets everything its caption talks about (#20 item 4): the lesson's data set
+        // and image, and the step's (or else the lesson's) schedules, in the forward explorer
+        // and the schedule lab alike.
+        if let Some(lesson) = self.presenter.current() {
+            let schedules = if step.schedules.is_empty() {
+                lesson.schedules.clone()
+            } else {
+                step.schedules.clone()
+            };
+            let source = crate::explore::Source::from_data_spec(&lesson.data);
+            let sampler = step
+                .sampler
+                .clone()
+                .unwrap_or_else(|| lesson.sampler.clone());
+            self.show_setup(source, &schedules);
+            self.forward.index = step.image.unwrap_or(0);
+            self.apply_lesson_sampler(sampler);
+        }
         if let Some(t) = step.t {
             match self.view {
                 View::Forward => {
@@ -332,12 +354,42 @@ impl DiffusionApp {
             return false;
         }
         self.player.apply_sampler(&preset.sampler);
+        let source = crate::explore::Source::from_data_spec(&preset.data);
+        self.show_setup(source, &preset.shown_schedules());
         if let Some(toy) = &preset.toy {
             self.toy.apply_config(toy);
         }
         self.view = preset.view.unwrap_or(View::Training);
         self.replace_training(TrainingView::new(preset.into_run_config(), name));
         true
+    }
+
+    /// Shows `source` (when given) in the forward explorer and `schedules` (when not empty) in
+    /// the forward explorer and the schedule lab; what already matches is left alone, so a
+    /// loaded data set is not loaded again.
+    fn show_setup(
+        &mut self,
+        source: Option<crate::explore::Source>,
+        schedules: &[crate::diffusion::ScheduleSpec],
+    ) {
+        if let Some(source) = source {
+            self.forward.show_source(source);
+        }
+        if schedules.is_empty() {
+            return;
+        }
+        let shown: Vec<_> = self
+            .forward
+            .schedules
+            .iter()
+            .map(|s| s.spec.clone())
+            .collect();
+        if shown != schedules {
+            self.forward.set_schedules(schedules);
+        }
+        if self.schedule_lab.shown_specs() != schedules {
+            self.schedule_lab.set_schedules(schedules);
+        }
     }
 
     /// A new training view for another preset, keeping the runs folder.
@@ -358,10 +410,20 @@ impl DiffusionApp {
     pub fn apply_lesson_setup(&mut self) {
         if let Some(lesson) = self.presenter.current() {
             let (sampler, toy) = (lesson.sampler.clone(), lesson.toy.clone());
-            self.player.apply_sampler(&sampler);
+            self.presenter.applied_sampler = None;
+            self.apply_lesson_sampler(sampler);
             if let Some(cfg) = toy {
                 self.toy.apply_config(&cfg);
             }
+        }
+    }
+
+    /// Gives the player `sampler` unless the lesson gave it that one last (which would only
+    /// draw the same chain again).
+    fn apply_lesson_sampler(&mut self, sampler: crate::config::SamplerSpec) {
+        if self.presenter.applied_sampler.as_ref() != Some(&sampler) {
+            self.player.apply_sampler(&sampler);
+            self.presenter.applied_sampler = Some(sampler);
         }
     }
 
@@ -416,6 +478,10 @@ impl DiffusionApp {
     /// Draws the whole window into `ui` (also used by UI tests).
     pub fn shell_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        if !self.fonts_installed {
+            fonts::install(&ctx);
+            self.fonts_installed = true;
+        }
         if std::mem::take(&mut self.reset_pending) {
             self.reset_to_defaults(&ctx);
         }

@@ -55,6 +55,10 @@ pub struct Lesson {
     pub title: String,
     /// The steps, in order.
     pub steps: Vec<LessonStep>,
+    /// The preset's `[data]`: the forward explorer shows it at every step.
+    pub data: crate::config::DataSpec,
+    /// The schedules of steps that name none ([`crate::config::Preset::shown_schedules`]).
+    pub schedules: Vec<crate::diffusion::ScheduleSpec>,
     /// The preset's `[sampler]` (the player starts with it).
     pub sampler: crate::config::SamplerSpec,
     /// The preset's `[toy]`, if any (the 2-D lab starts with it).
@@ -70,6 +74,8 @@ pub fn shipped_lessons() -> Vec<Lesson> {
             (!p.lesson.is_empty()).then(|| Lesson {
                 name: (*name).to_owned(),
                 title: p.display_title().to_owned(),
+                schedules: p.shown_schedules(),
+                data: p.data.clone(),
                 steps: p.lesson,
                 sampler: p.sampler,
                 toy: p.toy,
@@ -234,6 +240,8 @@ pub struct Presenter {
     pub step: Option<usize>,
     /// How much larger text is in the presenter layout.
     pub text_scale: f32,
+    /// The sampler the lesson last gave the player (a step re-samples only when it changes).
+    pub applied_sampler: Option<crate::config::SamplerSpec>,
 }
 
 impl Default for Presenter {
@@ -249,6 +257,7 @@ impl Default for Presenter {
             lesson,
             step: None,
             text_scale: Settings::default().presenter_text_scale,
+            applied_sampler: None,
         }
     }
 }

@@ -13,7 +13,7 @@ pub mod sampler;
 pub mod study;
 pub mod view;
 
-pub use preset::{LessonStep, Preset, SHIPPED_PRESETS, line_column};
+pub use preset::{LessonStep, MAX_LESSON_SCHEDULES, Preset, SHIPPED_PRESETS, line_column};
 pub use run::{DataSpec, ModelSize, NoisyClassifierConfig, RunConfig, Target, TrainConfig};
 pub use sampler::{SamplerName, SamplerSpec};
 pub use study::{Grid, Study, StudyData, StudyRun, schedule_label};

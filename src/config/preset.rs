@@ -10,6 +10,9 @@ use crate::model::UNetConfig;
 use crate::toy::ToyLabConfig;
 use serde::{Deserialize, Serialize};
 
+/// The most schedules a lesson step shows side by side (the forward explorer's limit).
+pub const MAX_LESSON_SCHEDULES: usize = 4;
+
 /// One `[[lesson]]` step: what the presenter shows and says.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -23,6 +26,14 @@ pub struct LessonStep {
     pub view: View,
     /// The timestep to show (forward explorer), 0..=T; absent: leave t as it is.
     pub t: Option<usize>,
+    /// The schedules the forward explorer and the schedule lab show at this step, each a full
+    /// `[schedule]` table; empty: the lesson's own (the preset's `[study]` schedules, else its
+    /// `[schedule]`).
+    pub schedules: Vec<ScheduleSpec>,
+    /// The image of the data set the forward explorer shows (0-based); absent: the first.
+    pub image: Option<usize>,
+    /// The player's sampler at this step (a full `[sampler]` table); absent: the lesson's.
+    pub sampler: Option<SamplerSpec>,
 }
 
 /// A preset file: a complete setup (run, sampler, starting view, 2-D lab, lesson, study, grid).
@@ -143,6 +154,18 @@ impl Preset {
                     self.schedule.steps
                 ));
             }
+            if step.schedules.len() > MAX_LESSON_SCHEDULES {
+                return Err(format!(
+                    "lesson step {}: at most {MAX_LESSON_SCHEDULES} schedules, got {}",
+                    i + 1,
+                    step.schedules.len()
+                ));
+            }
+            for (j, spec) in step.schedules.iter().enumerate() {
+                if let Err(e) = spec.betas() {
+                    return Err(format!("lesson step {}: schedule {}: {e}", i + 1, j + 1));
+                }
+            }
         }
         if let Some(s) = &self.study {
             s.validate()?;
@@ -151,6 +174,20 @@ impl Preset {
             g.validate()?;
         }
         Ok(())
+    }
+
+    /// The schedules its lesson and the forward explorer show: the `[study]` schedules if it
+    /// compares several, else its own `[schedule]` (at most [`MAX_LESSON_SCHEDULES`]).
+    pub fn shown_schedules(&self) -> Vec<ScheduleSpec> {
+        match &self.study {
+            Some(study) if !study.schedules.is_empty() => study
+                .schedules
+                .iter()
+                .take(MAX_LESSON_SCHEDULES)
+                .cloned()
+                .collect(),
+            _ => vec![self.schedule.clone()],
+        }
     }
 
     /// The run part.

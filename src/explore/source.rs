@@ -60,6 +60,30 @@ impl Default for Source {
 }
 
 impl Source {
+    /// The source a run's (or preset's) `[data]` table names, for the forward explorer. The
+    /// explorer shows whole data sets, so a bundled set's `limit` and a triangle set's count and
+    /// seed are not kept. None for an unknown triangle preparation.
+    pub fn from_data_spec(spec: &crate::config::DataSpec) -> Option<Self> {
+        use crate::config::DataSpec;
+        Some(match spec {
+            DataSpec::Bundled { name, .. } => Self::Bundled(name.clone()),
+            DataSpec::Triangles { prep, size, .. } => Self::Triangles {
+                prep: TrianglePrep::ALL.into_iter().find(|p| p.name() == prep)?,
+                size: *size,
+            },
+            DataSpec::Folder { path, size, rgb } => Self::Images {
+                paths: vec![path.clone()],
+                size: *size,
+                color: if *rgb {
+                    ColorMode::Rgb
+                } else {
+                    ColorMode::Gray
+                },
+            },
+            DataSpec::Npy { path } => Self::Npy(path.clone()),
+        })
+    }
+
     /// Parses the `--data` value: a bundled name, a triangles name, or a path (a `.npy` file,
     /// another file, or a folder). `size` is the side of user images or triangles (defaults
     /// 64 and 32).

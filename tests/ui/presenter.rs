@@ -5,6 +5,7 @@
 
 use diffusion_lab::app::{DiffusionApp, Settings, shipped_lessons};
 use diffusion_lab::config::View;
+use diffusion_lab::diffusion::{ScheduleKind, ScheduleSpec};
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -482,4 +483,144 @@ fn schedules_move_between_the_lab_and_the_forward_view() {
             ScheduleKind::Sigmoid
         ]
     );
+}
+
+/// The kinds of the schedules shown in the forward explorer and the schedule lab.
+fn shown_kinds(app: &DiffusionApp) -> (Vec<ScheduleKind>, Vec<ScheduleKind>) {
+    let forward = app.forward.schedules.iter().map(|s| s.spec.kind).collect();
+    let lab = app
+        .schedule_lab
+        .shown_specs()
+        .iter()
+        .map(|s| s.kind)
+        .collect();
+    (forward, lab)
+}
+
+/// A user's state that no lesson talks about: Twemoji in the forward explorer, and only a
+/// custom schedule there and in the schedule lab.
+fn users_own_setup(app: &mut DiffusionApp) {
+    app.forward
+        .show_source(diffusion_lab::explore::Source::Bundled("twemoji-32".into()));
+    let custom = ScheduleSpec::new(ScheduleKind::Sigmoid, 1000);
+    app.forward.set_schedules(std::slice::from_ref(&custom));
+    app.schedule_lab.set_schedules(&[custom]);
+    app.forward.index = 7;
+}
+
+/// Every step of every shipped lesson sets what its caption refers to (#20 item 4: lesson step
+/// 1 said "an MNIST digit" over the Twemoji the user had picked): the lesson's data set in the
+/// forward explorer, its image, the schedules the caption names in the explorer and the lab, t,
+/// and the player's sampler.
+#[test]
+fn every_lesson_step_sets_what_its_caption_talks_about() {
+    use diffusion_lab::app::PaneSettings;
+    use diffusion_lab::sampling::SamplerChoice;
+    let mut h = app(View::Schedule);
+    h.step();
+    let lessons = shipped_lessons();
+    assert!(lessons.len() >= 3);
+    let mut checked = 0;
+    for lesson in &lessons {
+        let preset = diffusion_lab::config::SHIPPED_PRESETS
+            .iter()
+            .find(|(n, _)| *n == lesson.name)
+            .map(|(_, text)| diffusion_lab::config::Preset::from_toml(text).unwrap())
+            .unwrap();
+        for (n, step) in lesson.steps.iter().enumerate() {
+            let app = h.state_mut();
+            users_own_setup(app);
+            assert!(app.presenter.select(&lesson.name));
+            app.apply_lesson_setup();
+            assert!(app.jump_to_step(n));
+            let at = format!("{} step {}: {:?}", lesson.name, n + 1, step.caption);
+            let text = format!("{} {}", step.caption, step.formula);
+            // The data set: the lesson's, whatever the user had loaded.
+            let want = diffusion_lab::explore::Source::from_data_spec(&preset.data).unwrap();
+            assert_eq!(app.forward.source, want, "{at}");
+            if text.contains("MNIST") {
+                assert_eq!(
+                    app.forward.source,
+                    diffusion_lab::explore::Source::Bundled("mnist".into()),
+                    "{at}"
+                );
+            }
+            assert_eq!(app.forward.index, step.image.unwrap_or(0), "{at}");
+            // The schedules the caption names are on screen, and no leftover of the user's.
+            let (forward, lab) = shown_kinds(app);
+            for (word, kind) in [
+                ("cosine", ScheduleKind::Cosine),
+                ("linear", ScheduleKind::Linear),
+            ] {
+                if text.to_lowercase().contains(word) {
+                    assert!(forward.contains(&kind), "{at}: forward shows {forward:?}");
+                    assert!(lab.contains(&kind), "{at}: the lab shows {lab:?}");
+                }
+            }
+            assert!(!forward.contains(&ScheduleKind::Sigmoid), "{at}");
+            assert!(!lab.contains(&ScheduleKind::Sigmoid), "{at}");
+            if step.view == View::Forward
+                && let Some(t) = step.t
+            {
+                assert_eq!(app.forward.t, t, "{at}");
+            }
+            if step.view == View::Forward && step.caption.to_lowercase().contains("at t = t") {
+                assert_eq!(app.forward.t, app.forward.t_max(), "{at}");
+            }
+            // The player's sampler matches what the caption says about it.
+            let PaneSettings { sampler, eta, .. } = app.player.a.settings.clone();
+            if step.caption.contains("DDIM skips steps") {
+                assert_eq!(sampler, SamplerChoice::Ddim, "{at}");
+                assert_eq!(eta, 0.0, "{at}: 'with η = 0'");
+            }
+            if step.caption.contains("fresh noise") {
+                let stochastic = sampler != SamplerChoice::Ddim || eta > 0.0;
+                assert!(
+                    stochastic,
+                    "{at}: {sampler:?} with η = {eta} adds no fresh noise"
+                );
+            }
+            // Drawn, the step shows the data set it names (loaded in the background).
+            if step.view == View::Forward {
+                for _ in 0..400 {
+                    h.step();
+                    if h.state().forward.dataset().is_some() && !h.state().forward.busy() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                let ds = h.state().forward.dataset().expect("the data set loads");
+                if text.contains("MNIST") {
+                    assert_eq!(ds.shape()[1..], [1, 28, 28], "{at}");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} steps");
+}
+
+/// Opening a preset shows its data set and schedules in the forward explorer and the lab (#20
+/// item 4: Presets → mnist-linear-vs-cosine kept the user's Twemoji).
+#[test]
+fn a_preset_shows_its_data_and_schedules() {
+    let mut h = app(View::Schedule);
+    h.step();
+    let app = h.state_mut();
+    users_own_setup(app);
+    assert!(app.open_preset("mnist-linear-vs-cosine"));
+    assert_eq!(
+        app.forward.source,
+        diffusion_lab::explore::Source::Bundled("mnist".into())
+    );
+    let (forward, lab) = shown_kinds(app);
+    assert_eq!(forward, [ScheduleKind::Linear, ScheduleKind::Cosine]);
+    assert_eq!(lab, [ScheduleKind::Linear, ScheduleKind::Cosine]);
+    assert!(app.open_preset("data-quality"));
+    assert!(matches!(
+        app.forward.source,
+        diffusion_lab::explore::Source::Triangles { .. }
+    ));
+    let (forward, _) = shown_kinds(app);
+    assert_eq!(forward, [ScheduleKind::Linear]);
 }
