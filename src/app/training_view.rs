@@ -112,7 +112,7 @@ impl TrainingView {
         Self {
             config,
             preset_name: preset_name.to_owned(),
-            runs_dir: PathBuf::from("runs"),
+            runs_dir: crate::store::default_runs_dir(),
             status: RunStatus::Idle,
             handle: None,
             device: None,

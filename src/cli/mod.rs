@@ -65,7 +65,8 @@ pub struct Cli {
     /// the window, Ctrl+C, `kill` or logging out stops it and saves its checkpoint.
     #[arg(long)]
     pub train: bool,
-    /// Where training runs are written and the Runs view looks [default: runs].
+    /// Where training runs are written and the Runs view looks [default: the per-user data
+    /// folder, ~/.local/share/diffusion-lab/runs on Linux].
     #[arg(long, value_name = "DIR")]
     pub runs_dir: Option<std::path::PathBuf>,
 }

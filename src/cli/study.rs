@@ -3,11 +3,11 @@
 use super::{CliError, io_err};
 use crate::cli::progress::Progress;
 use crate::model::{DeviceChoice, pick_device};
-use crate::store::{RUNS_DIR, new_run_dir};
+use crate::store::{default_runs_dir, new_run_dir};
 use crate::train::study_runner::{StudyEvent, study_from_preset};
 use clap::Args;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 /// `diffusion-lab study`.
@@ -22,7 +22,7 @@ pub struct StudyArgs {
     /// Steps per epoch (overrides the preset; default one pass over the training split).
     #[arg(long, allow_negative_numbers = true)]
     pub steps_per_epoch: Option<usize>,
-    /// The study folder (default: runs/<timestamp>-<study name>).
+    /// The study folder (default: <timestamp>-<study name> in the per-user runs folder).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Where to compute (overrides the preset).
@@ -60,7 +60,7 @@ pub fn run_study(a: &StudyArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let dir = a
         .out
         .clone()
-        .unwrap_or_else(|| new_run_dir(Path::new(RUNS_DIR), &format!("study-{}", plan.name)));
+        .unwrap_or_else(|| new_run_dir(&default_runs_dir(), &format!("study-{}", plan.name)));
     let pick = pick_device(plan.base.train.device);
     eprintln!(
         "study '{}': {} schedules × {} preps × {} seeds = {} runs of {} epochs on {} ({}); into {}",

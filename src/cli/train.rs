@@ -23,7 +23,8 @@ pub struct TrainArgs {
     /// Train until this many steps (overrides the preset).
     #[arg(long, allow_negative_numbers = true)]
     pub steps: Option<usize>,
-    /// The checkpoint folder to write (default: a new run folder runs/<timestamp>-<name>).
+    /// The checkpoint folder to write (default: a new run folder <timestamp>-<name> in the
+    /// per-user runs folder, ~/.local/share/diffusion-lab/runs on Linux).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Replace the checkpoint folder given by --out although it holds another run (only a
@@ -93,10 +94,9 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
         if let Some(e) = args.engine {
             config.train.engine = e;
         }
-        let out_dir = args
-            .out
-            .clone()
-            .unwrap_or_else(|| crate::store::new_run_dir(Path::new("runs"), &config.name));
+        let out_dir = args.out.clone().unwrap_or_else(|| {
+            crate::store::new_run_dir(&crate::store::default_runs_dir(), &config.name)
+        });
         let lock = claim_out_dir(&out_dir, args.overwrite)?;
         let pick = pick_device(config.train.device);
         let t = Trainer::new(config, pick).map_err(|e| match e {

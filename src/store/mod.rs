@@ -12,4 +12,7 @@ pub use bundled::{
 pub use checkpoint::{
     CheckpointError, CheckpointInfo, LossHistory, ValPoint, load_for_inference, read_info,
 };
-pub use runs::{RUNS_DIR, RunEntry, RunList, STUDY_MARKER, SkippedRun, list_runs, new_run_dir};
+pub use runs::{
+    RUNS_DIR, RunEntry, RunList, STUDY_MARKER, SkippedRun, default_runs_dir, list_runs,
+    new_run_dir, runs_dir_for,
+};

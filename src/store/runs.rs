@@ -10,8 +10,34 @@ use crate::config::RunConfig;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The default runs folder, relative to the working folder.
+/// The runs folder's name inside the per-user data folder (and the last-resort fallback,
+/// relative to the working folder).
 pub const RUNS_DIR: &str = "runs";
+
+/// The default runs folder: a per-user data folder, so that the app finds its runs whatever
+/// folder it was started from. Linux and other Unixes: `$XDG_DATA_HOME/diffusion-lab/runs`,
+/// else `~/.local/share/diffusion-lab/runs`; macOS: `~/Library/Application
+/// Support/diffusion-lab/runs`; Windows: `%APPDATA%\diffusion-lab\runs`. `./runs` only when
+/// no home folder is known. `--runs-dir` and the app's settings change it.
+pub fn default_runs_dir() -> PathBuf {
+    runs_dir_for(std::env::consts::OS, |k| std::env::var_os(k))
+}
+
+/// [`default_runs_dir`] for operating system `os` (as `std::env::consts::OS` names it) and the
+/// environment `env`.
+pub fn runs_dir_for(os: &str, env: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    let absolute = |k: &str| env(k).map(PathBuf::from).filter(|p| p.is_absolute());
+    let base = match os {
+        "windows" => absolute("APPDATA"),
+        "macos" => absolute("HOME").map(|h| h.join("Library").join("Application Support")),
+        _ => absolute("XDG_DATA_HOME")
+            .or_else(|| absolute("HOME").map(|h| h.join(".local").join("share"))),
+    };
+    match base {
+        Some(b) => b.join("diffusion-lab").join(RUNS_DIR),
+        None => PathBuf::from(RUNS_DIR),
+    }
+}
 
 /// The marker file of a study folder.
 pub const STUDY_MARKER: &str = "study.json";

@@ -176,6 +176,8 @@ device = "cpu"
     for _ in 0..2 {
         let out = Command::new(env!("CARGO_BIN_EXE_diffusion-lab"))
             .current_dir(tmp.path())
+            .env("HOME", tmp.path())
+            .env_remove("XDG_DATA_HOME")
             .args(["train", "--preset", "tiny.toml", "--steps", "3"])
             .output()
             .unwrap();
@@ -185,7 +187,9 @@ device = "cpu"
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let list = list_runs(&tmp.path().join("runs"));
+    // Into the per-user runs folder, not the working folder.
+    assert!(!tmp.path().join("runs").exists());
+    let list = list_runs(&tmp.path().join(".local/share/diffusion-lab/runs"));
     assert_eq!(list.runs.len(), 2, "each train gets its own folder");
     assert!(list.skipped.is_empty(), "{:?}", list.skipped);
     for r in &list.runs {
@@ -209,4 +213,44 @@ device = "cpu"
         );
     }
     assert_ne!(list.runs[0].dir, list.runs[1].dir);
+}
+
+/// Runs go to a per-user data folder by default, whatever folder the app starts from (#17).
+#[test]
+fn the_default_runs_folder_is_per_user() {
+    use diffusion_lab::store::runs_dir_for;
+    use std::ffi::OsString;
+    use std::path::PathBuf;
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| OsString::from(*v))
+        }
+    };
+    assert_eq!(
+        runs_dir_for("linux", env(&[("HOME", "/home/ada")])),
+        PathBuf::from("/home/ada/.local/share/diffusion-lab/runs")
+    );
+    assert_eq!(
+        runs_dir_for(
+            "linux",
+            env(&[("HOME", "/home/ada"), ("XDG_DATA_HOME", "/data/ada")])
+        ),
+        PathBuf::from("/data/ada/diffusion-lab/runs")
+    );
+    // A relative XDG_DATA_HOME is invalid by the XDG spec and ignored.
+    assert_eq!(
+        runs_dir_for(
+            "freebsd",
+            env(&[("HOME", "/home/ada"), ("XDG_DATA_HOME", "rel")])
+        ),
+        PathBuf::from("/home/ada/.local/share/diffusion-lab/runs")
+    );
+    assert_eq!(
+        runs_dir_for("macos", env(&[("HOME", "/Users/ada")])),
+        PathBuf::from("/Users/ada/Library/Application Support/diffusion-lab/runs")
+    );
+    assert_eq!(runs_dir_for("linux", env(&[])), PathBuf::from("runs"));
 }
