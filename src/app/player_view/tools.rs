@@ -1,8 +1,9 @@
-//! The player's side tools: noise-then-denoise, scoring the samples, and exports (with the
-//! run card). Split out of `player_view.rs`, which keeps the chain, the panes and the transport.
+//! The player's side tools: noise-then-denoise and scoring the samples. The other parts of the
+//! player are beside it: `export.rs`, `branch.rs`, `panels.rs`, `side.rs`, `guidance.rs` and
+//! `live.rs`; `player_view.rs` keeps the state, the chain and the per-frame logic.
 
 use super::*;
-use crate::app::dialog::{Picked, default_export_path};
+use crate::sampling::{noise_then_denoise, noise_then_denoise_steps};
 
 impl PlayerView {
     /// Starts the noise-then-denoise sweep on dataset image `ntd.index` with pane A's sampler.
@@ -220,194 +221,8 @@ impl PlayerView {
                 });
         }
     }
-
-    pub(super) fn export_ui(&mut self, ui: &mut egui::Ui) {
-        ui.checkbox(
-            &mut self.label_exports,
-            "Label grids and frames with t and the sampler",
-        );
-        if let Some(ex) = &self.export {
-            ui.horizontal(|ui| {
-                ui.add(
-                    egui::ProgressBar::new(ex.job.fraction())
-                        .desired_width(160.0)
-                        .text(ex.what.clone()),
-                );
-                if ui.button("Cancel").clicked() {
-                    ex.job.cancel();
-                }
-            });
-        } else {
-            for kind in ExportKind::ALL {
-                if ui.button(kind.label()).clicked() {
-                    self.ask_and_export(kind);
-                }
-            }
-        }
-        // No dialog could open: an in-app path field instead (#20 item 2).
-        if let Some((_, text)) = &mut self.export_fallback {
-            ui.label("No file dialog could open here. Save to:");
-            ui.add(egui::TextEdit::singleline(text).desired_width(f32::INFINITY))
-                .on_hover_text("The file (or, for frames, the folder) to write");
-            let mut done = None;
-            ui.horizontal(|ui| {
-                if ui.button("Save").clicked() {
-                    done = Some(true);
-                }
-                if ui.button("Cancel").clicked() {
-                    done = Some(false);
-                }
-            });
-            match done {
-                Some(true) => self.save_fallback_export(),
-                Some(false) => self.export_fallback = None,
-                None => {}
-            }
-        }
-        if let Some(m) = &self.export_message {
-            ui.label(m);
-            if let Some(folder) = self.export_folder.clone()
-                && ui
-                    .button("Open folder")
-                    .on_hover_text(format!("Show {} in the file manager", folder.display()))
-                    .clicked()
-                && let Err(e) = crate::app::dialog::open_folder(&folder)
-            {
-                self.export_message = Some(e);
-            }
-        }
-    }
-
-    /// The run card of pane A's chain.
-    pub fn run_card(&self) -> Option<RunCard> {
-        let m = self.model()?;
-        Some(RunCard {
-            generator: format!("diffusion-lab {}", env!("CARGO_PKG_VERSION")),
-            checkpoint: m.dir.clone().unwrap_or_default(),
-            checkpoint_step: m.step,
-            weights: self.a.settings.weights,
-            schedule: m.config.schedule.clone(),
-            sampler: self.a.settings.kind(),
-            n: self.n,
-            seed: self.seed,
-            clip: self.clip,
-            stride: self.a.lock().frames.get(1).map_or(1, |f| f.index.max(1)),
-            guidance: self.guidance_for(self.model_classes(), self.a.settings.cfg_w, self.n),
-            classifier: self.guidance.classifier_dir.clone(),
-        })
-    }
-
-    /// Exports pane A's chain to `path` on a background thread (progress and cancel in the
-    /// Export section; the outcome in `export_message`).
-    /// What an export button does: asks for a path with the system's dialog and exports
-    /// there; where no dialog can open, shows an in-app path field prefilled in the pictures
-    /// folder instead (#20 item 2).
-    pub fn ask_and_export(&mut self, kind: ExportKind) {
-        match pick_export_path(kind) {
-            Picked::Path(path) => self.export_to(kind, path),
-            Picked::Cancelled => {}
-            Picked::Unavailable => {
-                let path = default_export_path(kind.default_name());
-                self.export_fallback = Some((kind, path.display().to_string()));
-            }
-        }
-    }
-
-    /// "Save" of the in-app path field: exports to the typed path, creating its folder.
-    pub fn save_fallback_export(&mut self) {
-        let Some((kind, text)) = self.export_fallback.take() else {
-            return;
-        };
-        let path = PathBuf::from(text.trim());
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-            && let Err(e) = std::fs::create_dir_all(parent)
-        {
-            self.export_message = Some(format!("cannot create {}: {e}", parent.display()));
-            return;
-        }
-        self.export_to(kind, path);
-    }
-
-    /// Exports `kind` to `path` in the background; the outcome lands in `export_message`.
-    pub fn export_to(&mut self, kind: ExportKind, path: PathBuf) {
-        let record = self.a.lock().clone();
-        if record.frames.is_empty() {
-            self.export_message = Some("There is no chain to export yet: sample first.".into());
-            return;
-        }
-        let frame = self.frame.min(record.frames.len() - 1);
-        let label = self
-            .label_exports
-            .then(|| sampler_label(&self.a.settings.kind()));
-        let card = self.run_card();
-        let x0 = self.a.x0.clone();
-        let sel = self.selected.min(record.n - 1);
-        let what = kind.label().trim_end_matches('…').to_owned();
-        let shown = path.display().to_string();
-        // "Open folder" after the export: the folder itself for frames, else the file's folder.
-        self.export_folder = if kind.extension().is_none() {
-            Some(path.clone())
-        } else {
-            path.parent().map(std::path::Path::to_path_buf)
-        };
-        let job = BgJob::spawn("export", self.wake(), move |ctx| {
-            ctx.set_total(record.frames.len());
-            let mut progress = |d: usize, _t: usize| ctx.set_done(d);
-            let err = |e: export::ExportError| e.to_string();
-            let f = &record.frames[frame];
-            let (n, shape) = (record.n, record.shape);
-            match kind {
-                ExportKind::SamplePng => {
-                    let px = record.pixels();
-                    let one = |q: &QFrame| q.display_u8()[sel * px..(sel + 1) * px].to_vec();
-                    let pair = [one(&f.xt), one(&f.x0)].concat();
-                    let img = upscale(&export::grid_rgb(&pair, 2, shape), 8);
-                    let img = match &label {
-                        Some(l) => with_label(&img, &format!("t={} {l}", f.t)),
-                        None => img,
-                    };
-                    write_png(&path, &img).map_err(err)?;
-                }
-                ExportKind::GridPng => {
-                    let img = upscale(&export::grid_rgb(&f.xt.display_u8(), n, shape), 2);
-                    let img = match &label {
-                        Some(l) => with_label(&img, &export::frame_label(f, l)),
-                        None => img,
-                    };
-                    write_png(&path, &img).map_err(err)?;
-                }
-                ExportKind::Gif => {
-                    export::write_chain_gif(&path, &record, label.as_deref(), 80, &mut progress)
-                        .map_err(err)?;
-                }
-                ExportKind::Frames => {
-                    export::write_chain_frames(&path, &record, label.as_deref(), &mut progress)
-                        .map_err(err)?;
-                }
-                ExportKind::Npy => {
-                    let x0 = x0.ok_or("the chain has not finished; x₀ is not available yet")?;
-                    let [c, h, w] = shape;
-                    crate::data::write_npy(&path, &[n, c, h, w], &x0).map_err(|e| e.to_string())?;
-                }
-                ExportKind::Card => {
-                    card.ok_or("no model loaded")?.write(&path).map_err(err)?;
-                }
-            }
-            Ok(format!("Saved {shown}"))
-        });
-        match job {
-            Ok(job) => self.export = Some(ExportState { what, job }),
-            Err(e) => self.export_message = Some(format!("cannot start the export: {e}")),
-        }
-    }
-
-    /// Whether an export is running.
-    pub fn is_exporting(&self) -> bool {
-        self.export.is_some()
-    }
 }
 
-/// Asks where to save an export (rfd, on the UI thread).
 /// A quality table: one row per set (the samples, then the reference rows), with the label
 /// that says what the numbers are.
 pub fn score_table(ui: &mut egui::Ui, r: &crate::metrics::ScoreReport) {
@@ -440,12 +255,25 @@ pub fn score_table(ui: &mut egui::Ui, r: &crate::metrics::ScoreReport) {
     }
 }
 
-pub(super) fn pick_export_path(kind: ExportKind) -> Picked {
-    let dialog = crate::app::dialog::FileDialog::new().set_file_name(kind.default_name());
-    match kind.extension() {
-        Some((name, ext)) => dialog.add_filter(name, &[ext]).save_file_or_unavailable(),
-        None => dialog
-            .set_title("Pick a folder for the frames")
-            .pick_folder_or_unavailable(),
+/// One row of images (e.g. x_t at several t) from a [k, C, H, W] frame.
+fn strip_color(q: &QFrame, k: usize, shape: [usize; 3]) -> egui::ColorImage {
+    let [c, h, w] = shape;
+    let gw = k * (w + 1) + 1;
+    let mut px = vec![Color32::from_gray(45); gw * (h + 2)];
+    let plane = h * w;
+    for i in 0..k {
+        for y in 0..h {
+            for x in 0..w {
+                let v = |ch: usize| {
+                    crate::data::unit_to_u8(q.value(i * c * plane + ch * plane + y * w + x))
+                };
+                px[(y + 1) * gw + 1 + i * (w + 1) + x] = if c == 3 {
+                    Color32::from_rgb(v(0), v(1), v(2))
+                } else {
+                    Color32::from_gray(v(0))
+                };
+            }
+        }
     }
+    egui::ColorImage::new([gw, h + 2], px)
 }
