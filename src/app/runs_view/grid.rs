@@ -1,0 +1,216 @@
+//! The DDIM η × steps table of the bundled model: computing it in the background, drawing it,
+//! and reading it back from the runs folder's cache or a preset's `[grid]` table.
+
+use super::*;
+use crate::train::study_runner::{GridPlan, eta_steps_grid, grid_from_preset};
+use egui::RichText;
+
+impl RunsView {
+    /// Starts the η × S grid on the bundled model in the background.
+    pub fn compute_grid(&mut self, ctx: &egui::Context) {
+        let Some(checkpoint) = crate::store::bundled_model_dir() else {
+            self.error = Some(
+                "the bundled model could not be unpacked (is the cache folder writable?)".into(),
+            );
+            return;
+        };
+        let etas: Result<Vec<f64>, _> =
+            split_list(&self.grid_etas).map(str::parse::<f64>).collect();
+        let steps: Result<Vec<usize>, _> = split_list(&self.grid_steps)
+            .map(str::parse::<usize>)
+            .collect();
+        let (Ok(etas), Ok(steps)) = (etas, steps) else {
+            self.error = Some(
+                "η × steps grid: η must be numbers and S whole numbers, comma-separated".into(),
+            );
+            return;
+        };
+        let plan = GridPlan {
+            checkpoint,
+            etas,
+            steps,
+            n: self.grid_n,
+            seed: 0,
+            reference: 500,
+        };
+        let cache = self.runs_dir.join(GRID_CACHE);
+        self.error = None;
+        let job = Job::spawn("eta-steps-grid", ctx, move |send, cancel| {
+            let result = eta_steps_grid(&plan, None, cancel, &mut |d, t| {
+                send(Msg::Progress(d, t, "sampling".into()));
+            });
+            match result {
+                Ok(g) => {
+                    let written = cache
+                        .parent()
+                        .map_or(Ok(()), std::fs::create_dir_all)
+                        .and_then(|()| {
+                            crate::fs::write_atomic(&cache, |w| {
+                                std::io::Write::write_all(w, g.csv().as_bytes())
+                            })
+                        });
+                    send(Msg::Grid(Box::new(g)));
+                    if let Err(e) = written {
+                        send(Msg::Error(format!(
+                            "the grid was not saved for next time ({e}): {}",
+                            cache.display()
+                        )));
+                    }
+                }
+                Err(e) => send(Msg::Error(format!("η × steps grid: {e}"))),
+            }
+        });
+        match job {
+            Ok(j) => self.grid_job = Some(j),
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    pub(super) fn grid_ui(&mut self, ui: &mut egui::Ui, ctx: &egui::Context) {
+        ui.label(RichText::new("DDIM η × steps (bundled model)").strong());
+        ui.label(
+            RichText::new(
+                "energy distance ×1000 to held-out MNIST on 2×-pooled pixels; lower is better",
+            )
+            .small(),
+        );
+        ui.horizontal_wrapped(|ui| {
+            let running = self.grid_job.is_some();
+            if ui
+                .add_enabled(!running, egui::Button::new("Compute η × steps grid"))
+                .clicked()
+            {
+                self.compute_grid(ctx);
+            }
+            let l = ui.label("samples");
+            ui.add(egui::DragValue::new(&mut self.grid_n).range(2..=1024))
+                .labelled_by(l.id);
+            let l = ui.label("η");
+            ui.add(egui::TextEdit::singleline(&mut self.grid_etas).desired_width(90.0))
+                .labelled_by(l.id);
+            let l = ui.label("S");
+            ui.add(egui::TextEdit::singleline(&mut self.grid_steps).desired_width(90.0))
+                .labelled_by(l.id);
+            if let Some(j) = &mut self.grid_job {
+                if j.progress.1 > 0 {
+                    ui.add(
+                        egui::ProgressBar::new(j.progress.0 as f32 / j.progress.1 as f32)
+                            .text(format!("{} / {} cells", j.progress.0, j.progress.1))
+                            .desired_width(140.0),
+                    );
+                } else {
+                    ui.spinner();
+                }
+                if ui.button("Cancel").clicked() {
+                    j.cancel();
+                }
+            }
+        });
+        if self.grid_table.is_empty() {
+            ui.label("Not computed yet (a few minutes on a CPU).");
+            return;
+        }
+        let mut etas: Vec<f64> = Vec::new();
+        let mut steps: Vec<usize> = Vec::new();
+        for &(e, s, _, _) in &self.grid_table {
+            if !etas.contains(&e) {
+                etas.push(e);
+            }
+            if !steps.contains(&s) {
+                steps.push(s);
+            }
+        }
+        // The best cell: by FID where there is one, else by the energy distance.
+        let key = |c: &(f64, usize, f64, Option<f64>)| c.3.unwrap_or(c.2);
+        let best = self
+            .grid_table
+            .iter()
+            .map(key)
+            .fold(f64::INFINITY, f64::min);
+        egui::Grid::new("eta_steps_table")
+            .striped(true)
+            .min_col_width(60.0)
+            .show(ui, |ui| {
+                ui.label(RichText::new("η \\ S").strong());
+                for s in &steps {
+                    ui.label(RichText::new(s.to_string()).strong());
+                }
+                ui.end_row();
+                for e in &etas {
+                    ui.label(RichText::new(format!("{e}")).strong());
+                    for s in &steps {
+                        match self.grid_table.iter().find(|c| c.0 == *e && c.1 == *s) {
+                            Some(c) => {
+                                let text = match c.3 {
+                                    Some(fid) => format!("{fid:.1} · {:.1}", c.2 * 1e3),
+                                    None => format!("{:.1}", c.2 * 1e3),
+                                };
+                                let t = RichText::new(text).monospace();
+                                ui.label(if key(c) == best { t.strong() } else { t });
+                            }
+                            None => {
+                                ui.label("–");
+                            }
+                        }
+                    }
+                    ui.end_row();
+                }
+            });
+        if !self.grid_note.is_empty() {
+            ui.label(RichText::new(&self.grid_note).small());
+        }
+    }
+}
+
+/// Parses the grid CSV written by
+/// [`GridResult::csv`](crate::train::study_runner::GridResult::csv): (η, S, energy distance,
+/// FID) per row (older files have no FID column).
+pub fn parse_grid_csv(text: &str) -> Vec<(f64, usize, f64, Option<f64>)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some((
+                f.first()?.trim().parse().ok()?,
+                f.get(1)?.trim().parse().ok()?,
+                f.get(2)?.trim().parse().ok()?,
+                f.get(4).and_then(|v| v.trim().parse().ok()),
+            ))
+        })
+        .collect()
+}
+
+fn split_list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The η and S lists of the first preset in `presets/` with a `[grid]` table.
+pub(super) fn find_grid_preset() -> Option<(Vec<f64>, Vec<usize>)> {
+    preset_files()
+        .into_iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter(|t| t.contains("[grid]"))
+        .find_map(|t| grid_from_preset(&t).ok())
+}
+
+/// The `.toml` files of the first `presets/` folder found (working folder, then source tree).
+pub(super) fn preset_files() -> Vec<PathBuf> {
+    for dir in [
+        PathBuf::from("presets"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("presets"),
+    ] {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = rd
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        if !files.is_empty() {
+            return files;
+        }
+    }
+    Vec::new()
+}
