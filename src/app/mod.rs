@@ -771,6 +771,21 @@ pub(crate) fn central_frame(ui: &egui::Ui) -> egui::Frame {
     egui::Frame::central_panel(ui.style()).fill(egui::Color32::TRANSPARENT)
 }
 
+/// The window icon: a digit dissolving into noise (`assets/linux/diffusion-lab.png`, which the
+/// Linux `.desktop` file names too). An unreadable icon gives an empty one, never an error.
+pub fn app_icon() -> Arc<egui::IconData> {
+    let png = include_bytes!("../../assets/linux/diffusion-lab.png");
+    let icon = image::load_from_memory(png).map(|i| {
+        let rgba = i.to_rgba8();
+        egui::IconData {
+            width: rgba.width(),
+            height: rgba.height(),
+            rgba: rgba.into_raw(),
+        }
+    });
+    Arc::new(icon.unwrap_or_default())
+}
+
 /// Opens the window and runs until it closes. In screenshot mode, returns an error if the PNG
 /// could not be written.
 pub fn run(options: AppOptions) -> anyhow::Result<()> {
@@ -789,7 +804,8 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
             .with_title("Diffusion Lab")
             .with_app_id("diffusion-lab")
             .with_inner_size([w as f32, h as f32])
-            .with_min_inner_size([480.0, 360.0]),
+            .with_min_inner_size([480.0, 360.0])
+            .with_icon(app_icon()),
         renderer: options.renderer.into(),
         persist_window: !screenshot_mode,
         persistence_path: scratch_state.clone(),

@@ -167,3 +167,16 @@ fn greek_comes_from_dejavu_and_latin_from_ubuntu() {
         "the subset must leave Latin letters and digits to Ubuntu Light"
     );
 }
+
+/// The window icon decodes from the bundled PNG (the one the Linux `.desktop` file names).
+#[test]
+fn the_window_icon_is_the_bundled_png() {
+    let icon = diffusion_lab::app::app_icon();
+    assert_eq!((icon.width, icon.height), (256, 256));
+    assert_eq!(icon.rgba.len(), 256 * 256 * 4);
+    // Opaque inside, transparent in the rounded corners.
+    assert_eq!(icon.rgba[(128 * 256 + 128) * 4 + 3], 255);
+    assert_eq!(icon.rgba[3], 0);
+    let desktop = include_str!("../../assets/linux/diffusion-lab.desktop");
+    assert!(desktop.contains("Icon=diffusion-lab\n") && desktop.contains("Exec=diffusion-lab\n"));
+}
