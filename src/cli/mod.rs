@@ -10,6 +10,7 @@ pub mod bench_quality;
 pub mod classifier;
 pub mod forward;
 pub mod grid;
+pub mod help;
 pub mod nll;
 pub mod progress;
 pub mod sample;
@@ -35,7 +36,7 @@ pub const EXIT_FAILURE: u8 = 1;
 ///
 /// With no subcommand, opens the app window.
 #[derive(Debug, Parser)]
-#[command(name = "diffusion-lab", version, about, long_about = None)]
+#[command(name = "diffusion-lab", version, about, long_about = None, after_help = help::TOP)]
 pub struct Cli {
     /// A headless subcommand; without one the app window opens.
     #[command(subcommand)]
@@ -92,32 +93,49 @@ pub fn parse_size(s: &str) -> Result<[u32; 2], String> {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print the table of a noise schedule for t = 1..T (β, α, ᾱ, β̃, SNR, log-SNR).
+    #[command(after_help = help::SCHEDULE)]
     Schedule(schedule::ScheduleArgs),
     /// Print the timesteps a DDIM sampler visits, 1-indexed, in descending order.
+    #[command(after_help = help::TIMESTEPS)]
     Timesteps(timesteps::TimestepsArgs),
     /// Train a UNet from a preset (or resume a checkpoint), with a progress bar.
+    #[command(after_help = help::TRAIN)]
     Train(train::TrainArgs),
     /// Benchmarks (training throughput against the PyTorch reference).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = help::BENCH)]
     Bench(bench::BenchCommand),
     /// Sample from a checkpoint and export a grid, a GIF, PNG frames or .npy.
+    #[command(after_help = help::SAMPLE)]
     Sample(sample::SampleArgs),
     /// Noise an image with the forward process; write the strip of x_t as PNG (and .npy).
+    #[command(after_help = help::FORWARD)]
     Forward(forward::ForwardArgs),
     /// 2-D lab headless: train the toy MLP (or use the true score) and write sampled points.
+    #[command(after_help = help::TOY)]
     Toy(toy::ToyArgs),
     /// Train a study preset's runs in turn (schedules × data × seeds); write its summary.
+    #[command(after_help = help::STUDY)]
     Study(study::StudyArgs),
     /// The DDIM η × steps table on a checkpoint, with a sample-quality number per cell.
+    #[command(after_help = help::GRID)]
     Grid(grid::GridArgs),
     /// Sample quality: FID, IS, KID, precision/recall and classes against held-out images,
     /// on the app's classifier features (a checkpoint's samples or a .npy file).
+    #[command(after_help = help::SCORE)]
     Score(score::ScoreArgs),
     /// The variational bound of a checkpoint in bits/dim on its held-out images.
+    #[command(after_help = help::NLL)]
     Nll(nll::NllArgs),
     /// The feature network of `score`: train it, or check its accuracy.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = help::CLASSIFIER)]
     Classifier(classifier::ClassifierCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell) to stdout.
+    #[command(after_help = help::COMPLETIONS)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// A failure of a subcommand, with the exit code it maps to.
@@ -162,6 +180,12 @@ pub fn run_command(command: &Command, out: &mut dyn Write) -> Result<(), CliErro
         Command::Score(args) => score::run_score(args, out),
         Command::Nll(args) => nll::run_nll(args, out),
         Command::Classifier(cmd) => classifier::run_classifier(cmd, out),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "diffusion-lab", out);
+            Ok(())
+        }
     }
 }
 

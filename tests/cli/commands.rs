@@ -507,3 +507,75 @@ fn sample_refuses_eta_above_one_and_steps_with_ddpm() {
     );
     assert!(!grid.exists(), "nothing is written on a usage error");
 }
+
+/// Every subcommand's `--help` ends with examples, and every example parses with today's flags
+/// (and names shipped presets that exist), so the examples cannot drift (#17).
+#[test]
+fn every_help_example_parses_and_every_subcommand_has_some() {
+    use clap::{CommandFactory, Parser};
+    use diffusion_lab::cli::Cli;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let top = Cli::command();
+    let mut helps = vec![("diffusion-lab".to_owned(), top.clone())];
+    for sub in top.get_subcommands() {
+        helps.push((format!("diffusion-lab {}", sub.get_name()), sub.clone()));
+    }
+    let mut parsed = 0;
+    for (name, cmd) in &helps {
+        let after = cmd
+            .get_after_help()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        assert!(after.contains("Examples:"), "{name} --help has no examples");
+        for line in after.lines().map(str::trim) {
+            if !line.starts_with("diffusion-lab") {
+                continue;
+            }
+            // Leave out a shell redirection; the examples use no quotes.
+            let words: Vec<&str> = line
+                .split(" > ")
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .collect();
+            match Cli::try_parse_from(&words) {
+                Ok(_) => {}
+                Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {}
+                Err(e) => panic!("{line:?} does not parse: {e}"),
+            }
+            for w in &words {
+                if w.starts_with("presets/") {
+                    assert!(root.join(w).is_file(), "{line:?} names a missing {w}");
+                }
+            }
+            if let Some(i) = words.iter().position(|w| *w == "--preset")
+                && !words[i + 1].contains('/')
+            {
+                let shipped = diffusion_lab::config::SHIPPED_PRESETS
+                    .iter()
+                    .any(|(n, _)| *n == words[i + 1]);
+                assert!(shipped, "{line:?}: no shipped preset {}", words[i + 1]);
+            }
+            parsed += 1;
+        }
+    }
+    assert!(parsed >= 30, "only {parsed} examples");
+    // The top-level help says that a subcommand never opens the window.
+    let top_help = run(&["--help"]);
+    assert!(stdout(&top_help).contains("Without a subcommand the app window opens"));
+}
+
+/// `completions SHELL` prints a completion script naming the subcommands and their flags.
+#[test]
+fn completions_are_printed_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        for word in ["sample", "forward", "cfg-scale", "checkpoint"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let bad = run(&["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
