@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::diffusion::energy_distance;
+use crate::jobs::JobCtx;
 use crate::toy::csv;
 use crate::toy::gif::{GifStyle, save_gif};
 use crate::toy::sampling::sample_frames;
@@ -10,6 +11,26 @@ use crate::train::TrainCommand;
 use crate::train::TrainEvent;
 use crate::train::toy_worker::ToyEvent;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Runs `work` as a background job on a thread named `name`; the UI is woken when it ends.
+fn spawn_job<T: Send + 'static>(
+    name: &str,
+    ctx: &egui::Context,
+    work: impl FnOnce(&JobCtx) -> Result<T, String> + Send + 'static,
+) -> Result<Job<T>, String> {
+    let ctx = ctx.clone();
+    BgJob::spawn(name, Arc::new(move || ctx.request_repaint()), work)
+        .map_err(|e| format!("could not start a thread: {e}"))
+}
+
+/// The result of the job in `slot` once it has ended, emptying the slot (a panic reads as an
+/// error); None while it runs or when there is none.
+fn take_result<T: Send + 'static>(slot: &mut Option<Job<T>>) -> Option<Result<T, String>> {
+    let result = slot.as_mut()?.take()?;
+    *slot = None;
+    Some(result.unwrap_or_else(|| Err("the background job crashed".into())))
+}
 
 impl ToyView {
     /// Starts sampling the reverse view in the background with the chosen sampler and score.
@@ -27,10 +48,8 @@ impl ToyView {
         let seed = self.config.seed.wrapping_add(self.sample_runs);
         self.sample_runs += 1;
         let dataset = self.dataset.clone();
-        let cancel = Arc::new(AtomicBool::new(false));
-        let flag = cancel.clone();
         let mut model = model;
-        match spawn_named("toy-sampler", ctx, move || {
+        match spawn_job("toy-sampler", ctx, move |job| {
             let frames = sample_frames(
                 &sampler,
                 model.as_mut(),
@@ -38,7 +57,7 @@ impl ToyView {
                 PARTICLES,
                 seed,
                 MAX_FRAMES,
-                &|| !flag.load(Ordering::SeqCst),
+                &|| !job.cancelled(),
             )
             .map_err(|e| e.to_string())?;
             // The energy distance of the result to a fresh draw of the data.
@@ -48,8 +67,8 @@ impl ToyView {
                 .and_then(|f| energy_distance(&f.points, &fresh, 2).ok());
             Ok((frames, ed))
         }) {
-            Ok(rx) => {
-                self.sample_job = Some(SampleJob { rx, cancel });
+            Ok(job) => {
+                self.sample_job = Some(job);
                 self.frames_label = format!(
                     "{}, {} score",
                     sampler.label(),
@@ -81,15 +100,11 @@ impl ToyView {
         };
         let table = self.table.clone();
         let seed = self.config.seed;
-        let cancel = Arc::new(AtomicBool::new(false));
-        let flag = cancel.clone();
-        match spawn_named("toy-fig3", ctx, move || {
-            fig3_clouds(model.as_mut(), &table, seed, &|| {
-                !flag.load(Ordering::SeqCst)
-            })
+        match spawn_job("toy-fig3", ctx, move |job| {
+            fig3_clouds(model.as_mut(), &table, seed, &|| !job.cancelled())
         }) {
-            Ok(rx) => {
-                self.fig3_job = Some(SampleJob { rx, cancel });
+            Ok(job) => {
+                self.fig3_job = Some(job);
                 self.fig3_label = if source == ScoreSource::True {
                     "true score".into()
                 } else {
@@ -187,10 +202,7 @@ impl ToyView {
                 }
             }
         }
-        if let Some(job) = &self.sample_job
-            && let Ok(result) = job.rx.try_recv()
-        {
-            self.sample_job = None;
+        if let Some(result) = take_result(&mut self.sample_job) {
             match result {
                 Ok((frames, ed)) => {
                     self.sample_energy = ed;
@@ -207,19 +219,13 @@ impl ToyView {
                 Err(e) => self.message = format!("sampling failed: {e}"),
             }
         }
-        if let Some(job) = &self.fig3_job
-            && let Ok(result) = job.rx.try_recv()
-        {
-            self.fig3_job = None;
+        if let Some(result) = take_result(&mut self.fig3_job) {
             match result {
                 Ok(pair) => self.fig3 = Some(pair),
                 Err(e) => self.message = format!("Fig. 3 failed: {e}"),
             }
         }
-        if let Some(rx) = &self.export_job
-            && let Ok(result) = rx.try_recv()
-        {
-            self.export_job = None;
+        if let Some(result) = take_result(&mut self.export_job) {
             self.message = match result {
                 Ok(m) | Err(m) => m,
             };
@@ -271,13 +277,13 @@ impl ToyView {
         path: PathBuf,
         write: impl FnOnce(&std::path::Path) -> Result<(), String> + Send + 'static,
     ) {
-        match spawn_named("toy-export", ctx, move || {
+        match spawn_job("toy-export", ctx, move |_| {
             write(&path)
                 .map(|()| format!("saved {}", path.display()))
                 .map_err(|e| format!("could not save: {e}: {}", path.display()))
         }) {
-            Ok(rx) => {
-                self.export_job = Some(rx);
+            Ok(job) => {
+                self.export_job = Some(job);
                 self.message = "exporting…".into();
             }
             Err(e) => self.message = e,

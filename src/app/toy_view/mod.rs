@@ -2,14 +2,16 @@
 //! cloud with trails, the learned and true score fields, the density of x_t, live loss and
 //! energy-distance plots, and seed 001's Fig. 3 (data vs Langevin vs annealed Langevin).
 //!
-//! Training runs on the toy worker ([`ToyTrainHandle`]); sampling and exports run on named
-//! threads and report over channels, which `logic` drains without blocking.
+//! Training runs on the toy worker ([`ToyTrainHandle`]); sampling, Fig. 3 and exports run as
+//! background jobs ([`BgJob`]), which `logic` collects without blocking. Dropping the view
+//! stops the worker and cancels and joins the jobs.
 //!
 //! This file keeps the state, the dataset and the layout; the rest is beside it: `jobs.rs`
 //! (training, sampling, Fig. 3 and exports in the background, and `logic`), `side.rs` (the
 //! side panel with the mixture editor) and `plots.rs` (the plots of the lab and of Fig. 3).
 
 use crate::diffusion::{Rng, ScheduleTable};
+use crate::jobs::BgJob;
 use crate::toy::fields::forward_points;
 use crate::toy::lab::{ScoreSource, ToyStatus, ToyTab};
 use crate::toy::sampling::{EpsModel, Frame, ToySampler, TrueScore};
@@ -17,9 +19,6 @@ use crate::toy::{ToyDataset, ToyLabConfig};
 use crate::train::toy_worker::{MlpEps, ToyTrainHandle};
 use egui::TextureHandle;
 use egui_plot::PlotPoint;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, sync_channel};
 
 mod jobs;
 mod plots;
@@ -38,20 +37,9 @@ const MAX_FRAMES: usize = 120;
 /// The plots show [−VIEW, VIEW]².
 const VIEW: f64 = 2.2;
 
-/// A background job's result.
-type JobRx<T> = Receiver<Result<T, String>>;
-
-/// A running sampling job.
-struct SampleJob<T = (Vec<Frame>, Option<f64>)> {
-    rx: JobRx<T>,
-    cancel: Arc<AtomicBool>,
-}
-
-impl<T> Drop for SampleJob<T> {
-    fn drop(&mut self) {
-        self.cancel.store(true, Ordering::SeqCst);
-    }
-}
+/// A background job of the view: its result, or why there is none. Dropping it cancels the
+/// job and joins its thread.
+type Job<T> = BgJob<Result<T, String>>;
 
 /// The 2-D lab's state.
 pub struct ToyView {
@@ -87,7 +75,7 @@ pub struct ToyView {
     pub sampler: usize,
     /// Learned or true score.
     pub source: ScoreSource,
-    sample_job: Option<SampleJob>,
+    sample_job: Option<Job<(Vec<Frame>, Option<f64>)>>,
     frames: Vec<Frame>,
     frames_label: String,
     sample_energy: Option<f64>,
@@ -97,7 +85,7 @@ pub struct ToyView {
     /// Whether the reverse view is playing.
     pub playing: bool,
     last_tick: f64,
-    fig3_job: Option<SampleJob<[Vec<f64>; 2]>>,
+    fig3_job: Option<Job<[Vec<f64>; 2]>>,
     fig3: Option<[Vec<f64>; 2]>,
     fig3_label: String,
     // Caches.
@@ -106,7 +94,7 @@ pub struct ToyView {
     dataset_rev: u64,
     score_cache: Option<((u64, usize, usize), ScoreArrows)>,
     // Exports.
-    export_job: Option<JobRx<String>>,
+    export_job: Option<Job<String>>,
     /// Whether the first frame has started the true-score runs.
     started: bool,
     /// Play the next sampling result from its first frame (else show its last frame).
@@ -175,25 +163,6 @@ impl Default for ToyView {
         view.resample_data();
         view
     }
-}
-
-fn spawn_named<T: Send + 'static>(
-    name: &str,
-    ctx: &egui::Context,
-    work: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<JobRx<T>, String> {
-    let (tx, rx) = sync_channel(1);
-    let ctx = ctx.clone();
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-                .unwrap_or_else(|_| Err("the background job crashed".into()));
-            let _ = tx.send(result);
-            ctx.request_repaint();
-        })
-        .map_err(|e| format!("could not start a thread: {e}"))?;
-    Ok(rx)
 }
 
 impl ToyView {
