@@ -6,6 +6,7 @@ use super::trainer::{TrainError, Trainer};
 use crate::config::RunConfig;
 use crate::data::unit_to_u8;
 use crate::diffusion::{SamplerKind, SamplerPlan, Spacing};
+use crate::jobs::BgJob;
 use crate::model::{DeviceChoice, pick_device};
 use crate::sampling::sample_images;
 use crate::store::ValPoint;
@@ -331,8 +332,10 @@ fn run_worker(
         total,
         warnings: trainer.data_warnings().to_vec(),
     });
-    let preview_busy = Arc::new(AtomicBool::new(false));
-    let quality_busy = Arc::new(AtomicBool::new(false));
+    // At most one preview and one quality measurement at a time, beside training; joined
+    // when the worker ends (dropping them waits for them), so none outlives the run.
+    let mut preview: Option<BgJob<()>> = None;
+    let mut quality: Option<BgJob<()>> = None;
     // The live chain (#19): the untrained weights first, then on a wall-clock cadence.
     let live_every = live_cadence(&trainer.config.train, pick.is_gpu && !trainer.is_native());
     let mut last_snapshot = Instant::now();
@@ -376,7 +379,7 @@ fn run_worker(
                 }
                 TrainCommand::Stop => stop = true,
                 TrainCommand::SetLr(lr) => trainer.set_lr(lr),
-                TrainCommand::SampleNow => spawn_preview(&trainer, &preview_busy, out),
+                TrainCommand::SampleNow => spawn_preview(&trainer, &mut preview, out),
                 TrainCommand::SaveCheckpoint => save(&trainer, &mut last_ckpt),
                 TrainCommand::SimulateDeviceFailure => fail_next = true,
             }
@@ -441,14 +444,14 @@ fn run_worker(
             sent_rows += 1;
         }
         if cfg.preview_every > 0 && stats.step.is_multiple_of(cfg.preview_every) {
-            spawn_preview(&trainer, &preview_busy, out);
+            spawn_preview(&trainer, &mut preview, out);
             last_snapshot = Instant::now();
         } else if live_every.is_some_and(|d| last_snapshot.elapsed() >= d) {
             offer_snapshot(&trainer, out);
             last_snapshot = Instant::now();
         }
         if cfg.quality_every > 0 && stats.step.is_multiple_of(cfg.quality_every) {
-            spawn_quality(&trainer, &quality_busy, out);
+            spawn_quality(&trainer, &mut quality, out);
         }
         if cfg.checkpoint_every > 0 && stats.step.is_multiple_of(cfg.checkpoint_every) {
             save(&trainer, &mut last_ckpt);
@@ -501,14 +504,24 @@ pub struct QualityPoint {
     pub secs: f64,
 }
 
-/// Measures the EMA weights' sample quality on a separate thread (skipped while the last one
+/// Whether a preview or quality job is still running.
+fn busy(job: &Option<BgJob<()>>) -> bool {
+    job.as_ref().is_some_and(|j| !j.is_finished())
+}
+
+/// A job that wakes nobody when it ends: the preview and quality jobs wake the UI themselves,
+/// after sending their event.
+fn no_wake() -> Arc<dyn Fn() + Send + Sync> {
+    Arc::new(|| {})
+}
+
+/// Measures the EMA weights' sample quality on a background job (skipped while the last one
 /// runs, and when the data set has no bundled classifier).
-fn spawn_quality(trainer: &Trainer, busy: &Arc<AtomicBool>, out: &Outbox) {
+fn spawn_quality(trainer: &Trainer, job: &mut Option<BgJob<()>>, out: &Outbox) {
     let Ok(net) = crate::metrics::classifier_for(&trainer.config.data) else {
         return;
     };
-    if net.info.shape != trainer.image_shape() || busy.swap(true, Ordering::SeqCst) {
-        busy.store(false, Ordering::SeqCst);
+    if net.info.shape != trainer.image_shape() || busy(job) {
         return;
     }
     let ema = trainer.ema_snapshot();
@@ -519,62 +532,57 @@ fn spawn_quality(trainer: &Trainer, busy: &Arc<AtomicBool>, out: &Outbox) {
     let (n, seed, target, step) = (cfg.quality_count, cfg.seed, cfg.target, trainer.step);
     let tx = out.tx.clone();
     let wake = out.wake.clone();
-    let flag = busy.clone();
-    let spawned = std::thread::Builder::new()
-        .name("quality".into())
-        .spawn(move || {
-            let start = Instant::now();
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                let kind = SamplerKind::Ddim {
-                    steps: 25.min(table.steps()),
-                    eta: 0.0,
-                    spacing: Spacing::Trailing,
-                };
-                let plan = SamplerPlan::new(&table, kind).ok()?;
-                let x = sample_images(
-                    &ema,
-                    &device,
-                    &table,
-                    target,
-                    &plan,
-                    n,
-                    shape,
-                    seed ^ 0x0F1D,
-                    true,
-                );
-                let pixels: usize = shape.iter().product();
-                let (kept, bad) = crate::metrics::finite_images(&x, pixels);
-                let report = crate::metrics::score_sets(
-                    &net,
-                    &[kept],
-                    shape,
-                    bad,
-                    seed,
-                    String::new(),
-                    &mut |_, _| true,
-                )
-                .ok()?;
-                let (s, floor) = (report.rows.first()?, report.rows.get(1)?);
-                Some(QualityPoint {
-                    step,
-                    fid: s.fid.mean,
-                    fid_floor: floor.fid.mean,
-                    is: s.is.mean,
-                    precision: s.precision.mean,
-                    recall: s.recall.mean,
-                    n: s.n,
-                    secs: start.elapsed().as_secs_f64(),
-                })
-            }));
-            if let Ok(Some(point)) = result {
-                let _ = tx.send(TrainEvent::Quality(point));
-                wake();
-            }
-            flag.store(false, Ordering::SeqCst);
-        });
-    if spawned.is_err() {
-        busy.store(false, Ordering::SeqCst);
-    }
+    // A job that cannot start leaves the slot empty, so the next measurement tries again.
+    *job = BgJob::spawn("quality", no_wake(), move |_| {
+        let start = Instant::now();
+        let point = (|| {
+            let kind = SamplerKind::Ddim {
+                steps: 25.min(table.steps()),
+                eta: 0.0,
+                spacing: Spacing::Trailing,
+            };
+            let plan = SamplerPlan::new(&table, kind).ok()?;
+            let x = sample_images(
+                &ema,
+                &device,
+                &table,
+                target,
+                &plan,
+                n,
+                shape,
+                seed ^ 0x0F1D,
+                true,
+            );
+            let pixels: usize = shape.iter().product();
+            let (kept, bad) = crate::metrics::finite_images(&x, pixels);
+            let report = crate::metrics::score_sets(
+                &net,
+                &[kept],
+                shape,
+                bad,
+                seed,
+                String::new(),
+                &mut |_, _| true,
+            )
+            .ok()?;
+            let (s, floor) = (report.rows.first()?, report.rows.get(1)?);
+            Some(QualityPoint {
+                step,
+                fid: s.fid.mean,
+                fid_floor: floor.fid.mean,
+                is: s.is.mean,
+                precision: s.precision.mean,
+                recall: s.recall.mean,
+                n: s.n,
+                secs: start.elapsed().as_secs_f64(),
+            })
+        })();
+        if let Some(point) = point {
+            let _ = tx.send(TrainEvent::Quality(point));
+            wake();
+        }
+    })
+    .ok();
 }
 
 /// Offers the UI a snapshot of the weights (raw and EMA) for the live chain. Offered, not
@@ -606,9 +614,10 @@ pub fn live_cadence(config: &crate::config::TrainConfig, is_gpu: bool) -> Option
     (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64(secs))
 }
 
-/// Draws preview samples from snapshots of the weights on a separate thread, so training goes on.
-fn spawn_preview(trainer: &Trainer, busy: &Arc<AtomicBool>, out: &Outbox) {
-    if busy.swap(true, Ordering::SeqCst) {
+/// Draws preview samples from snapshots of the weights on a background job, so training goes
+/// on (skipped while the last one runs).
+fn spawn_preview(trainer: &Trainer, job: &mut Option<BgJob<()>>, out: &Outbox) {
+    if busy(job) {
         return;
     }
     let cfg = &trainer.config.train;
@@ -625,47 +634,42 @@ fn spawn_preview(trainer: &Trainer, busy: &Arc<AtomicBool>, out: &Outbox) {
     );
     let tx = out.tx.clone();
     let wake = out.wake.clone();
-    let flag = busy.clone();
     offer_snapshot(trainer, out);
-    let spawned = std::thread::Builder::new()
-        .name("preview".into())
-        .spawn(move || {
-            let kind = SamplerKind::Ddim {
-                steps: steps.min(table.steps()),
-                eta: 0.0,
-                spacing: Spacing::Trailing,
-            };
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                let plan = SamplerPlan::new(&table, kind).ok()?;
-                let draw = |m| {
-                    sample_images(
-                        m,
-                        &device,
-                        &table,
-                        target,
-                        &plan,
-                        n,
-                        shape,
-                        seed ^ 0xC0FFEE,
-                        true,
-                    )
-                };
-                let to_u8 = |v: Vec<f32>| v.into_iter().map(unit_to_u8).collect::<Vec<u8>>();
-                Some(PreviewGrid {
-                    step,
+    // A job that cannot start leaves the slot empty, so the next preview tries again.
+    *job = BgJob::spawn("preview", no_wake(), move |_| {
+        let kind = SamplerKind::Ddim {
+            steps: steps.min(table.steps()),
+            eta: 0.0,
+            spacing: Spacing::Trailing,
+        };
+        let grid = (|| {
+            let plan = SamplerPlan::new(&table, kind).ok()?;
+            let draw = |m| {
+                sample_images(
+                    m,
+                    &device,
+                    &table,
+                    target,
+                    &plan,
                     n,
                     shape,
-                    ema: to_u8(draw(&ema)),
-                    raw: to_u8(draw(&raw)),
-                })
-            }));
-            if let Ok(Some(grid)) = result {
-                let _ = tx.send(TrainEvent::Preview(grid));
-                wake();
-            }
-            flag.store(false, Ordering::SeqCst);
-        });
-    if spawned.is_err() {
-        busy.store(false, Ordering::SeqCst);
-    }
+                    seed ^ 0xC0FFEE,
+                    true,
+                )
+            };
+            let to_u8 = |v: Vec<f32>| v.into_iter().map(unit_to_u8).collect::<Vec<u8>>();
+            Some(PreviewGrid {
+                step,
+                n,
+                shape,
+                ema: to_u8(draw(&ema)),
+                raw: to_u8(draw(&raw)),
+            })
+        })();
+        if let Some(grid) = grid {
+            let _ = tx.send(TrainEvent::Preview(grid));
+            wake();
+        }
+    })
+    .ok();
 }
