@@ -20,8 +20,8 @@ pub use player_view::{
     ModelSource, Pane, PaneSettings, PlayerView, StripEntry, guidance_formulas,
 };
 pub use presenter::{
-    Lesson, Presenter, SETTINGS_KEY, Settings, Shortcut, StripAction, presenter_style,
-    shipped_lessons,
+    Lesson, Presenter, SETTINGS_KEY, Settings, Shortcut, StripAction, ThemeChoice, presenter_style,
+    shipped_lessons, shortcut_rows,
 };
 pub use runs_view::RunsView;
 pub use schedule_lab::{ScheduleEntry, ScheduleLab, XAxis, emptiest_corner};
@@ -154,6 +154,16 @@ pub struct DiffusionApp {
     pub size_to_screen: bool,
     /// Whether the app's fonts ([`fonts`]) are installed in the context.
     fonts_installed: bool,
+    /// The keyboard-shortcut overlay (? or F1) is open.
+    pub show_shortcuts: bool,
+    /// The colour theme (Settings → Theme).
+    pub theme: presenter::ThemeChoice,
+    /// The theme last given to egui (applied when `theme` changes).
+    theme_applied: Option<presenter::ThemeChoice>,
+    /// The runs folder chosen in the settings; empty: the per-user default.
+    pub runs_dir_setting: String,
+    /// Why the runs folder could not be opened, shown in the settings menu.
+    settings_note: Option<String>,
 }
 
 /// The thread of [`DiffusionApp::signal_watch`].
@@ -213,6 +223,11 @@ impl DiffusionApp {
             closing: false,
             size_to_screen: false,
             fonts_installed: false,
+            show_shortcuts: false,
+            theme: presenter::ThemeChoice::System,
+            theme_applied: None,
+            runs_dir_setting: String::new(),
+            settings_note: None,
         };
         if view == View::Presenter {
             app.view = View::Schedule;
@@ -236,6 +251,9 @@ impl DiffusionApp {
             lesson_step: self.presenter.step,
             ui_scale: self.ui_scale,
             presenter_text_scale: self.presenter.text_scale,
+            theme: self.theme,
+            runs_dir: self.runs_dir_setting.clone(),
+            dialog_folders: dialog::remembered_folders(),
         }
     }
 
@@ -244,6 +262,12 @@ impl DiffusionApp {
     pub fn apply_settings(&mut self, s: &Settings, keep_view: bool) {
         self.presenter.text_scale = s.presenter_text_scale.clamp(1.0, 3.0);
         self.ui_scale = s.ui_scale.clamp(0.5, 3.0);
+        self.theme = s.theme;
+        dialog::restore_folders(&s.dialog_folders);
+        if s.runs_dir != self.runs_dir_setting {
+            self.runs_dir_setting = s.runs_dir.clone();
+            self.set_runs_dir(self.chosen_runs_dir());
+        }
         if self.training.preset_name != s.last_preset
             && !self.training.is_running()
             && let Some((name, text)) = SHIPPED_PRESETS.iter().find(|(n, _)| *n == s.last_preset)
@@ -398,6 +422,15 @@ impl DiffusionApp {
         self.training = training;
     }
 
+    /// The runs folder the settings name: the chosen one, else the per-user default.
+    pub fn chosen_runs_dir(&self) -> PathBuf {
+        if self.runs_dir_setting.trim().is_empty() {
+            crate::store::default_runs_dir()
+        } else {
+            PathBuf::from(self.runs_dir_setting.trim())
+        }
+    }
+
     /// Writes training runs to `dir` and shows that folder in the Runs view.
     pub fn set_runs_dir(&mut self, dir: PathBuf) {
         self.training.runs_dir = dir.clone();
@@ -463,6 +496,7 @@ impl DiffusionApp {
             }
             Shortcut::TogglePresenter => self.set_presenter(!self.presenter.on),
             Shortcut::LeavePresenter => self.set_presenter(false),
+            Shortcut::Help => self.show_shortcuts = !self.show_shortcuts,
         }
     }
 
@@ -481,6 +515,10 @@ impl DiffusionApp {
         if !self.fonts_installed {
             fonts::install(&ctx);
             self.fonts_installed = true;
+        }
+        if self.theme_applied != Some(self.theme) {
+            ctx.set_theme(self.theme.preference());
+            self.theme_applied = Some(self.theme);
         }
         if std::mem::take(&mut self.reset_pending) {
             self.reset_to_defaults(&ctx);
@@ -537,10 +575,50 @@ impl DiffusionApp {
             // The presenter layout (issue 7) shows the lesson's view full-screen.
             View::Presenter => self.player.ui(ui),
         }
+        self.shortcuts_overlay(&ctx, lesson_keys);
         if self.presenter.on != presenting {
             // This frame was cleared in the old layout's colour (`clear_color` is asked first).
             ctx.request_repaint();
         }
+    }
+
+    /// The list of this view's keyboard shortcuts, while ? or F1 has it open (Esc closes it).
+    fn shortcuts_overlay(&mut self, ctx: &egui::Context, lesson_keys: bool) {
+        if !self.show_shortcuts {
+            return;
+        }
+        if !ctx.egui_wants_keyboard_input()
+            && ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Escape))
+        {
+            self.show_shortcuts = false;
+            return;
+        }
+        let rows = presenter::shortcut_rows(self.view, self.presenter.on, lesson_keys);
+        let mut open = true;
+        egui::Window::new("Keyboard shortcuts")
+            .open(&mut open)
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
+            .show(ctx, |ui| {
+                ui.label(format!(
+                    "On {} (Esc, ? or F1 closes this)",
+                    self.view.title()
+                ));
+                ui.add_space(4.0);
+                egui::Grid::new("shortcut_rows")
+                    .num_columns(2)
+                    .spacing([24.0, 6.0])
+                    .striped(true)
+                    .show(ui, |ui| {
+                        for (keys, what) in &rows {
+                            ui.label(egui::RichText::new(*keys).strong().monospace());
+                            ui.label(what);
+                            ui.end_row();
+                        }
+                    });
+            });
+        self.show_shortcuts &= open;
     }
 
     fn top_bar_ui(&mut self, ui: &mut egui::Ui) {
@@ -570,6 +648,13 @@ impl DiffusionApp {
                         }
                     });
                     picked = self.presenter.picker_ui(ui);
+                    if ui
+                        .button("?")
+                        .on_hover_text("Keyboard shortcuts of this view (? or F1)")
+                        .clicked()
+                    {
+                        self.show_shortcuts = !self.show_shortcuts;
+                    }
                     present = ui
                         .button("Present")
                         .on_hover_text(
@@ -577,10 +662,20 @@ impl DiffusionApp {
                         )
                         .clicked();
                     ui.menu_button("Settings", |ui| {
+                        ui.label("Theme");
+                        for choice in presenter::ThemeChoice::ALL {
+                            ui.radio_value(&mut self.theme, choice, choice.label())
+                                .on_hover_text("The colours of every view (remembered)");
+                        }
+                        ui.separator();
                         ui.add(
                             egui::Slider::new(&mut self.presenter.text_scale, 1.0..=3.0)
                                 .text("Presenter text scale"),
-                        );
+                        )
+                        .on_hover_text("How much larger text is in the presenter layout (×)");
+                        ui.separator();
+                        self.runs_dir_settings_ui(ui);
+                        ui.separator();
                         if ui
                             .button("Reset to defaults")
                             .on_hover_text("Default settings, view, lesson, zoom and panel sizes")
@@ -607,6 +702,62 @@ impl DiffusionApp {
         if reset {
             self.reset_pending = true;
             ui.ctx().request_repaint();
+        }
+    }
+
+    /// Settings → Runs folder: where training runs go and the Runs view looks.
+    fn runs_dir_settings_ui(&mut self, ui: &mut egui::Ui) {
+        ui.label("Runs folder");
+        let mut changed = false;
+        ui.horizontal(|ui| {
+            let hint = crate::store::default_runs_dir().display().to_string();
+            changed |= ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.runs_dir_setting)
+                        .hint_text(hint)
+                        .desired_width(260.0),
+                )
+                .on_hover_text(
+                    "Where training runs are written and the Runs view looks; empty: the \
+                     per-user default shown in grey",
+                )
+                .lost_focus();
+            if ui
+                .button("Choose…")
+                .on_hover_text("Pick the folder in a dialog")
+                .clicked()
+                && let Some(p) = dialog::FileDialog::new()
+                    .set_directory(self.chosen_runs_dir())
+                    .pick_folder()
+            {
+                self.runs_dir_setting = p.display().to_string();
+                changed = true;
+            }
+        });
+        ui.horizontal(|ui| {
+            if ui
+                .button("Default")
+                .on_hover_text("Back to the per-user runs folder")
+                .clicked()
+            {
+                self.runs_dir_setting.clear();
+                changed = true;
+            }
+            if ui
+                .button("Open runs folder")
+                .on_hover_text("Show the runs folder in the system's file manager")
+                .clicked()
+            {
+                let dir = self.chosen_runs_dir();
+                let _ = std::fs::create_dir_all(&dir);
+                self.settings_note = dialog::open_folder(&dir).err();
+            }
+        });
+        if let Some(note) = &self.settings_note {
+            ui.colored_label(ui.visuals().error_fg_color, note);
+        }
+        if changed && !self.training.is_running() {
+            self.set_runs_dir(self.chosen_runs_dir());
         }
     }
 

@@ -30,6 +30,49 @@ pub struct Settings {
     pub ui_scale: f32,
     /// How much larger text is in the presenter layout.
     pub presenter_text_scale: f32,
+    /// Dark, light, or whatever the system uses.
+    pub theme: ThemeChoice,
+    /// Where training runs go and the Runs view looks; empty: the per-user default
+    /// ([`crate::store::default_runs_dir`]). `--runs-dir` overrides it for one session.
+    pub runs_dir: String,
+    /// The folder each kind of file was last picked in ([`super::dialog::remember`]).
+    pub dialog_folders: std::collections::BTreeMap<String, String>,
+}
+
+/// The colour theme (Settings → Theme).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThemeChoice {
+    /// Follow the system's dark/light setting.
+    #[default]
+    System,
+    /// Always dark.
+    Dark,
+    /// Always light.
+    Light,
+}
+
+impl ThemeChoice {
+    /// Every choice, in menu order.
+    pub const ALL: [ThemeChoice; 3] = [Self::System, Self::Dark, Self::Light];
+
+    /// The menu label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::System => "Follow the system",
+            Self::Dark => "Dark",
+            Self::Light => "Light",
+        }
+    }
+
+    /// egui's preference for it.
+    pub fn preference(self) -> egui::ThemePreference {
+        match self {
+            Self::System => egui::ThemePreference::System,
+            Self::Dark => egui::ThemePreference::Dark,
+            Self::Light => egui::ThemePreference::Light,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -42,6 +85,9 @@ impl Default for Settings {
             lesson_step: None,
             ui_scale: 1.0,
             presenter_text_scale: 1.6,
+            theme: ThemeChoice::System,
+            runs_dir: String::new(),
+            dialog_folders: Default::default(),
         }
     }
 }
@@ -101,8 +147,56 @@ pub enum Shortcut {
     Fullscreen,
     /// P: presenter layout on/off.
     TogglePresenter,
-    /// Esc: leave the presenter layout.
+    /// Esc: leave the presenter layout (or close the shortcut overlay).
     LeavePresenter,
+    /// ? or F1: show or hide the list of shortcuts.
+    Help,
+}
+
+/// The shortcuts that work on `view` (in the presenter layout when `presenting`; the lesson keys
+/// once a lesson runs, `lesson_keys`), as (keys, what they do) rows for the overlay that ? and
+/// F1 open. The same keys as
+/// [`read_shortcuts`]; a test presses each listed key and checks that it does something.
+pub fn shortcut_rows(
+    view: View,
+    presenting: bool,
+    lesson_keys: bool,
+) -> Vec<(&'static str, String)> {
+    let mut rows = Vec::new();
+    match view {
+        View::Forward => {
+            rows.push(("Space", "play or pause t".to_owned()));
+            rows.push(("← / →", "t one step back or forward".to_owned()));
+            rows.push(("Shift + ← / →", "t ten steps back or forward".to_owned()));
+        }
+        View::Player | View::Presenter => {
+            rows.push(("Space", "play or pause the reverse chain".to_owned()));
+            rows.push(("← / →", "the chain one frame back or forward".to_owned()));
+            rows.push(("Shift + ← / →", "ten frames back or forward".to_owned()));
+        }
+        _ if presenting => {
+            rows.push(("← / →", "the previous or next lesson step".to_owned()));
+        }
+        _ => {}
+    }
+    if lesson_keys {
+        rows.push(("1 – 9", "jump to that step of the lesson".to_owned()));
+        rows.push((
+            "Page Up / Page Down",
+            "previous or next lesson step (clickers send these)".to_owned(),
+        ));
+    }
+    rows.push(("P", "presenter layout on or off".to_owned()));
+    if presenting {
+        rows.push(("Esc", "leave the presenter layout".to_owned()));
+    }
+    rows.push(("F", "full screen on or off".to_owned()));
+    rows.push((
+        "Ctrl + + / Ctrl + − / Ctrl + 0",
+        "zoom in, out, back to 100 %".to_owned(),
+    ));
+    rows.push(("? or F1", "this list".to_owned()));
+    rows
 }
 
 /// Reads and consumes this frame's shortcuts; none while a text field has focus. Esc is only
@@ -158,6 +252,19 @@ pub fn read_shortcuts(ctx: &egui::Context, presenting: bool, lesson_keys: bool) 
         }
         if presenting && i.consume_key(none, Key::Escape) {
             out.push(Shortcut::LeavePresenter);
+        }
+        // '?' arrives as text (Shift + / on most layouts), F1 as a key.
+        let question = i
+            .events
+            .iter()
+            .any(|e| matches!(e, egui::Event::Text(t) if t == "?"));
+        if question
+            || i.consume_key(none, Key::F1)
+            || i.consume_key(Modifiers::SHIFT, Key::Questionmark)
+        {
+            i.events
+                .retain(|e| !matches!(e, egui::Event::Text(t) if t == "?"));
+            out.push(Shortcut::Help);
         }
         out
     })

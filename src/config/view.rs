@@ -40,6 +40,18 @@ impl View {
         }
     }
 
+    /// The name on the view's tab (and in the shortcut overlay).
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Schedule => "Schedules",
+            View::Training => "Training",
+            View::Forward => "Forward process",
+            View::Player => "Reverse chain",
+            View::Toy2d => "2-D lab",
+            View::Runs => "Runs",
+            View::Presenter => "Presenter",
+        }
+    }
     /// The view of a `--view` name (any case).
     pub fn parse(name: &str) -> Option<View> {
         <View as clap::ValueEnum>::from_str(name, true).ok()

@@ -257,7 +257,15 @@ fn settings_round_trip_and_reset_to_defaults() {
     assert_eq!(b.presenter.current().unwrap().name, "lesson-reverse");
     assert_eq!(b.presenter.step, Some(2));
     assert_eq!(b.presenter.text_scale, 2.0);
-    assert_eq!(b.settings(), saved);
+    // (Dialog folders are the process's; other tests pick some meanwhile.)
+    let without_folders = |s: Settings| Settings {
+        dialog_folders: Default::default(),
+        ..s
+    };
+    assert_eq!(
+        without_folders(b.settings()),
+        without_folders(saved.clone())
+    );
 
     // A view given on the command line wins over the persisted one.
     let mut c = DiffusionApp::new(View::Forward);
@@ -294,7 +302,12 @@ fn settings_round_trip_and_reset_to_defaults() {
     assert!(!s.presenter.on);
     assert_eq!(s.view, View::Schedule);
     assert_eq!(s.presenter.step, None);
-    assert_eq!(s.settings(), Settings::default());
+    // Reset keeps the folders the file dialogs remember (they are not a setting one would
+    // want lost with the layout).
+    assert_eq!(
+        without_folders(s.settings()),
+        without_folders(Settings::default())
+    );
     let kinds: Vec<_> = s
         .schedule_lab
         .entries
@@ -623,4 +636,166 @@ fn a_preset_shows_its_data_and_schedules() {
     ));
     let (forward, _) = shown_kinds(app);
     assert_eq!(forward, [ScheduleKind::Linear]);
+}
+
+/// Settings → Theme switches egui between dark, light and the system's choice, and the choice
+/// is remembered (#17).
+#[test]
+fn the_theme_switch_changes_the_colours_and_is_remembered() {
+    use diffusion_lab::app::ThemeChoice;
+    let mut h = app(View::Schedule);
+    h.step();
+    h.get_by_label("Settings").click();
+    h.step();
+    h.step();
+    h.get_by_label("Light").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().theme, ThemeChoice::Light);
+    assert_eq!(h.ctx.theme(), egui::Theme::Light);
+    assert!(!h.ctx.global_style().visuals.dark_mode);
+    h.state_mut().theme = ThemeChoice::Dark;
+    h.step();
+    h.step();
+    assert_eq!(h.ctx.theme(), egui::Theme::Dark);
+    let saved = h.state().settings();
+    assert_eq!(saved.theme, ThemeChoice::Dark);
+    let json = serde_json::to_string(&saved).unwrap();
+    assert!(json.contains(r#""theme":"dark""#), "{json}");
+    let mut b = DiffusionApp::new(View::Schedule);
+    b.apply_settings(&serde_json::from_str(&json).unwrap(), false);
+    assert_eq!(b.theme, ThemeChoice::Dark);
+    // Reset goes back to following the system.
+    b.apply_settings(&Settings::default(), false);
+    assert_eq!(b.theme, ThemeChoice::System);
+}
+
+/// ? and F1 open a list of the current view's shortcuts, and every key it lists for the forward
+/// explorer does what the list says; Esc closes it (#17).
+#[test]
+fn the_shortcut_overlay_lists_keys_that_work() {
+    let mut h = app(View::Forward);
+    h.step();
+    press(&mut h, Key::F1);
+    assert!(h.state().show_shortcuts);
+    h.step();
+    h.get_by_label("Keyboard shortcuts");
+    let rows = diffusion_lab::app::shortcut_rows(View::Forward, false, false);
+    for (keys, _) in &rows {
+        h.get_by_label(keys);
+    }
+    press(&mut h, Key::Escape);
+    assert!(!h.state().show_shortcuts, "Esc closes the list");
+    // '?' arrives as text.
+    h.event(egui::Event::Text("?".into()));
+    h.step();
+    assert!(h.state().show_shortcuts);
+    press(&mut h, Key::F1);
+    assert!(!h.state().show_shortcuts, "F1 closes it again");
+
+    // The keys it lists for this view.
+    let keys: Vec<&str> = rows.iter().map(|(k, _)| *k).collect();
+    assert!(keys.contains(&"Space") && keys.contains(&"← / →") && keys.contains(&"F"));
+    assert!(
+        !keys.contains(&"1 – 9"),
+        "no lesson keys listed while no lesson runs"
+    );
+    let t0 = h.state().forward.t;
+    press(&mut h, Key::ArrowRight);
+    assert_eq!(h.state().forward.t, t0 + 1, "→");
+    h.key_press_modifiers(Modifiers::SHIFT, Key::ArrowLeft);
+    h.step();
+    assert_eq!(h.state().forward.t, t0 + 1 - 10, "Shift + ←");
+    press(&mut h, Key::Space);
+    assert!(h.state().forward.playing, "Space");
+    press(&mut h, Key::Space);
+    assert!(!h.state().forward.playing);
+    press(&mut h, Key::F);
+    assert!(h.state().fullscreen, "F");
+    press(&mut h, Key::P);
+    assert!(h.state().presenter.on, "P");
+    // In the presenter the lesson keys are listed too, and Esc leaves it.
+    let presenting = diffusion_lab::app::shortcut_rows(View::Forward, true, true);
+    assert!(presenting.iter().any(|(k, _)| *k == "1 – 9"));
+    assert!(presenting.iter().any(|(k, _)| *k == "Esc"));
+    press(&mut h, Key::Escape);
+    assert!(!h.state().presenter.on, "Esc");
+}
+
+/// File dialogs open in the folder where the same kind of file was last picked, and the folders
+/// are remembered with the settings (#17).
+#[test]
+fn dialogs_remember_the_last_folder_per_kind_of_file() {
+    use diffusion_lab::app::dialog;
+    let tmp = tempfile::tempdir().unwrap();
+    let pngs = tmp.path().join("pictures");
+    let arrays = tmp.path().join("arrays");
+    std::fs::create_dir_all(&pngs).unwrap();
+    std::fs::create_dir_all(&arrays).unwrap();
+    dialog::remember("PNG image (kind test)", &pngs.join("grid.png"));
+    dialog::remember("NumPy array (kind test)", &arrays.join("x0.npy"));
+    assert_eq!(
+        dialog::remembered_folder("PNG image (kind test)"),
+        Some(pngs.clone())
+    );
+    assert_eq!(
+        dialog::remembered_folder("NumPy array (kind test)"),
+        Some(arrays.clone())
+    );
+    let saved = DiffusionApp::new(View::Schedule).settings();
+    assert_eq!(
+        saved.dialog_folders["PNG image (kind test)"],
+        pngs.display().to_string()
+    );
+    // Restored on the next start; a folder that has gone is dropped, and a kind picked in
+    // this session keeps this session's folder.
+    let gifs = tmp.path().join("gifs");
+    std::fs::create_dir_all(&gifs).unwrap();
+    let mut restored = saved.clone();
+    restored.dialog_folders.insert(
+        "GIF animation (kind test)".into(),
+        gifs.display().to_string(),
+    );
+    restored
+        .dialog_folders
+        .insert("Run card (kind test)".into(), "/no/such/folder".into());
+    restored
+        .dialog_folders
+        .insert("PNG image (kind test)".into(), "/".into());
+    DiffusionApp::new(View::Schedule).apply_settings(&restored, false);
+    assert_eq!(
+        dialog::remembered_folder("GIF animation (kind test)"),
+        Some(gifs)
+    );
+    assert_eq!(dialog::remembered_folder("Run card (kind test)"), None);
+    assert_eq!(
+        dialog::remembered_folder("PNG image (kind test)"),
+        Some(pngs)
+    );
+}
+
+/// Settings → Runs folder moves where runs go and what the Runs view lists; empty is the
+/// per-user default (#17).
+#[test]
+fn the_runs_folder_setting_moves_training_and_the_runs_view() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = DiffusionApp::new(View::Schedule);
+    assert_eq!(
+        a.training.runs_dir,
+        diffusion_lab::store::default_runs_dir()
+    );
+    let s = Settings {
+        runs_dir: tmp.path().display().to_string(),
+        ..Settings::default()
+    };
+    a.apply_settings(&s, false);
+    assert_eq!(a.training.runs_dir, tmp.path());
+    assert_eq!(a.runs.runs_dir, tmp.path());
+    assert_eq!(a.settings().runs_dir, tmp.path().display().to_string());
+    a.apply_settings(&Settings::default(), false);
+    assert_eq!(
+        a.training.runs_dir,
+        diffusion_lab::store::default_runs_dir()
+    );
+    assert_eq!(a.runs.runs_dir, diffusion_lab::store::default_runs_dir());
 }

@@ -8,7 +8,7 @@
 //! NLL of the picked runs), `study.rs`, `grid.rs` (the η × steps table) and `panels.rs` (the
 //! layout, the runs table and the controls).
 
-use crate::store::runs::{RUNS_DIR, RunEntry, RunList, STUDY_MARKER, list_runs};
+use crate::store::runs::{RunEntry, RunList, STUDY_MARKER, list_runs};
 use crate::train::study_runner::{SummaryRow, read_summary_csv};
 use egui::Color32;
 use std::collections::BTreeSet;
@@ -145,7 +145,7 @@ pub struct RunsView {
 
 impl Default for RunsView {
     fn default() -> Self {
-        let mut v = Self::new(PathBuf::from(RUNS_DIR));
+        let mut v = Self::new(crate::store::default_runs_dir());
         v.auto_pick = 3;
         v.auto_compare = true;
         v
