@@ -164,6 +164,8 @@ pub struct DiffusionApp {
     pub runs_dir_setting: String,
     /// Why the runs folder could not be opened, shown in the settings menu.
     settings_note: Option<String>,
+    /// What the last dropped file did (and whether that is an error), in the status bar.
+    pub drop_note: Option<(String, bool)>,
 }
 
 /// The thread of [`DiffusionApp::signal_watch`].
@@ -228,6 +230,7 @@ impl DiffusionApp {
             theme_applied: None,
             runs_dir_setting: String::new(),
             settings_note: None,
+            drop_note: None,
         };
         if view == View::Presenter {
             app.view = View::Schedule;
@@ -374,6 +377,12 @@ impl DiffusionApp {
         let Ok(preset) = crate::config::Preset::from_toml(text) else {
             return false;
         };
+        self.apply_preset(preset, name)
+    }
+
+    /// Sets every view up from `preset` (see [`Self::open_preset`]); `name` names it in the
+    /// training view. False (and nothing changes) while a run is training.
+    pub fn apply_preset(&mut self, preset: crate::config::Preset, name: &str) -> bool {
         if self.training.is_running() {
             return false;
         }
@@ -413,6 +422,92 @@ impl DiffusionApp {
         }
         if self.schedule_lab.shown_specs() != schedules {
             self.schedule_lab.set_schedules(schedules);
+        }
+    }
+
+    /// Opens what was dropped on the window (#17): a preset `.toml` anywhere (it opens that
+    /// preset); on the player, a checkpoint folder or a run card (`.json`); elsewhere an image,
+    /// a folder of images or a `.npy` array (the forward explorer shows it). Returns what
+    /// happened, for the status bar; an error names the file.
+    pub fn open_dropped(&mut self, path: &std::path::Path) -> Result<String, String> {
+        let shown = path.display();
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        if ext == "toml" {
+            let preset = crate::config::Preset::load(path)?;
+            let name = path
+                .file_stem()
+                .map_or_else(|| "preset".to_owned(), |s| s.to_string_lossy().into_owned());
+            if !self.apply_preset(preset, &name) {
+                return Err(format!(
+                    "{shown}: a run is training; stop it before opening another preset"
+                ));
+            }
+            return Ok(format!("opened the preset {shown}"));
+        }
+        let is_checkpoint = path.join("config.json").is_file() && path.join("state.json").is_file();
+        if is_checkpoint || (self.view == View::Player && ext == "json") {
+            if is_checkpoint {
+                self.player.source = ModelSource::Checkpoint(path.to_path_buf());
+                self.player.load_model();
+            } else {
+                let card =
+                    crate::sampling::export::RunCard::read(path).map_err(|e| e.to_string())?;
+                self.player.open_card(&card);
+            }
+            self.view = View::Player;
+            return Ok(format!("the player opens {shown}"));
+        }
+        let source = crate::explore::Source::parse(
+            &path.to_string_lossy(),
+            None,
+            crate::data::ColorMode::Rgb,
+        )
+        .map_err(|e| e.to_string())?;
+        self.forward.show_source(source);
+        self.view = View::Forward;
+        Ok(format!("the forward explorer loads {shown}"))
+    }
+
+    /// Handles files dropped on the window this frame and shows a hint while some hover.
+    fn handle_dropped_files(&mut self, ctx: &egui::Context) {
+        let (dropped, hovering) = ctx.input(|i| {
+            (
+                i.raw
+                    .dropped_files
+                    .iter()
+                    .map(|f| f.path().to_path_buf())
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .collect::<Vec<PathBuf>>(),
+                !i.raw.hovered_files.is_empty(),
+            )
+        });
+        if let Some(path) = dropped.first() {
+            self.drop_note = Some(match self.open_dropped(path) {
+                Ok(msg) => (msg, false),
+                Err(e) => (e, true),
+            });
+        }
+        if hovering {
+            let text = match self.view {
+                View::Player => "Drop a checkpoint folder, a run card or a preset",
+                _ => "Drop an image, a folder, a .npy file or a preset",
+            };
+            let painter = ctx.layer_painter(egui::LayerId::new(
+                egui::Order::Foreground,
+                egui::Id::unique("drop_hint"),
+            ));
+            let rect = ctx.content_rect();
+            painter.rect_filled(rect, 0.0, egui::Color32::from_black_alpha(160));
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                text,
+                egui::FontId::proportional(24.0),
+                egui::Color32::WHITE,
+            );
         }
     }
 
@@ -554,6 +649,14 @@ impl DiffusionApp {
                         ui.label(self.status_text());
                         ui.separator();
                         ui.label(self.training.status_line());
+                        if let Some((note, error)) = &self.drop_note {
+                            ui.separator();
+                            if *error {
+                                ui.colored_label(ui.visuals().error_fg_color, note);
+                            } else {
+                                ui.label(note);
+                            }
+                        }
                     });
                 });
         }
@@ -576,6 +679,7 @@ impl DiffusionApp {
             View::Presenter => self.player.ui(ui),
         }
         self.shortcuts_overlay(&ctx, lesson_keys);
+        self.handle_dropped_files(&ctx);
         if self.presenter.on != presenting {
             // This frame was cleared in the old layout's colour (`clear_color` is asked first).
             ctx.request_repaint();

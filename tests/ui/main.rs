@@ -1,6 +1,7 @@
 //! The UI tests: each view driven headlessly with egui_kittest (no window).
 
 mod forward;
+mod drop;
 mod glyphs;
 mod player;
 mod plots;

@@ -2,8 +2,10 @@
 //! the added noise beside each x_t; A/B panes from the same x_T, branching, noise-then-denoise
 //! and exports. Sampling and exports run on background threads; the UI only draws.
 //!
-//! This file keeps the state, the chain and the per-frame logic; the panels, the side panel,
-//! branching, exports, the side tools, guidance and the live chain are in `player_view/`.
+//! This file keeps the state, the chain and the per-frame logic; the rest is beside it:
+//! `panels.rs` (controls, transport, panes), `side.rs` (the side panel: equation and
+//! trajectories), `branch.rs`, `export.rs`, `tools.rs` (noise-then-denoise, scoring),
+//! `guidance.rs` and `live.rs` (the live chain beside training).
 
 use crate::diffusion::{SamplerPlan, Spacing};
 use crate::jobs::BgJob;
@@ -534,6 +536,41 @@ impl PlayerView {
         if std::mem::take(&mut self.sample_after_load) && self.model.is_some() {
             self.sample_all();
         }
+    }
+
+    /// Opens a run card (written by the player's export or `sample --card`): its checkpoint,
+    /// sampler, weights, grid size, seed and clip, then samples once the model is loaded.
+    /// Guidance settings on the card are not restored (the CLI's `--from-card` does that).
+    pub fn open_card(&mut self, card: &crate::sampling::export::RunCard) {
+        use crate::diffusion::{DdpmVariance, SamplerKind};
+        let s = &mut self.a.settings;
+        match card.sampler {
+            SamplerKind::Ddpm { variance } => {
+                s.sampler = match variance {
+                    DdpmVariance::Beta => SamplerChoice::Ddpm,
+                    DdpmVariance::BetaTilde => SamplerChoice::DdpmTilde,
+                };
+            }
+            SamplerKind::Ddim {
+                steps,
+                eta,
+                spacing,
+            } => {
+                s.sampler = SamplerChoice::Ddim;
+                (s.steps, s.eta, s.spacing) = (steps, eta, spacing);
+            }
+            SamplerKind::Iddpm { steps, .. } => {
+                s.sampler = SamplerChoice::Iddpm;
+                s.steps = steps;
+            }
+        }
+        s.weights = card.weights;
+        self.n = card.n.clamp(1, 256);
+        self.seed = card.seed;
+        self.clip = card.clip;
+        self.source = ModelSource::Checkpoint(card.checkpoint.clone());
+        self.load_model();
+        self.sample_after_load = true;
     }
 
     fn wake(&self) -> Arc<dyn Fn() + Send + Sync> {
