@@ -1,6 +1,4 @@
-//! The player's side tools: noise-then-denoise and scoring the samples. The other parts of the
-//! player are beside it: `export.rs`, `branch.rs`, `panels.rs`, `side.rs`, `guidance.rs` and
-//! `live.rs`; `player_view.rs` keeps the state, the chain and the per-frame logic.
+//! The player's side tools: noise-then-denoise and scoring the samples.
 
 use super::*;
 use crate::sampling::{noise_then_denoise, noise_then_denoise_steps};
