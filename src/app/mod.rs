@@ -27,7 +27,7 @@ pub use runs_view::RunsView;
 pub use schedule_lab::{ScheduleEntry, ScheduleLab, XAxis, emptiest_corner};
 pub use screenshot::ScreenshotJob;
 pub use toy_view::ToyView;
-pub use training_view::{RunStatus, TrainingView, grid_image};
+pub use training_view::{HeatLayout, RunStatus, TrainingView, grid_image};
 pub use window_bench::{WindowBench, run_window_bench};
 
 use crate::config::View;

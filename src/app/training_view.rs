@@ -5,7 +5,7 @@ use crate::config::{RunConfig, SHIPPED_PRESETS};
 use crate::store::ValPoint;
 use crate::train::{PreviewGrid, StartOptions, TrainCommand, TrainEvent, TrainHandle};
 use egui::{Color32, RichText};
-use egui_plot::{Legend, Line, PlotPoints, Polygon};
+use egui_plot::{Heatmap, Legend, Line, PlotPoint, PlotPoints, Polygon};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -750,20 +750,33 @@ impl TrainingView {
                     );
                 }
             }
-            crate::app::plot("throughput")
-                .height(if measuring { h * 0.12 } else { h * 0.45 })
-                .x_axis_label("step")
-                .y_axis_label("images/s")
-                .show(&mut cols[1], |p| {
-                    p.line(
-                        Line::new("throughput", PlotPoints::from(self.throughput.clone()))
-                            .color(Color32::from_rgb(0, 158, 115)),
-                    );
-                });
+            if self.throughput.is_empty() {
+                // A run opened from its checkpoint (or not started) has no recorded speed.
+                cols[1].label(
+                    RichText::new(
+                        "images/s: not recorded for this run (the speed is measured while it \
+                         trains)",
+                    )
+                    .weak(),
+                );
+            } else {
+                crate::app::plot("throughput")
+                    .height(if measuring { h * 0.12 } else { h * 0.45 })
+                    .x_axis_label("step")
+                    .y_axis_label("images/s")
+                    .include_y(0.0)
+                    .show(&mut cols[1], |p| {
+                        p.line(
+                            Line::new("throughput", PlotPoints::from(self.throughput.clone()))
+                                .color(Color32::from_rgb(0, 158, 115)),
+                        );
+                    });
+            }
         });
         crate::app::columns(ui, 3, |cols| {
-            cols[0].label("Loss by timestep (rows: steps, columns: t buckets)");
-            heatmap_ui(&mut cols[0], &self.by_t, h * 0.4);
+            cols[0].label("Loss by timestep (hover a cell for its value)");
+            let t_max = self.config.schedule.steps;
+            heatmap_ui(&mut cols[0], &self.by_t, t_max, h * 0.4);
             crate::app::plot("loss_vs_t")
                 .height(h * 0.4)
                 .x_axis_label("t / T")
@@ -808,43 +821,150 @@ impl TrainingView {
     }
 }
 
-/// Paints the loss-by-timestep heatmap: one row per recorded step block, one column per t bucket.
-fn heatmap_ui(ui: &mut egui::Ui, rows: &[(usize, Vec<f32>)], height: f32) {
-    let (rect, _) = ui.allocate_exact_size(
-        egui::vec2(ui.available_width(), height),
-        egui::Sense::hover(),
-    );
-    let painter = ui.painter_at(rect);
-    painter.rect_filled(rect, 2.0, Color32::from_gray(20));
-    let shown: Vec<&(usize, Vec<f32>)> = rows.iter().rev().take(120).collect();
-    let Some(cols) = shown.first().map(|r| r.1.len()) else {
+/// The loss-by-timestep heatmap (egui_plot): t on the x axis in buckets, the training step on
+/// the y axis (latest at the top), the loss as colour on a log scale with a colour bar under it,
+/// and the cell's value under the pointer.
+fn heatmap_ui(ui: &mut egui::Ui, rows: &[(usize, Vec<f32>)], t_max: usize, height: f32) {
+    let Some(layout) = HeatLayout::new(rows, t_max) else {
+        ui.label(RichText::new("Appears once training has recorded the loss by t").weak());
         return;
     };
-    let (lo, hi) = shown
+    let values: Vec<f64> = layout
+        .rows
         .iter()
-        .flat_map(|r| r.1.iter())
-        .filter(|v| v.is_finite() && **v > 0.0)
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
-            (a.min(v.ln()), b.max(v.ln()))
-        });
-    let n_rows = shown.len();
-    let (cw, rh) = (rect.width() / cols as f32, rect.height() / n_rows as f32);
-    for (ri, (_, row)) in shown.iter().rev().enumerate() {
-        for (ci, v) in row.iter().enumerate() {
-            if !v.is_finite() || *v <= 0.0 {
-                continue;
-            }
-            let u = if hi > lo {
-                (v.ln() - lo) / (hi - lo)
+        .flat_map(|(_, r)| r.iter())
+        .map(|v| {
+            if v.is_finite() && *v > 0.0 {
+                f64::from(v.log10())
             } else {
-                0.5
-            };
-            let r = egui::Rect::from_min_size(
-                egui::pos2(rect.left() + ci as f32 * cw, rect.top() + ri as f32 * rh),
-                egui::vec2(cw.ceil(), rh.ceil()),
+                layout.lo
+            }
+        })
+        .collect();
+    let palette: Vec<Color32> = (0..5).map(|i| viridis(i as f32 / 4.0)).collect();
+    let map = Heatmap::new(values, layout.cols)
+        .name("loss by t")
+        .palette(&palette)
+        .range(layout.lo, layout.hi)
+        .show_labels(false)
+        .at(PlotPoint::new(0.0, layout.y0))
+        .tile_size(layout.tile_t as f32, layout.tile_step as f32);
+    let bar_h = 18.0;
+    let plot_h = (height - bar_h - 8.0).max(60.0);
+    crate::app::plot("loss_by_t_heatmap")
+        .height(plot_h)
+        .x_axis_label("t")
+        .y_axis_label("step")
+        .show_x(false)
+        .show_y(false)
+        .allow_drag(false)
+        .allow_zoom(false)
+        .show(ui, |p| {
+            p.add(map);
+            if let Some(at) = p.pointer_coordinate()
+                && let Some((t0, t1, step, loss)) = layout.cell_at(at.x, at.y)
+            {
+                p.text(
+                    egui_plot::Text::new(
+                        "value",
+                        at,
+                        RichText::new(format!("t {t0}–{t1} · step {step}\nloss {loss:.4}"))
+                            .background_color(Color32::from_black_alpha(200))
+                            .color(Color32::WHITE),
+                    )
+                    .anchor(egui::Align2::LEFT_BOTTOM),
+                );
+            }
+        });
+    // The colour bar: the log-scale ramp, labelled with the loss at its ends.
+    let lo = 10f64.powf(layout.lo);
+    let hi = 10f64.powf(layout.hi);
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(format!("loss {lo:.3}")).small());
+        let w = (ui.available_width() - 110.0).max(40.0);
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(w, bar_h), egui::Sense::hover());
+        let painter = ui.painter_at(rect);
+        let steps = 48;
+        for i in 0..steps {
+            let x0 = rect.left() + rect.width() * i as f32 / steps as f32;
+            let x1 = rect.left() + rect.width() * (i + 1) as f32 / steps as f32;
+            painter.rect_filled(
+                egui::Rect::from_x_y_ranges(x0..=x1 + 0.5, rect.y_range()),
+                0.0,
+                viridis(i as f32 / (steps - 1) as f32),
             );
-            painter.rect_filled(r, 0.0, viridis(u));
         }
+        ui.label(RichText::new(format!("{hi:.3} (log scale)")).small());
+    });
+}
+
+/// Where the heatmap's cells lie in plot coordinates (t across, training step up), and the
+/// colour range (log₁₀ of the loss).
+pub struct HeatLayout<'a> {
+    /// The rows shown (the last 120 recorded), oldest first.
+    pub rows: &'a [(usize, Vec<f32>)],
+    /// t buckets per row.
+    pub cols: usize,
+    /// The width of a bucket in t.
+    pub tile_t: f64,
+    /// The steps between two rows.
+    pub tile_step: f64,
+    /// The bottom edge of the first row.
+    pub y0: f64,
+    /// The colour range, log₁₀ of the loss.
+    pub lo: f64,
+    /// See `lo`.
+    pub hi: f64,
+}
+
+impl<'a> HeatLayout<'a> {
+    /// None without a row.
+    pub fn new(all: &'a [(usize, Vec<f32>)], t_max: usize) -> Option<Self> {
+        let rows = &all[all.len().saturating_sub(120)..];
+        let cols = rows.first()?.1.len();
+        if cols == 0 || rows.iter().any(|(_, r)| r.len() != cols) {
+            return None;
+        }
+        let tile_step = match rows {
+            [first, .., last] => ((last.0 - first.0) as f64 / (rows.len() - 1) as f64).max(1.0),
+            _ => 1.0,
+        };
+        let (lo, hi) = rows
+            .iter()
+            .flat_map(|r| r.1.iter())
+            .filter(|v| v.is_finite() && **v > 0.0)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                let l = f64::from(v.log10());
+                (a.min(l), b.max(l))
+            });
+        let (lo, hi) = if lo.is_finite() {
+            (lo, hi.max(lo + 1e-6))
+        } else {
+            (-3.0, 0.0)
+        };
+        Some(Self {
+            rows,
+            cols,
+            tile_t: t_max.max(1) as f64 / cols as f64,
+            tile_step,
+            y0: rows[0].0 as f64 - tile_step / 2.0,
+            lo,
+            hi,
+        })
+    }
+
+    /// The cell under plot point (x, y): its t range, its training step and its loss.
+    pub fn cell_at(&self, x: f64, y: f64) -> Option<(usize, usize, usize, f32)> {
+        if x < 0.0 || y < self.y0 {
+            return None;
+        }
+        let c = (x / self.tile_t) as usize;
+        let r = ((y - self.y0) / self.tile_step) as usize;
+        let (step, row) = self.rows.get(r)?;
+        let loss = *row.get(c)?;
+        let t0 = (c as f64 * self.tile_t).round() as usize;
+        let t1 = ((c + 1) as f64 * self.tile_t).round() as usize;
+        Some((t0, t1, *step, loss))
     }
 }
 

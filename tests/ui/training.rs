@@ -198,3 +198,53 @@ fn start_points_the_chain_at_the_live_run_which_sharpens_from_the_same_x_t() {
     assert_eq!(h.state().view, View::Player);
     h.state_mut().training.shutdown();
 }
+
+/// A run shown from its checkpoint (here the bundled model's history) has no recorded speed:
+/// the view says so instead of an empty images/s plot, and the loss-by-t heatmap has axes, a
+/// colour bar and a hover value (#17).
+#[test]
+fn a_finished_run_shows_no_empty_speed_plot_and_a_heatmap_with_axes() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models/mnist-canonical");
+    let mut view = TrainingView::new(tiny(), "history");
+    view.show_history(&dir);
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 900.0))
+        .build_ui_state(|ui, v: &mut TrainingView| v.ui(ui), view);
+    h.step();
+    h.step();
+    h.get_by_label_contains("images/s: not recorded for this run");
+    h.get_by_label("Loss by timestep (hover a cell for its value)");
+    h.get_by_label_contains("(log scale)");
+}
+
+/// The heatmap's cell lookup against a direct computation: 4 buckets of T = 1000, rows every
+/// 50 steps from step 100.
+#[test]
+fn the_heatmap_finds_the_cell_under_the_pointer() {
+    use diffusion_lab::app::HeatLayout;
+    let rows: Vec<(usize, Vec<f32>)> = (0..6)
+        .map(|r| {
+            let step = 100 + 50 * r;
+            (step, (0..4).map(|c| (r * 10 + c) as f32 + 1.0).collect())
+        })
+        .collect();
+    let l = HeatLayout::new(&rows, 1000).unwrap();
+    assert_eq!(
+        (l.cols, l.tile_t, l.tile_step, l.y0),
+        (4, 250.0, 50.0, 75.0)
+    );
+    assert!((l.lo - 1f64.log10()).abs() < 1e-9 && (l.hi - 54f64.log10()).abs() < 1e-6);
+    // t = 600 is bucket 2 (500–750); step 212 is nearest row 2 (step 200, its band 175–225).
+    assert_eq!(l.cell_at(600.0, 212.0), Some((500, 750, 200, 23.0)));
+    assert_eq!(l.cell_at(10.0, 80.0), Some((0, 250, 100, 1.0)));
+    assert_eq!(l.cell_at(999.0, 374.0), Some((750, 1000, 350, 54.0)));
+    assert_eq!(l.cell_at(1001.0, 200.0), None, "past T");
+    assert_eq!(l.cell_at(500.0, 70.0), None, "below the first row");
+    assert_eq!(l.cell_at(500.0, 400.0), None, "above the last row");
+    // Only the last 120 rows are drawn.
+    let many: Vec<(usize, Vec<f32>)> = (0..200).map(|r| (r, vec![1.0, 2.0])).collect();
+    let l = HeatLayout::new(&many, 10).unwrap();
+    assert_eq!(l.rows.len(), 120);
+    assert_eq!(l.rows[0].0, 80);
+}
