@@ -1,7 +1,7 @@
 //! The UI tests: each view driven headlessly with egui_kittest (no window).
 
-mod forward;
 mod drop;
+mod forward;
 mod glyphs;
 mod player;
 mod plots;
