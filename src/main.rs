@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         preset: cli.preset.clone(),
         train: cli.train,
         runs_dir: cli.runs_dir.clone(),
+        lesson_step: cli.lesson_step,
     };
     match app::run(options) {
         Ok(()) => ExitCode::SUCCESS,

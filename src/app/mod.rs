@@ -99,8 +99,10 @@ pub struct AppOptions {
     pub preset: Option<String>,
     /// Press Start in the Training view as the app starts (a lesson script's "train now").
     pub train: bool,
-    /// Where training runs are written and the Runs view looks (default `runs`).
+    /// Where training runs are written and the Runs view looks (default: the per-user folder).
     pub runs_dir: Option<PathBuf>,
+    /// Open the presenter at this step (1-based) of the preset's lesson.
+    pub lesson_step: Option<usize>,
 }
 
 impl Default for AppOptions {
@@ -114,6 +116,7 @@ impl Default for AppOptions {
             preset: None,
             train: false,
             runs_dir: None,
+            lesson_step: None,
         }
     }
 }
@@ -1072,6 +1075,7 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
     let preset = options.preset.clone();
     let (train, runs_dir) = (options.train, options.runs_dir.clone());
     let size_given = options.size_given;
+    let lesson_step = options.lesson_step;
     if let Some(name) = &preset
         && !SHIPPED_PRESETS.iter().any(|(n, _)| n == name)
     {
@@ -1080,6 +1084,18 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
             "no shipped preset '{name}' (there are: {})",
             names.join(", ")
         );
+    }
+    if let (Some(name), Some(n)) = (&preset, lesson_step) {
+        let steps = presenter::shipped_lessons()
+            .into_iter()
+            .find(|l| l.name == *name)
+            .map_or(0, |l| l.steps.len());
+        if steps == 0 {
+            anyhow::bail!("the preset '{name}' has no lesson (--lesson-step needs one)");
+        }
+        if n == 0 || n > steps {
+            anyhow::bail!("--lesson-step must be 1..={steps} for '{name}', got {n}");
+        }
     }
     eframe::run_native(
         "Diffusion Lab",
@@ -1106,6 +1122,13 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
             }
             if let Some(dir) = runs_dir {
                 app.set_runs_dir(dir);
+            }
+            if let (Some(name), Some(n)) = (&preset, lesson_step)
+                && app.presenter.select(name)
+            {
+                app.set_presenter(true);
+                app.apply_lesson_setup();
+                app.jump_to_step(n - 1);
             }
             if train {
                 app.start_training = true;

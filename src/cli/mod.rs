@@ -66,6 +66,10 @@ pub struct Cli {
     /// the window, Ctrl+C, `kill` or logging out stops it and saves its checkpoint.
     #[arg(long)]
     pub train: bool,
+    /// Open the presenter at this step (1-based) of the lesson of --preset, e.g. to show a
+    /// class's third slide at once or to screenshot it.
+    #[arg(long, value_name = "N", requires = "preset")]
+    pub lesson_step: Option<usize>,
     /// Where training runs are written and the Runs view looks [default: the per-user data
     /// folder, ~/.local/share/diffusion-lab/runs on Linux].
     #[arg(long, value_name = "DIR")]

@@ -579,3 +579,22 @@ fn completions_are_printed_for_bash_zsh_and_fish() {
     let bad = run(&["completions", "tcsh"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// `--lesson-step N` needs a preset with a lesson and an N within it; both are refused before
+/// any window opens.
+#[test]
+fn lesson_step_is_checked_before_the_window_opens() {
+    let out = run(&["--lesson-step", "2"]);
+    assert_eq!(out.status.code(), Some(2), "needs --preset");
+    assert!(stderr(&out).contains("--preset"), "{}", stderr(&out));
+    let out = run(&["--preset", "lesson-forward", "--lesson-step", "9"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--lesson-step must be 1..=7 for 'lesson-forward', got 9"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["--preset", "lesson-forward", "--lesson-step", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("got 0"), "{}", stderr(&out));
+}

@@ -799,3 +799,78 @@ fn the_runs_folder_setting_moves_training_and_the_runs_view() {
     );
     assert_eq!(a.runs.runs_dir, diffusion_lab::store::default_runs_dir());
 }
+
+/// The forward lesson in the presenter at both projector sizes (#17): the pictures (x₀ and each
+/// schedule's x_t) come first and together take at least 40 % of the window; their captions are
+/// whole (no "lin…", no "t = 2…") and inside the window; the histogram and curves sit under.
+#[test]
+fn the_presenter_forward_view_puts_the_pictures_first() {
+    for (w, h) in [(1280.0f32, 720.0f32), (1920.0, 1080.0)] {
+        let mut app = DiffusionApp::new(View::Schedule);
+        assert!(app.presenter.select("lesson-forward"));
+        app.set_presenter(true);
+        app.apply_lesson_setup();
+        assert!(app.jump_to_step(6), "step 7: linear and cosine");
+        let mut hh = harness(app, w, h);
+        for _ in 0..400 {
+            hh.step();
+            let f = &hh.state().forward;
+            if f.x0().is_some()
+                && !f.busy()
+                && f.tile_rgba(diffusion_lab::app::TileKind::Xt, 1).is_some()
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        hh.step();
+        let pictures: Vec<egui::Rect> = ["x₀", "x_t, schedule 1", "x_t, schedule 2"]
+            .iter()
+            .map(|l| hh.get_by_label(l).rect())
+            .collect();
+        let bbox = pictures.iter().fold(pictures[0], |a, r| a.union(*r));
+        let share = bbox.area() / (w * h);
+        let tiles: f32 = pictures.iter().map(|r| r.area()).sum::<f32>() / (w * h);
+        eprintln!(
+            "{w}×{h}: pictures' box {:.0} % of the window, tiles {:.0} %, tile side {:.0}",
+            share * 100.0,
+            tiles * 100.0,
+            pictures[1].width()
+        );
+        assert!(
+            share >= 0.40,
+            "{w}×{h}: the pictures take {:.0} %",
+            share * 100.0
+        );
+        let window = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(w, h));
+        for caption in ["linear", "cosine"] {
+            let r = hh.get_by_label(caption).rect();
+            assert!(window.contains_rect(r), "{caption} at {r:?}");
+        }
+        // The t captions are whole: each shows t and ᾱ with three decimals.
+        let captions: Vec<_> = hh.get_all_by_label_contains("t = 250 · ᾱ = ").collect();
+        assert_eq!(captions.len(), 2, "one per schedule");
+        for c in captions {
+            let text = {
+                use egui_kittest::kittest::NodeT;
+                let node = c.accesskit_node();
+                node.label().or_else(|| node.value()).unwrap_or_default()
+            };
+            assert!(
+                text.len() >= "t = 250 · ᾱ = 0.000".len() && !text.contains('…'),
+                "{text:?}"
+            );
+            assert!(window.contains_rect(c.rect()), "{text:?} at {:?}", c.rect());
+        }
+        // Nothing is pushed off the right edge: the time row's speed and the third curve.
+        for label in ["speed", "SNR_t (log axis)"] {
+            let r = hh.get_by_label(label).rect();
+            assert!(r.right() <= w, "{w}×{h}: {label} ends at {}", r.right());
+        }
+        // The secondary plots are there, under the pictures.
+        let hist = hh
+            .get_by_label("Pixel values of x_t against N(0, 1)")
+            .rect();
+        assert!(hist.top() >= bbox.bottom() - 1.0, "{hist:?} under {bbox:?}");
+    }
+}

@@ -37,9 +37,16 @@ impl ForwardView {
                 self.advance_play(ui);
                 self.update_scene(&ctx);
                 let view_h = ui.available_height();
-                egui::ScrollArea::vertical()
-                    .auto_shrink([false, false])
-                    .show(ui, |ui| self.main_ui(ui, view_h));
+                if self.show_controls {
+                    egui::ScrollArea::vertical()
+                        .auto_shrink([false, false])
+                        .show(ui, |ui| self.main_ui(ui, view_h));
+                } else {
+                    // The pictures may push the plots below the fold on a small projector.
+                    egui::ScrollArea::vertical()
+                        .auto_shrink([false, false])
+                        .show(ui, |ui| self.presenter_main_ui(ui, view_h));
+                }
             });
     }
 
@@ -124,7 +131,10 @@ impl ForwardView {
         let t_max = self.t_max();
         ui.horizontal(|ui| {
             let label = ui.label("Time step t");
-            let width = (ui.available_width() - 330.0).max(120.0);
+            // Room for the value, Play, "speed" and its value at this text size (the
+            // presenter's type is larger), so nothing is pushed off the right edge.
+            let em = ui.text_style_height(&egui::TextStyle::Body);
+            let width = (ui.available_width() - 18.5 * em).max(120.0);
             ui.spacing_mut().slider_width = width;
             ui.add(egui::Slider::new(&mut self.t, 0..=t_max))
                 .labelled_by(label.id);
@@ -358,6 +368,62 @@ impl ForwardView {
         action
     }
 
+    /// The presenter's layout (#17): the picture first. x₀ and each schedule's x_t side by side
+    /// and centred, with whole captions, at least large enough to cover 42 % of the window
+    /// together (as far as its width allows), larger when the plots still fit under them; the
+    /// histogram and the schedule curves under them at readable sizes (on a 1280×720 projector
+    /// they start just above the fold and scroll into view); no ε, noise parts or strips.
+    pub(super) fn presenter_main_ui(&mut self, ui: &mut egui::Ui, view_h: f32) {
+        let Some(x0) = self.scene.x0.clone() else {
+            ui.centered_and_justified(|ui| match &self.load_error {
+                Some(e) => {
+                    ui.colored_label(ui.visuals().error_fg_color, e);
+                }
+                None => {
+                    ui.spinner();
+                }
+            });
+            return;
+        };
+        let full = ui.available_width();
+        let sp = ui.spacing().item_spacing;
+        let aspect = x0.height as f32 / x0.width as f32;
+        let n = (1 + self.schedules.len()) as f32;
+        let row_h = ui.text_style_height(&egui::TextStyle::Body);
+        let captions_h = 2.0 * row_h + 3.0 * sp.y;
+        let plots_h = (view_h * 0.26).clamp(110.0, 360.0);
+        let tiles_h = view_h - plots_h - captions_h - row_h - 4.0 * sp.y;
+        let window = ui.ctx().content_rect().size();
+        let widest = (full - sp.x * (n - 1.0)) / n;
+        let tallest = (view_h - captions_h - row_h - 2.0 * sp.y) / aspect;
+        let least = (0.42 * window.x * window.y / (n * aspect)).sqrt();
+        let tile = (tiles_h / aspect)
+            .max(least)
+            .min(widest)
+            .min(tallest)
+            .max(48.0);
+        let row_w = n * tile + (n - 1.0) * sp.x;
+        let hover = ui
+            .horizontal_top(|ui| {
+                ui.add_space(((full - row_w) / 2.0).max(0.0));
+                self.tiles_ui(ui, &x0, tile, true)
+            })
+            .inner;
+        self.hover = hover;
+        ui.horizontal_top(|ui| {
+            let hist_w = full * 0.34;
+            ui.vertical(|ui| {
+                ui.set_width(hist_w);
+                self.histogram_ui(ui, plots_h);
+            });
+            let rest = (ui.available_width() - sp.x).max(120.0);
+            ui.allocate_ui(egui::vec2(rest, plots_h), |ui| {
+                ui.set_max_width(rest);
+                self.curves_ui(ui, plots_h - row_h - 2.0 * sp.y);
+            });
+        });
+    }
+
     pub(super) fn main_ui(&mut self, ui: &mut egui::Ui, view_h: f32) {
         let Some(x0) = self.scene.x0.clone() else {
             ui.centered_and_justified(|ui| {
@@ -398,7 +464,7 @@ impl ForwardView {
         ui.horizontal_top(|ui| {
             let r = ui.vertical(|ui| {
                 ui.horizontal_top(|ui| {
-                    hover = self.tiles_ui(ui, &x0, tile_px);
+                    hover = self.tiles_ui(ui, &x0, tile_px, false);
                 });
                 ui.vertical(|ui| {
                     ui.set_min_height(readout_h);

@@ -5,11 +5,14 @@ use super::*;
 
 impl ForwardView {
     /// The tile grid; returns the hovered pixel.
+    /// The tiles: x₀ and x_t of each schedule, `tile_px` wide. `big` is the presenter's form:
+    /// no ε or noise-part tiles, and captions at full length (wrapped, never cut off).
     pub(super) fn tiles_ui(
         &mut self,
         ui: &mut egui::Ui,
         x0: &Planar,
         tile_px: f32,
+        big: bool,
     ) -> Option<(usize, usize)> {
         let aspect = x0.height as f32 / x0.width as f32;
         let size = egui::vec2(tile_px, tile_px * aspect);
@@ -43,12 +46,26 @@ impl ForwardView {
                 );
             }
         };
-        let small = |s: String| RichText::new(s).small();
+        let small = |s: String| {
+            if big {
+                RichText::new(s)
+            } else {
+                RichText::new(s).small()
+            }
+        };
+        // Captions: cut to the tile in the compact layout, wrapped (whole) in the presenter.
+        let caption = |ui: &mut egui::Ui, text: RichText| {
+            let label = egui::Label::new(text);
+            ui.add(if big { label.wrap() } else { label.truncate() });
+        };
         ui.vertical(|ui| {
             ui.set_width(tile_px);
             ui.label(RichText::new("data x₀").strong());
             ui.label(small(format!("image #{}", self.index)));
             image(ui, (TileKind::X0, 0), "x₀".into());
+            if big {
+                return;
+            }
             ui.label(small(if self.same_noise {
                 "ε (shared)".into()
             } else {
@@ -59,9 +76,9 @@ impl ForwardView {
         for (i, s) in self.schedules.iter().enumerate() {
             ui.vertical(|ui| {
                 ui.set_width(tile_px);
-                ui.add(
-                    egui::Label::new(RichText::new(s.spec.kind.name()).strong().color(s.color))
-                        .truncate(),
+                caption(
+                    ui,
+                    RichText::new(s.spec.kind.name()).strong().color(s.color),
                 );
                 let Some(table) = s.table() else {
                     ui.colored_label(ui.visuals().error_fg_color, "invalid");
@@ -69,8 +86,11 @@ impl ForwardView {
                 };
                 let t = self.scene.shown_t.get(i).copied().unwrap_or(0);
                 let ab = table.alpha_bar_at(t);
-                ui.add(egui::Label::new(small(format!("t = {t} · ᾱ = {ab:.3}"))).truncate());
+                caption(ui, small(format!("t = {t} · ᾱ = {ab:.3}")));
                 image(ui, (TileKind::Xt, i), format!("x_t, schedule {}", i + 1));
+                if big {
+                    return;
+                }
                 ui.label(small("noise part".into()));
                 image(
                     ui,
