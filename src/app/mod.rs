@@ -630,6 +630,7 @@ impl DiffusionApp {
         self.schedule_lab.refresh();
         self.forward.show_controls = !self.presenter.on;
         self.player.show_controls = !self.presenter.on;
+        self.toy.show_controls = !self.presenter.on;
         if self.presenter.on {
             ui.set_style(presenter_style(ui.style(), self.presenter.text_scale));
             let action = egui::Panel::top("lesson_strip")
@@ -1135,7 +1136,8 @@ pub fn run(options: AppOptions) -> anyhow::Result<()> {
                 app.view = View::Training;
             }
             app.signal_watch = SignalWatch::spawn(cc.egui_ctx.clone());
-            if job.is_some() {
+            if job.is_some() && lesson_step.is_none() {
+                // (A lesson step sets its own t.)
                 app.player.settle_at = Some(0.6);
             }
             app.screenshot = job;

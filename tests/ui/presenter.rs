@@ -874,3 +874,91 @@ fn the_presenter_forward_view_puts_the_pictures_first() {
         assert!(hist.top() >= bbox.bottom() - 1.0, "{hist:?} under {bbox:?}");
     }
 }
+
+/// A lesson step's t survives the chain being drawn (#20): "Sampling starts from pure noise"
+/// (t = T) showed the finished digits because the player settled on the last frame after the
+/// lesson had asked for t.
+#[test]
+fn a_lesson_steps_t_is_shown_once_the_chain_is_drawn() {
+    use diffusion_lab::app::ModelSource;
+    let mut app = DiffusionApp::new(View::Schedule);
+    assert!(app.presenter.select("lesson-reverse"));
+    app.set_presenter(true);
+    app.apply_lesson_setup();
+    assert!(app.jump_to_step(1), "step 2: x_T");
+    // A small, quick chain of the tiny bundled model (the lesson's DDPM over all T).
+    app.player.n = 2;
+    app.player.source = ModelSource::Bundled("mnist-tiny");
+    let mut h = crate::ticking_app(app);
+    let start = std::time::Instant::now();
+    loop {
+        h.step();
+        let p = &h.state().player;
+        if !p.is_busy() && p.frames() > 10 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(180),
+            "no chain"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    h.step();
+    assert_eq!(
+        h.state().player.current_t(),
+        Some(1000),
+        "x_T, as the caption says"
+    );
+    // The next step asks for t = 700 on the same chain.
+    h.state_mut().jump_to_step(2);
+    h.step();
+    assert_eq!(h.state().player.current_t(), Some(700));
+}
+
+/// The 2-D lab and the player in the presenter (#17): no side panel of controls, the clouds in
+/// one row taking most of the window with whole titles, and the player's equation along the
+/// bottom at full width.
+#[test]
+fn the_presenter_gives_the_2d_lab_and_the_player_their_pictures() {
+    let (w, h) = (1280.0f32, 720.0f32);
+    let mut app = DiffusionApp::new(View::Schedule);
+    assert!(app.presenter.select("lesson-2d"));
+    app.set_presenter(true);
+    app.apply_lesson_setup();
+    assert!(app.jump_to_step(2), "the score step");
+    let mut hh = harness(app, w, h);
+    for _ in 0..5 {
+        hh.step();
+    }
+    assert!(
+        hh.query_by_label("Dataset").is_none(),
+        "the side panel is hidden"
+    );
+    let window = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(w, h));
+    let title = hh
+        .get_by_label_contains("True score of the noised mixture")
+        .rect();
+    assert!(window.contains_rect(title), "{title:?}");
+    let forward = hh.get_by_label_contains("Forward: x_t at t =").rect();
+    assert!(
+        forward.left() < 40.0,
+        "the clouds start at the left edge: {forward:?}"
+    );
+
+    let mut app = DiffusionApp::new(View::Schedule);
+    assert!(app.presenter.select("lesson-reverse"));
+    app.set_presenter(true);
+    app.apply_lesson_setup();
+    assert!(app.jump_to_step(2));
+    app.player.n = 2;
+    let mut hh = crate::ticking_app(app);
+    let start = std::time::Instant::now();
+    while hh.query_by_label("σ·z (noise added)").is_none() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "no panes");
+        hh.step();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // No side panel: the four pictures' titles spread over the whole width.
+    let last = hh.get_by_label("σ·z (noise added)").rect();
+    assert!(last.left() > w * 0.6, "{last:?}");
+}

@@ -740,13 +740,17 @@ impl PlayerView {
             self.export = None;
         }
         let frames = self.a.frames();
+        // A t asked for before the chain was drawn (a lesson step, a seek) wins over settling
+        // on the last frame: "Sampling starts from pure noise" showed the finished digits.
+        let mut sought = false;
         if self.a.finished
             && let Some(t) = self.pending_t.take()
             && let Some(i) = self.a.frame_for_t(t)
         {
             self.frame = i;
+            sought = true;
         }
-        if std::mem::take(&mut self.a.finished) && !self.playing && self.following {
+        if std::mem::take(&mut self.a.finished) && !self.playing && self.following && !sought {
             let last = frames.saturating_sub(1);
             self.frame = match self.settle_at {
                 Some(f) => (f * last as f32).round() as usize,

@@ -59,18 +59,22 @@ impl PlayerView {
         egui::Panel::bottom("player_transport")
             .frame(crate::app::panel_frame(ui))
             .show(ui, |ui| self.transport_ui(ui));
-        egui::Panel::right("player_side")
-            .frame(crate::app::panel_frame(ui))
-            .default_size(420.0)
-            .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    if self.show_controls {
-                        self.side_ui(ui);
-                    } else {
-                        self.equation_ui(ui);
-                    }
+        if self.show_controls {
+            egui::Panel::right("player_side")
+                .frame(crate::app::panel_frame(ui))
+                .default_size(420.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| self.side_ui(ui));
                 });
-            });
+        } else {
+            // The presenter (#17): the pictures get the whole width; the step's equation runs
+            // along the bottom, each line whole (a narrow side panel broke them mid-number).
+            egui::Panel::bottom("player_equation")
+                .frame(crate::app::panel_frame(ui))
+                .show(ui, |ui| {
+                    ui.horizontal_wrapped(|ui| self.equation_ui(ui));
+                });
+        }
         egui::CentralPanel::default()
             .frame(crate::app::central_frame(ui))
             .show(ui, |ui| self.panes_ui(ui, true));

@@ -46,7 +46,8 @@ impl PlayerView {
         match step {
             Some((_, Some(step))) => {
                 for line in equation_lines(&step, beta(step.t)) {
-                    ui.label(RichText::new(line).monospace());
+                    ui.add(egui::Label::new(RichText::new(line).monospace()).extend());
+                    ui.add_space(ui.spacing().item_spacing.x * 3.0);
                 }
             }
             Some((_, None)) => {

@@ -43,6 +43,8 @@ type Job<T> = BgJob<Result<T, String>>;
 
 /// The 2-D lab's state.
 pub struct ToyView {
+    /// Show the side panel of controls (hidden in the classroom presenter layout).
+    pub show_controls: bool,
     /// The dataset.
     pub dataset: ToyDataset,
     /// Training and sampling settings.
@@ -157,6 +159,7 @@ impl Default for ToyView {
             score_cache: None,
             export_job: None,
             started: false,
+            show_controls: true,
             autoplay: true,
             message: String::new(),
         };
@@ -309,13 +312,15 @@ impl ToyView {
             self.redraw_noise();
         }
         self.advance_play(ui);
-        egui::Panel::left("toy_side")
-            .frame(crate::app::panel_frame(ui))
-            .resizable(true)
-            .default_size(300.0)
-            .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| self.side_ui(ui, &ctx));
-            });
+        if self.show_controls {
+            egui::Panel::left("toy_side")
+                .frame(crate::app::panel_frame(ui))
+                .resizable(true)
+                .default_size(300.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| self.side_ui(ui, &ctx));
+                });
+        }
         egui::CentralPanel::default()
             .frame(crate::app::central_frame(ui))
             .show(ui, |ui| {

@@ -13,6 +13,19 @@ impl ToyView {
         self.update_density(&ctx);
         self.update_scores();
         let avail = ui.available_size();
+        if !self.show_controls {
+            // The presenter (#17): the clouds first, in one row filling the window: the
+            // forward cloud, the reverse particles with their trails, and the true score field
+            // the lesson talks about; the density, the learned field and the curves are left
+            // to the normal layout.
+            let h = (avail.y - 3.0 * ui.text_style_height(&egui::TextStyle::Body)).max(120.0);
+            crate::app::columns(ui, 3, |cols| {
+                self.forward_plot_ui(&mut cols[0], h);
+                self.reverse_plot_ui(&mut cols[1], h);
+                self.score_plot_ui(&mut cols[2], h, false);
+            });
+            return;
+        }
         let cell_h = (avail.y / 2.0 - 28.0).max(120.0);
         crate::app::columns(ui, 3, |cols| {
             self.forward_plot_ui(&mut cols[0], cell_h);
@@ -250,7 +263,13 @@ impl ToyView {
         } else {
             "True score: closed form only for mixtures".to_owned()
         };
-        ui.add(egui::Label::new(title).truncate());
+        // Cut to the column in the dense layout; whole (wrapped) in the presenter.
+        let label = egui::Label::new(title);
+        ui.add(if self.show_controls {
+            label.truncate()
+        } else {
+            label.wrap()
+        });
         let id = if learned {
             "toy_score_learned"
         } else {
