@@ -880,7 +880,14 @@ fn heatmap_ui(ui: &mut egui::Ui, rows: &[(usize, Vec<f32>)], t_max: usize, heigh
     let lo = 10f64.powf(layout.lo);
     let hi = 10f64.powf(layout.hi);
     ui.horizontal(|ui| {
-        ui.label(RichText::new(format!("loss {lo:.3}")).small());
+        let fmt = |v: f64| {
+            if v < 0.01 {
+                format!("{v:.1e}")
+            } else {
+                format!("{v:.3}")
+            }
+        };
+        ui.label(RichText::new(format!("loss {}", fmt(lo))).small());
         let w = (ui.available_width() - 110.0).max(40.0);
         let (rect, _) = ui.allocate_exact_size(egui::vec2(w, bar_h), egui::Sense::hover());
         let painter = ui.painter_at(rect);
@@ -894,7 +901,7 @@ fn heatmap_ui(ui: &mut egui::Ui, rows: &[(usize, Vec<f32>)], t_max: usize, heigh
                 viridis(i as f32 / (steps - 1) as f32),
             );
         }
-        ui.label(RichText::new(format!("{hi:.3} (log scale)")).small());
+        ui.label(RichText::new(format!("{} (log scale)", fmt(hi))).small());
     });
 }
 
