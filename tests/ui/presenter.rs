@@ -954,7 +954,10 @@ fn the_presenter_gives_the_2d_lab_and_the_player_their_pictures() {
     let mut hh = crate::ticking_app(app);
     let start = std::time::Instant::now();
     while hh.query_by_label("σ·z (noise added)").is_none() {
-        assert!(start.elapsed() < std::time::Duration::from_secs(60), "no panes");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "no panes"
+        );
         hh.step();
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

@@ -7,17 +7,22 @@
 
 use crate::common;
 
+/// How many grey levels (R = G = B) a screenshot holds: sampled digit grids have many.
+fn grey_levels(img: &image::RgbaImage) -> usize {
+    img.pixels()
+        .filter(|p| p.0[0] == p.0[1] && p.0[1] == p.0[2])
+        .map(|p| p.0[0])
+        .collect::<std::collections::BTreeSet<u8>>()
+        .len()
+}
+
 #[test]
 #[ignore = "needs xvfb-run and Mesa; run with --include-ignored (.ci/run does)"]
 fn screenshot_of_the_player_shows_a_sampled_chain() {
     let img = common::screenshot("player", "1280x800");
     // The sampled grids: many grey levels; the ε̂ map: red and blue pixels.
-    let greys = img
-        .pixels()
-        .filter(|p| p.0[0] == p.0[1] && p.0[1] == p.0[2])
-        .map(|p| p.0[0])
-        .collect::<std::collections::BTreeSet<u8>>();
-    assert!(greys.len() > 150, "only {} grey levels", greys.len());
+    let greys = grey_levels(&img);
+    assert!(greys > 150, "only {greys} grey levels");
     let red = img
         .pixels()
         .filter(|p| p.0[0] > 150 && p.0[2] < 120)
@@ -89,10 +94,6 @@ fn an_installed_binary_opens_the_bundled_model_from_any_folder() {
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
     // The player shows a sampled chain: many grey levels in the sample grids.
     let img = image::open(&png).unwrap().to_rgba8();
-    let greys = img
-        .pixels()
-        .filter(|p| p.0[0] == p.0[1] && p.0[1] == p.0[2])
-        .map(|p| p.0[0])
-        .collect::<std::collections::BTreeSet<u8>>();
-    assert!(greys.len() > 150, "only {} grey levels", greys.len());
+    let greys = grey_levels(&img);
+    assert!(greys > 150, "only {greys} grey levels");
 }
