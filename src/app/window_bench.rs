@@ -11,8 +11,9 @@ use std::time::Instant;
 /// What to measure.
 #[derive(Clone, Debug)]
 pub struct WindowBench {
-    /// The view: forward (the explorer's benchmark scene, t moving 7 steps a frame), player
-    /// (the chain playing) or any other (redrawn continuously).
+    /// The view: forward (the explorer's benchmark scene, t moving 7 steps a frame), presenter
+    /// (the forward lesson's linear-vs-cosine step in the presenter, t moving the same way),
+    /// player (the chain playing) or any other (redrawn continuously).
     pub view: View,
     /// The renderer.
     pub renderer: RendererArg,
@@ -59,7 +60,9 @@ impl eframe::App for BenchApp {
         self.last = Some(now);
         self.k += 1;
         match self.spec.view {
-            View::Forward => self.inner.forward.t = (250 + 7 * self.k) % 1001,
+            View::Forward | View::Presenter => {
+                self.inner.forward.t = (250 + 7 * self.k) % 1001;
+            }
             View::Player if !self.inner.player.is_busy() && !self.inner.player.is_playing() => {
                 self.inner.player.speed = 120.0;
                 self.inner.player.toggle_play();
@@ -100,6 +103,13 @@ pub fn run_window_bench(spec: WindowBench) -> anyhow::Result<Vec<f64>> {
             if spec.view == View::Forward {
                 inner.forward = super::bench_view()
                     .map_err(|e| anyhow::anyhow!("cannot build the benchmark scene: {e}"))?;
+            }
+            if spec.view == View::Presenter {
+                // What a class sees: the forward lesson's comparison step, t moving.
+                inner.presenter.select("lesson-forward");
+                inner.set_presenter(true);
+                inner.apply_lesson_setup();
+                inner.jump_to_step(6);
             }
             if let Some(rs) = cc.wgpu_render_state.as_ref() {
                 inner.forward.attach_gpu(rs);

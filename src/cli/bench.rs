@@ -31,8 +31,9 @@ pub enum BenchCommand {
 /// `diffusion-lab bench window`.
 #[derive(Debug, Args)]
 pub struct BenchWindowArgs {
-    /// The view: forward (64×64 RGB under four schedules, t moving), player (the chain
-    /// playing) or any other view (redrawn continuously).
+    /// The view: forward (64×64 RGB under four schedules, t moving), presenter (the forward
+    /// lesson's linear-vs-cosine step in the presenter layout, t moving), player (the chain
+    /// playing) or any other view (redrawn continuously)
     #[arg(long, value_enum, default_value_t = crate::config::View::Forward)]
     pub view: crate::config::View,
     /// The renderer.
