@@ -8,6 +8,7 @@ mod plots;
 mod presenter;
 mod runs;
 mod schedule_lab;
+mod tooltips;
 mod toy;
 mod training;
 
