@@ -363,6 +363,7 @@ impl DiffusionApp {
                     self.forward.t = t.min(self.forward.t_max());
                 }
                 View::Player => self.player.seek_t(t),
+                View::Toy2d => self.toy.t = t.min(self.toy.t_max()),
                 _ => {}
             }
         }

@@ -577,6 +577,18 @@ fn every_lesson_step_sets_what_its_caption_talks_about() {
             {
                 assert_eq!(app.forward.t, t, "{at}");
             }
+            if step.view == View::Toy2d
+                && let Some(t) = step.t
+            {
+                assert_eq!(app.toy.t, t.min(app.toy.t_max()), "{at}");
+            }
+            // "The data" is x₀ itself; "noising" shows a noised t.
+            if step.view == View::Toy2d && step.caption.starts_with("The data") {
+                assert_eq!(app.toy.t, 0, "{at}");
+            }
+            if step.view == View::Toy2d && step.caption.starts_with("Noising") {
+                assert!(app.toy.t >= app.toy.t_max() / 4, "{at}: t = {}", app.toy.t);
+            }
             if step.view == View::Forward && step.caption.to_lowercase().contains("at t = t") {
                 assert_eq!(app.forward.t, app.forward.t_max(), "{at}");
             }

@@ -176,6 +176,11 @@ impl ToyView {
         v
     }
 
+    /// T of the 2-D schedule (the t slider's end).
+    pub fn t_max(&self) -> usize {
+        self.table.steps()
+    }
+
     /// Whether a training run is going (training or paused).
     pub fn is_training(&self) -> bool {
         self.worker.is_some()
