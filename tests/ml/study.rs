@@ -213,6 +213,8 @@ epochs = 5
     .unwrap();
     let out = Command::new(BIN)
         .current_dir(tmp.path())
+        .env("HOME", tmp.path())
+        .env_remove("XDG_DATA_HOME")
         .args(["study", "--preset", "study.toml", "--epochs", "1"])
         .args(["--steps-per-epoch", "2", "--strip-steps", "5"])
         .output()
@@ -223,8 +225,8 @@ epochs = 5
         stderr.contains("run 4/4: sine-1 / downsampled / seed 1"),
         "{stderr}"
     );
-    // Written into the runs folder as runs/<timestamp>-study-cli-study/.
-    let list = list_runs(&tmp.path().join("runs"));
+    // Written into the per-user runs folder as <timestamp>-study-cli-study/.
+    let list = list_runs(&tmp.path().join(".local/share/diffusion-lab/runs"));
     assert_eq!(list.runs.len(), 4);
     let study_dir: PathBuf = list.runs[0].dir.parent().unwrap().to_path_buf();
     assert!(

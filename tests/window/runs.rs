@@ -8,9 +8,13 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_diffusion-lab");
 
+/// Runs the CLI in `dir` with `dir` as the home folder, so that runs go to its per-user runs
+/// folder (`dir/.local/share/diffusion-lab/runs`), where the window started the same way looks.
 fn cli(dir: &Path, args: &[&str]) {
     let out = Command::new(BIN)
         .current_dir(dir)
+        .env("HOME", dir)
+        .env_remove("XDG_DATA_HOME")
         .args(args)
         .output()
         .unwrap();
@@ -80,6 +84,8 @@ seeds = 2
         .args(["--screenshot", png.to_str().unwrap(), "--view", "runs"])
         .args(["--size", "1280x800"])
         .env("XDG_RUNTIME_DIR", &runtime)
+        .env("HOME", dir.path())
+        .env_remove("XDG_DATA_HOME")
         .output()
         .expect("xvfb-run must be installed (apt-get install xvfb xauth); .ci/run installs it");
     assert!(
