@@ -102,9 +102,18 @@ fn the_player_samples_steps_and_exports() {
     diffusion_lab::app::dialog::disable_file_dialogs();
     h.step();
     h.get_by_label("Export").scroll_to_me();
-    h.step();
+    // Let the scroll animation end before clicking the header where it now is.
+    for _ in 0..30 {
+        h.step();
+    }
     h.get_by_label("Export").click();
     h.step();
+    h.step();
+    assert!(
+        h.query_by_label("Label grids and frames with t and the sampler")
+            .is_some(),
+        "the Export section opened"
+    );
     h.state_mut().ask_and_export(ExportKind::GridPng);
     h.step();
     h.step();
