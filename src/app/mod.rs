@@ -741,12 +741,9 @@ impl DiffusionApp {
                 ui.horizontal(|ui| {
                     ui.heading("Diffusion Lab");
                     ui.separator();
-                    ui.selectable_value(&mut self.view, View::Schedule, "Schedules");
-                    ui.selectable_value(&mut self.view, View::Training, "Training");
-                    ui.selectable_value(&mut self.view, View::Forward, "Forward process");
-                    ui.selectable_value(&mut self.view, View::Player, "Reverse chain");
-                    ui.selectable_value(&mut self.view, View::Toy2d, "2-D lab");
-                    ui.selectable_value(&mut self.view, View::Runs, "Runs");
+                    for view in View::TABS {
+                        ui.selectable_value(&mut self.view, view, view.title());
+                    }
                     ui.separator();
                     ui.menu_button("Presets", |ui| {
                         for (name, _) in SHIPPED_PRESETS {

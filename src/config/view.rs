@@ -27,6 +27,16 @@ pub enum View {
 }
 
 impl View {
+    /// The views that have a tab, in tab order (every view but the presenter layout).
+    pub const TABS: [View; 6] = [
+        View::Schedule,
+        View::Training,
+        View::Forward,
+        View::Player,
+        View::Toy2d,
+        View::Runs,
+    ];
+
     /// The `--view` name.
     pub fn name(self) -> &'static str {
         match self {

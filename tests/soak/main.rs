@@ -153,14 +153,7 @@ fn random_input_in_every_view_and_lesson_never_panics_and_closing_joins_every_jo
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(500);
-    for view in [
-        View::Schedule,
-        View::Training,
-        View::Forward,
-        View::Player,
-        View::Toy2d,
-        View::Runs,
-    ] {
+    for view in View::TABS {
         h.state_mut().set_presenter(false);
         h.state_mut().view = view;
         frames(&mut h, &mut rng, per_view);

@@ -60,14 +60,7 @@ fn every_control_of_every_view_says_what_it_is() {
     let mut report = Vec::new();
     let mut widgets = 0;
     let mut controls = 0;
-    for view in [
-        View::Schedule,
-        View::Training,
-        View::Forward,
-        View::Player,
-        View::Toy2d,
-        View::Runs,
-    ] {
+    for view in View::TABS {
         let mut h = crate::ticking_app(DiffusionApp::new(view));
         for _ in 0..20 {
             h.step();
