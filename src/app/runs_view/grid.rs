@@ -199,15 +199,7 @@ pub(super) fn preset_files() -> Vec<PathBuf> {
         PathBuf::from("presets"),
         Path::new(env!("CARGO_MANIFEST_DIR")).join("presets"),
     ] {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut files: Vec<PathBuf> = rd
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-            .collect();
-        files.sort();
+        let files = super::files_with_extension(&dir, "toml");
         if !files.is_empty() {
             return files;
         }

@@ -26,6 +26,20 @@ use grid::{find_grid_preset, parse_grid_csv};
 use jobs::{Job, Msg};
 use study::find_study_presets;
 
+/// The files in `dir` whose extension is `ext`, sorted by path; empty when `dir` cannot be read.
+fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    files.sort();
+    files
+}
+
 fn colour(i: usize) -> Color32 {
     PALETTE[i % PALETTE.len()]
 }

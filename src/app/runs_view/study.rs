@@ -187,16 +187,7 @@ impl RunsView {
         self.strips.clear();
         self.strips_of.clone_from(&dir);
         let Some(dir) = dir else { return };
-        let Ok(rd) = std::fs::read_dir(dir.join("strips")) else {
-            return;
-        };
-        let mut files: Vec<PathBuf> = rd
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "png"))
-            .collect();
-        files.sort();
-        for p in files {
+        for p in super::files_with_extension(&dir.join("strips"), "png") {
             let Ok(img) = image::open(&p) else { continue };
             let img = img.to_rgb8();
             let ci = egui::ColorImage::from_rgb(
