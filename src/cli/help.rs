@@ -33,7 +33,8 @@ Ctrl+C (or SIGTERM) saves a checkpoint and exits 130; a second Ctrl+C exits at o
 Examples:
   diffusion-lab train --preset presets/mnist-tiny.toml
   diffusion-lab train --preset presets/mnist-canonical-cpu.toml --steps 20000 --out my-run
-  diffusion-lab train --resume my-run --steps 30000";
+  diffusion-lab train --resume my-run --steps 30000
+  diffusion-lab train --resume my-run --steps 34000 --lr-final 2e-5";
 
 /// `sample`.
 pub const SAMPLE: &str = "\

@@ -41,6 +41,24 @@ pub struct TrainArgs {
     /// The seed (overrides the preset).
     #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
+    /// Train at this learning rate from now on (kept in the checkpoint, so a later --resume
+    /// goes on with it).
+    #[arg(long, value_name = "LR", allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// Anneal the learning rate (cosine) from its current value, or --lr, down to this one
+    /// by the last step of this command; for the final stretch of a long run.
+    #[arg(long, value_name = "LR", allow_negative_numbers = true)]
+    pub lr_final: Option<f64>,
+}
+
+/// Checks a learning rate given on the command line.
+fn check_lr(flag: &str, lr: Option<f64>) -> Result<(), CliError> {
+    match lr {
+        Some(v) if !(v.is_finite() && v > 0.0) => Err(CliError::usage(format!(
+            "{flag} must be a positive number, not {v}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn same_folder(a: &Path, b: &Path) -> bool {
@@ -72,6 +90,8 @@ fn claim_out_dir(out_dir: &Path, may_replace: bool) -> Result<RunLock, CliError>
 pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> {
     // First, so a signal during the setup also ends in a saved checkpoint, not a kill.
     crate::signals::install();
+    check_lr("--lr", args.lr)?;
+    check_lr("--lr-final", args.lr_final)?;
     let device_choice = args.device.map(DeviceChoice::from);
     let (mut trainer, out_dir, _lock) = if let Some(dir) = &args.resume {
         let (config, _) = crate::store::read_info(dir).map_err(CliError::usage)?;
@@ -106,6 +126,11 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
         (t, out_dir, lock)
     };
     let total = args.steps.unwrap_or(trainer.config.train.steps);
+    if let Some(lr) = args.lr {
+        trainer.set_lr(lr);
+    }
+    // (from, start step) of the anneal: it ends at `total`.
+    let anneal = args.lr_final.map(|_| (trainer.current_lr(), trainer.step));
     eprintln!(
         "training '{}' on {} ({}): {} parameters, {} steps, checkpoints in {}",
         trainer.config.name,
@@ -115,6 +140,11 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
         total,
         out_dir.display()
     );
+    if let (Some(to), Some((from, start))) = (args.lr_final, anneal) {
+        eprintln!(
+            "learning rate: cosine anneal from {from:.3e} at step {start} to {to:.3e} at step {total}"
+        );
+    }
     for w in trainer.data_warnings() {
         eprintln!("warning: data: {w}");
     }
@@ -127,6 +157,10 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
         if let Some(sig) = crate::signals::requested() {
             stopped_by = Some(sig);
             break;
+        }
+        if let (Some(to), Some((from, start))) = (args.lr_final, anneal) {
+            let step = trainer.step;
+            trainer.set_lr(crate::train::cosine_anneal(from, to, start, total, step));
         }
         match trainer.step() {
             Ok(s) => last_loss = s.loss,

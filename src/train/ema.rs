@@ -50,3 +50,16 @@ pub fn ema_update<M: Module>(ema: M, live: &M, decay: f64) -> M {
 pub fn warmup_decay(decay: f64, step: usize) -> f64 {
     decay.min((1.0 + step as f64) / (10.0 + step as f64))
 }
+
+/// The learning rate of a cosine anneal from `from` (at step `start`) to `to` (at step `end`)
+/// for the update that follows step `step`: from + (to − from)·(1 − cos(π·u))/2 with
+/// u = (step + 1 − start)/(end − start), clamped to [0, 1]. `train --lr-final` uses it for the
+/// last stretch of a long run, where a constant rate leaves the weights jittering around the
+/// minimum (the EMA only partly averages that out).
+pub fn cosine_anneal(from: f64, to: f64, start: usize, end: usize, step: usize) -> f64 {
+    if end <= start {
+        return to;
+    }
+    let u = ((step + 1).saturating_sub(start) as f64 / (end - start) as f64).clamp(0.0, 1.0);
+    from + (to - from) * 0.5 * (1.0 - (std::f64::consts::PI * u).cos())
+}

@@ -10,7 +10,7 @@ mod trainer;
 mod worker;
 
 pub use checkpoint::{load_checkpoint, load_checkpoint_with, save_checkpoint};
-pub use ema::{ema_update, warmup_decay};
+pub use ema::{cosine_anneal, ema_update, warmup_decay};
 pub use trainer::{
     BUCKET_ROW_STEPS, StepStats, T_BUCKETS, TrainError, Trainer, patience_exhausted,
 };

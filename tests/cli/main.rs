@@ -8,3 +8,4 @@ mod guidance;
 mod quality;
 mod safety;
 mod toy;
+mod train_lr;

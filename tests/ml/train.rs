@@ -526,6 +526,31 @@ fn the_ema_after_a_short_run_is_not_dominated_by_the_initial_weights() {
 }
 
 #[test]
+fn cosine_anneal_runs_from_the_start_rate_to_the_final_one() {
+    // Hand values: u = (step + 1 − 100)/100; lr = 1e-3 + (1e-5 − 1e-3)(1 − cos πu)/2.
+    let lr = |step| cosine_anneal(1e-3, 1e-5, 100, 200, step);
+    assert!(
+        (lr(99) - 1e-3).abs() < 1e-15,
+        "u = 0 before the first annealed update"
+    );
+    assert!(
+        (lr(149) - 5.05e-4).abs() < 1e-12,
+        "u = 1/2 is the midpoint: {}",
+        lr(149)
+    );
+    // u = 1/4: (1 − cos π/4)/2 = 0.146446609...
+    assert!((lr(124) - (1e-3 - 0.99e-3 * 0.146_446_609_406_726_24)).abs() < 1e-12);
+    assert!((lr(199) - 1e-5).abs() < 1e-15);
+    assert!((lr(500) - 1e-5).abs() < 1e-15, "clamped after the end");
+    assert!((1..200).all(|s| lr(s) <= lr(s - 1)), "never rises");
+    assert_eq!(
+        cosine_anneal(1e-3, 1e-5, 10, 10, 10),
+        1e-5,
+        "an empty span ends at once"
+    );
+}
+
+#[test]
 fn the_worker_refuses_a_run_folder_another_writer_holds() {
     // Issue #18, item 3: the Training view's worker takes the same lock as `train`.
     let dir = tempfile::tempdir().unwrap();
