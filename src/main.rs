@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     if let Some(command) = &cli.command {
+        quiet_vulkan_device_select();
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         return match run_command(command, &mut out) {
@@ -64,3 +65,20 @@ fn tune_allocator() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_allocator() {}
+
+/// Keeps Mesa's Vulkan device-select layer out of the headless subcommands (#15).
+///
+/// When the subcommands probe for a GPU, that layer opens a Wayland connection to learn
+/// which GPU drives the display. Without `XDG_RUNTIME_DIR` (ssh, cron, CI) libwayland then
+/// prints "error: XDG_RUNTIME_DIR is invalid…" once per probe, although nothing failed.
+/// A headless command has no display to match, so the layer has nothing to choose; wgpu
+/// still lists every adapter and picks as before. `NODEVICE_SELECT` is Mesa's documented
+/// switch for it; a value the user set is kept.
+#[allow(unsafe_code)]
+fn quiet_vulkan_device_select() {
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: called from `main` before any thread is started (the logger and the
+        // allocator settings start none), so nothing reads the environment concurrently.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
+}

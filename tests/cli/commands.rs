@@ -508,6 +508,27 @@ fn sample_refuses_eta_above_one_and_steps_with_ddpm() {
     assert!(!grid.exists(), "nothing is written on a usage error");
 }
 
+/// #15: a headless command that succeeds prints no "error" line, also without
+/// `XDG_RUNTIME_DIR` (ssh, cron), where probing for a GPU used to make Mesa's Vulkan
+/// device-select layer print "error: XDG_RUNTIME_DIR is invalid…" twice.
+#[test]
+fn a_successful_headless_command_prints_no_error_without_xdg_runtime_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid = dir.path().join("g.png");
+    let out = Command::new(env!("CARGO_BIN_EXE_diffusion-lab"))
+        .args(["sample", "--n", "1", "--steps", "2", "--grid"])
+        .arg(&grid)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("NODEVICE_SELECT")
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(grid.is_file());
+    assert!(!err.to_lowercase().contains("error"), "{err}");
+}
+
 /// Every subcommand's `--help` ends with examples, and every example parses with today's flags
 /// (and names shipped presets that exist), so the examples cannot drift (#17).
 #[test]
