@@ -24,28 +24,43 @@ pub fn psnr(a: &[f32], b: &[f32]) -> f64 {
     }
 }
 
-/// Mean structural similarity (Wang et al. 2004) over 7×7 uniform windows (as scikit-image's
-/// default), per channel, for images of shape [C, H, W] in [−1, 1]. Constants
-/// C₁ = (0.01·L)², C₂ = (0.03·L)² with L = 2; windows are clipped at the border, and images
-/// smaller than the window use one window over the whole image. Identical images give 1.
+/// Mean structural similarity (Wang et al. 2004), computed as scikit-image's default does:
+/// `skimage.metrics.structural_similarity(a, b, data_range=2.0, channel_axis=0)` for images
+/// of shape [C, H, W] in [−1, 1]. That is: 7×7 uniform windows; sample (co)variances, i.e.
+/// the window's population moments times N/(N − 1) = 49/48; C₁ = (0.01·L)², C₂ = (0.03·L)²
+/// with L = 2; the SSIM map averaged only over the pixels whose window lies wholly inside the
+/// image (a border of (7 − 1)/2 = 3 pixels on every side is cropped); and, for several
+/// channels, the mean of the per-channel values. Identical images give 1.
+///
+/// Images with a side under 7 pixels, which scikit-image refuses by default, use the largest
+/// odd window that fits (5 or 3), as scikit-image does when that `win_size` is passed
+/// explicitly. A side of 1 or 2 pixels (or an empty image) has no SSIM: with a 1×1 window the
+/// sample variance divides by zero (scikit-image raises), so the result is NaN.
 pub fn ssim(a: &[f32], b: &[f32], shape: [usize; 3]) -> f64 {
     let [c, h, w] = shape;
     assert_eq!(a.len(), c * h * w, "first image does not match the shape");
     assert_eq!(b.len(), c * h * w, "second image does not match the shape");
+    let Some(win) = ssim_window(h, w) else {
+        return f64::NAN;
+    };
+    if c == 0 {
+        return f64::NAN;
+    }
     let (c1, c2) = ((0.01 * RANGE).powi(2), (0.03 * RANGE).powi(2));
-    let r = 3usize; // 7×7
-    let (mut total, mut count) = (0.0, 0usize);
+    let n = (win * win) as f64;
+    let cov_norm = n / (n - 1.0);
+    let pad = (win - 1) / 2;
+    let inner = ((h - 2 * pad) * (w - 2 * pad)) as f64;
+    let mut total = 0.0;
     for ch in 0..c {
         let plane = ch * h * w;
         let at = |v: &[f32], y: usize, x: usize| f64::from(v[plane + y * w + x]);
-        for y in 0..h {
-            for x in 0..w {
-                let (y0, y1) = (y.saturating_sub(r), (y + r + 1).min(h));
-                let (x0, x1) = (x.saturating_sub(r), (x + r + 1).min(w));
-                let n = ((y1 - y0) * (x1 - x0)) as f64;
+        let mut sum = 0.0;
+        for y in pad..h - pad {
+            for x in pad..w - pad {
                 let (mut sa, mut sb, mut saa, mut sbb, mut sab) = (0.0, 0.0, 0.0, 0.0, 0.0);
-                for yy in y0..y1 {
-                    for xx in x0..x1 {
+                for yy in y - pad..=y + pad {
+                    for xx in x - pad..=x + pad {
                         let (p, q) = (at(a, yy, xx), at(b, yy, xx));
                         sa += p;
                         sb += q;
@@ -55,21 +70,28 @@ pub fn ssim(a: &[f32], b: &[f32], shape: [usize; 3]) -> f64 {
                     }
                 }
                 let (ma, mb) = (sa / n, sb / n);
-                let va = (saa / n - ma * ma).max(0.0);
-                let vb = (sbb / n - mb * mb).max(0.0);
-                let cov = sab / n - ma * mb;
-                let s = ((2.0 * ma * mb + c1) * (2.0 * cov + c2))
+                let va = cov_norm * (saa / n - ma * ma);
+                let vb = cov_norm * (sbb / n - mb * mb);
+                let cov = cov_norm * (sab / n - ma * mb);
+                sum += ((2.0 * ma * mb + c1) * (2.0 * cov + c2))
                     / ((ma * ma + mb * mb + c1) * (va + vb + c2));
-                total += s;
-                count += 1;
             }
         }
+        total += sum / inner;
     }
-    if count == 0 {
-        1.0
+    total / c as f64
+}
+
+/// The side of the SSIM window for an h × w image: 7, or the largest odd number that fits when
+/// a side is smaller; None when a side is under 3 pixels.
+pub fn ssim_window(h: usize, w: usize) -> Option<usize> {
+    let side = h.min(w).min(7);
+    let win = if side % 2 == 1 {
+        side
     } else {
-        total / count as f64
-    }
+        side.saturating_sub(1)
+    };
+    (win >= 3).then_some(win)
 }
 
 #[cfg(test)]

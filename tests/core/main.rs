@@ -10,6 +10,7 @@ mod properties;
 mod quality_metrics;
 mod runs;
 mod safe_files;
+mod ssim_reference;
 mod state_json;
 mod statistics;
 mod toy_datasets;
