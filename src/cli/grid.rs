@@ -1,8 +1,9 @@
 //! `diffusion-lab grid`: the DDIM η × steps table on a checkpoint.
 
 use super::{CliError, io_err};
+use crate::config::Grid;
 use crate::model::{DeviceChoice, pick_device};
-use crate::train::study_runner::{GridPlan, eta_steps_grid, grid_from_preset};
+use crate::train::grid_runner::{GridPlan, eta_steps_grid, grid_from_preset};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -23,6 +24,15 @@ pub struct GridArgs {
     /// Sampling steps S, comma-separated (columns).
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
     pub steps: Option<Vec<usize>>,
+    /// Add seed 001's σ̂ row: strided DDPM with σ̂ = √(1 − ᾱ_t/ᾱ_t′), larger than η = 1.
+    #[arg(long)]
+    pub sigma_hat: bool,
+    /// How the S timesteps are spread over 1..T (default: the preset's, else trailing).
+    #[arg(long, value_enum)]
+    pub spacing: Option<super::args::DdimSpacingArg>,
+    /// Do not clip x̂₀ to [−1, 1] (seed 001's table does not clip).
+    #[arg(long)]
+    pub no_clip: bool,
     /// Samples per cell.
     #[arg(long, default_value_t = 128, allow_negative_numbers = true)]
     pub n: usize,
@@ -45,18 +55,27 @@ pub struct GridArgs {
 
 /// Runs `diffusion-lab grid`.
 pub fn run_grid(a: &GridArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let (mut etas, mut steps) = (vec![0.0, 0.5, 1.0], vec![10, 20, 50]);
+    let mut grid = Grid {
+        etas: vec![0.0, 0.5, 1.0],
+        steps: vec![10, 20, 50],
+        ..Grid::default()
+    };
     if let Some(p) = &a.preset {
         let text = std::fs::read_to_string(p)
             .map_err(|e| CliError::usage(format!("cannot read preset: {e}: {}", p.display())))?;
-        (etas, steps) = grid_from_preset(&text)
+        grid = grid_from_preset(&text)
             .map_err(|e| CliError::usage(format!("preset {}: {e}", p.display())))?;
     }
     if let Some(e) = &a.etas {
-        etas.clone_from(e);
+        grid.etas.clone_from(e);
     }
     if let Some(s) = &a.steps {
-        steps.clone_from(s);
+        grid.steps.clone_from(s);
+    }
+    grid.sigma_hat |= a.sigma_hat;
+    grid.clip &= !a.no_clip;
+    if let Some(s) = a.spacing {
+        grid.spacing = crate::diffusion::Spacing::from(s);
     }
     let checkpoint = match &a.checkpoint {
         Some(c) => c.clone(),
@@ -72,8 +91,11 @@ pub fn run_grid(a: &GridArgs, out: &mut dyn Write) -> Result<(), CliError> {
     }
     let plan = GridPlan {
         checkpoint,
-        etas,
-        steps,
+        etas: grid.etas,
+        sigma_hat: grid.sigma_hat,
+        spacing: grid.spacing,
+        clip: grid.clip,
+        steps: grid.steps,
         n: a.n,
         seed: a.seed,
         reference: a.reference,

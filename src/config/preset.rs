@@ -74,6 +74,9 @@ pub struct Preset {
     /// A noisy classifier for classifier guidance, trained on the preset's data and schedule
     /// (`diffusion-lab classifier train-noisy --preset …`).
     pub noisy_classifier: Option<super::NoisyClassifierConfig>,
+    /// Feed the UNet t·1000/T (default) or, with `false`, the raw t; see
+    /// [`RunConfig::rescale_timesteps`].
+    pub rescale_timesteps: bool,
 }
 
 impl Default for Preset {
@@ -95,6 +98,7 @@ impl Default for Preset {
             study: None,
             grid: None,
             noisy_classifier: None,
+            rescale_timesteps: true,
         }
     }
 }
@@ -205,6 +209,7 @@ impl Preset {
             model: self.model,
             num_classes: self.num_classes,
             train: self.train,
+            rescale_timesteps: Some(self.rescale_timesteps),
         }
     }
 

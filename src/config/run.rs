@@ -285,6 +285,9 @@ impl TrainConfig {
     }
 }
 
+/// The range a rescaled t spans: t·RESCALED_T/T ∈ (0, 1000], as improved-diffusion.
+pub const RESCALED_T: f64 = 1000.0;
+
 /// A complete training run: everything needed to reproduce it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -304,6 +307,13 @@ pub struct RunConfig {
     pub num_classes: usize,
     /// Optimiser and loop settings.
     pub train: TrainConfig,
+    /// Feed the UNet t·1000/T instead of the raw t (improved-diffusion's `rescale_timesteps`,
+    /// #15), so the sinusoidal embedding's frequencies span every T alike: with the raw t the
+    /// lowest frequency of the tiny model (width 16) wraps at t ≈ 19,900 while T may be
+    /// 100,000. `Some(true)` for every new run (presets and code); absent (`None`) in the
+    /// checkpoints written before it, which keep the raw t they were trained with.
+    #[serde(default)]
+    pub rescale_timesteps: Option<bool>,
 }
 
 impl Default for RunConfig {
@@ -316,6 +326,7 @@ impl Default for RunConfig {
             model: None,
             num_classes: 0,
             train: TrainConfig::default(),
+            rescale_timesteps: Some(true),
         }
     }
 }
@@ -333,6 +344,9 @@ impl RunConfig {
         };
         cfg.image_channels = channels;
         cfg.image_size = size;
+        if self.rescale_timesteps == Some(true) {
+            cfg.time_scale = RESCALED_T / self.schedule.steps.max(1) as f64;
+        }
         if self.num_classes > 0 {
             cfg.num_classes = self.num_classes;
         }

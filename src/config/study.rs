@@ -170,7 +170,7 @@ pub fn schedule_label(s: &ScheduleSpec) -> String {
 }
 
 /// `[grid]`: a DDIM η × steps sweep on one model, one sample-quality number per cell (the shape
-/// of seed 001's FID table).
+/// of seed 001's FID table, Song et al. Table 1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Grid {
@@ -178,6 +178,12 @@ pub struct Grid {
     pub etas: Vec<f64>,
     /// The step counts S (columns).
     pub steps: Vec<usize>,
+    /// Add the σ̂ row (strided DDPM with σ̂ = √(1 − ᾱ_t/ᾱ_{t′}), larger than η = 1).
+    pub sigma_hat: bool,
+    /// How every row picks its S timesteps.
+    pub spacing: crate::diffusion::Spacing,
+    /// Clip x̂₀ to [−1, 1] at every step.
+    pub clip: bool,
 }
 
 impl Default for Grid {
@@ -185,6 +191,9 @@ impl Default for Grid {
         Self {
             etas: vec![0.0, 0.2, 0.5, 1.0],
             steps: vec![10, 20, 50, 100],
+            sigma_hat: false,
+            spacing: crate::diffusion::Spacing::Trailing,
+            clip: true,
         }
     }
 }
@@ -192,8 +201,8 @@ impl Default for Grid {
 impl Grid {
     /// Checks the grid; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
-        if self.etas.is_empty() || self.steps.is_empty() {
-            return Err("grid.etas and grid.steps must not be empty".into());
+        if (self.etas.is_empty() && !self.sigma_hat) || self.steps.is_empty() {
+            return Err("grid.etas (or grid.sigma_hat) and grid.steps must not be empty".into());
         }
         if let Some(e) = self.etas.iter().find(|e| !(e.is_finite() && **e >= 0.0)) {
             return Err(format!("grid.etas must be ≥ 0, got {e}"));

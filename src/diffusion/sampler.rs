@@ -447,3 +447,25 @@ pub fn run_plan<S: Real>(
         step.apply_in_place(x, &eps, &z, clip);
     }
 }
+
+impl SamplerPlan {
+    /// Seed 001's "σ̂" sampler (Song et al., Table 1's last row; digest §3 item 7): DDPM's
+    /// posterior-form step on the S timesteps that DDIM with `spacing` visits, with the
+    /// respaced β′ = 1 − ᾱ_t/ᾱ_{t′} as its variance, σ̂ = √β′ — larger than DDIM's η = 1.
+    /// It is the strided DDPM of the DDIM paper's code (ddpm_steps), not DDIM's update: with
+    /// σ̂ the DDIM form's √(1 − ᾱ_{t′} − σ̂²) would be imaginary on long jumps.
+    pub fn sigma_hat(
+        table: &ScheduleTable,
+        steps: usize,
+        spacing: Spacing,
+    ) -> Result<Self, SamplerError> {
+        let ts = ddim_timesteps(table.steps(), steps, spacing)?;
+        let steps = (0..ts.len())
+            .map(|i| {
+                let t_prev = ts.get(i + 1).copied().unwrap_or(0);
+                posterior_step(table, ts[i], t_prev, DdpmVariance::Beta)
+            })
+            .collect();
+        Ok(Self { steps })
+    }
+}

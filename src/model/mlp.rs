@@ -61,7 +61,7 @@ impl ToyMlp {
         let device = x.device();
         let b = x.dims()[0];
         let emb = Tensor::<2>::from_data(
-            TensorData::new(time_embedding(t, self.time_dim), [b, self.time_dim]),
+            TensorData::new(time_embedding(t, self.time_dim, 1.0), [b, self.time_dim]),
             &device,
         );
         let mut h = Tensor::cat(vec![x, emb], 1); // [B, 2 + time_dim]

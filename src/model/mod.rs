@@ -71,15 +71,16 @@ pub fn weights_finite<M: burn::module::Module>(module: &M) -> bool {
 }
 
 /// The sinusoidal time embedding of seed 001 eq. 99–100 (Vaswani et al.):
-/// PE(t, 2i) = sin(t/10000^(2i/d)), PE(t, 2i+1) = cos(t/10000^(2i/d)), row-major [t.len(), d].
-pub fn time_embedding(t: &[f32], dim: usize) -> Vec<f32> {
+/// PE(t, 2i) = sin(t/10000^(2i/d)), PE(t, 2i+1) = cos(t/10000^(2i/d)), row-major [t.len(), d],
+/// of the scaled times `scale`·t (1 feeds the raw t; see `UNetConfig::time_scale`).
+pub fn time_embedding(t: &[f32], dim: usize, scale: f64) -> Vec<f32> {
     let mut out = Vec::with_capacity(t.len() * dim);
     let half = dim / 2;
     let freqs: Vec<f64> = (0..half)
         .map(|i| 10000f64.powf(-(2.0 * i as f64) / dim as f64))
         .collect();
     for &tv in t {
-        let tv = f64::from(tv);
+        let tv = f64::from(tv) * scale;
         for f in &freqs {
             let a = tv * f;
             out.push(a.sin() as f32);
@@ -99,13 +100,13 @@ mod tests {
     #[test]
     fn time_embedding_matches_seed_001_oracle() {
         // Digest §3.3: PE(pos = 1, d = 128)[:4] = [0.84147098, 0.54030231, 0.76172041, 0.64790587].
-        let e = time_embedding(&[1.0], 128);
+        let e = time_embedding(&[1.0], 128, 1.0);
         let want = [0.841_470_98, 0.540_302_31, 0.761_720_41, 0.647_905_87];
         for (a, b) in e.iter().zip(want) {
             assert!((f64::from(*a) - b).abs() < 1e-7, "{a} vs {b}");
         }
         // pos = 0 gives [0, 1, 0, 1, …].
-        let z = time_embedding(&[0.0], 8);
+        let z = time_embedding(&[0.0], 8, 1.0);
         assert_eq!(z, vec![0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]);
     }
 }

@@ -93,7 +93,10 @@ impl NoisyClassifierNet {
         let device = x.device();
         let b = t.len();
         let emb = Tensor::<2>::from_data(
-            TensorData::new(time_embedding(t, self.sinusoid_dim), [b, self.sinusoid_dim]),
+            TensorData::new(
+                time_embedding(t, self.sinusoid_dim, 1.0),
+                [b, self.sinusoid_dim],
+            ),
             &device,
         );
         let emb = silu(self.time.forward(emb)); // [B, 4w]

@@ -50,6 +50,10 @@ pub struct UNetConfig {
     /// its time embedding, so one network gives both ε(x, y) and ε(x, ∅) for classifier-free
     /// guidance.
     pub num_classes: usize,
+    /// t enters the sinusoidal embedding as `time_scale`·t. 1 (the default, and every
+    /// checkpoint written before #15) feeds the raw t; a run with `rescale_timesteps` uses
+    /// 1000/T (set by [`crate::config::RunConfig::unet`]).
+    pub time_scale: f64,
 }
 
 impl Default for UNetConfig {
@@ -110,6 +114,7 @@ impl UNetConfig {
             dropout: 0.0,
             groups: 8,
             num_classes: 0,
+            time_scale: 1.0,
         }
     }
 
@@ -330,6 +335,7 @@ impl UNetConfig {
             norm_out,
             conv_out,
             sinusoid_dim: self.base_channels,
+            time_scale: self.time_scale,
         }
     }
 }
@@ -351,6 +357,8 @@ pub struct UNet {
     norm_out: GroupNorm,
     conv_out: Conv2d,
     sinusoid_dim: usize,
+    /// The factor on t before the sinusoidal embedding (`UNetConfig::time_scale`).
+    time_scale: f64,
 }
 
 /// One element of the down path: a residual block (maybe with attention) or a downsampler.
@@ -452,7 +460,7 @@ impl UNet {
     pub fn forward_labeled(&self, x: Tensor<4>, t: &[f32], labels: Option<&[usize]>) -> Tensor<4> {
         let device = x.device();
         let [b, _, _, _] = x.dims();
-        let table = time_embedding(t, self.sinusoid_dim);
+        let table = time_embedding(t, self.sinusoid_dim, self.time_scale);
         let emb = Tensor::<2>::from_data(TensorData::new(table, [b, self.sinusoid_dim]), &device); // [B, base]
         let mut temb = self.time_out.forward(silu(self.time_in.forward(emb))); // [B, temb]
         if let Some(label_emb) = &self.label_emb {

@@ -243,6 +243,7 @@ mod tests {
             model_size: ModelSize::Tiny,
             model: None,
             num_classes: 0,
+            rescale_timesteps: Some(true),
             train: TrainConfig {
                 steps: 1,
                 batch: 2,

@@ -12,7 +12,7 @@
 
 use diffusion_lab::diffusion::{
     DdpmVariance, Posterior, SamplerKind, SamplerPlan, ScheduleKind, ScheduleSpec, ScheduleTable,
-    Spacing, Step, StepOutput, ddim_sigma, iddpm_timesteps, process,
+    Spacing, Step, StepOutput, Update, ddim_sigma, iddpm_timesteps, process,
 };
 
 /// A full-precision reference and the digest's printed value.
@@ -999,4 +999,30 @@ fn alpha_linear_equals_beta_linear() {
         table.alpha_bar[999],
         1e-12,
     );
+}
+
+#[test]
+fn sigma_hat_row_is_strided_ddpm_with_the_respaced_beta() {
+    // Seed 001's σ̂ row (digest §1.2 and §3 item 7): σ̂ = √(1 − ᾱ_t/ᾱ_t′) on DDIM's timesteps,
+    // with DDPM's posterior mean. Trailing S = 10 on T = 1000 visits 1000, 900, …, 100, so one
+    // jump is 600 → 500, whose β′ and coefficients are the python3 float64 values of
+    // `linear_iddpm_strided_posterior_600_to_500`.
+    let table = linear(1000);
+    let plan = SamplerPlan::sigma_hat(&table, 10, Spacing::Trailing).unwrap();
+    let ts: Vec<(usize, usize)> = plan.steps.iter().map(|s| (s.t, s.t_prev)).collect();
+    assert_eq!(ts[0], (1000, 900));
+    assert_eq!(ts[9], (100, 0));
+    let step = plan.steps.iter().find(|s| s.t == 600).unwrap();
+    assert_eq!(step.t_prev, 500);
+    close_rel("σ̂ 600→500", step.sigma, 0.6706922335694326_f64.sqrt(), REL);
+    match step.update {
+        Update::Posterior { coef_x0, coef_xt } => {
+            close_rel("σ̂ coef_x0", coef_x0, 0.1930130045615833, REL);
+            close_rel("σ̂ coef_xt", coef_xt, 0.5428032948321986, REL);
+        }
+        _ => panic!("σ̂ steps are posterior-form"),
+    }
+    // Larger than DDIM η = 1 on the same jump (0.79649377).
+    assert!(step.sigma > 0.7964937695480695);
+    assert_eq!(plan.steps[9].sigma, 0.0, "no noise on the last step");
 }

@@ -165,7 +165,11 @@ fn the_ddim_grid_has_the_shape_of_seed_001s_table_on_the_bundled_models_settings
     let p = preset("ddim-grid");
     let g = p.grid.clone().unwrap();
     assert_eq!(g.etas, [0.0, 0.2, 0.5, 1.0]);
-    assert_eq!(g.steps, [10, 20, 50, 100]);
+    assert!(g.sigma_hat, "the σ̂ row");
+    assert_eq!(g.steps, [10, 20, 50, 100, 1000]);
+    // As the DDIM code samples: uniform skip (leading), no clipping of x̂₀.
+    assert_eq!(g.spacing, diffusion_lab::diffusion::Spacing::Leading);
+    assert!(!g.clip);
     // The bundled model was trained with mnist-tiny; the grid samples it, so they agree.
     let tiny = preset("mnist-tiny").run_config();
     let run = p.run_config();
@@ -341,5 +345,38 @@ fn a_preset_names_only_bundled_models_for_the_player() {
                 "{name}: sampler.model = {m} is not a bundled model"
             );
         }
+    }
+}
+
+/// #15 §5: new runs feed the UNet t·1000/T (improved-diffusion's `rescale_timesteps`); the
+/// checkpoints written before it (every bundled model) keep the raw t they were trained with.
+#[test]
+fn new_runs_rescale_t_and_old_checkpoints_keep_the_raw_t() {
+    let text = "name = \"long\"\nmodel_size = \"tiny\"\n[schedule]\nsteps = 100000\n";
+    let config = RunConfig::from_toml(text).unwrap();
+    assert_eq!(config.rescale_timesteps, Some(true));
+    let unet = config.unet(1, 16);
+    assert!(
+        (unet.time_scale - 0.01).abs() < 1e-15,
+        "{}",
+        unet.time_scale
+    );
+    // The tiny model's sinusoid is 16 wide: its lowest frequency is 10000^(−14/16) =
+    // 3.1623e−4 rad per unit of t. Raw, t = T = 100,000 turns it 31.6 rad (five turns, so
+    // far-apart t share an embedding); rescaled, t·1000/T turns it at most 0.316 rad.
+    let lowest = 10000f64.powf(-14.0 / 16.0);
+    assert!((lowest - 3.162_277_66e-4).abs() < 1e-12);
+    assert!(lowest * 100_000.0 * unet.time_scale < std::f64::consts::PI);
+    assert!(lowest * 100_000.0 > 2.0 * std::f64::consts::TAU);
+    // Opting out keeps the raw t.
+    let raw = RunConfig::from_toml(&format!("rescale_timesteps = false\n{text}")).unwrap();
+    assert_eq!(raw.unet(1, 16).time_scale, 1.0);
+
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models");
+    for entry in std::fs::read_dir(models).unwrap() {
+        let dir = entry.unwrap().path();
+        let (config, _) = diffusion_lab::store::read_info(&dir).unwrap();
+        assert_eq!(config.rescale_timesteps, None, "{}", dir.display());
+        assert_eq!(config.unet(1, 28).time_scale, 1.0, "{}", dir.display());
     }
 }

@@ -27,6 +27,7 @@ fn tiny_run(name: &str, seed: u64) -> RunConfig {
         model_size: ModelSize::Tiny,
         model: None,
         num_classes: 0,
+        rescale_timesteps: Some(true),
         train: TrainConfig {
             steps: 4,
             batch: 4,

@@ -86,6 +86,31 @@ fn channel_counts_that_are_not_multiples_of_eight_match_burn() {
     }
 }
 
+/// #15 §5: a rescaled model sees `time_scale`·t: the CPU path agrees with burn, and both
+/// equal the same weights fed the scaled t raw.
+#[test]
+fn rescaled_time_input_matches_burn_and_is_the_scaled_t() {
+    let mut config = UNetConfig::tiny(1, 16);
+    config.time_scale = 0.01;
+    check(&config, 3, 16);
+    let device = Device::flex();
+    let scaled = config.init_seeded(&device, 17);
+    let raw = UNetConfig {
+        time_scale: 1.0,
+        ..config.clone()
+    }
+    .init_seeded(&device, 17);
+    let shape = [1, 16, 16];
+    let x = Rng::seed(18).normal_vec::<f32>(3 * 256);
+    let t = [100_000.0, 50_000.0, 700.0];
+    let t_scaled = [1000.0, 500.0, 7.0];
+    let a = burn_forward(&scaled, &device, &x, shape, &t);
+    let b = burn_forward(&raw, &device, &x, shape, &t_scaled);
+    assert!(rel_err(&b, &a) < 1e-5, "{:.2e}", rel_err(&b, &a));
+    let c = CpuUNet::from_unet(&scaled).forward(&x, shape, &t);
+    assert!(rel_err(&b, &c) < 1e-4, "{:.2e}", rel_err(&b, &c));
+}
+
 #[test]
 fn bundled_model_matches_burn() {
     let dir = diffusion_lab::store::bundled_model_dir().expect("bundled model");

@@ -7,6 +7,7 @@ use diffusion_lab::config::*;
 use diffusion_lab::diffusion::{ScheduleKind, ScheduleSpec};
 use diffusion_lab::model::{DeviceChoice, pick_device};
 use diffusion_lab::store::*;
+use diffusion_lab::train::grid_runner::*;
 use diffusion_lab::train::study_runner::*;
 use std::path::PathBuf;
 use std::process::Command;
@@ -27,6 +28,7 @@ fn tiny_base() -> RunConfig {
         model_size: ModelSize::Tiny,
         model: None,
         num_classes: 0,
+        rescale_timesteps: Some(true),
         train: TrainConfig {
             batch: 4,
             val_fraction: 0.25,
@@ -262,6 +264,9 @@ fn grid_gives_finite_numbers_from_the_same_noise() {
     let plan = GridPlan {
         checkpoint: bundled(),
         etas: vec![0.0, 1.0],
+        sigma_hat: true,
+        spacing: diffusion_lab::diffusion::Spacing::Leading,
+        clip: false,
         steps: vec![2, 5],
         n: 8,
         seed: 3,
@@ -270,8 +275,9 @@ fn grid_gives_finite_numbers_from_the_same_noise() {
     let cancel = AtomicBool::new(false);
     let mut calls = Vec::new();
     let g = eta_steps_grid(&plan, None, &cancel, &mut |d, t| calls.push((d, t))).unwrap();
-    assert_eq!(calls.last(), Some(&(4, 4)));
-    assert_eq!(g.cells.len(), 4);
+    assert_eq!(calls.last(), Some(&(6, 6)));
+    assert_eq!(g.cells.len(), 6, "two η rows and the σ̂ row");
+    assert_eq!(g.cells[4].row, GridRow::SigmaHat);
     assert_eq!(g.shape, [1, 28, 28]);
     for c in &g.cells {
         assert!(c.quality.is_finite(), "{c:?}");
@@ -280,13 +286,24 @@ fn grid_gives_finite_numbers_from_the_same_noise() {
     assert!(g.data_floor.is_finite());
     let text = g.table_text();
     assert!(text.contains("η \\ S"), "{text}");
-    assert_eq!(g.csv().lines().count(), 5);
+    assert!(
+        text.contains("σ̂") && text.contains("leading spacing, x̂₀ not clipped"),
+        "{text}"
+    );
+    assert_eq!(g.csv().lines().count(), 7);
+    assert!(g.csv().contains("\nsigma-hat,5,"), "{}", g.csv());
+    // Unclipped: some sample leaves [−1, 1] before the u8 conversion would show it; at least
+    // the σ̂ cells differ from η = 1's (more noise per step).
+    assert_ne!(
+        g.cell(GridRow::SigmaHat, 5).unwrap().samples,
+        g.cell(GridRow::Eta(1.0), 5).unwrap().samples
+    );
     assert!(g.mosaic().width() > 2 * 28);
     // Seeded: the deterministic (η = 0) cells come out the same on a second run.
     let again = eta_steps_grid(&plan, None, &cancel, &mut |_, _| {}).unwrap();
     assert_eq!(
-        again.cell(0.0, 5).unwrap().samples,
-        g.cell(0.0, 5).unwrap().samples
+        again.cell(GridRow::Eta(0.0), 5).unwrap().samples,
+        g.cell(GridRow::Eta(0.0), 5).unwrap().samples
     );
 }
 
@@ -332,6 +349,10 @@ fn grid_command_prints_the_table_and_writes_csv_and_png() {
             "6",
             "--reference",
             "60",
+            "--sigma-hat",
+            "--spacing",
+            "leading",
+            "--no-clip",
         ])
         .arg("--out")
         .arg(&csv)
@@ -346,19 +367,22 @@ fn grid_command_prints_the_table_and_writes_csv_and_png() {
         String::from_utf8_lossy(&out.stderr)
     );
     let lines: Vec<&str> = stdout.lines().collect();
-    assert!(lines[1].trim_start().starts_with("η \\ S"), "{stdout}");
+    assert_eq!(lines[0], "leading spacing, x̂₀ not clipped", "{stdout}");
+    assert!(lines[2].trim_start().starts_with("η \\ S"), "{stdout}");
     assert_eq!(
-        lines[1].split_whitespace().count(),
+        lines[2].split_whitespace().count(),
         5,
         "η \\ S 2 4: {stdout}"
     );
-    assert!(lines[2].trim_start().starts_with('0'), "{stdout}");
+    assert!(lines[3].trim_start().starts_with('0'), "{stdout}");
+    assert!(lines[5].trim_start().starts_with("σ̂"), "{stdout}");
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(
         text.lines().next(),
         Some("eta,steps,energy_distance,sample_seconds,fid")
     );
-    assert_eq!(text.lines().count(), 5);
+    assert_eq!(text.lines().count(), 7, "two η rows and σ̂, two S each");
+    assert!(text.contains("\nsigma-hat,4,"), "{text}");
     for l in text.lines().skip(1) {
         let q: f64 = l.split(',').nth(2).unwrap().parse().unwrap();
         assert!(q.is_finite());

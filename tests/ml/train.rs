@@ -28,6 +28,7 @@ pub(crate) fn tiny_run(steps: usize) -> RunConfig {
         model_size: ModelSize::Tiny,
         model: None,
         num_classes: 0,
+        rescale_timesteps: Some(true),
         train: TrainConfig {
             steps,
             batch: 8,

@@ -30,6 +30,7 @@ fn make_run(dir: &Path, name: &str, steps: usize) {
         model_size: ModelSize::Tiny,
         model: None,
         num_classes: 0,
+        rescale_timesteps: Some(true),
         train: TrainConfig {
             batch: 4,
             val_fraction: 0.25,
@@ -195,6 +196,7 @@ fn a_study_runs_in_the_background_shows_its_curves_and_can_be_cancelled() {
             model_size: ModelSize::Tiny,
             model: None,
             num_classes: 0,
+            rescale_timesteps: Some(true),
             train: TrainConfig {
                 batch: 4,
                 val_fraction: 0.25,

@@ -26,6 +26,7 @@ fn tiny() -> RunConfig {
         model_size: ModelSize::Tiny,
         model: None,
         num_classes: 0,
+        rescale_timesteps: Some(true),
         train: TrainConfig {
             steps: 100_000,
             batch: 8,

@@ -2,7 +2,8 @@
 //! and reading it back from the runs folder's cache or a preset's `[grid]` table.
 
 use super::*;
-use crate::train::study_runner::{GridPlan, eta_steps_grid, grid_from_preset};
+use crate::diffusion::Spacing;
+use crate::train::grid_runner::{GridPlan, GridRow, eta_steps_grid, grid_from_preset};
 use egui::RichText;
 
 impl RunsView {
@@ -28,6 +29,9 @@ impl RunsView {
         let plan = GridPlan {
             checkpoint,
             etas,
+            sigma_hat: self.grid.sigma_hat,
+            spacing: self.grid.spacing,
+            clip: self.grid.clip,
             steps,
             n: self.grid_n,
             seed: 0,
@@ -91,6 +95,22 @@ impl RunsView {
             let l = ui.label("S");
             ui.add(egui::TextEdit::singleline(&mut self.grid_steps).desired_width(90.0))
                 .labelled_by(l.id);
+            ui.checkbox(&mut self.grid.sigma_hat, "σ̂ row")
+                .on_hover_text(
+                    "Add seed 001's σ̂ row: strided DDPM with σ̂ = √(1 − ᾱ_t/ᾱ_t′), \
+                 more noise than η = 1",
+                );
+            ui.checkbox(&mut self.grid.clip, "clip x̂₀")
+                .on_hover_text("Clip the predicted x̂₀ to [−1, 1] at every step");
+            egui::ComboBox::from_id_salt("grid_spacing")
+                .selected_text(format!("{} spacing", self.grid.spacing.name()))
+                .show_ui(ui, |ui| {
+                    for s in Spacing::ALL {
+                        ui.selectable_value(&mut self.grid.spacing, s, s.name());
+                    }
+                })
+                .response
+                .on_hover_text("How every row picks its S timesteps out of T");
             if let Some(j) = &mut self.grid_job {
                 if j.progress.1 > 0 {
                     ui.add(
@@ -110,7 +130,7 @@ impl RunsView {
             ui.label("Not computed yet (a few minutes on a CPU).");
             return;
         }
-        let mut etas: Vec<f64> = Vec::new();
+        let mut etas: Vec<GridRow> = Vec::new();
         let mut steps: Vec<usize> = Vec::new();
         for &(e, s, _, _) in &self.grid_table {
             if !etas.contains(&e) {
@@ -121,7 +141,7 @@ impl RunsView {
             }
         }
         // The best cell: by FID where there is one, else by the energy distance.
-        let key = |c: &(f64, usize, f64, Option<f64>)| c.3.unwrap_or(c.2);
+        let key = |c: &(GridRow, usize, f64, Option<f64>)| c.3.unwrap_or(c.2);
         let best = self
             .grid_table
             .iter()
@@ -137,7 +157,7 @@ impl RunsView {
                 }
                 ui.end_row();
                 for e in &etas {
-                    ui.label(RichText::new(format!("{e}")).strong());
+                    ui.label(RichText::new(e.label()).strong());
                     for s in &steps {
                         match self.grid_table.iter().find(|c| c.0 == *e && c.1 == *s) {
                             Some(c) => {
@@ -163,15 +183,15 @@ impl RunsView {
 }
 
 /// Parses the grid CSV written by
-/// [`GridResult::csv`](crate::train::study_runner::GridResult::csv): (η, S, energy distance,
+/// [`GridResult::csv`](crate::train::grid_runner::GridResult::csv): (η, S, energy distance,
 /// FID) per row (older files have no FID column).
-pub fn parse_grid_csv(text: &str) -> Vec<(f64, usize, f64, Option<f64>)> {
+pub fn parse_grid_csv(text: &str) -> Vec<(GridRow, usize, f64, Option<f64>)> {
     text.lines()
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split(',').collect();
             Some((
-                f.first()?.trim().parse().ok()?,
+                GridRow::parse(f.first()?)?,
                 f.get(1)?.trim().parse().ok()?,
                 f.get(2)?.trim().parse().ok()?,
                 f.get(4).and_then(|v| v.trim().parse().ok()),
@@ -184,8 +204,8 @@ fn split_list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// The η and S lists of the first preset in `presets/` with a `[grid]` table.
-pub(super) fn find_grid_preset() -> Option<(Vec<f64>, Vec<usize>)> {
+/// The `[grid]` table of the first preset in `presets/` that has one.
+pub(super) fn find_grid_preset() -> Option<crate::config::Grid> {
     preset_files()
         .into_iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())

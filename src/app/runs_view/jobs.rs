@@ -6,7 +6,8 @@ use super::*;
 use crate::jobs::BgJob;
 use crate::model::{DeviceChoice, pick_device};
 use crate::store::load_for_inference;
-use crate::train::study_runner::{GridResult, StudyEvent};
+use crate::train::grid_runner::GridResult;
+use crate::train::study_runner::StudyEvent;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -228,13 +229,14 @@ impl RunsView {
                 self.grid_table = g
                     .cells
                     .iter()
-                    .map(|c| (c.eta, c.steps, c.quality, c.fid))
+                    .map(|c| (c.row, c.steps, c.quality, c.fid))
                     .collect();
                 self.grid_note = format!(
-                    "bundled model, {} samples per cell from one x_T. First FID ({}; real \
+                    "bundled model, {} samples per cell from one x_T, {}. First FID ({}; real \
                      images score {}), then the energy distance ×1000 on pooled pixels (training \
                      data scores {:.1})",
                     g.plan.n,
+                    g.plan.settings_text(),
                     crate::metrics::feature_note(&g.data),
                     g.fid_floor.map_or("–".into(), |f| format!("{f:.1}")),
                     g.data_floor * 1e3

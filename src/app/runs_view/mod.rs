@@ -142,6 +142,8 @@ pub struct RunsView {
     pub grid_steps: String,
     /// Samples per grid cell.
     pub grid_n: usize,
+    /// The grid's σ̂ row, spacing and clip (its η and S lists are the text fields above).
+    pub grid: crate::config::Grid,
     grid_job: Option<Job>,
     grid_from_preset: bool,
     list_job: Option<Job>,
@@ -151,7 +153,7 @@ pub struct RunsView {
     /// The NLL bounds of the picked runs (the "NLL (bits/dim)" button).
     pub nll: Vec<RunNll>,
     /// The η × S table: (η, S, energy distance, FID on the classifier's features).
-    pub grid_table: Vec<(f64, usize, f64, Option<f64>)>,
+    pub grid_table: Vec<(crate::train::grid_runner::GridRow, usize, f64, Option<f64>)>,
     /// What the table is.
     pub grid_note: String,
     drawn: Vec<String>,
@@ -198,6 +200,7 @@ impl RunsView {
             grid_etas: "0, 0.5, 1".into(),
             grid_steps: "10, 20, 50".into(),
             grid_n: 64,
+            grid: crate::config::Grid::default(),
             grid_job: None,
             grid_from_preset: false,
             list_job: None,
@@ -274,11 +277,12 @@ impl RunsView {
         }
         self.study_presets = find_study_presets();
         if !self.grid_from_preset
-            && let Some((etas, steps)) = find_grid_preset()
+            && let Some(grid) = find_grid_preset()
         {
             let list = |v: Vec<String>| v.join(", ");
-            self.grid_etas = list(etas.iter().map(f64::to_string).collect());
-            self.grid_steps = list(steps.iter().map(usize::to_string).collect());
+            self.grid_etas = list(grid.etas.iter().map(f64::to_string).collect());
+            self.grid_steps = list(grid.steps.iter().map(usize::to_string).collect());
+            self.grid = grid;
             self.grid_from_preset = true;
         }
         if self.study_preset.is_none() {

@@ -861,6 +861,7 @@ pub struct CpuUNet {
     norm_out: Norm,
     conv_out: Conv,
     sinusoid_dim: usize,
+    time_scale: f64,
 }
 
 impl Drop for CpuUNet {
@@ -907,6 +908,7 @@ impl CpuUNet {
             norm_out: Norm::from(&model.norm_out),
             conv_out: Conv::from(&model.conv_out),
             sinusoid_dim: model.sinusoid_dim,
+            time_scale: model.time_scale,
         }
     }
 
@@ -936,7 +938,7 @@ impl CpuUNet {
         let [c, hh, ww] = shape;
         let b = t.len();
         assert_eq!(x.len(), b * c * hh * ww, "input length against shape and t");
-        let emb = time_embedding(t, self.sinusoid_dim);
+        let emb = time_embedding(t, self.sinusoid_dim, self.time_scale);
         let mut temb = self.time_in.forward(&emb);
         silu_in_place(&mut temb);
         let mut temb = self.time_out.forward(&temb);
