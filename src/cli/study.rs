@@ -63,13 +63,14 @@ pub fn run_study(a: &StudyArgs, out: &mut dyn Write) -> Result<(), CliError> {
         .unwrap_or_else(|| new_run_dir(&default_runs_dir(), &format!("study-{}", plan.name)));
     let pick = pick_device(plan.base.train.device);
     eprintln!(
-        "study '{}': {} schedules × {} preps × {} seeds = {} runs of {} epochs on {} ({}); into {}",
+        "study '{}': {} schedules × {} preps × {} seeds = {} runs of {} epochs (linear ×{}) on {} ({}); into {}",
         plan.name,
         plan.schedules.len(),
         plan.data.len(),
         plan.seeds.len(),
         plan.run_count(),
         plan.epochs,
+        plan.linear_epoch_scale,
         pick.label,
         pick.reason,
         dir.display()
@@ -100,9 +101,31 @@ pub fn run_study(a: &StudyArgs, out: &mut dyn Write) -> Result<(), CliError> {
             ),
         });
     }
+    if !outcome.report.is_empty() {
+        writeln!(
+            out,
+            "{:<14} {:<12} {:>10} {:>12} {:>10} {:>12} {:>12}",
+            "schedule", "prep", "ᾱ_T", "L_T bits/dim", "data grey", "sample grey", "stray grey"
+        )
+        .map_err(io_err)?;
+        for r in &outcome.report {
+            writeln!(
+                out,
+                "{:<14} {:<12} {:>10.3e} {:>12.3e} {:>10.4} {:>12.4} {:>12.4}",
+                r.schedule,
+                r.prep,
+                r.alpha_bar_t,
+                r.prior_bits,
+                r.data_grey,
+                r.sample_grey,
+                r.sample_stray
+            )
+            .map_err(io_err)?;
+        }
+    }
     writeln!(
         out,
-        "done: {} runs; summary.csv, epochs.csv and {} strips in {}",
+        "done: {} runs; summary.csv, epochs.csv, report.csv and {} strips in {}",
         plan.run_count(),
         outcome.strips.len(),
         dir.display()

@@ -29,6 +29,9 @@ pub struct Study {
     pub strip_columns: Option<usize>,
     /// Steps of the strip's sampler (DDIM); absent: ancestral DDPM over all T, as seed 003.
     pub strip_steps: Option<usize>,
+    /// Linear-schedule runs train `epochs` × this (seed 003: 190 epochs for linear, 100 for
+    /// the others, so 1.9); absent: 1.
+    pub linear_epoch_scale: Option<f64>,
 }
 
 impl Default for Study {
@@ -41,6 +44,7 @@ impl Default for Study {
             steps_per_epoch: None,
             strip_columns: None,
             strip_steps: None,
+            linear_epoch_scale: None,
         }
     }
 }

@@ -28,5 +28,5 @@ pub use images::{
 pub use npy::{read_npy, read_npy_samples, write_dataset_npy, write_npy};
 pub use triangles::{
     BOUNDARY_MARGIN, GREY_EPS, HIGH_RES, MIN_AREA_FRACTION, Triangle, TriangleConfig, TrianglePrep,
-    grey_pixel_count, stray_grey_pixels, triangles,
+    grey_pixel_count, sample_grey_fractions, stray_grey_pixels, triangles,
 };

@@ -481,3 +481,64 @@ mod tests {
         assert!(triangles(&bad).is_err());
     }
 }
+
+/// The grey and the stray-grey fractions of `n` sample images (size × size, values in
+/// [−1, 1]), for seed 003 §5.2's claim on what the models *draw* (#15 §3). A sample has no
+/// exact outline, so its own edge stands in for it: a grey pixel (as in
+/// [`stray_grey_pixels`]) is stray when its eight neighbours hold no ink/background edge,
+/// i.e. all of them fall on the same side of ink 1/2 (a grey dot in an even area). Returns
+/// (grey, stray) as fractions of all pixels.
+pub fn sample_grey_fractions(images: &[f32], n: usize, size: usize) -> (f64, f64) {
+    let per = size * size;
+    if n == 0 || per == 0 || images.len() < n * per {
+        return (f64::NAN, f64::NAN);
+    }
+    let (mut grey, mut stray) = (0usize, 0usize);
+    for img in images.chunks_exact(per).take(n) {
+        let inked = |x: usize, y: usize| img[y * size + x] > 0.0;
+        for (x, y) in grey_pixels(img, size) {
+            grey += 1;
+            let (x0, x1) = (x.saturating_sub(1), (x + 1).min(size - 1));
+            let (y0, y1) = (y.saturating_sub(1), (y + 1).min(size - 1));
+            let around = (y0..=y1)
+                .flat_map(|yy| (x0..=x1).map(move |xx| (xx, yy)))
+                .filter(|&p| p != (x, y));
+            let (mut ink, mut background) = (false, false);
+            for (xx, yy) in around {
+                if inked(xx, yy) {
+                    ink = true;
+                } else {
+                    background = true;
+                }
+            }
+            let edge = ink && background;
+            if !edge {
+                stray += 1;
+            }
+        }
+    }
+    let total = (n * per) as f64;
+    (grey as f64 / total, stray as f64 / total)
+}
+
+#[cfg(test)]
+mod sample_grey_tests {
+    use super::sample_grey_fractions;
+
+    #[test]
+    fn a_grey_dot_in_an_even_area_is_stray_and_one_on_an_edge_is_not() {
+        // 4×4 images. First: all ink but one grey pixel inside → 1 grey, 1 stray. Second:
+        // left half background, right half ink, one grey pixel on the edge → 1 grey, 0 stray.
+        let mut a = vec![1.0f32; 16];
+        a[5] = 0.0;
+        let mut b: Vec<f32> = (0..16)
+            .map(|k| if k % 4 < 2 { -1.0 } else { 1.0 })
+            .collect();
+        b[6] = 0.2;
+        let both: Vec<f32> = a.iter().chain(&b).copied().collect();
+        assert_eq!(sample_grey_fractions(&a, 1, 4), (1.0 / 16.0, 1.0 / 16.0));
+        assert_eq!(sample_grey_fractions(&b, 1, 4), (1.0 / 16.0, 0.0));
+        assert_eq!(sample_grey_fractions(&both, 2, 4), (2.0 / 32.0, 1.0 / 32.0));
+        assert!(sample_grey_fractions(&a, 2, 4).0.is_nan(), "too few values");
+    }
+}

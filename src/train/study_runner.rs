@@ -53,6 +53,14 @@ pub struct StudyPlan {
     /// Steps of the strips' sampler: `None` runs ancestral DDPM over all T (as seed 003);
     /// `Some(S)` runs DDIM with η = 1 over S steps (faster).
     pub strip_steps: Option<usize>,
+    /// Linear-schedule runs train `epochs` × this (seed 003 trains linear for 190 epochs and
+    /// the others for 100: 1.9); a quick class run with fewer epochs keeps the proportion.
+    #[serde(default = "one")]
+    pub linear_epoch_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl StudyPlan {
@@ -73,6 +81,12 @@ impl StudyPlan {
         if self.steps_per_epoch == Some(0) {
             return Err("study.steps_per_epoch must be at least 1".into());
         }
+        if !(self.linear_epoch_scale.is_finite() && self.linear_epoch_scale > 0.0) {
+            return Err(format!(
+                "study.linear_epoch_scale must be > 0, got {}",
+                self.linear_epoch_scale
+            ));
+        }
         if self.strip_columns < 2 {
             return Err("the strips need at least 2 columns".into());
         }
@@ -81,6 +95,15 @@ impl StudyPlan {
                 .map_err(|e| format!("study schedule '{}': {e}", s.label()))?;
         }
         self.base.train.validate()
+    }
+
+    /// The epochs of the runs with `schedule`: `epochs`, scaled for linear.
+    pub fn epochs_for(&self, schedule: &ScheduleSpec) -> usize {
+        if schedule.kind == crate::diffusion::ScheduleKind::Linear {
+            ((self.epochs as f64 * self.linear_epoch_scale).round() as usize).max(1)
+        } else {
+            self.epochs
+        }
     }
 
     /// The number of runs.
@@ -189,6 +212,8 @@ pub struct StudyOutcome {
     pub records: Vec<EpochRecord>,
     /// The pooled rows.
     pub summary: Vec<SummaryRow>,
+    /// Per schedule × preparation: ᾱ_T, L_T and the grey pixels of data and samples.
+    pub report: Vec<ReportRow>,
     /// The strip PNGs written.
     pub strips: Vec<PathBuf>,
     /// Whether the user cancelled before the end.
@@ -196,6 +221,73 @@ pub struct StudyOutcome {
     /// What went wrong without stopping the study (e.g. the cancelled run's checkpoint could
     /// not be saved); the caller reports these.
     pub warnings: Vec<String>,
+}
+
+/// Rows of the five-x_T strip (seed 003 Fig. 6.2).
+pub const STRIP_ROWS: usize = 5;
+/// Samples of the first seed's model behind the report's grey fractions (the strip's first
+/// [`STRIP_ROWS`] among them).
+pub const REPORT_SAMPLES: usize = 16;
+/// The file-name suffix of the per-training-seed strips.
+pub const SEEDS_SUFFIX: &str = "__seeds";
+
+/// One schedule × preparation of a study's report (#15 §3).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportRow {
+    /// [`schedule_name`].
+    pub schedule: String,
+    /// [`prep_name`].
+    pub prep: String,
+    /// ᾱ_T of the schedule: how much signal x_T keeps (√ᾱ_T of it).
+    pub alpha_bar_t: f64,
+    /// L_T = KL(q(x_T | x₀) ‖ N(0, I)) in bits/dim, mean over the training images: the prior
+    /// mismatch the sampler starts from.
+    pub prior_bits: f64,
+    /// Fraction of grey pixels in the training images.
+    pub data_grey: f64,
+    /// Fraction of grey pixels in [`REPORT_SAMPLES`] samples of the first seed's model.
+    pub sample_grey: f64,
+    /// Fraction of stray grey pixels (no edge in their 3×3 neighbourhood) in those samples.
+    pub sample_stray: f64,
+}
+
+/// The report as CSV.
+pub fn report_csv(rows: &[ReportRow]) -> String {
+    let mut s = String::from(
+        "schedule,prep,alpha_bar_T,prior_L_T_bits_per_dim,data_grey,sample_grey,sample_stray_grey\n",
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "{},{},{:e},{:e},{:.5},{:.5},{:.5}\n",
+            r.schedule,
+            r.prep,
+            r.alpha_bar_t,
+            r.prior_bits,
+            r.data_grey,
+            r.sample_grey,
+            r.sample_stray
+        ));
+    }
+    s
+}
+
+/// (grey fraction, mean L_T in bits/dim) of `trainer`'s training images.
+fn data_report(trainer: &Trainer) -> (f64, f64) {
+    let data = trainer.train_data.data();
+    let n = data.len().max(1) as f64;
+    let [_, h, w] = trainer.image_shape();
+    let grey = data
+        .chunks_exact((h * w).max(1))
+        .map(|img| crate::data::grey_pixel_count(img) as f64)
+        .sum::<f64>()
+        / n;
+    let prior = data
+        .iter()
+        .map(|&x| crate::diffusion::process::prior_kl(&trainer.table, f64::from(x)))
+        .sum::<f64>()
+        / n
+        / std::f64::consts::LN_2;
+    (grey, prior)
 }
 
 /// Pools per-run epoch records over the seeds, in the order schedules and preps first appear.
@@ -357,14 +449,15 @@ pub fn strip_indices(frames: usize, cols: usize) -> Vec<usize> {
         .collect()
 }
 
-/// One strip row: the reverse chain of one sample of `trainer`'s EMA weights from x_T(seed), at
-/// `cols` evenly spaced frames. Returns (timesteps, frames as u8 [C, H, W] each).
-fn strip_row(
+/// Strip rows: the reverse chains of `n` samples of `trainer`'s EMA weights from the x_T of
+/// `seed` (one chain of n images), at `cols` evenly spaced frames.
+fn sample_strips(
     trainer: &Trainer,
     seed: u64,
+    n: usize,
     cols: usize,
     steps: Option<usize>,
-) -> Result<(Vec<usize>, Vec<Vec<u8>>), String> {
+) -> Result<StripRows, String> {
     let table = &trainer.table;
     let kind = match steps {
         None => SamplerKind::Ddpm {
@@ -386,12 +479,36 @@ fn strip_row(
         trainer.config.train.target,
         trainer.image_shape(),
     );
-    let (_, rec) = record_chain(&den, &ChainSpec::new(plan, 1, seed, true));
+    // As seed 003 samples: no clipping of x̂₀ (#15 §3).
+    let (_, rec) = record_chain(&den, &ChainSpec::new(plan, n, seed, false));
     let idx = strip_indices(rec.frames.len(), cols);
-    Ok((
-        idx.iter().map(|&i| rec.frames[i].t).collect(),
-        idx.iter().map(|&i| rec.frames[i].xt.display_u8()).collect(),
-    ))
+    let per: usize = trainer.image_shape().iter().product();
+    let rows = (0..n)
+        .map(|k| {
+            idx.iter()
+                .map(|&i| {
+                    let v = rec.frames[i].xt.values(k * per..(k + 1) * per);
+                    v.into_iter().map(crate::data::unit_to_u8).collect()
+                })
+                .collect()
+        })
+        .collect();
+    let last = rec.frames.last().map(|f| f.xt.values(0..n * per));
+    Ok(StripRows {
+        ts: idx.iter().map(|&i| rec.frames[i].t).collect(),
+        rows,
+        samples: last.unwrap_or_default(),
+    })
+}
+
+/// [`sample_strips`]' result.
+struct StripRows {
+    /// The timesteps of the columns.
+    ts: Vec<usize>,
+    /// Per x_T, the frames as u8 [C, H, W].
+    rows: Vec<Vec<Vec<u8>>>,
+    /// The final samples x₀, [n, C, H, W] in [−1, 1] (unclipped).
+    samples: Vec<f32>,
 }
 
 /// Lays out rows of equally sized u8 images [C, H, W] as one RGB image, each pixel scaled up
@@ -471,6 +588,7 @@ pub fn run_study(
         dir: out_dir.to_path_buf(),
         records: Vec::new(),
         summary: Vec::new(),
+        report: Vec::new(),
         strips: Vec::new(),
         cancelled: false,
         warnings: Vec::new(),
@@ -482,6 +600,11 @@ pub fn run_study(
             let mut strip_rows: Vec<Vec<Vec<u8>>> = Vec::new();
             let mut strip_ts: Vec<(u64, Vec<usize>)> = Vec::new();
             let mut shape = [1, 1, 1];
+            let epochs = plan.epochs_for(schedule);
+            // The first seed's model, for the five-x_T strip and the report.
+            let mut first: Option<StripRows> = None;
+            let mut data_grey = f64::NAN;
+            let mut prior_bits = f64::NAN;
             for &seed in &plan.seeds {
                 let cfg = run_config(plan, schedule, data, seed);
                 let (sname, pname) = (schedule_name(schedule), prep_name(data));
@@ -500,9 +623,9 @@ pub fn run_study(
                     .steps_per_epoch
                     .unwrap_or_else(|| n_train.div_ceil(trainer.config.train.batch))
                     .max(1);
-                let run_total = per_epoch * plan.epochs;
+                let run_total = per_epoch * epochs;
                 let mut last_report = Instant::now();
-                for epoch in 1..=plan.epochs {
+                for epoch in 1..=epochs {
                     let mut losses = Vec::with_capacity(per_epoch);
                     for _ in 0..per_epoch {
                         if cancel.load(Ordering::SeqCst) {
@@ -554,27 +677,62 @@ pub fn run_study(
                     }
                 }
                 save_checkpoint(&trainer, &dir).map_err(|e| e.to_string())?;
-                let (ts, row) = strip_row(&trainer, seed, plan.strip_columns, plan.strip_steps)?;
-                strip_rows.push(row);
-                strip_ts.push((seed, ts));
+                if first.is_none() {
+                    // Seed 003 Fig. 6.2: five x_T through one trained model; the report's
+                    // sample statistics use REPORT_SAMPLES of that chain.
+                    first = Some(sample_strips(
+                        &trainer,
+                        0,
+                        REPORT_SAMPLES,
+                        plan.strip_columns,
+                        plan.strip_steps,
+                    )?);
+                    (data_grey, prior_bits) = data_report(&trainer);
+                }
+                let one = sample_strips(&trainer, seed, 1, plan.strip_columns, plan.strip_steps)?;
+                strip_rows.extend(one.rows);
+                strip_ts.push((seed, one.ts));
                 index += 1;
             }
             let stem = format!("{}__{}", schedule_name(schedule), prep_name(data));
             let scale = (64 / shape[1].max(1)).max(1);
-            let png = strips_dir.join(format!("{stem}.png"));
-            write_png(&rows_image(&strip_rows, shape, scale), &png)?;
+            let seeds_png = strips_dir.join(format!("{stem}{SEEDS_SUFFIX}.png"));
+            write_png(&rows_image(&strip_rows, shape, scale), &seeds_png)?;
             let mut txt = format!(
-                "Reverse-chain strips of {} on {}: one row per seed, x_t at these t (0 = x0)\n",
+                "Reverse-chain strips of {} on {}, x_t at these t (0 = x0)\n\
+                 {stem}.png: five x_T through the model trained with seed {}\n\
+                 {stem}{SEEDS_SUFFIX}.png: one row per training seed, each from its own x_T\n",
                 schedule.label(),
-                data.label()
+                data.label(),
+                plan.seeds.first().copied().unwrap_or(0),
             );
             for (seed, ts) in &strip_ts {
                 let t: Vec<String> = ts.iter().map(usize::to_string).collect();
                 txt.push_str(&format!("seed {seed}: t = {}\n", t.join(" ")));
             }
             write_text(&strips_dir.join(format!("{stem}.txt")), &txt)?;
-            outcome.strips.push(png.clone());
-            on_event(StudyEvent::Strip { path: png });
+            if let Some(f) = &first {
+                let png = strips_dir.join(format!("{stem}.png"));
+                let rows = &f.rows[..f.rows.len().min(STRIP_ROWS)];
+                write_png(&rows_image(rows, shape, scale), &png)?;
+                outcome.strips.push(png.clone());
+                on_event(StudyEvent::Strip { path: png });
+                let table = schedule.table().map_err(|e| e.to_string())?;
+                let (grey, stray) =
+                    crate::data::sample_grey_fractions(&f.samples, REPORT_SAMPLES, shape[2]);
+                outcome.report.push(ReportRow {
+                    schedule: schedule_name(schedule),
+                    prep: prep_name(data),
+                    alpha_bar_t: table.alpha_bar_at(table.steps()),
+                    prior_bits,
+                    data_grey,
+                    sample_grey: grey,
+                    sample_stray: stray,
+                });
+                write_text(&out_dir.join("report.csv"), &report_csv(&outcome.report))?;
+            }
+            outcome.strips.push(seeds_png.clone());
+            on_event(StudyEvent::Strip { path: seeds_png });
         }
     }
     write_text(&out_dir.join("epochs.csv"), &epochs_csv(&outcome.records))?;
@@ -638,6 +796,13 @@ pub fn study_from_preset(
         steps_per_epoch: steps_per_epoch.or(int("steps_per_epoch")?.filter(|&n| n > 0)),
         strip_columns: int("strip_columns")?.unwrap_or(10),
         strip_steps: int("strip_steps")?.filter(|&n| n > 0),
+        linear_epoch_scale: match study.get("linear_epoch_scale") {
+            None => 1.0,
+            Some(v) => v
+                .as_float()
+                .or_else(|| v.as_integer().map(|i| i as f64))
+                .ok_or("study.linear_epoch_scale must be a number")?,
+        },
         base,
     };
     plan.validate()?;
@@ -647,16 +812,27 @@ pub fn study_from_preset(
 /// The run settings of a preset: its `name`, `data`, `schedule`, `model_size`, `model` and
 /// `train` (other tables belong to other parts of the app).
 fn base_config(doc: &toml::Table) -> Result<RunConfig, String> {
-    let keep = ["name", "data", "schedule", "model_size", "model", "train"];
+    let keep = [
+        "name",
+        "data",
+        "schedule",
+        "model_size",
+        "model",
+        "train",
+        "rescale_timesteps",
+    ];
     let mut t = toml::Table::new();
     for k in keep {
         if let Some(v) = doc.get(k) {
             t.insert(k.to_owned(), v.clone());
         }
     }
-    toml::Value::Table(t)
+    let mut config = toml::Value::Table(t)
         .try_into::<RunConfig>()
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    // A new run, as from a preset: rescaled t unless the preset says otherwise.
+    config.rescale_timesteps.get_or_insert(true);
+    Ok(config)
 }
 
 /// One entry of `study.preps`: a triangle preparation name, a bundled dataset name, or a full
@@ -749,6 +925,7 @@ schedules = [{ kind = "linear" }, { kind = "power", power = 1.5 }]
 preps = ["direct", "binary"]
 seeds = 2
 epochs = 3
+linear_epoch_scale = 1.9
 [grid]
 etas = [0, 0.5, 1]
 steps = [10, 20]
@@ -759,6 +936,9 @@ steps = []
         assert_eq!(plan.run_count(), 8);
         assert_eq!(plan.seeds, vec![0, 1]);
         assert_eq!(plan.steps_per_epoch, Some(4));
+        // Linear trains 3 × 1.9 = 5.7 → 6 epochs, the power schedule 3.
+        assert_eq!(plan.epochs_for(&plan.schedules[0]), 6);
+        assert_eq!(plan.epochs_for(&plan.schedules[1]), 3);
         assert_eq!(
             plan.data[1],
             DataSpec::Triangles {

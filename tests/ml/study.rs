@@ -60,6 +60,7 @@ fn plan() -> StudyPlan {
         steps_per_epoch: Some(3),
         strip_columns: 5,
         strip_steps: None,
+        linear_epoch_scale: 1.0,
     }
 }
 
@@ -137,15 +138,34 @@ fn a_two_by_one_by_two_study_writes_csvs_strips_and_runs() {
     let want = (seeds[0].train[0] + seeds[1].train[0]) / 2.0;
     assert!((summary[0].train[0] - want).abs() < 1e-12);
 
-    // One strip per schedule × prep: 2 seed rows × 5 columns of 16 px scaled ×4, 2-px gaps.
-    assert_eq!(outcome.strips.len(), 2);
+    // Two strips per schedule × prep (#15 §3): five x_T through the first seed's model, and
+    // one row per training seed; 5 columns of 16 px scaled ×4, 2-px gaps.
+    assert_eq!(outcome.strips.len(), 4);
     for p in &outcome.strips {
         let img = image::open(p).unwrap().to_rgb8();
+        let seeds = p.to_str().unwrap().ends_with("__seeds.png");
+        let rows = if seeds { 2 } else { STRIP_ROWS as u32 };
         assert_eq!(
             (img.width(), img.height()),
-            (5 * 66 + 2, 2 * 66 + 2),
+            (5 * 66 + 2, rows * 66 + 2),
             "{p:?}"
         );
+        if !seeds {
+            // Five different x_T: the rows' first tiles differ.
+            let tile = |r: u32| -> Vec<u8> {
+                (2..66)
+                    .flat_map(|y| (2..66).map(move |x| (x, y)))
+                    .map(|(x, y)| img.get_pixel(x, r * 66 + y).0[0])
+                    .collect()
+            };
+            for r in 1..rows {
+                assert_ne!(
+                    tile(0),
+                    tile(r),
+                    "row {r} starts from the same x_T as row 0"
+                );
+            }
+        }
         // The first column is x_T (noise): many distinct grey levels.
         let mut greys: Vec<u8> = (2..66)
             .flat_map(|y| (2..66).map(move |x| (x, y)))
@@ -154,8 +174,29 @@ fn a_two_by_one_by_two_study_writes_csvs_strips_and_runs() {
         greys.sort_unstable();
         greys.dedup();
         assert!(greys.len() > 50, "x_T column is noise");
-        let txt = std::fs::read_to_string(p.with_extension("txt")).unwrap();
+        let stem = p.to_str().unwrap().trim_end_matches(".png");
+        let stem = stem.trim_end_matches("__seeds");
+        let txt = std::fs::read_to_string(format!("{stem}.txt")).unwrap();
         assert!(txt.contains("seed 0: t = 40 30 20 10 0"), "{txt}");
+    }
+
+    // The report (#15 §3): ᾱ_T and L_T per schedule × prep, against a direct computation.
+    // Binary triangles are exactly ±1, so L_T = ½(ᾱ + 1 − ᾱ − 1 − ln(1 − ᾱ))/ln 2 per pixel.
+    assert_eq!(outcome.report.len(), 2);
+    let report = std::fs::read_to_string(dir.join("report.csv")).unwrap();
+    assert_eq!(report.lines().count(), 3, "{report}");
+    for (r, spec) in outcome.report.iter().zip(&plan().schedules) {
+        let betas = spec.betas().unwrap();
+        let ab: f64 = betas.iter().map(|b| 1.0 - b).product();
+        assert!((r.alpha_bar_t - ab).abs() < 1e-12 * ab.max(1e-300), "{r:?}");
+        let lt = -0.5 * (1.0 - ab).ln() / std::f64::consts::LN_2;
+        assert!(
+            (r.prior_bits - lt).abs() < 1e-9 * lt.max(1e-12),
+            "{r:?} vs {lt}"
+        );
+        assert_eq!(r.data_grey, 0.0, "binary data has no grey");
+        assert!((0.0..=1.0).contains(&r.sample_grey));
+        assert!(r.sample_stray <= r.sample_grey);
     }
 
     // The runs are normal run folders, listed under the study.

@@ -8,6 +8,9 @@ use crate::train::study_runner::{StudyPlan, run_study, study_from_preset};
 use egui::RichText;
 use egui_plot::{ColorConflictHandling, FilledArea, Legend, Line, LineStyle, PlotPoints};
 
+/// The epochs of a quick class run of a study.
+pub const QUICK_EPOCHS: usize = 10;
+
 impl RunsView {
     /// Takes the epochs and steps per epoch of the picked study preset into the controls.
     pub(super) fn preset_settings(&mut self) {
@@ -112,6 +115,29 @@ impl RunsView {
                 let l = ui.label("steps/epoch (0: one pass)");
                 ui.add(egui::DragValue::new(&mut self.study_steps_per_epoch).range(0..=100_000))
                     .labelled_by(l.id);
+            });
+            ui.horizontal(|ui| {
+                if ui
+                    .button("Quick (class)")
+                    .on_hover_text(format!(
+                        "{QUICK_EPOCHS} epochs of one pass each: minutes, not hours \
+                         (linear runs keep the preset's proportion)"
+                    ))
+                    .clicked()
+                {
+                    self.study_epochs = QUICK_EPOCHS;
+                    self.study_steps_per_epoch = 0;
+                }
+                if ui
+                    .button("Preset's length")
+                    .on_hover_text(
+                        "The epochs the preset asks for (the schedule study: seed 003's \
+                         100 epochs, 190 for linear)",
+                    )
+                    .clicked()
+                {
+                    self.preset_settings();
+                }
             });
         });
         if changed {
