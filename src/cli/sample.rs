@@ -35,9 +35,9 @@ pub struct SampleArgs {
     /// The sampler.
     #[arg(long, value_enum, default_value_t = SamplerArg::Ddim)]
     pub sampler: SamplerArg,
-    /// Sampling steps S (DDIM) or K (iDDPM) [default: 50]; DDPM always runs all T, so
-    /// `--steps` is refused with `--sampler ddpm|ddpm-tilde` (use `iddpm` for a strided
-    /// DDPM chain).
+    /// Sampling steps S (DDIM; the Karras grid points of euler-karras, heun-karras and
+    /// dpmpp-2m) or K (iDDPM) [default: 50]; DDPM always runs all T, so `--steps` is refused
+    /// with `--sampler ddpm|ddpm-tilde` (use `iddpm` for a strided DDPM chain).
     #[arg(long, allow_negative_numbers = true)]
     pub steps: Option<usize>,
     /// DDIM's η, 0..=1 (0: deterministic; 1: DDPM-like noise). Larger values break
@@ -200,7 +200,7 @@ fn card_from_args(a: &SampleArgs) -> Result<RunCard, CliError> {
     if let (Some(s), SamplerArg::Ddpm | SamplerArg::DdpmTilde) = (a.steps, a.sampler) {
         return Err(CliError::usage(format!(
             "--steps {s}: DDPM always runs all T steps of the schedule; for fewer steps use \
-             --sampler iddpm (strided DDPM) or ddim"
+             --sampler iddpm (strided DDPM), ddim, euler-karras, heun-karras or dpmpp-2m"
         )));
     }
     let checkpoint = match &a.checkpoint {

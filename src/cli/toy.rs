@@ -23,9 +23,13 @@ pub struct ToyArgs {
     /// Training steps of the MLP (ignored with --true-score).
     #[arg(long, value_name = "N")]
     pub train_steps: Option<usize>,
-    /// The sampler: ddpm, ddim, langevin or annealed.
+    /// The sampler: ddpm, ddim, euler-karras, heun-karras, dpmpp-2m (DPM-Solver++ 2M; the
+    /// last three are probability-flow ODE solvers on the Karras σ grid), langevin or annealed.
     #[arg(long, default_value = "ddpm")]
     pub sampler: String,
+    /// Steps of ddim (default 50) or grid points of the Karras samplers (default 20).
+    #[arg(long, value_name = "N")]
+    pub steps: Option<usize>,
     /// DDIM's η (0: deterministic).
     #[arg(long, value_name = "E", default_value_t = 0.0)]
     pub eta: f64,
@@ -78,16 +82,32 @@ pub fn run_toy(args: &ToyArgs, out: &mut dyn Write) -> Result<(), CliError> {
     };
     let sampler = ToySampler::from_name(&args.sampler, args.eta).ok_or_else(|| {
         CliError::usage(format!(
-            "--sampler: unknown sampler '{}' (expected ddpm, ddim, langevin or annealed)",
-            args.sampler
+            "--sampler: unknown sampler '{}' (expected {})",
+            args.sampler,
+            ToySampler::NAMES.join(", ")
         ))
     })?;
-    let sampler = match sampler {
-        ToySampler::Ddim { eta, .. } => ToySampler::Ddim {
+    let sampler = match (sampler, args.steps) {
+        (ToySampler::Ddim { eta, .. }, None) => ToySampler::Ddim {
             steps: config.ddim_steps,
             eta,
         },
-        s => s,
+        (s @ (ToySampler::Ddim { .. } | ToySampler::Karras { .. }), Some(n)) => {
+            if !(1..=config.schedule.steps).contains(&n) {
+                return Err(CliError::usage(format!(
+                    "--steps: must be 1..={} (the lab's T), got {n}",
+                    config.schedule.steps
+                )));
+            }
+            s.with_steps(n)
+        }
+        (_, Some(n)) => {
+            return Err(CliError::usage(format!(
+                "--steps {n}: only ddim and the Karras samplers take a step count, not '{}'",
+                args.sampler
+            )));
+        }
+        (s, _) => s,
     };
     if !(2..=MAX_TOY_POINTS).contains(&args.n) {
         return Err(CliError::usage(format!(

@@ -1,6 +1,6 @@
 //! The sampler settings of a preset (`[sampler]`): which family, how many steps, η and spacing.
 
-use crate::diffusion::{DdpmVariance, SamplerKind, Spacing};
+use crate::diffusion::{DdpmVariance, KarrasSolver, SamplerKind, Spacing};
 use serde::{Deserialize, Serialize};
 
 /// The sampler families a preset can name.
@@ -16,6 +16,13 @@ pub enum SamplerName {
     Ddim,
     /// Improved-DDPM strided respacing over `steps` steps.
     Iddpm,
+    /// Euler on the probability-flow ODE over `steps` points of the Karras σ grid.
+    EulerKarras,
+    /// Heun (second order) over `steps` points of the Karras σ grid.
+    HeunKarras,
+    /// DPM-Solver++(2M) over `steps` points of the Karras σ grid.
+    #[serde(rename = "dpmpp-2m")]
+    DpmPp2m,
 }
 
 /// `[sampler]`: how to draw samples from the trained model.
@@ -24,7 +31,7 @@ pub enum SamplerName {
 pub struct SamplerSpec {
     /// The sampler family.
     pub kind: SamplerName,
-    /// Sampling steps S (DDIM) or K (iDDPM); DDPM always runs all T.
+    /// Sampling steps S (DDIM, the Karras samplers) or K (iDDPM); DDPM always runs all T.
     pub steps: usize,
     /// DDIM's η ≥ 0 (0: deterministic).
     pub eta: f64,
@@ -75,6 +82,16 @@ impl SamplerSpec {
                 steps: self.steps,
                 variance: DdpmVariance::BetaTilde,
             },
+            SamplerName::EulerKarras => self.karras(KarrasSolver::Euler),
+            SamplerName::HeunKarras => self.karras(KarrasSolver::Heun),
+            SamplerName::DpmPp2m => self.karras(KarrasSolver::DpmPp2m),
+        }
+    }
+
+    fn karras(&self, solver: KarrasSolver) -> SamplerKind {
+        SamplerKind::Karras {
+            solver,
+            steps: self.steps,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod process;
 pub mod quality;
 pub mod rng;
 pub mod sampler;
+pub mod sampler_ode;
 pub mod schedule;
 pub mod vlb;
 
@@ -28,6 +29,7 @@ pub use sampler::{
     DdpmVariance, SamplerError, SamplerKind, SamplerPlan, Spacing, Step, StepOutput, Update,
     ddim_sigma, ddim_timesteps, iddpm_timesteps, run_plan,
 };
+pub use sampler_ode::{KarrasSolver, Solver, karras_sigmas, karras_timesteps, timestep_for_sigma};
 pub use schedule::{
     Badges, MAX_STEPS, Param, ScheduleError, ScheduleKind, ScheduleSpec, ScheduleTable,
 };

@@ -6,8 +6,15 @@
 //! - posterior form (DDPM, improved-DDPM strided): x' = c₀·x̂₀ + c_t·x_t + σ·z [eq. 3, 6, 8];
 //! - DDIM form: x' = √ᾱ_{t'}·x̂₀ + √(1 − ᾱ_{t'} − σ²)·ε̂ + σ·z [eq. 7].
 //!
+//! The probability-flow ODE samplers on the Karras σ grid (Euler, Heun, DPM-Solver++(2M); see
+//! [`super::sampler_ode`]) add two rules that need more than one ε̂: a multistep update that also
+//! reuses the previous step's x̂₀, and Heun's update that asks the model a second time. A
+//! [`Solver`] runs any step with what it needs; [`Step::apply`] alone is the memoryless,
+//! one-call form.
+//!
 //! No noise is added on the last step (t' = 0).
 
+use super::sampler_ode::{KarrasSolver, Solver};
 use super::{Posterior, Real, ScheduleTable};
 use serde::{Deserialize, Serialize};
 
@@ -141,6 +148,32 @@ pub enum Update {
         /// √(1 − ᾱ_{t'} − σ²).
         coef_eps: f64,
     },
+    /// DPM-Solver++(2M): x' = c_t·x_t + c₀·x̂₀ + c₋·x̂₀_prev, where x̂₀_prev is the x̂₀ of the
+    /// step at `prev_t` (see [`super::sampler_ode`]). Without it (memoryless [`Step::apply`], or
+    /// a chain resumed mid-plan) x̂₀_prev = x̂₀, which is the first-order (DDIM η = 0) step.
+    Multistep {
+        /// c_t = √(1 − ᾱ_{t'})/√(1 − ᾱ_t).
+        coef_xt: f64,
+        /// c₀ = √ᾱ_{t'}·(1 − e^{−h})·(1 + 1/(2r)).
+        coef_x0: f64,
+        /// c₋ = −√ᾱ_{t'}·(1 − e^{−h})/(2r).
+        coef_prev: f64,
+        /// The timestep whose x̂₀ the update extrapolates from.
+        prev_t: usize,
+    },
+    /// Heun on the probability-flow ODE: the Euler predictor x̃ = √ᾱ_{t'}·x̂₀ + √(1 − ᾱ_{t'})·ε̂,
+    /// a second ε̂' = ε̂(x̃, t'), then x' = c_t·x_t + c_s·(ε̂ + ε̂'). [`Step::apply`] alone stops
+    /// at the predictor (one Euler step).
+    Heun {
+        /// √ᾱ_{t'} (the predictor's weight of x̂₀, and the signal rate at t').
+        coef_x0: f64,
+        /// √(1 − ᾱ_{t'}) (the predictor's weight of ε̂, and the noise rate at t').
+        coef_eps: f64,
+        /// c_t = √ᾱ_{t'}/√ᾱ_t.
+        coef_xt: f64,
+        /// c_s = √ᾱ_{t'}·(σ_{t'} − σ_t)/2, with σ = √((1 − ᾱ)/ᾱ).
+        coef_slope: f64,
+    },
 }
 
 /// One jump t → t' of a sampler, with every number needed to apply and explain it.
@@ -174,7 +207,9 @@ pub struct StepOutput<'a, S> {
 
 impl Step {
     /// Applies the step: from x_t, the model's ε̂ and fresh z, writes x_{t'} into `x_next`,
-    /// and x̂₀, the ε̂ used and σ·z into `extra`.
+    /// and x̂₀, the ε̂ used and σ·z into `extra`. This is the memoryless one-call form: a
+    /// multistep step is taken to first order and a Heun step stops at its Euler predictor
+    /// (use a [`Solver`] for the full updates).
     pub fn apply<S: Real>(
         &self,
         xt: &[S],
@@ -202,7 +237,16 @@ impl Step {
             let noise = self.sigma * z[i].to_f64();
             let mean = match self.update {
                 Update::Posterior { coef_x0, coef_xt } => coef_x0 * x0 + coef_xt * x,
-                Update::Ddim { coef_x0, coef_eps } => coef_x0 * x0 + coef_eps * e,
+                Update::Ddim { coef_x0, coef_eps }
+                | Update::Heun {
+                    coef_x0, coef_eps, ..
+                } => coef_x0 * x0 + coef_eps * e,
+                Update::Multistep {
+                    coef_xt,
+                    coef_x0,
+                    coef_prev,
+                    ..
+                } => coef_xt * x + (coef_x0 + coef_prev) * x0,
             };
             x_next[i] = S::from_f64(mean + noise);
             extra.x0[i] = S::from_f64(x0);
@@ -235,6 +279,15 @@ impl Step {
     pub fn is_stochastic(&self) -> bool {
         self.sigma > 0.0
     }
+
+    /// How many times the step asks the model for ε̂: 2 for a Heun step, else 1.
+    pub fn model_calls(&self) -> usize {
+        if matches!(self.update, Update::Heun { .. }) {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 /// Which sampler to plan.
@@ -261,6 +314,14 @@ pub enum SamplerKind {
         steps: usize,
         /// σ² = β' or β̃' of the respaced chain.
         variance: DdpmVariance,
+    },
+    /// A probability-flow ODE solver over `steps` points of the Karras σ grid (ρ = 7, from σ_T
+    /// to σ_1, then 0), snapped to trained timesteps (see [`super::sampler_ode`]).
+    Karras {
+        /// Euler, Heun or DPM-Solver++(2M).
+        solver: KarrasSolver,
+        /// n, the number of grid points (steps; Heun asks the model 2n − 1 times).
+        steps: usize,
     },
 }
 
@@ -303,6 +364,10 @@ impl SamplerPlan {
                     })
                     .collect()
             }
+            SamplerKind::Karras { solver, steps } => {
+                let ts = super::sampler_ode::karras_timesteps(table, steps, big_t)?;
+                super::sampler_ode::karras_steps(table, solver, &ts)
+            }
         };
         Ok(Self { steps })
     }
@@ -310,8 +375,9 @@ impl SamplerPlan {
     /// Plans `kind` to start from x_{t0} instead of x_T (noise-then-denoise, SDEdit-style).
     ///
     /// The sampler is planned on the sub-chain 1..=t0 of `table`: DDPM visits every t ≤ t0,
-    /// DDIM and strided iDDPM keep their step density, visiting ⌈S·t0/T⌉ timesteps of 1..=t0
-    /// (at least one), so the first step always starts exactly at t0.
+    /// DDIM, strided iDDPM and the Karras samplers keep their step density, visiting ⌈S·t0/T⌉
+    /// timesteps of 1..=t0 (at least one; the Karras grid runs from σ_{t0} to σ_1), so the first
+    /// step always starts exactly at t0.
     pub fn starting_at(
         table: &ScheduleTable,
         kind: SamplerKind,
@@ -351,8 +417,18 @@ impl SamplerPlan {
                     })
                     .collect()
             }
+            SamplerKind::Karras { solver, steps } => {
+                check_steps(steps, big_t)?;
+                let ts = super::sampler_ode::karras_timesteps(table, scaled(steps), t0)?;
+                super::sampler_ode::karras_steps(table, solver, &ts)
+            }
         };
         Ok(Self { steps })
+    }
+
+    /// How many times the plan asks the model for ε̂ (Heun asks twice on most steps).
+    pub fn model_calls(&self) -> usize {
+        self.steps.iter().map(Step::model_calls).sum()
     }
 
     /// The first timestep, where sampling starts from x_T ~ N(0, I).
@@ -437,6 +513,8 @@ pub fn run_plan<S: Real>(
     let n = x.len();
     let mut eps = vec![S::from_f64(0.0); n];
     let mut z = vec![S::from_f64(0.0); n];
+    let mut next = vec![S::from_f64(0.0); n];
+    let mut solver = Solver::new(n, clip);
     for step in &plan.steps {
         predict(step.t, x, &mut eps);
         if step.is_stochastic() {
@@ -444,7 +522,8 @@ pub fn run_plan<S: Real>(
         } else {
             z.iter_mut().for_each(|v| *v = S::from_f64(0.0));
         }
-        step.apply_in_place(x, &eps, &z, clip);
+        solver.step(step, x, &eps, &z, &mut predict, &mut next);
+        std::mem::swap(x, &mut next);
     }
 }
 

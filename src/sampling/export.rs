@@ -284,7 +284,7 @@ impl RunCard {
 }
 
 /// A short human name of a sampler, for labels: "DDPM", "DDPM-tilde", "DDIM S=50 eta=0",
-/// "iDDPM K=100".
+/// "iDDPM K=100", "DPM++2M-Karras S=10".
 pub fn sampler_label(kind: &SamplerKind) -> String {
     use crate::diffusion::DdpmVariance;
     match *kind {
@@ -296,5 +296,13 @@ pub fn sampler_label(kind: &SamplerKind) -> String {
         } => "DDPM-tilde".into(),
         SamplerKind::Ddim { steps, eta, .. } => format!("DDIM S={steps} eta={eta}"),
         SamplerKind::Iddpm { steps, .. } => format!("iDDPM K={steps}"),
+        SamplerKind::Karras { solver, steps } => {
+            let name = match solver {
+                crate::diffusion::KarrasSolver::Euler => "Euler-Karras",
+                crate::diffusion::KarrasSolver::Heun => "Heun-Karras",
+                crate::diffusion::KarrasSolver::DpmPp2m => "DPM++2M-Karras",
+            };
+            format!("{name} S={steps}")
+        }
     }
 }

@@ -15,7 +15,7 @@ mod font;
 pub mod job;
 
 use crate::config::Target;
-use crate::diffusion::{Rng, SamplerKind, SamplerPlan, ScheduleTable, Step, StepOutput};
+use crate::diffusion::{KarrasSolver, Rng, SamplerKind, SamplerPlan, ScheduleTable, Solver, Step};
 use crate::model::{CpuUNet, UNet};
 use burn::tensor::{Device, Tensor, TensorData};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,15 +43,32 @@ pub enum SamplerChoice {
     Ddim,
     /// Improved-DDPM strided respacing with K steps (σ² = β̃ of the respaced chain).
     Iddpm,
+    /// Euler on the probability-flow ODE over S points of the Karras σ grid (DDIM η = 0 on
+    /// those timesteps; S model calls).
+    #[value(name = "euler-karras")]
+    #[serde(rename = "euler-karras")]
+    EulerKarras,
+    /// Heun (second order) over S points of the Karras σ grid (2S − 1 model calls).
+    #[value(name = "heun-karras")]
+    #[serde(rename = "heun-karras")]
+    HeunKarras,
+    /// DPM-Solver++(2M), second-order multistep, over S points of the Karras σ grid (S model
+    /// calls).
+    #[value(name = "dpmpp-2m", alias = "dpm-solver++")]
+    #[serde(rename = "dpmpp-2m")]
+    DpmPp2m,
 }
 
 impl SamplerChoice {
     /// Every sampler, in menu order.
-    pub const ALL: [SamplerChoice; 4] = [
+    pub const ALL: [SamplerChoice; 7] = [
         SamplerChoice::Ddpm,
         SamplerChoice::DdpmTilde,
         SamplerChoice::Ddim,
         SamplerChoice::Iddpm,
+        SamplerChoice::EulerKarras,
+        SamplerChoice::HeunKarras,
+        SamplerChoice::DpmPp2m,
     ];
 
     /// The menu label.
@@ -61,7 +78,43 @@ impl SamplerChoice {
             SamplerChoice::DdpmTilde => "DDPM (σ² = β-tilde)",
             SamplerChoice::Ddim => "DDIM",
             SamplerChoice::Iddpm => "iDDPM strided",
+            SamplerChoice::EulerKarras => "Euler (Karras σ)",
+            SamplerChoice::HeunKarras => "Heun (Karras σ)",
+            SamplerChoice::DpmPp2m => "DPM-Solver++ (2M, Karras σ)",
         }
+    }
+
+    /// What the sampler does, for the menu's tooltip.
+    pub fn tooltip(self) -> &'static str {
+        match self {
+            SamplerChoice::Ddpm => "Ancestral DDPM over all T steps with σ² = β (Ho et al. Alg. 2)",
+            SamplerChoice::DdpmTilde => {
+                "Ancestral DDPM over all T steps with σ² = β̃, the posterior variance"
+            }
+            SamplerChoice::Ddim => {
+                "DDIM over S of the T steps; η = 0 is deterministic, η = 1 is DDPM-like"
+            }
+            SamplerChoice::Iddpm => "Improved-DDPM strided respacing over K steps (σ² = β̃')",
+            SamplerChoice::EulerKarras => {
+                "Euler on the probability-flow ODE over S points of the Karras σ grid (ρ = 7, \
+                 dense near the data); deterministic, S model calls. The same update as DDIM η = 0, \
+                 on other timesteps"
+            }
+            SamplerChoice::HeunKarras => {
+                "Heun (second order) on the probability-flow ODE over S points of the Karras σ \
+                 grid: an Euler guess, then a correction with the slope at its end; \
+                 deterministic, 2S − 1 model calls"
+            }
+            SamplerChoice::DpmPp2m => {
+                "DPM-Solver++ (2M) over S points of the Karras σ grid: second order by reusing \
+                 the previous step's x̂₀ (multistep); deterministic, S model calls"
+            }
+        }
+    }
+
+    /// Whether the sampler takes a step count (all but full DDPM).
+    pub fn has_steps(self) -> bool {
+        !matches!(self, SamplerChoice::Ddpm | SamplerChoice::DdpmTilde)
     }
 
     /// The sampler with these settings (`steps` is ignored by DDPM, `eta` and `spacing` by
@@ -83,6 +136,38 @@ impl SamplerChoice {
             SamplerChoice::Iddpm => SamplerKind::Iddpm {
                 steps,
                 variance: DdpmVariance::BetaTilde,
+            },
+            SamplerChoice::EulerKarras => SamplerKind::Karras {
+                solver: KarrasSolver::Euler,
+                steps,
+            },
+            SamplerChoice::HeunKarras => SamplerKind::Karras {
+                solver: KarrasSolver::Heun,
+                steps,
+            },
+            SamplerChoice::DpmPp2m => SamplerKind::Karras {
+                solver: KarrasSolver::DpmPp2m,
+                steps,
+            },
+        }
+    }
+
+    /// The menu entry that plans `kind`.
+    pub fn of_kind(kind: &SamplerKind) -> Self {
+        use crate::diffusion::DdpmVariance;
+        match kind {
+            SamplerKind::Ddpm {
+                variance: DdpmVariance::Beta,
+            } => SamplerChoice::Ddpm,
+            SamplerKind::Ddpm {
+                variance: DdpmVariance::BetaTilde,
+            } => SamplerChoice::DdpmTilde,
+            SamplerKind::Ddim { .. } => SamplerChoice::Ddim,
+            SamplerKind::Iddpm { .. } => SamplerChoice::Iddpm,
+            SamplerKind::Karras { solver, .. } => match solver {
+                KarrasSolver::Euler => SamplerChoice::EulerKarras,
+                KarrasSolver::Heun => SamplerChoice::HeunKarras,
+                KarrasSolver::DpmPp2m => SamplerChoice::DpmPp2m,
             },
         }
     }
@@ -570,7 +655,7 @@ pub fn run_chain(
         .map(|i| Rng::stream(spec.noise_seed ^ Z_SALT, (spec.first_index + i) as u64))
         .collect();
     let (mut eps, mut z, mut next) = (vec![0f32; len], vec![0f32; len], vec![0f32; len]);
-    let (mut x0, mut e_used, mut noise) = (vec![0f32; len], vec![0f32; len], vec![0f32; len]);
+    let mut solver = Solver::new(len, spec.clip);
     let stride = spec.stride.max(1);
     let table = den.table;
     for (k, step) in spec.plan.steps.iter().enumerate() {
@@ -591,18 +676,11 @@ pub fn run_chain(
         } else {
             z.iter_mut().for_each(|v| *v = 0.0);
         }
-        step.apply(
-            &x,
-            &eps,
-            &z,
-            spec.clip,
-            &mut next,
-            StepOutput {
-                x0: &mut x0,
-                eps: &mut e_used,
-                noise: &mut noise,
-            },
-        );
+        // Heun's second ε̂ is asked at t' on its Euler guess, with the same guidance.
+        let mut again = |t: usize, xs: &[f32], out: &mut [f32]| {
+            den.predict_guided(t, xs, spec.first_index, spec.guidance.as_ref(), out);
+        };
+        solver.step(step, &x, &eps, &z, &mut again, &mut next);
         let stat = StepStat {
             t: step.t,
             var_xt: grid_variance(&x, spec.n),
@@ -613,9 +691,9 @@ pub fn run_chain(
             t: step.t,
             step: Some(*step),
             xt: QFrame::encode(&x),
-            x0: QFrame::encode(&x0),
-            eps: QFrame::encode(&e_used),
-            noise: QFrame::encode(&noise),
+            x0: QFrame::encode(&solver.x0),
+            eps: QFrame::encode(&solver.eps),
+            noise: QFrame::encode(&solver.noise),
         });
         sink(stat, frame);
         std::mem::swap(&mut x, &mut next);

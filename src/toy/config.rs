@@ -22,7 +22,7 @@ pub struct ToyLabConfig {
     pub seed: u64,
     /// The noise schedule (T is small in 2-D).
     pub schedule: ScheduleSpec,
-    /// The sampler: ddpm, ddim, langevin or annealed.
+    /// The sampler: ddpm, ddim, euler-karras, heun-karras, dpmpp-2m, langevin or annealed.
     pub sampler: String,
     /// The MLP's shape.
     pub mlp: ToyMlpConfig,

@@ -1,4 +1,5 @@
-//! Sampling in the 2-D lab: DDPM, DDIM(η), Langevin and annealed Langevin driven by either the
+//! Sampling in the 2-D lab: DDPM, DDIM(η), the probability-flow ODE solvers on the Karras σ grid
+//! (Euler, Heun, DPM-Solver++(2M)), Langevin and annealed Langevin driven by either the
 //! closed-form score of a Gaussian mixture or a learned ε-predictor, with every step recorded so
 //! the lab can replay the particle cloud with trails.
 //!
@@ -10,8 +11,8 @@
 
 use crate::diffusion::langevin::{annealed_plan, langevin_plan, langevin_update};
 use crate::diffusion::{
-    DdpmVariance, GaussianMixture, LangevinError, Rng, SamplerError, SamplerKind, SamplerPlan,
-    ScheduleTable, Spacing, geometric_sigmas,
+    DdpmVariance, GaussianMixture, KarrasSolver, LangevinError, Rng, SamplerError, SamplerKind,
+    SamplerPlan, ScheduleTable, Solver, Spacing, geometric_sigmas,
 };
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +86,14 @@ pub enum ToySampler {
         /// η ≥ 0.
         eta: f64,
     },
+    /// A probability-flow ODE solver over `steps` points of the Karras σ grid, from
+    /// x_T ~ N(0, I) (see [`crate::diffusion::sampler_ode`]).
+    Karras {
+        /// Euler, Heun or DPM-Solver++(2M).
+        solver: KarrasSolver,
+        /// The number of grid points.
+        steps: usize,
+    },
     /// Seed 001's Langevin dynamics x ← x + (ε/2)·s(x) + √ε·z at the smallest noise level σ,
     /// from a uniform start.
     Langevin {
@@ -113,13 +122,31 @@ pub enum ToySampler {
 
 impl ToySampler {
     /// The command-line names, in menu order.
-    pub const NAMES: [&'static str; 4] = ["ddpm", "ddim", "langevin", "annealed"];
+    pub const NAMES: [&'static str; 7] = [
+        "ddpm",
+        "ddim",
+        "langevin",
+        "annealed",
+        "euler-karras",
+        "heun-karras",
+        "dpmpp-2m",
+    ];
+
+    /// The grid points of the Karras samplers by default.
+    pub const KARRAS_STEPS: usize = 20;
 
     /// The sampler named `name` with the lab's default parameters and DDIM η = `eta`.
     pub fn from_name(name: &str, eta: f64) -> Option<Self> {
+        let karras = |solver| Self::Karras {
+            solver,
+            steps: Self::KARRAS_STEPS,
+        };
         Some(match name {
             "ddpm" => Self::Ddpm,
             "ddim" => Self::Ddim { steps: 50, eta },
+            "euler-karras" => karras(KarrasSolver::Euler),
+            "heun-karras" => karras(KarrasSolver::Heun),
+            "dpmpp-2m" => karras(KarrasSolver::DpmPp2m),
             "langevin" => Self::default_langevin(),
             "annealed" => Self::default_annealed(),
             _ => return None,
@@ -151,6 +178,11 @@ impl ToySampler {
         match self {
             Self::Ddpm => "ddpm",
             Self::Ddim { .. } => "ddim",
+            Self::Karras { solver, .. } => match solver {
+                KarrasSolver::Euler => "euler-karras",
+                KarrasSolver::Heun => "heun-karras",
+                KarrasSolver::DpmPp2m => "dpmpp-2m",
+            },
             Self::Langevin { .. } => "langevin",
             Self::Annealed { .. } => "annealed",
         }
@@ -161,14 +193,32 @@ impl ToySampler {
         match self {
             Self::Ddpm => "DDPM".into(),
             Self::Ddim { steps, eta } => format!("DDIM (S={steps}, η={eta})"),
+            Self::Karras { solver, steps } => {
+                let name = match solver {
+                    KarrasSolver::Euler => "Euler",
+                    KarrasSolver::Heun => "Heun",
+                    KarrasSolver::DpmPp2m => "DPM-Solver++ (2M)",
+                };
+                format!("{name} (Karras σ, S={steps})")
+            }
             Self::Langevin { .. } => "Langevin".into(),
             Self::Annealed { .. } => "Annealed Langevin".into(),
         }
     }
 
-    /// Whether it starts from N(0, I) at t = T (DDPM, DDIM) rather than a uniform square.
+    /// Whether it starts from N(0, I) at t = T (DDPM, DDIM, the Karras samplers) rather than a
+    /// uniform square.
     pub fn starts_from_noise(&self) -> bool {
-        matches!(self, Self::Ddpm | Self::Ddim { .. })
+        matches!(self, Self::Ddpm | Self::Ddim { .. } | Self::Karras { .. })
+    }
+
+    /// The same sampler with `steps` steps (DDIM and the Karras samplers; others unchanged).
+    pub fn with_steps(self, steps: usize) -> Self {
+        match self {
+            Self::Ddim { eta, .. } => Self::Ddim { steps, eta },
+            Self::Karras { solver, .. } => Self::Karras { solver, steps },
+            s => s,
+        }
     }
 }
 
@@ -219,6 +269,10 @@ pub fn sample_frames(
                 eta,
                 spacing: Spacing::Trailing,
             },
+            ToySampler::Karras { solver, steps } => SamplerKind::Karras {
+                solver,
+                steps: steps.clamp(1, table.steps()),
+            },
             _ => SamplerKind::Ddpm {
                 variance: DdpmVariance::Beta,
             },
@@ -232,6 +286,8 @@ pub fn sample_frames(
         let k = every(plan.steps.len());
         let mut eps = vec![0.0; x.len()];
         let mut z = vec![0.0; x.len()];
+        let mut next = vec![0.0; x.len()];
+        let mut solver = Solver::new(x.len(), false);
         for (i, step) in plan.steps.iter().enumerate() {
             if !keep_going() {
                 return Err(ToySampleError::Cancelled);
@@ -242,7 +298,9 @@ pub fn sample_frames(
             } else {
                 z.iter_mut().for_each(|v| *v = 0.0);
             }
-            step.apply_in_place(&mut x, &eps, &z, false);
+            let mut again = |t: usize, xs: &[f64], out: &mut [f64]| model.eps(t, xs, out);
+            solver.step(step, &x, &eps, &z, &mut again, &mut next);
+            std::mem::swap(&mut x, &mut next);
             if (i + 1) % k == 0 || i + 1 == plan.steps.len() {
                 frames.push(Frame {
                     label: format!("t = {}", step.t_prev),

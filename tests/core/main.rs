@@ -4,6 +4,7 @@ mod data_loaders;
 mod data_triangles;
 mod forward_explore;
 mod layers;
+mod ode_samplers;
 mod oracles;
 mod presets;
 mod properties;

@@ -332,6 +332,7 @@ fn predicted_variance(table: &ScheduleTable, plan: &SamplerPlan, kind: SamplerKi
                 };
                 (c0 * a * s * s / v + ct, sigma2)
             }
+            SamplerKind::Karras { .. } => unreachable!("only ancestral and DDIM plans here"),
         };
         var = k * k * var + sigma2;
     }

@@ -129,6 +129,15 @@ impl PlayerView {
                 );
             }
         }
+        if matches!(
+            self.a.settings.kind(),
+            crate::diffusion::SamplerKind::Karras { .. }
+        ) {
+            ui.colored_label(
+                Color32::LIGHT_RED,
+                "The Karras ODE samplers add no noise: the k continuations will be the same image",
+            );
+        }
         ui.horizontal(|ui| {
             let l = ui.label("k");
             ui.add(egui::DragValue::new(&mut self.fork_k).range(1..=64))

@@ -88,7 +88,7 @@ impl ComparePair {
 pub struct PaneSettings {
     /// The sampler.
     pub sampler: SamplerChoice,
-    /// S (DDIM) or K (iDDPM).
+    /// S (DDIM, the Karras samplers) or K (iDDPM).
     pub steps: usize,
     /// DDIM's η.
     pub eta: f64,
@@ -421,6 +421,9 @@ impl PlayerView {
             SamplerName::DdpmTilde => SamplerChoice::DdpmTilde,
             SamplerName::Ddim => SamplerChoice::Ddim,
             SamplerName::Iddpm => SamplerChoice::Iddpm,
+            SamplerName::EulerKarras => SamplerChoice::EulerKarras,
+            SamplerName::HeunKarras => SamplerChoice::HeunKarras,
+            SamplerName::DpmPp2m => SamplerChoice::DpmPp2m,
         };
         self.a.settings.steps = spec.steps;
         self.a.settings.eta = spec.eta;
@@ -542,25 +545,19 @@ impl PlayerView {
     /// sampler, weights, grid size, seed and clip, then samples once the model is loaded.
     /// Guidance settings on the card are not restored (the CLI's `--from-card` does that).
     pub fn open_card(&mut self, card: &crate::sampling::export::RunCard) {
-        use crate::diffusion::{DdpmVariance, SamplerKind};
+        use crate::diffusion::SamplerKind;
         let s = &mut self.a.settings;
+        s.sampler = SamplerChoice::of_kind(&card.sampler);
         match card.sampler {
-            SamplerKind::Ddpm { variance } => {
-                s.sampler = match variance {
-                    DdpmVariance::Beta => SamplerChoice::Ddpm,
-                    DdpmVariance::BetaTilde => SamplerChoice::DdpmTilde,
-                };
-            }
+            SamplerKind::Ddpm { .. } => {}
             SamplerKind::Ddim {
                 steps,
                 eta,
                 spacing,
             } => {
-                s.sampler = SamplerChoice::Ddim;
                 (s.steps, s.eta, s.spacing) = (steps, eta, spacing);
             }
-            SamplerKind::Iddpm { steps, .. } => {
-                s.sampler = SamplerChoice::Iddpm;
+            SamplerKind::Iddpm { steps, .. } | SamplerKind::Karras { steps, .. } => {
                 s.steps = steps;
             }
         }

@@ -482,7 +482,8 @@ fn pane_settings_ui(ui: &mut egui::Ui, id: &str, s: &mut PaneSettings, caps: Pan
         .selected_text(s.sampler.label())
         .show_ui(ui, |ui| {
             for c in SamplerChoice::ALL {
-                ui.selectable_value(&mut s.sampler, c, c.label());
+                ui.selectable_value(&mut s.sampler, c, c.label())
+                    .on_hover_text(c.tooltip());
             }
         })
         .response
@@ -510,6 +511,14 @@ fn pane_settings_ui(ui: &mut egui::Ui, id: &str, s: &mut PaneSettings, caps: Pan
             let l = ui.label("K");
             ui.add(egui::DragValue::new(&mut s.steps).range(1..=1000))
                 .labelled_by(l.id);
+        }
+        SamplerChoice::EulerKarras | SamplerChoice::HeunKarras | SamplerChoice::DpmPp2m => {
+            let l = ui.label("S");
+            ui.add(egui::DragValue::new(&mut s.steps).range(1..=1000))
+                .labelled_by(l.id)
+                .on_hover_text(
+                    "Points of the Karras σ grid (ρ = 7), each snapped to the nearest trained t",
+                );
         }
         SamplerChoice::Ddpm | SamplerChoice::DdpmTilde => {
             ui.label("all T steps");

@@ -144,6 +144,32 @@ pub fn equation_lines(step: &Step, beta: f64) -> Vec<String> {
                 step.sigma
             ));
         }
+        Update::Multistep {
+            coef_xt,
+            coef_x0,
+            coef_prev,
+            prev_t,
+        } => {
+            lines.push(format!(
+                "x_t′ = c_t·x_t + c₀·x̂₀ + c₋·x̂₀(t = {prev_t})   (DPM-Solver++ 2M)"
+            ));
+            lines.push(format!(
+                "x_t′ = {coef_xt:.4}·x_t + {coef_x0:.4}·x̂₀ + {coef_prev:.4}·x̂₀(t = {prev_t})"
+            ));
+        }
+        Update::Heun {
+            coef_x0,
+            coef_eps,
+            coef_xt,
+            coef_slope,
+        } => {
+            lines.push(format!(
+                "x̃ = {coef_x0:.4}·x̂₀ + {coef_eps:.4}·ε̂   (Euler guess at t′), ε̂′ = ε̂(x̃, t′)"
+            ));
+            lines.push(format!(
+                "x_t′ = {coef_xt:.4}·x_t + {coef_slope:.4}·(ε̂ + ε̂′)   (Heun)"
+            ));
+        }
     }
     lines
 }

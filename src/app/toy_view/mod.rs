@@ -270,7 +270,7 @@ impl ToyView {
     }
 
     fn current_sampler(&self) -> ToySampler {
-        let name = ToySampler::NAMES[self.sampler.min(3)];
+        let name = ToySampler::NAMES[self.sampler.min(ToySampler::NAMES.len() - 1)];
         match ToySampler::from_name(name, self.config.eta) {
             Some(ToySampler::Ddim { eta, .. }) => ToySampler::Ddim {
                 steps: self.config.ddim_steps,

@@ -107,13 +107,14 @@ impl ToyView {
                 .selected_text(sampler_label(self.sampler))
                 .show_ui(ui, |ui| {
                     for i in 0..ToySampler::NAMES.len() {
-                        ui.selectable_value(&mut self.sampler, i, sampler_label(i));
+                        ui.selectable_value(&mut self.sampler, i, sampler_label(i))
+                            .on_hover_text(sampler_tooltip(i));
                     }
                 })
                 .response
                 .labelled_by(l.id);
         });
-        if ToySampler::NAMES[self.sampler.min(3)] == "ddim" {
+        if ToySampler::NAMES.get(self.sampler).copied() == Some("ddim") {
             ui.horizontal(|ui| {
                 let l = ui.label("η");
                 ui.add(egui::Slider::new(&mut self.config.eta, 0.0..=1.0))
@@ -195,8 +196,38 @@ fn sampler_label(i: usize) -> &'static str {
     match ToySampler::NAMES.get(i).copied() {
         Some("ddpm") => "DDPM",
         Some("ddim") => "DDIM (η)",
+        Some("euler-karras") => "Euler (Karras σ)",
+        Some("heun-karras") => "Heun (Karras σ)",
+        Some("dpmpp-2m") => "DPM-Solver++ (2M)",
         Some("langevin") => "Langevin",
-        _ => "Annealed Langevin",
+        Some("annealed") => "Annealed Langevin",
+        _ => "?",
+    }
+}
+
+fn sampler_tooltip(i: usize) -> String {
+    let karras = ToySampler::KARRAS_STEPS;
+    match ToySampler::NAMES.get(i).copied() {
+        Some("ddpm") => "Ancestral DDPM over all T steps, from N(0, I)".into(),
+        Some("ddim") => "DDIM over 50 steps with the η below, from N(0, I)".into(),
+        Some("euler-karras") => format!(
+            "Euler on the probability-flow ODE over {karras} points of the Karras σ grid; \
+             deterministic, {karras} score calls"
+        ),
+        Some("heun-karras") => format!(
+            "Heun (second order) over {karras} points of the Karras σ grid; deterministic, \
+             {} score calls",
+            2 * karras - 1
+        ),
+        Some("dpmpp-2m") => format!(
+            "DPM-Solver++ (2M): second-order multistep over {karras} points of the Karras σ \
+             grid; deterministic, {karras} score calls"
+        ),
+        Some("langevin") => "Langevin dynamics at σ = 0.01 from a uniform square".into(),
+        Some("annealed") => {
+            "Annealed Langevin (NCSN) from σ = 1 to 0.01, from a uniform square".into()
+        }
+        _ => String::new(),
     }
 }
 
