@@ -5,6 +5,7 @@ mod commands;
 mod common;
 mod forward;
 mod guidance;
+mod ode_samplers;
 mod quality;
 mod safety;
 mod toy;
