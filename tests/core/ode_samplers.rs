@@ -94,6 +94,16 @@ fn karras_grid_matches_edm_eq5_by_hand() {
     // Heun asks the model twice on every step but the last (a plain Euler step to σ = 0).
     let heun = SamplerPlan::new(&table, karras(KarrasSolver::Heun, 10)).unwrap();
     assert_eq!(heun.model_calls(), 19);
+    // Noise-then-denoise from t0 = 500 keeps the step density: ⌈10·500/1000⌉ = 5 grid points
+    // from σ_500 down to σ_1, the first exactly at t0.
+    let part = SamplerPlan::starting_at(&table, karras(KarrasSolver::DpmPp2m, 10), 500).unwrap();
+    assert_eq!(part.first_t(), 500);
+    assert!(
+        part.steps.len() <= 5 && part.steps.len() >= 4,
+        "{}",
+        part.steps.len()
+    );
+    assert_eq!(part.steps.last().map(|s| (s.t, s.t_prev)), Some((1, 0)));
     // Out-of-range step counts are refused like DDIM's.
     assert!(SamplerPlan::new(&table, karras(KarrasSolver::Euler, 0)).is_err());
     assert!(SamplerPlan::new(&table, karras(KarrasSolver::Euler, 1001)).is_err());
