@@ -455,14 +455,7 @@ pub fn noise_images(n: usize, shape: [usize; 3], seed: u64) -> Vec<f32> {
 /// Reads a preset's `[grid]` table (missing keys get [`Grid`]'s defaults: seed 001's
 /// η ∈ {0, 0.2, 0.5, 1} and S ∈ {10, 20, 50, 100}, trailing spacing, clipped).
 pub fn grid_from_preset(text: &str) -> Result<Grid, String> {
-    let doc: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
-    let Some(grid) = doc.get("grid") else {
-        return Err("this preset has no [grid] table".into());
-    };
-    let grid: Grid = grid
-        .clone()
-        .try_into()
-        .map_err(|e: toml::de::Error| format!("grid: {}", e.message()))?;
-    grid.validate()?;
-    Ok(grid)
+    crate::config::Preset::from_toml(text)?
+        .grid
+        .ok_or_else(|| "this preset has no [grid] table".to_owned())
 }

@@ -741,131 +741,45 @@ pub fn run_study(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Study presets: a tolerant mirror of the preset schema (the `[study]` and `[grid]` tables of a
-// preset; the run settings are the preset's usual tables).
+// Study presets: the `[study]` table of a preset, read by the preset schema (the only parser).
 
 /// Reads a preset's `[study]` table into a plan. `epochs` / `steps_per_epoch` override the
-/// preset. Errors name the preset and the field.
+/// preset. The whole preset is checked as `Preset::from_toml` checks it; errors name the
+/// field.
 pub fn study_from_preset(
     text: &str,
     epochs: Option<usize>,
     steps_per_epoch: Option<usize>,
 ) -> Result<StudyPlan, String> {
-    let doc: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
-    let base = base_config(&doc)?;
-    let Some(study) = doc.get("study").and_then(toml::Value::as_table) else {
+    let preset = crate::config::Preset::from_toml(text)?;
+    let Some(study) = preset.study.clone() else {
         return Err("this preset has no [study] table".into());
     };
-    let schedules = match study.get("schedules") {
-        Some(v) => v
-            .clone()
-            .try_into::<Vec<ScheduleSpec>>()
-            .map_err(|e| format!("study.schedules: {e}"))?,
-        None => vec![base.schedule.clone()],
+    let base = preset.into_run_config();
+    let schedules = if study.schedules.is_empty() {
+        vec![base.schedule.clone()]
+    } else {
+        study.schedules
     };
-    let data = match study.get("preps").or_else(|| study.get("data")) {
-        Some(toml::Value::Array(items)) => items
-            .iter()
-            .map(|v| data_item(v, &base.data))
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(_) => return Err("study.preps must be a list".into()),
-        None => vec![base.data.clone()],
-    };
-    let seeds = match study.get("seeds") {
-        Some(toml::Value::Integer(n)) if *n > 0 => (0..*n as u64).collect(),
-        Some(v @ toml::Value::Array(_)) => v
-            .clone()
-            .try_into::<Vec<u64>>()
-            .map_err(|e| format!("study.seeds: {e}"))?,
-        Some(_) => return Err("study.seeds must be a count or a list of seeds".into()),
-        None => (0..5).collect(),
-    };
-    let int = |key: &str| -> Result<Option<usize>, String> {
-        match study.get(key) {
-            None => Ok(None),
-            Some(toml::Value::Integer(n)) if *n >= 0 => Ok(Some(*n as usize)),
-            Some(_) => Err(format!("study.{key} must be a whole number ≥ 0")),
-        }
+    let data = if study.preps.is_empty() {
+        vec![base.data.clone()]
+    } else {
+        study.preps.iter().map(|p| p.resolve(&base.data)).collect()
     };
     let plan = StudyPlan {
         name: base.name.clone(),
         schedules,
         data,
-        seeds,
-        epochs: epochs.or(int("epochs")?).unwrap_or(10),
-        steps_per_epoch: steps_per_epoch.or(int("steps_per_epoch")?.filter(|&n| n > 0)),
-        strip_columns: int("strip_columns")?.unwrap_or(10),
-        strip_steps: int("strip_steps")?.filter(|&n| n > 0),
-        linear_epoch_scale: match study.get("linear_epoch_scale") {
-            None => 1.0,
-            Some(v) => v
-                .as_float()
-                .or_else(|| v.as_integer().map(|i| i as f64))
-                .ok_or("study.linear_epoch_scale must be a number")?,
-        },
+        seeds: study.seeds,
+        epochs: epochs.unwrap_or(study.epochs),
+        steps_per_epoch: steps_per_epoch.or(study.steps_per_epoch.filter(|&n| n > 0)),
+        strip_columns: study.strip_columns.unwrap_or(10),
+        strip_steps: study.strip_steps.filter(|&n| n > 0),
+        linear_epoch_scale: study.linear_epoch_scale.unwrap_or(1.0),
         base,
     };
     plan.validate()?;
     Ok(plan)
-}
-
-/// The run settings of a preset: its `name`, `data`, `schedule`, `model_size`, `model` and
-/// `train` (other tables belong to other parts of the app).
-fn base_config(doc: &toml::Table) -> Result<RunConfig, String> {
-    let keep = [
-        "name",
-        "data",
-        "schedule",
-        "model_size",
-        "model",
-        "train",
-        "rescale_timesteps",
-    ];
-    let mut t = toml::Table::new();
-    for k in keep {
-        if let Some(v) = doc.get(k) {
-            t.insert(k.to_owned(), v.clone());
-        }
-    }
-    let mut config = toml::Value::Table(t)
-        .try_into::<RunConfig>()
-        .map_err(|e| e.to_string())?;
-    // A new run, as from a preset: rescaled t unless the preset says otherwise.
-    config.rescale_timesteps.get_or_insert(true);
-    Ok(config)
-}
-
-/// One entry of `study.preps`: a triangle preparation name, a bundled dataset name, or a full
-/// data table.
-fn data_item(v: &toml::Value, base: &DataSpec) -> Result<DataSpec, String> {
-    match v {
-        toml::Value::String(s) if ["direct", "downsampled", "binary"].contains(&s.as_str()) => {
-            Ok(match base {
-                DataSpec::Triangles {
-                    count, size, seed, ..
-                } => DataSpec::Triangles {
-                    prep: s.clone(),
-                    count: *count,
-                    size: *size,
-                    seed: *seed,
-                },
-                _ => DataSpec::Triangles {
-                    prep: s.clone(),
-                    count: 10_000,
-                    size: 32,
-                    seed: 3,
-                },
-            })
-        }
-        toml::Value::String(s) => Ok(DataSpec::Bundled {
-            name: s.clone(),
-            limit: 0,
-        }),
-        other => other
-            .clone()
-            .try_into::<DataSpec>()
-            .map_err(|e| format!("study.preps: {e}")),
-    }
 }
 
 #[cfg(test)]
@@ -929,8 +843,6 @@ linear_epoch_scale = 1.9
 [grid]
 etas = [0, 0.5, 1]
 steps = [10, 20]
-[lesson]
-steps = []
 "#;
         let plan = study_from_preset(text, None, Some(4)).expect("plan");
         assert_eq!(plan.run_count(), 8);

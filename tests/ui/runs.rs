@@ -214,6 +214,7 @@ fn a_study_runs_in_the_background_shows_its_curves_and_can_be_cancelled() {
         steps_per_epoch: Some(2),
         strip_columns: 4,
         strip_steps: Some(3),
+        linear_epoch_scale: 1.0,
     };
     let mut h = harness(RunsView::new(runs.clone()));
     settle(&mut h);
