@@ -1,5 +1,6 @@
 //! The schedule lab: β, ᾱ and SNR of any number of schedules, overlaid, with live validation.
 
+use crate::diffusion::schedule::TERMINAL_ALPHA_BAR_LIMIT;
 use crate::diffusion::{Badges, Param, ScheduleError, ScheduleKind, ScheduleSpec, ScheduleTable};
 use egui::{Color32, RichText};
 use egui_plot::{Legend, Line, PlotPoint, PlotPoints};
@@ -607,4 +608,17 @@ fn badges_ui(ui: &mut egui::Ui, b: &Badges) {
             ui.colored_label(color, format!("{text}: {mark}"));
         }
     });
+    if b.terminal_snr_warning {
+        // x_T = √ᾱ_T·x₀ + √(1 − ᾱ_T)·ε: the sampler's N(0, I) start is not where this ends.
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!(
+                "terminal SNR: ᾱ_T > {:.0e}, so x_T keeps {:.0} % of the signal (√ᾱ_T = {:.2}) \
+                 and sampling from N(0, I) starts from the wrong prior",
+                TERMINAL_ALPHA_BAR_LIMIT,
+                100.0 * b.alpha_bar_final.sqrt(),
+                b.alpha_bar_final.sqrt()
+            ),
+        );
+    }
 }

@@ -9,6 +9,17 @@ use std::fmt;
 /// The largest number of diffusion steps a schedule may have.
 pub const MAX_STEPS: usize = 100_000;
 
+/// ᾱ_T above this raises the "terminal SNR" warning: x_T = √ᾱ_T·x₀ + √(1 − ᾱ_T)·ε then still
+/// carries √ᾱ_T > 3 % of the signal, so the N(0, I) the sampler starts from is not where the
+/// forward process ends (#15 §4.1; power 10 from 1e-4 to 0.02 over T = 1000 has ᾱ_T = 0.146).
+pub const TERMINAL_ALPHA_BAR_LIMIT: f64 = 1e-3;
+
+/// Whether a schedule ending at `alpha_bar_final` = ᾱ_T should carry the terminal-SNR warning
+/// (ᾱ_T > [`TERMINAL_ALPHA_BAR_LIMIT`]; NaN warns too).
+pub fn terminal_snr_warning(alpha_bar_final: f64) -> bool {
+    alpha_bar_final.is_nan() || alpha_bar_final > TERMINAL_ALPHA_BAR_LIMIT
+}
+
 /// The family of a noise schedule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -558,6 +569,7 @@ impl ScheduleTable {
             beta_strictly_inside_unit: self.beta.iter().all(|&b| b > 0.0 && b < 1.0),
             alpha_bar_strictly_decreasing: self.alpha_bar.first().is_some_and(|&a| a < 1.0)
                 && self.alpha_bar.windows(2).all(|w| w[1] < w[0]),
+            terminal_snr_warning: terminal_snr_warning(self.alpha_bar[n - 1]),
         }
     }
 
@@ -583,4 +595,6 @@ pub struct Badges {
     pub beta_strictly_inside_unit: bool,
     /// ᾱ is strictly decreasing (starting below ᾱ₀ = 1).
     pub alpha_bar_strictly_decreasing: bool,
+    /// ᾱ_T > [`TERMINAL_ALPHA_BAR_LIMIT`]: x_T is not pure noise (the terminal-SNR warning).
+    pub terminal_snr_warning: bool,
 }

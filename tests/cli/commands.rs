@@ -262,7 +262,26 @@ fn schedule_json_has_rows_badges_and_parameters() {
             "{kind}"
         );
         assert_eq!(doc["schedule"]["kind"], serde_json::json!(kind));
+        // Both end in noise (ᾱ_T = 4.0e-5 and 2.4e-9 ≤ 1e-3).
+        assert_eq!(
+            doc["badges"]["terminal_snr_warning"],
+            serde_json::json!(false),
+            "{kind}"
+        );
     }
+    // The terminal-SNR warning (#15 §4.1): ᾱ_T > 1e-3. T = 5 above ends at ᾱ₅ = 0.95; power 10
+    // over T = 1000 at 0.14558 (NumPy: np.prod(1 - (1e-4 + (0.02 - 1e-4) * u**10))).
+    assert_eq!(badges["terminal_snr_warning"], serde_json::json!(true));
+    let text = ok(&[
+        "schedule", "--kind", "power", "--power", "10", "--format", "json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        doc["badges"]["terminal_snr_warning"],
+        serde_json::json!(true)
+    );
+    let final_ab = doc["badges"]["alpha_bar_final"].as_f64().unwrap();
+    assert!((final_ab - 0.14557807099661943).abs() < 1e-9, "{final_ab}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ mod safe_files;
 mod ssim_reference;
 mod state_json;
 mod statistics;
+mod terminal_snr;
 mod toy_datasets;
 mod toy_fields;
 mod toy_samplers;

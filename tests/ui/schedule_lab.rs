@@ -188,3 +188,58 @@ fn the_legend_goes_where_the_curves_are_not() {
     let c = emptiest_corner(&alpha_bar);
     assert_eq!(in_box(&alpha_bar, c), 0, "{c:?}");
 }
+
+#[test]
+fn the_terminal_snr_warning_marks_power_10_and_not_linear() {
+    // #15 §4.1. ᾱ_T from NumPy (β₁ = 1e-4, β_T = 0.02, T = 1000): linear 4.036e-5, power 1.5
+    // 2.997e-4, power 2 1.139e-3, power 10 0.14558 (√ = 0.3815); the warning is ᾱ_T > 1e-3.
+    use diffusion_lab::diffusion::ScheduleSpec;
+    let mut harness = lab_harness();
+    harness.get_by_label_contains("ᾱ_T = 4.036e-5");
+    assert!(
+        harness.query_by_label_contains("terminal SNR").is_none(),
+        "linear and cosine end in noise"
+    );
+    let power = |p: f64| ScheduleSpec {
+        power: p,
+        ..ScheduleSpec::new(ScheduleKind::Power, 1000)
+    };
+    harness.state_mut().entries[1].spec = power(10.0);
+    harness.run();
+    harness.get_by_label_contains("ᾱ_T = 1.456e-1");
+    let text = label_of(&harness.get_by_label_contains("terminal SNR"));
+    assert!(
+        text.contains("ᾱ_T > 1e-3") && text.contains("keeps 38 % of the signal (√ᾱ_T = 0.38)"),
+        "{text}"
+    );
+    // The schedule-study lesson's five schedules: power 2 is just over the line, power 10 far.
+    let study = diffusion_lab::config::SHIPPED_PRESETS
+        .iter()
+        .find(|(n, _)| *n == "schedule-study")
+        .map(|(_, text)| diffusion_lab::config::Preset::from_toml(text).unwrap())
+        .unwrap()
+        .study
+        .unwrap();
+    harness.state_mut().set_schedules(&study.schedules);
+    harness.run();
+    let warned: Vec<String> = harness
+        .get_all_by_label_contains("terminal SNR")
+        .map(|n| label_of(&n))
+        .collect();
+    assert_eq!(warned.len(), 2, "{warned:?}");
+    assert!(warned[0].contains("keeps 3 % of the signal (√ᾱ_T = 0.03)"));
+    assert!(warned[1].contains("keeps 38 %"));
+    // Back to linear: no warning.
+    harness
+        .state_mut()
+        .set_schedules(&[ScheduleSpec::new(ScheduleKind::Linear, 1000)]);
+    harness.run();
+    assert!(harness.query_by_label_contains("terminal SNR").is_none());
+}
+
+/// The text of a node's label.
+fn label_of(node: &egui_kittest::Node<'_>) -> String {
+    use egui_kittest::kittest::NodeT;
+    let node = node.accesskit_node();
+    node.label().or_else(|| node.value()).unwrap_or_default()
+}
