@@ -420,3 +420,56 @@ fn raw_is_offered_only_where_the_model_has_raw_weights() {
         diffusion_lab::sampling::export::Weights::Ema
     );
 }
+
+/// #15 §5: the sampler picker offers Euler and Heun on the Karras σ grid and DPM-Solver++ (2M),
+/// each with a tooltip; a DPM-Solver++ chain records x_t per step like the others and its
+/// equation panel writes out the multistep update.
+#[test]
+fn the_sampler_picker_offers_the_karras_samplers() {
+    use diffusion_lab::sampling::SamplerChoice;
+    use egui::accesskit::Role;
+    let mut h = harness();
+    h.step();
+    run_until(&mut h, "the first chain", |v| {
+        !v.is_busy() && v.frames() > 0
+    });
+    h.get_by_role_and_label(Role::ComboBox, "A").click();
+    // The popup opens on the frame after the click.
+    for _ in 0..3 {
+        h.step();
+    }
+    let new = [
+        SamplerChoice::EulerKarras,
+        SamplerChoice::HeunKarras,
+        SamplerChoice::DpmPp2m,
+    ];
+    for c in new {
+        h.get_by_label(c.label());
+        assert!(!c.tooltip().is_empty());
+    }
+    h.get_by_label(SamplerChoice::DpmPp2m.label()).click();
+    h.step();
+    assert_eq!(h.state().a.settings.sampler, SamplerChoice::DpmPp2m);
+    // Its steps are the Karras grid points (S).
+    h.get_by_role_and_label(Role::SpinButton, "S");
+    h.get_by_label("Sample").click();
+    h.step();
+    // x_T, one frame per step of the plan, then x₀ (repeated t on the Karras grid are merged,
+    // so the plan has at most 10 steps).
+    let table = h.state().model().unwrap().table.clone();
+    let plan = diffusion_lab::diffusion::SamplerPlan::new(&table, h.state().a.settings.kind());
+    let plan = plan.unwrap();
+    let (frames, first_t) = (plan.steps.len() + 1, plan.first_t());
+    assert!((8..=11).contains(&frames), "{frames}");
+    run_until(&mut h, "the DPM-Solver++ chain", |v| {
+        !v.is_busy() && v.frames() == frames
+    });
+    assert_eq!(h.state().current_t(), Some(0));
+    // The first step is first order (DDIM form), the second reuses the first step's x̂₀.
+    h.state_mut().seek(1);
+    h.step();
+    h.get_by_label_contains("(DPM-Solver++ 2M)");
+    // (in the rule and in its numbers)
+    let reused = format!("x̂₀(t = {first_t})");
+    assert_eq!(h.get_all_by_label_contains(&reused).count(), 2);
+}
