@@ -204,25 +204,67 @@ fn split_list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// The `[grid]` table of the first preset in `presets/` that has one.
+/// The `[grid]` table of the first preset (see [`preset_texts`]) that has one.
 pub(super) fn find_grid_preset() -> Option<crate::config::Grid> {
-    preset_files()
+    preset_texts()
         .into_iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .filter(|t| t.contains("[grid]"))
-        .find_map(|t| grid_from_preset(&t).ok())
+        .filter(|(_, t)| t.contains("[grid]"))
+        .find_map(|(_, t)| grid_from_preset(&t).ok())
 }
 
-/// The `.toml` files of the first `presets/` folder found (working folder, then source tree).
-pub(super) fn preset_files() -> Vec<PathBuf> {
-    for dir in [
-        PathBuf::from("presets"),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("presets"),
-    ] {
-        let files = super::files_with_extension(&dir, "toml");
-        if !files.is_empty() {
-            return files;
-        }
+/// (name, text) of the presets the Runs view offers: the `.toml` files of a `presets/` folder
+/// in the working folder (a checkout, or the user's own presets) when it has any, else the
+/// presets built into the binary, so an installed app finds them from any folder.
+pub(super) fn preset_texts() -> Vec<(String, String)> {
+    preset_texts_in(Path::new("presets"))
+}
+
+/// [`preset_texts`] with the folder given.
+fn preset_texts_in(dir: &Path) -> Vec<(String, String)> {
+    let files = super::files_with_extension(dir, "toml");
+    let found: Vec<(String, String)> = files
+        .iter()
+        .filter_map(|p| {
+            let name = p.file_stem()?.to_string_lossy().into_owned();
+            Some((name, std::fs::read_to_string(p).ok()?))
+        })
+        .collect();
+    if !found.is_empty() {
+        return found;
     }
-    Vec::new()
+    crate::config::SHIPPED_PRESETS
+        .iter()
+        .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_come_from_the_folder_else_from_the_binary() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        // No presets folder (an installed app run from elsewhere): the built-in ones, with
+        // the grid and the study the Runs view needs.
+        let built_in = preset_texts_in(&tmp.path().join("presets"));
+        let names: Vec<&str> = built_in.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(
+            names.contains(&"ddim-grid") && names.contains(&"schedule-study"),
+            "{names:?}"
+        );
+        assert!(built_in.iter().any(|(_, t)| grid_from_preset(t).is_ok()));
+        // A folder with the user's own preset: that one only.
+        let dir = tmp.path().join("mine");
+        std::fs::create_dir(&dir).expect("mkdir");
+        std::fs::write(
+            dir.join("my-grid.toml"),
+            "[grid]\netas = [0.0]\nsteps = [5]\n",
+        )
+        .expect("write");
+        let mine = preset_texts_in(&dir);
+        assert_eq!(mine.len(), 1);
+        assert_eq!(mine[0].0, "my-grid");
+        assert_eq!(grid_from_preset(&mine[0].1).expect("grid").steps, vec![5]);
+    }
 }

@@ -121,10 +121,10 @@ pub struct RunsView {
     /// The last compared samples.
     pub samples: Vec<SampleSet>,
     sample_tex: Vec<egui::TextureHandle>,
-    /// Study presets found in `presets/`: (name, path).
-    pub study_presets: Vec<(String, PathBuf)>,
-    /// The preset the next study starts from.
-    pub study_preset: Option<PathBuf>,
+    /// The study presets offered: (name, text), from `presets/` or built in.
+    pub study_presets: Vec<(String, String)>,
+    /// The name of the preset the next study starts from.
+    pub study_preset: Option<String>,
     /// Epochs per run of the next study.
     pub study_epochs: usize,
     /// Steps per epoch of the next study (0: one pass over the data).

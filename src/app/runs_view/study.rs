@@ -1,7 +1,7 @@
 //! Studies: the preset picker, start and cancel, the per-epoch curves and the strips of the
 //! study shown, and the study presets found in `presets/`.
 
-use super::grid::preset_files;
+use super::grid::preset_texts;
 use super::*;
 use crate::store::runs::new_run_dir;
 use crate::train::study_runner::{StudyPlan, run_study, study_from_preset};
@@ -14,13 +14,10 @@ pub const QUICK_EPOCHS: usize = 10;
 impl RunsView {
     /// Takes the epochs and steps per epoch of the picked study preset into the controls.
     pub(super) fn preset_settings(&mut self) {
-        let Some(path) = &self.study_preset else {
+        let Some(text) = self.picked_study_text() else {
             return;
         };
-        if let Ok(plan) = std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| study_from_preset(&t, None, None))
-        {
+        if let Ok(plan) = study_from_preset(text, None, None) {
             self.study_epochs = plan.epochs;
             self.study_steps_per_epoch = plan.steps_per_epoch.unwrap_or(0);
         }
@@ -28,24 +25,29 @@ impl RunsView {
 
     /// Starts the study preset `study_preset` in the background, into a new study folder.
     pub fn start_study(&mut self, ctx: &egui::Context) {
-        let Some(path) = self.study_preset.clone() else {
+        let (Some(name), Some(text)) = (self.study_preset.clone(), self.picked_study_text()) else {
             self.error = Some("no study preset picked".into());
             return;
         };
-        let plan = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))
-            .and_then(|text| {
-                study_from_preset(
-                    &text,
-                    Some(self.study_epochs.max(1)),
-                    (self.study_steps_per_epoch > 0).then_some(self.study_steps_per_epoch),
-                )
-                .map_err(|e| format!("{}: {e}", path.display()))
-            });
+        let plan = study_from_preset(
+            text,
+            Some(self.study_epochs.max(1)),
+            (self.study_steps_per_epoch > 0).then_some(self.study_steps_per_epoch),
+        )
+        .map_err(|e| format!("preset {name}: {e}"));
         match plan {
             Ok(plan) => self.start_study_plan(plan, ctx),
             Err(e) => self.error = Some(e),
         }
+    }
+
+    /// The text of the picked study preset.
+    fn picked_study_text(&self) -> Option<&str> {
+        let name = self.study_preset.as_ref()?;
+        self.study_presets
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.as_str())
     }
 
     /// Starts `plan` in the background, into a new study folder in the runs folder.
@@ -89,16 +91,16 @@ impl RunsView {
             let selected = self
                 .study_presets
                 .iter()
-                .find(|p| Some(&p.1) == self.study_preset.as_ref())
-                .map_or_else(|| "(none found in presets/)".to_owned(), |p| p.0.clone());
+                .find(|p| Some(&p.0) == self.study_preset.as_ref())
+                .map_or_else(|| "(none)".to_owned(), |p| p.0.clone());
             ui.horizontal(|ui| {
                 let l = ui.label("preset");
                 egui::ComboBox::from_id_salt("study_preset")
                     .selected_text(selected)
                     .show_ui(ui, |ui| {
-                        for (name, path) in &self.study_presets {
+                        for (name, _) in &self.study_presets {
                             if ui
-                                .selectable_value(&mut self.study_preset, Some(path.clone()), name)
+                                .selectable_value(&mut self.study_preset, Some(name.clone()), name)
                                 .clicked()
                             {
                                 changed = true;
@@ -348,22 +350,10 @@ impl RunsView {
     }
 }
 
-/// The study presets in `presets/` (next to the working folder or the source tree): every TOML
-/// file with a `[study]` table that parses.
-pub(super) fn find_study_presets() -> Vec<(String, PathBuf)> {
-    preset_files()
+/// The study presets (see [`preset_texts`]): every preset with a `[study]` table that parses.
+pub(super) fn find_study_presets() -> Vec<(String, String)> {
+    preset_texts()
         .into_iter()
-        .filter(|p| {
-            std::fs::read_to_string(p)
-                .ok()
-                .is_some_and(|t| t.contains("[study]") && study_from_preset(&t, None, None).is_ok())
-        })
-        .map(|p| {
-            let name = p
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            (name, p)
-        })
+        .filter(|(_, t)| t.contains("[study]") && study_from_preset(t, None, None).is_ok())
         .collect()
 }
