@@ -8,6 +8,7 @@
 //! for p in [1, 1.5, 2, 10]:
 //!     print(p, repr(np.prod(1 - (1e-4 + (0.02 - 1e-4) * u**p))))
 //! ```
+#![allow(clippy::unwrap_used)]
 
 use diffusion_lab::diffusion::schedule::{TERMINAL_ALPHA_BAR_LIMIT, terminal_snr_warning};
 use diffusion_lab::diffusion::{ScheduleKind, ScheduleSpec};

@@ -200,11 +200,10 @@ fn the_terminal_snr_warning_marks_power_10_and_not_linear() {
         harness.query_by_label_contains("terminal SNR").is_none(),
         "linear and cosine end in noise"
     );
-    let power = |p: f64| ScheduleSpec {
-        power: p,
+    harness.state_mut().entries[1].spec = ScheduleSpec {
+        power: 10.0,
         ..ScheduleSpec::new(ScheduleKind::Power, 1000)
     };
-    harness.state_mut().entries[1].spec = power(10.0);
     harness.run();
     harness.get_by_label_contains("ᾱ_T = 1.456e-1");
     let text = label_of(&harness.get_by_label_contains("terminal SNR"));
