@@ -17,8 +17,17 @@ mod training;
 pub fn ticking_app(
     app: diffusion_lab::app::DiffusionApp,
 ) -> egui_kittest::Harness<'static, diffusion_lab::app::DiffusionApp> {
+    ticking_app_sized(app, 1280.0, 800.0)
+}
+
+/// [`ticking_app`] in a window of `w` × `h`.
+pub fn ticking_app_sized(
+    app: diffusion_lab::app::DiffusionApp,
+    w: f32,
+    h: f32,
+) -> egui_kittest::Harness<'static, diffusion_lab::app::DiffusionApp> {
     egui_kittest::Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
+        .with_size(egui::vec2(w, h))
         .build_ui_state(
             |ui, app: &mut diffusion_lab::app::DiffusionApp| {
                 app.tick(ui.ctx());

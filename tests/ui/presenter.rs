@@ -957,15 +957,24 @@ fn the_presenter_gives_the_2d_lab_and_the_player_their_pictures() {
         "the clouds start at the left edge: {forward:?}"
     );
 
+    for (w, h) in [(1280.0f32, 720.0f32), (1920.0, 1080.0)] {
+        player_pictures_take_40_percent(w, h);
+    }
+}
+
+fn player_pictures_take_40_percent(w: f32, h: f32) {
     let mut app = DiffusionApp::new(View::Schedule);
     assert!(app.presenter.select("lesson-reverse"));
     app.set_presenter(true);
     app.apply_lesson_setup();
     assert!(app.jump_to_step(2));
-    app.player.n = 2;
-    let mut hh = crate::ticking_app(app);
+    app.player.n = 4; // a square 2 × 2 grid, as the lesson's 4 × 4 is
+    let mut hh = crate::ticking_app_sized(app, w, h);
     let start = std::time::Instant::now();
-    while hh.query_by_label("σ·z (noise added)").is_none() {
+    while hh
+        .query_by_label_contains(": x̂₀ (predicted clean image)")
+        .is_none()
+    {
         assert!(
             start.elapsed() < std::time::Duration::from_secs(60),
             "no panes"
@@ -973,7 +982,27 @@ fn the_presenter_gives_the_2d_lab_and_the_player_their_pictures() {
         hh.step();
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    // No side panel: the four pictures' titles spread over the whole width.
-    let last = hh.get_by_label("σ·z (noise added)").rect();
-    assert!(last.left() > w * 0.6, "{last:?}");
+    hh.step();
+    // The main pictures first (#17): x_t and x̂₀ side by side over at least 40 % of the
+    // window (ε̂ and the noise stay in the normal layout).
+    let xt = hh.get_by_label_contains(": x_t").rect();
+    let x0 = hh
+        .get_by_label_contains(": x̂₀ (predicted clean image)")
+        .rect();
+    let share = (xt.area() + x0.area()) / (w * h);
+    eprintln!(
+        "player presenter at {w}×{h}: x_t {:.0}×{:.0}, x̂₀ {:.0}×{:.0}: {:.0} % of the window",
+        xt.width(),
+        xt.height(),
+        x0.width(),
+        x0.height(),
+        share * 100.0
+    );
+    assert!(share >= 0.40, "the pictures take {:.0} %", share * 100.0);
+    assert!(x0.left() >= xt.right() - 1.0, "side by side: {xt:?} {x0:?}");
+    // Whole: above the transport bar, left of the equation column.
+    let transport = hh.get_by_label("|<").rect();
+    assert!(xt.bottom() <= transport.top(), "{xt:?} runs under {transport:?}");
+    assert!(x0.right() <= w, "{x0:?}");
+    assert!(hh.query_by_label("σ·z (noise added)").is_none());
 }

@@ -67,12 +67,15 @@ impl PlayerView {
                     egui::ScrollArea::vertical().show(ui, |ui| self.side_ui(ui));
                 });
         } else {
-            // The presenter (#17): the pictures get the whole width; the step's equation runs
-            // along the bottom, each line whole (a narrow side panel broke them mid-number).
-            egui::Panel::bottom("player_equation")
+            // The presenter (#17): x_t and x̂₀ take the height; the step's equation stands in
+            // a column beside them, one term per line (whole numbers: it wraps at spaces only).
+            let width = (ui.available_width() * 0.26).clamp(280.0, 520.0);
+            egui::Panel::right("player_equation")
                 .frame(crate::app::panel_frame(ui))
+                .exact_size(width)
+                .resizable(false)
                 .show(ui, |ui| {
-                    ui.horizontal_wrapped(|ui| self.equation_ui(ui));
+                    egui::ScrollArea::vertical().show(ui, |ui| self.equation_column_ui(ui));
                 });
         }
         egui::CentralPanel::default()
@@ -344,11 +347,17 @@ impl PlayerView {
         if full && self.branches.frames() > 0 {
             rows.push('r');
         }
-        let cols = if full { 4 } else { 2 };
+        // The presenter (#17) shows the two pictures a class looks at, x_t and x̂₀, at twice
+        // the size; ε̂ and the added noise stay in the normal layout.
+        let cols = if full && self.show_controls { 4 } else { 2 };
+        // The presenter folds the pane's title into the first picture's caption: one caption
+        // line per row instead of two.
+        let presenter = full && !self.show_controls;
         let avail = ui.available_size();
-        let caption = 22.0;
+        let caption = ui.text_style_height(&egui::TextStyle::Body) + ui.spacing().item_spacing.y;
+        let captions = if presenter { 1.0 } else { 2.0 };
         let size = ((avail.x - 12.0 * cols as f32) / cols as f32)
-            .min(avail.y / rows.len() as f32 - caption * 2.0)
+            .min(avail.y / rows.len() as f32 - caption * captions - 8.0)
             .max(48.0);
         for which in rows {
             let pane = match which {
@@ -365,7 +374,9 @@ impl PlayerView {
             if let Some(e) = &pane.error {
                 ui.colored_label(Color32::LIGHT_RED, e);
             }
-            ui.label(RichText::new(title).strong());
+            if !presenter {
+                ui.label(RichText::new(&title).strong());
+            }
             let Some(frame) = self.synced_frame(which) else {
                 if which == 'a' {
                     ui.label(if self.loader.is_some() {
@@ -392,11 +403,16 @@ impl PlayerView {
             ui.horizontal(|ui| {
                 for (k, t) in tex.iter().enumerate().take(cols) {
                     ui.vertical(|ui| {
-                        ui.label(PICTURES[k]);
+                        if presenter && k == 0 {
+                            ui.label(format!("{}  ·  {title}", PICTURES[k]));
+                        } else {
+                            ui.label(PICTURES[k]);
+                        }
                         let img_size = t.size_vec2();
                         let scale = size / img_size.x.max(img_size.y);
                         let resp = ui.add(
                             egui::Image::new((t.id(), img_size * scale))
+                                .alt_text(format!("{title}: {}", PICTURES[k]))
                                 .sense(egui::Sense::click()),
                         );
                         self.grid_overlay(ui, &resp, n, shape, which == 'a');

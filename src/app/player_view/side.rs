@@ -59,6 +59,28 @@ impl PlayerView {
         }
     }
 
+    /// The equation for the presenter's column: each term of [`equation_lines`] (they are
+    /// separated by three spaces) on its own line, wrapping only at spaces.
+    pub(super) fn equation_column_ui(&mut self, ui: &mut egui::Ui) {
+        let step = {
+            let rec = self.a.lock();
+            rec.frames.get(self.frame).map(|f| f.step)
+        };
+        let Some(Some(step)) = step else {
+            return self.equation_ui(ui);
+        };
+        let beta = self
+            .model()
+            .and_then(|m| m.table.beta.get(step.t.wrapping_sub(1)).copied())
+            .unwrap_or(f64::NAN);
+        for line in equation_lines(&step, beta) {
+            for term in line.split("   ").map(str::trim).filter(|t| !t.is_empty()) {
+                ui.add(egui::Label::new(term).wrap());
+            }
+            ui.add_space(ui.spacing().item_spacing.y * 2.0);
+        }
+    }
+
     fn trajectories_ui(&mut self, ui: &mut egui::Ui) {
         let rec = self.a.lock();
         let pixels = rec.pixels();
@@ -151,7 +173,7 @@ pub fn equation_lines(step: &Step, beta: f64) -> Vec<String> {
             prev_t,
         } => {
             lines.push(format!(
-                "x_t′ = c_t·x_t + c₀·x̂₀ + c₋·x̂₀(t = {prev_t})   (DPM-Solver++ 2M)"
+                "x_t′ = c_t·x_t + c₀·x̂₀ + c_prev·x̂₀(t = {prev_t})   (DPM-Solver++ 2M)"
             ));
             lines.push(format!(
                 "x_t′ = {coef_xt:.4}·x_t + {coef_x0:.4}·x̂₀ + {coef_prev:.4}·x̂₀(t = {prev_t})"
