@@ -3,8 +3,8 @@
 
 mod checkpoint;
 mod ema;
-pub mod noisy_classifier;
 pub mod grid_runner;
+pub mod noisy_classifier;
 pub mod study_runner;
 pub mod toy_worker;
 mod trainer;

@@ -1002,7 +1002,10 @@ fn player_pictures_take_40_percent(w: f32, h: f32) {
     assert!(x0.left() >= xt.right() - 1.0, "side by side: {xt:?} {x0:?}");
     // Whole: above the transport bar, left of the equation column.
     let transport = hh.get_by_label("|<").rect();
-    assert!(xt.bottom() <= transport.top(), "{xt:?} runs under {transport:?}");
+    assert!(
+        xt.bottom() <= transport.top(),
+        "{xt:?} runs under {transport:?}"
+    );
     assert!(x0.right() <= w, "{x0:?}");
     assert!(hh.query_by_label("σ·z (noise added)").is_none());
 }
