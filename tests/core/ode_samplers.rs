@@ -311,12 +311,17 @@ fn karras_samplers_recover_the_mixture_in_20_steps_where_ddim10_does_not() {
 
 /// Prints the energy distances of DDPM-1000, DDIM-S and the Karras samplers at S = 10, 15, 20,
 /// 30 on seed 001's two Gaussians and on the lab's three-component mixture (BENCHMARKS.md):
-/// `cargo test --test core ode_samplers::measure -- --ignored --nocapture` (about 5 minutes in a
-/// debug build).
+/// `DIFFUSION_LAB_MEASURE=1 cargo test --test core ode_samplers::measure -- --ignored
+/// --nocapture` (about 5 minutes in a debug build). Without the variable it returns at once, so
+/// CI's `--include-ignored` does not spend those minutes on a table nobody reads there.
 #[test]
 #[ignore = "a measurement table for BENCHMARKS.md, not a check"]
 fn measure_energy_distances() {
     use diffusion_lab::toy::Mixture2d;
+    if std::env::var_os("DIFFUSION_LAB_MEASURE").is_none() {
+        eprintln!("set DIFFUSION_LAB_MEASURE=1 to print the table");
+        return;
+    }
     let table = linear_1000();
     let mixtures = [
         ("two Gaussians", GaussianMixture::seed001_two_gaussians()),
