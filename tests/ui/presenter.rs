@@ -909,8 +909,10 @@ fn a_lesson_steps_t_is_shown_once_the_chain_is_drawn() {
         if !p.is_busy() && p.frames() > 10 {
             break;
         }
+        // A hang guard, not a speed check: 1,000 DDPM steps of a debug build took 105 s
+        // beside a scoring run and over 180 s inside the full suite on 2 busy cores.
         assert!(
-            start.elapsed() < std::time::Duration::from_secs(180),
+            start.elapsed() < std::time::Duration::from_secs(600),
             "no chain"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
