@@ -102,26 +102,12 @@ pub fn run_study(a: &StudyArgs, out: &mut dyn Write) -> Result<(), CliError> {
         });
     }
     if !outcome.report.is_empty() {
-        writeln!(
+        write!(
             out,
-            "{:<14} {:<12} {:>10} {:>12} {:>10} {:>12} {:>12}",
-            "schedule", "prep", "ᾱ_T", "L_T bits/dim", "data grey", "sample grey", "stray grey"
+            "{}",
+            crate::train::study_runner::report_table(&outcome.report)
         )
         .map_err(io_err)?;
-        for r in &outcome.report {
-            writeln!(
-                out,
-                "{:<14} {:<12} {:>10.3e} {:>12.3e} {:>10.4} {:>12.4} {:>12.4}",
-                r.schedule,
-                r.prep,
-                r.alpha_bar_t,
-                r.prior_bits,
-                r.data_grey,
-                r.sample_grey,
-                r.sample_stray
-            )
-            .map_err(io_err)?;
-        }
     }
     writeln!(
         out,

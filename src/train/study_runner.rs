@@ -271,6 +271,27 @@ pub fn report_csv(rows: &[ReportRow]) -> String {
     s
 }
 
+/// The report as an aligned text table (printed by `study`).
+pub fn report_table(rows: &[ReportRow]) -> String {
+    let mut s = format!(
+        "{:<14} {:<12} {:>10} {:>12} {:>10} {:>12} {:>12}\n",
+        "schedule", "prep", "ᾱ_T", "L_T bits/dim", "data grey", "sample grey", "stray grey"
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "{:<14} {:<12} {:>10.3e} {:>12.3e} {:>10.4} {:>12.4} {:>12.4}\n",
+            r.schedule,
+            r.prep,
+            r.alpha_bar_t,
+            r.prior_bits,
+            r.data_grey,
+            r.sample_grey,
+            r.sample_stray
+        ));
+    }
+    s
+}
+
 /// (grey fraction, mean L_T in bits/dim) of `trainer`'s training images.
 fn data_report(trainer: &Trainer) -> (f64, f64) {
     let data = trainer.train_data.data();

@@ -11,7 +11,7 @@ use diffusion_lab::model::weights_finite;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const TINY: &str = r#"
+pub(crate) const TINY: &str = r#"
 name = "safety tiny"
 model_size = "tiny"
 [data]

@@ -6,26 +6,10 @@ use crate::common::text;
 use std::path::Path;
 use std::process::{Command, Output};
 
-const TINY: &str = r#"
-name = "lr tiny"
-model_size = "tiny"
-[data]
-source = "triangles"
-prep = "binary"
-count = 48
-size = 16
-[schedule]
-steps = 50
-[train]
-batch = 4
-lr = 0.001
-warmup_steps = 0
-val_every = 0
-val_fraction = 0.25
-preview_every = 0
-checkpoint_every = 0
-device = "cpu"
-"#;
+/// The safety tests' tiny preset at a fixed learning rate without warm-up.
+fn tiny() -> String {
+    crate::safety::TINY.replace("[train]\n", "[train]\nlr = 0.001\nwarmup_steps = 0\n")
+}
 
 fn train(home: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_diffusion-lab"))
@@ -48,7 +32,7 @@ fn kept_lr(dir: &Path) -> Option<f64> {
 fn lr_flags_set_and_anneal_the_learning_rate_and_the_checkpoint_keeps_it() {
     let tmp = tempfile::tempdir().unwrap();
     let preset = tmp.path().join("tiny.toml");
-    std::fs::write(&preset, TINY).unwrap();
+    std::fs::write(&preset, tiny()).unwrap();
     let run = tmp.path().join("run");
     let (p, r) = (preset.to_str().unwrap(), run.to_str().unwrap());
 

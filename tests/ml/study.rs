@@ -279,6 +279,19 @@ epochs = 5
     let summary = read_summary_csv(&study_dir.join("summary.csv")).unwrap();
     assert_eq!(summary.len(), 2, "2 schedules × 1 prep × 1 epoch");
     assert!(study_dir.join("strips/sine-1__downsampled.png").is_file());
+    assert!(
+        study_dir
+            .join("strips/sine-1__downsampled__seeds.png")
+            .is_file()
+    );
+    // The report is printed: its header and one row per schedule × prep.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("L_T bits/dim"), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("downsampled")).count(),
+        2,
+        "{stdout}"
+    );
 
     // A preset without [study], and a malformed one: usage errors (exit 2).
     std::fs::write(tmp.path().join("plain.toml"), "name = \"plain\"\n").unwrap();
