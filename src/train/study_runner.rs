@@ -271,6 +271,33 @@ pub fn report_csv(rows: &[ReportRow]) -> String {
     s
 }
 
+/// Reads a `report.csv` written by [`report_csv`] (the study folder's report).
+pub fn read_report_csv(path: &Path) -> Result<Vec<ReportRow>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').map(str::trim).collect();
+            let num = |i: usize| -> Result<f64, String> {
+                f.get(i)
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| format!("{}: bad report row {l:?}", path.display()))
+            };
+            Ok(ReportRow {
+                schedule: f.first().copied().unwrap_or_default().to_owned(),
+                prep: f.get(1).copied().unwrap_or_default().to_owned(),
+                alpha_bar_t: num(2)?,
+                prior_bits: num(3)?,
+                data_grey: num(4)?,
+                sample_grey: num(5)?,
+                sample_stray: num(6)?,
+            })
+        })
+        .collect()
+}
+
 /// The report as an aligned text table (printed by `study`).
 pub fn report_table(rows: &[ReportRow]) -> String {
     let mut s = format!(

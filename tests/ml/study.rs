@@ -185,6 +185,16 @@ fn a_two_by_one_by_two_study_writes_csvs_strips_and_runs() {
     assert_eq!(outcome.report.len(), 2);
     let report = std::fs::read_to_string(dir.join("report.csv")).unwrap();
     assert_eq!(report.lines().count(), 3, "{report}");
+    // The Runs view reads it back (rounded as written: ᾱ_T and L_T in full, fractions to 5
+    // decimals).
+    let back = read_report_csv(&dir.join("report.csv")).unwrap();
+    assert_eq!(back.len(), 2);
+    for (a, b) in back.iter().zip(&outcome.report) {
+        assert_eq!((&a.schedule, &a.prep), (&b.schedule, &b.prep));
+        assert!((a.alpha_bar_t - b.alpha_bar_t).abs() <= 1e-12 * b.alpha_bar_t);
+        assert!((a.prior_bits - b.prior_bits).abs() <= 1e-12 * b.prior_bits);
+        assert!((a.sample_grey - b.sample_grey).abs() <= 5e-6);
+    }
     for (r, spec) in outcome.report.iter().zip(&plan().schedules) {
         let betas = spec.betas().unwrap();
         let ab: f64 = betas.iter().map(|b| 1.0 - b).product();

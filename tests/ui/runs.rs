@@ -259,4 +259,31 @@ fn a_study_runs_in_the_background_shows_its_curves_and_can_be_cancelled() {
         h.state().list.runs[0].study.as_deref(),
         study.dir.file_name().and_then(|n| n.to_str())
     );
+    // A study's report (#15 §3) is shown beside its curves once report.csv exists.
+    let row = diffusion_lab::train::study_runner::ReportRow {
+        schedule: "linear".into(),
+        prep: "binary".into(),
+        alpha_bar_t: 0.8,
+        prior_bits: 0.5,
+        data_grey: 0.0,
+        sample_grey: 0.25,
+        sample_stray: 0.125,
+    };
+    std::fs::write(
+        study.dir.join("report.csv"),
+        diffusion_lab::train::study_runner::report_csv(&[row]),
+    )
+    .unwrap();
+    h.state_mut().show_study(&study.dir);
+    settle(&mut h);
+    let shown = h.get_by_label_contains("L_T bits/dim");
+    let text = {
+        use egui_kittest::kittest::NodeT;
+        let node = shown.accesskit_node();
+        node.label().or_else(|| node.value()).unwrap_or_default()
+    };
+    assert!(
+        text.contains("8.000e-1") && text.contains("0.1250"),
+        "{text}"
+    );
 }

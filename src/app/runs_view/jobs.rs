@@ -215,7 +215,16 @@ impl RunsView {
                         s.rows = rows;
                     }
                 }
-                StudyEvent::Strip { .. } => self.strips_of = None,
+                StudyEvent::Strip { .. } => {
+                    self.strips_of = None;
+                    // The report gains its row just before the strip is announced.
+                    if let Some(st) = &mut self.study
+                        && let Ok(rows) =
+                            crate::train::study_runner::read_report_csv(&st.dir.join("report.csv"))
+                    {
+                        st.report = crate::train::study_runner::report_table(&rows);
+                    }
+                }
                 StudyEvent::Step { .. } | StudyEvent::Epoch(_) => {}
             },
             Msg::StudyDone(r) => match r {

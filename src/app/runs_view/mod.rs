@@ -9,7 +9,7 @@
 //! layout, the runs table and the controls).
 
 use crate::store::runs::{RunEntry, RunList, STUDY_MARKER, list_runs};
-use crate::train::study_runner::{SummaryRow, read_summary_csv};
+use crate::train::study_runner::{SummaryRow, read_report_csv, read_summary_csv, report_table};
 use egui::Color32;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -88,6 +88,9 @@ pub struct StudyResult {
     pub dir: PathBuf,
     /// The pooled per-epoch rows.
     pub rows: Vec<SummaryRow>,
+    /// Its report (ᾱ_T, L_T, grey pixels per schedule × preparation) as a text table; empty
+    /// until the first schedule × preparation is done, and for studies written before it.
+    pub report: String,
 }
 
 /// The runs view's state.
@@ -313,9 +316,20 @@ impl RunsView {
                 Vec::new()
             }
         };
+        let report = match read_report_csv(&dir.join("report.csv")) {
+            Ok(r) if !r.is_empty() => report_table(&r),
+            Ok(_) => String::new(),
+            Err(e) => {
+                if dir.join("report.csv").exists() {
+                    self.error = Some(e);
+                }
+                String::new()
+            }
+        };
         self.study = Some(StudyResult {
             dir: dir.to_path_buf(),
             rows,
+            report,
         });
     }
 

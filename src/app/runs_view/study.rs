@@ -59,6 +59,7 @@ impl RunsView {
         self.study = Some(StudyResult {
             dir: dir.clone(),
             rows: Vec::new(),
+            report: String::new(),
         });
         self.error = None;
         let job = Job::spawn("study", ctx, move |send, cancel| {
@@ -247,7 +248,8 @@ impl RunsView {
             egui::Label::new(
                 RichText::new(
                     "loss per epoch: train solid, held-out dashed, bands min–max over seeds \
-                     and batches; strips: one row per seed, x_T at the left, x₀ at the right",
+                     and batches; strips: five x_T through one model (…__seeds: one row per \
+                     training seed), x_T at the left, x₀ at the right",
                 )
                 .small(),
             )
@@ -258,10 +260,15 @@ impl RunsView {
             .as_ref()
             .map(|s| s.rows.clone())
             .unwrap_or_default();
+        let report = self
+            .study
+            .as_ref()
+            .map(|s| s.report.clone())
+            .unwrap_or_default();
         let log = self.log_axis;
         let f = move |v: f64| if log { v.max(1e-12).log10() } else { v };
         let width = ui.available_width();
-        let plot_w = if self.strips.is_empty() {
+        let plot_w = if self.strips.is_empty() && report.is_empty() {
             width
         } else {
             (width * 0.56).max(200.0)
@@ -270,7 +277,7 @@ impl RunsView {
         let strip_w = (width - plot_w - 16.0).max(60.0);
         ui.horizontal_top(|ui| {
             self.study_plot_ui(ui, &rows, plot_w, height, f);
-            if !self.strips.is_empty() {
+            if !self.strips.is_empty() || !report.is_empty() {
                 egui::ScrollArea::vertical()
                     .id_salt("strips_scroll")
                     .max_height(height)
@@ -279,6 +286,13 @@ impl RunsView {
                         ui.vertical(|ui| {
                             ui.set_max_width(strip_w);
                             let w = strip_w - 12.0;
+                            if !report.is_empty() {
+                                // Seed 003's numbers per schedule × preparation (#15 §3).
+                                ui.add(
+                                    egui::Label::new(RichText::new(&report).monospace().small())
+                                        .extend(),
+                                );
+                            }
                             for (name, tex) in &self.strips {
                                 ui.label(RichText::new(name).small());
                                 let size = tex.size_vec2();
