@@ -243,6 +243,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_cached_grid_reads_back_its_sigma_hat_row() {
+        let csv = "eta,steps,energy_distance,sample_seconds,fid\n\
+                   0.5,10,0.1,1.0,300.5\n\
+                   sigma-hat,10,0.2,1.0,444.0\n\
+                   1.0,20,0.05,1.0,\n";
+        let rows = parse_grid_csv(csv);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0], (GridRow::Eta(0.5), 10, 0.1, Some(300.5)));
+        assert_eq!(rows[1], (GridRow::SigmaHat, 10, 0.2, Some(444.0)));
+        assert_eq!(rows[2], (GridRow::Eta(1.0), 20, 0.05, None));
+        assert_eq!(GridRow::SigmaHat.label(), "σ̂");
+    }
+
+    #[test]
     fn presets_come_from_the_folder_else_from_the_binary() {
         let tmp = tempfile::tempdir().expect("tempdir");
         // No presets folder (an installed app run from elsewhere): the built-in ones, with
