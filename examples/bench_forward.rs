@@ -66,7 +66,13 @@ fn render(frames: usize) -> ExitCode {
     let mut h = egui_kittest::Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
         .wgpu()
-        .build_ui_state(|ui, v: &mut ForwardView| v.ui(ui), view);
+        .build_ui_state(
+            |ui, v: &mut ForwardView| {
+                let c = v.ui(ui);
+                let _ = c.run(v);
+            },
+            view,
+        );
     for _ in 0..20 {
         h.step();
         if let Err(e) = h.render() {

@@ -76,21 +76,141 @@ impl Drop for Running {
     }
 }
 
+/// Where a job's thread lives: waiting until its [`Launch`] is started, then running, then
+/// ended (joined, or dropped before it started).
+#[derive(Default)]
+pub struct ThreadSlot(Mutex<Slot>);
+
+#[derive(Default)]
+enum Slot {
+    #[default]
+    Waiting,
+    Running(JoinHandle<()>),
+    Ended,
+}
+
+impl ThreadSlot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the thread has ended, or will never start. A job still waiting for its launch
+    /// is not finished.
+    pub fn is_finished(&self) -> bool {
+        match &*self.lock() {
+            Slot::Waiting => false,
+            Slot::Running(h) => h.is_finished(),
+            Slot::Ended => true,
+        }
+    }
+
+    /// Whether the thread is running or has run.
+    pub fn started(&self) -> bool {
+        !matches!(&*self.lock(), Slot::Waiting)
+    }
+
+    /// Joins the thread if it runs; a launch not yet started will never start.
+    pub fn join(&self) {
+        let slot = std::mem::replace(&mut *self.lock(), Slot::Ended);
+        if let Slot::Running(h) = slot {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A thread that is ready but not started. Views build their jobs with
+/// [`BgJob::prepare`] (and the workers' `prepare`) and hand the launch to the app as a
+/// command; the app starts it. The owner of the job keeps the [`ThreadSlot`] and joins it.
+/// A launch dropped without being started leaves its job ended, with no result.
+#[must_use = "a launch does nothing until it is started"]
+pub struct Launch {
+    name: String,
+    body: Option<Box<dyn FnOnce() + Send>>,
+    slot: Arc<ThreadSlot>,
+}
+
+impl Launch {
+    /// A launch of `body` on a thread named `name`, which `slot` will hold.
+    pub fn new(name: &str, slot: Arc<ThreadSlot>, body: impl FnOnce() + Send + 'static) -> Self {
+        Self {
+            name: name.to_owned(),
+            body: Some(Box::new(body)),
+            slot,
+        }
+    }
+
+    /// The thread's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Starts the thread. Nothing starts if the job's owner has already been dropped.
+    pub fn start(mut self) -> std::io::Result<()> {
+        let Some(body) = self.body.take() else {
+            return Ok(());
+        };
+        let mut slot = self.slot.lock();
+        if !matches!(&*slot, Slot::Waiting) {
+            return Ok(());
+        }
+        let running = Running::start();
+        match std::thread::Builder::new()
+            .name(self.name.clone())
+            .spawn(move || {
+                let _running = running;
+                body();
+            }) {
+            Ok(h) => {
+                *slot = Slot::Running(h);
+                Ok(())
+            }
+            Err(e) => {
+                *slot = Slot::Ended;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Launch {
+    fn drop(&mut self) {
+        if self.body.take().is_some() {
+            let mut slot = self.slot.lock();
+            if matches!(&*slot, Slot::Waiting) {
+                *slot = Slot::Ended;
+            }
+        }
+    }
+}
+
 /// A job on its own named thread; its result is collected with [`BgJob::take`].
 /// Dropping it cancels the job and joins the thread.
 pub struct BgJob<T> {
     ctx: Arc<JobCtx>,
     result: Arc<Mutex<Option<T>>>,
-    thread: Option<JoinHandle<()>>,
+    thread: Arc<ThreadSlot>,
 }
 
 impl<T: Send + 'static> BgJob<T> {
-    /// Runs `work` on a thread named `name`; `wake` is called on progress and at the end.
+    /// Runs `work` on a thread named `name` now; `wake` is called on progress and at the end.
+    /// (Views use [`BgJob::prepare`] and leave the start to the app.)
     pub fn spawn(
         name: &str,
         wake: Arc<dyn Fn() + Send + Sync>,
         work: impl FnOnce(&JobCtx) -> T + Send + 'static,
     ) -> std::io::Result<Self> {
+        let (job, launch) = Self::prepare(name, wake, work);
+        launch.start()?;
+        Ok(job)
+    }
+
+    /// The job and its [`Launch`]: nothing runs until the launch is started. Until then the
+    /// job is not finished; a launch dropped unstarted ends it with no result.
+    pub fn prepare(
+        name: &str,
+        wake: Arc<dyn Fn() + Send + Sync>,
+        work: impl FnOnce(&JobCtx) -> T + Send + 'static,
+    ) -> (Self, Launch) {
         let ctx = Arc::new(JobCtx {
             done: AtomicUsize::new(0),
             total: AtomicUsize::new(0),
@@ -99,24 +219,24 @@ impl<T: Send + 'static> BgJob<T> {
             last_wake: Mutex::new(Instant::now()),
         });
         let result = Arc::new(Mutex::new(None));
+        let thread = Arc::new(ThreadSlot::default());
         let (c, r) = (ctx.clone(), result.clone());
-        let running = Running::start();
-        let thread = std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                let _running = running;
-                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&c)));
-                if let Ok(v) = out {
-                    *r.lock().unwrap_or_else(PoisonError::into_inner) = Some(v);
-                }
-                c.done.store(usize::MAX, Ordering::SeqCst);
-                c.wake();
-            })?;
-        Ok(Self {
-            ctx,
-            result,
-            thread: Some(thread),
-        })
+        let launch = Launch::new(name, thread.clone(), move || {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&c)));
+            if let Ok(v) = out {
+                *r.lock().unwrap_or_else(PoisonError::into_inner) = Some(v);
+            }
+            c.done.store(usize::MAX, Ordering::SeqCst);
+            c.wake();
+        });
+        (
+            Self {
+                ctx,
+                result,
+                thread,
+            },
+            launch,
+        )
     }
 
     /// (done, total) so far; done is clamped to total.
@@ -132,9 +252,9 @@ impl<T: Send + 'static> BgJob<T> {
         if t == 0 { 0.0 } else { d as f32 / t as f32 }
     }
 
-    /// Whether the thread has ended (finished, cancelled or panicked).
+    /// Whether the thread has ended (finished, cancelled or panicked), or will never start.
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+        self.thread.is_finished()
     }
 
     /// Asks the job to stop.
@@ -143,14 +263,12 @@ impl<T: Send + 'static> BgJob<T> {
     }
 
     /// The result, once the thread has ended: None while running, Some(None) if the job
-    /// panicked, Some(Some(v)) otherwise.
+    /// panicked or never started, Some(Some(v)) otherwise.
     pub fn take(&mut self) -> Option<Option<T>> {
         if !self.is_finished() {
             return None;
         }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.thread.join();
         Some(
             self.result
                 .lock()
@@ -160,10 +278,8 @@ impl<T: Send + 'static> BgJob<T> {
     }
 
     /// Blocks until the job ends and returns its result (tests and the CLI).
-    pub fn wait(mut self) -> Option<T> {
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    pub fn wait(self) -> Option<T> {
+        self.thread.join();
         self.result
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -174,8 +290,67 @@ impl<T: Send + 'static> BgJob<T> {
 impl<T> Drop for BgJob<T> {
     fn drop(&mut self) {
         self.ctx.cancel.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.thread.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_wake() -> Arc<dyn Fn() + Send + Sync> {
+        Arc::new(|| {})
+    }
+
+    #[test]
+    fn a_prepared_job_runs_only_once_its_launch_is_started() {
+        let (job, launch) = BgJob::prepare("t", no_wake(), |_| 7);
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!job.is_finished(), "nothing may run before the launch");
+        assert_eq!(launch.name(), "t");
+        launch.start().expect("thread");
+        assert_eq!(job.wait(), Some(7));
+    }
+
+    #[test]
+    fn a_launch_dropped_unstarted_ends_its_job_without_a_result() {
+        let (mut job, launch) = BgJob::prepare("t", no_wake(), |_| 7);
+        drop(launch);
+        assert!(job.is_finished());
+        assert_eq!(job.take(), Some(None));
+    }
+
+    #[test]
+    fn a_launch_whose_job_was_dropped_starts_nothing() {
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let (job, launch) = BgJob::prepare("t", no_wake(), move |_| {
+            flag.store(true, Ordering::SeqCst);
+        });
+        drop(job);
+        launch.start().expect("no error");
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            !ran.load(Ordering::SeqCst),
+            "the work ran after its owner was dropped"
+        );
+    }
+
+    #[test]
+    fn dropping_a_started_job_cancels_and_joins_it() {
+        let seen = Arc::new(AtomicBool::new(false));
+        let flag = seen.clone();
+        let job = BgJob::spawn("t", no_wake(), move |ctx| {
+            while !ctx.cancelled() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            flag.store(true, Ordering::SeqCst);
+        })
+        .expect("thread");
+        drop(job);
+        assert!(
+            seen.load(Ordering::SeqCst),
+            "drop returned before the job saw its cancel"
+        );
     }
 }

@@ -102,7 +102,10 @@ pub fn bench_forward_frame(
         ..Default::default()
     };
     let frame = |view: &mut ForwardView| {
-        let mut out = ctx.run_ui(input(), |ui| view.ui(ui));
+        let mut out = ctx.run_ui(input(), |ui| {
+            let c = view.ui(ui);
+            let _ = c.run(view);
+        });
         let _ = ctx.tessellate(std::mem::take(&mut out.shapes), out.pixels_per_point);
         // No renderer: the texture uploads (already prepared as deltas) are dropped.
         out.textures_delta.clear();

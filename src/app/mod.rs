@@ -1,5 +1,6 @@
 //! The desktop app: the window, its views, and the screenshot mode.
 
+pub mod command;
 pub mod dialog;
 pub mod fonts;
 mod forward_bench;
@@ -11,6 +12,7 @@ mod schedule_lab;
 mod screenshot;
 mod toy_view;
 mod training_view;
+pub mod widgets;
 mod window_bench;
 
 pub use forward_bench::{FrameStats, bench_forward_frame, bench_view};
@@ -169,40 +171,43 @@ pub struct DiffusionApp {
     settings_note: Option<String>,
     /// What the last dropped file did (and whether that is an error), in the status bar.
     pub drop_note: Option<(String, bool)>,
+    /// A plot being saved as PNG: grabbed from a screenshot a few frames after the dialog.
+    pending_plot: Option<PendingPlot>,
 }
 
-/// The thread of [`DiffusionApp::signal_watch`].
-struct SignalWatch {
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
+/// A plot's "Save plot as PNG…" in progress.
+struct PendingPlot {
+    path: PathBuf,
+    rect: egui::Rect,
+    /// Frames to wait before the screenshot (0: requested).
+    frames: u32,
+    /// The outcome, filled in by the screenshot callback.
+    result: Arc<std::sync::Mutex<Option<Result<(), String>>>>,
 }
+
+/// The job of [`DiffusionApp::signal_watch`]: wakes the UI when SIGINT or SIGTERM arrives.
+struct SignalWatch(crate::jobs::BgJob<()>);
 
 impl SignalWatch {
     fn spawn(ctx: egui::Context) -> Option<Self> {
-        use std::sync::atomic::Ordering;
         if !crate::signals::install() {
             return None;
         }
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("signal-watch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::SeqCst) {
-                    if crate::signals::requested().is_some() {
-                        ctx.request_repaint();
-                        return;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(100));
+        let job = crate::jobs::BgJob::spawn("signal-watch", Arc::new(|| {}), move |job| {
+            while !job.cancelled() {
+                if crate::signals::requested().is_some() {
+                    ctx.request_repaint();
+                    return;
                 }
-            })
-            .ok()?;
-        Some(Self { stop, thread })
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        });
+        job.ok().map(Self)
     }
 
+    /// Stops the watch and joins its thread.
     fn join(self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        let _ = self.thread.join();
+        drop(self.0);
     }
 }
 
@@ -234,6 +239,7 @@ impl DiffusionApp {
             runs_dir_setting: String::new(),
             settings_note: None,
             drop_note: None,
+            pending_plot: None,
         };
         if view == View::Presenter {
             app.view = View::Schedule;
@@ -665,24 +671,50 @@ impl DiffusionApp {
                     });
                 });
         }
-        match self.view {
-            View::Schedule => self.schedule_lab.ui(ui),
+        let app_commands = match self.view {
+            View::Schedule => {
+                let c = self.schedule_lab.ui(ui);
+                c.run(&mut self.schedule_lab)
+            }
             View::Training => {
                 // The central picture: the reverse chain beside the live loss plots.
-                egui::Panel::right("training_player")
+                let c = egui::Panel::right("training_player")
                     .frame(panel_frame(ui))
                     .default_size(380.0)
                     .resizable(true)
-                    .show(ui, |ui| self.player.compact_ui(ui));
-                self.training.ui(ui);
+                    .show(ui, |ui| self.player.compact_ui(ui))
+                    .inner;
+                let mut out = c.run(&mut self.player);
+                let c = self.training.ui(ui);
+                out.extend(c.run(&mut self.training));
+                out
             }
-            View::Forward => self.forward.ui(ui),
-            View::Player => self.player.ui(ui),
-            View::Toy2d => self.toy.ui(ui),
-            View::Runs => self.runs.ui(ui),
+            View::Forward => {
+                let c = self.forward.ui(ui);
+                c.run(&mut self.forward)
+            }
             // The presenter layout (issue 7) shows the lesson's view full-screen.
-            View::Presenter => self.player.ui(ui),
+            View::Player | View::Presenter => {
+                let c = self.player.ui(ui);
+                c.run(&mut self.player)
+            }
+            View::Toy2d => {
+                let c = self.toy.ui(ui);
+                c.run(&mut self.toy)
+            }
+            View::Runs => {
+                let c = self.runs.ui(ui);
+                c.run(&mut self.runs)
+            }
+        };
+        self.run_app_commands(app_commands);
+        for r in widgets::take_save_requests(&ctx) {
+            self.run_save_request(r);
         }
+        self.grab_pending_plot(&ctx);
+        // Work queued outside a view's frame (its `logic`, or a hidden view) runs here too.
+        let queued = self.drain_outboxes();
+        self.run_app_commands(queued);
         self.shortcuts_overlay(&ctx, lesson_keys);
         self.handle_dropped_files(&ctx);
         if self.presenter.on != presenting {
@@ -902,30 +934,14 @@ impl DiffusionApp {
             Some(false) => self.player.follow_continued_run(),
             None => {}
         }
-        if std::mem::take(&mut self.player.live_follow.open_player) {
-            self.view = View::Player;
-        }
-        // One list of schedules between the lab and the forward view, on request (#20 item 8).
-        if std::mem::take(&mut self.schedule_lab.send_to_forward) {
-            self.forward.set_schedules(&self.schedule_lab.shown_specs());
-            self.view = View::Forward;
-        }
-        if std::mem::take(&mut self.forward.send_to_lab) {
-            let specs: Vec<_> = self
-                .forward
-                .schedules
-                .iter()
-                .map(|s| s.spec.clone())
-                .collect();
-            self.schedule_lab.set_schedules(&specs);
-            self.view = View::Schedule;
-        }
         if let Some(weights) = self.training.take_live_weights() {
             self.player.set_live(weights);
         }
         if matches!(self.view, View::Player | View::Training | View::Presenter) {
             self.player.logic(ctx);
         }
+        let queued = self.drain_outboxes();
+        self.run_app_commands(queued);
         if let Some(job) = &mut self.screenshot {
             // Wait for the views' background work (tiles, chains, samples) before settling.
             let busy = match self.view {
@@ -945,6 +961,117 @@ impl DiffusionApp {
                 job.logic(ctx);
             }
         }
+    }
+
+    /// Runs a picture's or plot's "Save … as PNG…": asks where (on the UI thread), then writes
+    /// the picture, or grabs the plot from a screenshot a few frames later (once the menu
+    /// has closed).
+    fn run_save_request(&mut self, r: widgets::SaveRequest) {
+        let (name, picture) = match &r {
+            widgets::SaveRequest::Picture { name, image } => (name.clone(), Some(image.clone())),
+            widgets::SaveRequest::Region { name, .. } => (name.clone(), None),
+        };
+        let Some(path) = dialog::FileDialog::new()
+            .add_filter("PNG image", &["png"])
+            .set_file_name(name)
+            .save_file()
+        else {
+            return;
+        };
+        match (picture, r) {
+            (Some(image), _) => {
+                self.drop_note = Some(match screenshot::save_color_image(&image, &path) {
+                    Ok(()) => (format!("saved {}", path.display()), false),
+                    Err(e) => (format!("could not save {}: {e}", path.display()), true),
+                });
+            }
+            (None, widgets::SaveRequest::Region { rect, .. }) => {
+                self.pending_plot = Some(PendingPlot {
+                    path,
+                    rect,
+                    frames: 2,
+                    result: Arc::default(),
+                });
+            }
+            (None, widgets::SaveRequest::Picture { .. }) => {}
+        }
+    }
+
+    /// Takes the screenshot of a plot being saved, and reports the outcome once written.
+    fn grab_pending_plot(&mut self, ctx: &egui::Context) {
+        let Some(p) = &mut self.pending_plot else {
+            return;
+        };
+        if let Some(outcome) = p.result.lock().ok().and_then(|mut g| g.take()) {
+            self.drop_note = Some(match outcome {
+                Ok(()) => (format!("saved {}", p.path.display()), false),
+                Err(e) => (format!("could not save {}: {e}", p.path.display()), true),
+            });
+            self.pending_plot = None;
+            return;
+        }
+        match p.frames {
+            0 => {}
+            1 => {
+                p.frames = 0;
+                let (path, rect, result) = (p.path.clone(), p.rect, p.result.clone());
+                let ppp = ctx.pixels_per_point();
+                let repaint = ctx.clone();
+                ctx.request_screenshot(move |image| {
+                    let outcome = widgets::crop(&image, rect, ppp)
+                        .ok_or_else(|| "the plot is not on screen".to_owned())
+                        .and_then(|img| screenshot::save_color_image(&img, &path));
+                    if let Ok(mut g) = result.lock() {
+                        *g = Some(outcome);
+                    }
+                    repaint.request_repaint();
+                });
+            }
+            _ => {
+                p.frames -= 1;
+                ctx.request_repaint();
+            }
+        }
+    }
+
+    /// Runs what the views asked of the app ([`command::AppCommand`]).
+    fn run_app_commands(&mut self, commands: Vec<command::AppCommand>) {
+        use command::AppCommand;
+        for c in commands {
+            match c {
+                AppCommand::Switch(view) => self.view = view,
+                // One list of schedules between the lab and the forward view (#20 item 8).
+                AppCommand::SchedulesToForward(specs) => {
+                    self.forward.set_schedules(&specs);
+                    self.view = View::Forward;
+                }
+                AppCommand::SchedulesToLab(specs) => {
+                    self.schedule_lab.set_schedules(&specs);
+                    self.view = View::Schedule;
+                }
+                AppCommand::Report(text) => self.drop_note = Some((text, true)),
+            }
+        }
+    }
+
+    /// Runs the commands every view has queued since its last frame (a view's `logic` runs
+    /// even when another view is shown, and may start work).
+    fn drain_outboxes(&mut self) -> Vec<command::AppCommand> {
+        use command::HasOutbox;
+        let mut out = Vec::new();
+        let c = self.schedule_lab.outbox().take();
+        out.extend(c.run(&mut self.schedule_lab));
+        let c = self.forward.outbox().take();
+        out.extend(c.run(&mut self.forward));
+        let c = self.player.outbox().take();
+        out.extend(c.run(&mut self.player));
+        let c = self.training.outbox().take();
+        out.extend(c.run(&mut self.training));
+        let c = self.toy.outbox().take();
+        out.extend(c.run(&mut self.toy));
+        let c = self.runs.outbox().take();
+        out.extend(c.run(&mut self.runs));
+        out
     }
 
     fn status_text(&self) -> String {

@@ -1,9 +1,10 @@
 //! The schedule lab: β, ᾱ and SNR of any number of schedules, overlaid, with live validation.
 
+use crate::app::widgets::PlotMenu;
 use crate::diffusion::schedule::TERMINAL_ALPHA_BAR_LIMIT;
 use crate::diffusion::{Badges, Param, ScheduleError, ScheduleKind, ScheduleSpec, ScheduleTable};
 use egui::{Color32, RichText};
-use egui_plot::{Legend, Line, PlotPoint, PlotPoints};
+use egui_plot::{Legend, PlotPoint, PlotPoints};
 use std::sync::Arc;
 
 /// The formula a custom schedule starts from in the lab: quadratic in u, so it is visibly not
@@ -14,6 +15,7 @@ pub const LAB_CUSTOM_EXPR: &str = "1e-4 + 0.02 * u^2";
 const MAX_PLOT_POINTS: usize = 4000;
 
 use super::PALETTE;
+use super::command::{AppCommand, Commands, HasOutbox, Outbox};
 
 /// The x axis of the plots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,8 +122,14 @@ pub struct ScheduleLab {
     /// Draw β on a log axis (cosine's clipped β_T otherwise flattens every other curve).
     pub log_beta: bool,
     next_color: usize,
-    /// "Use in the forward view" was clicked; the app copies the schedules over (#20 item 8).
-    pub send_to_forward: bool,
+    /// What leaves the view ("Use in the forward view"), run by the app.
+    out: Outbox<Self>,
+}
+
+impl HasOutbox for ScheduleLab {
+    fn outbox(&mut self) -> &mut Outbox<Self> {
+        &mut self.out
+    }
 }
 
 impl Default for ScheduleLab {
@@ -131,7 +139,7 @@ impl Default for ScheduleLab {
             x_axis: XAxis::Step,
             log_beta: true,
             next_color: 0,
-            send_to_forward: false,
+            out: Outbox::default(),
         };
         lab.add(ScheduleSpec::new(ScheduleKind::Linear, 1000));
         lab.add(ScheduleSpec::new(ScheduleKind::Cosine, 1000));
@@ -179,7 +187,7 @@ impl ScheduleLab {
     }
 
     /// Draws the view.
-    pub fn ui(&mut self, ui: &mut egui::Ui) {
+    pub fn ui(&mut self, ui: &mut egui::Ui) -> Commands<Self> {
         let mut action = None;
         egui::Panel::left("schedule_side")
             .frame(super::panel_frame(ui))
@@ -209,6 +217,7 @@ impl ScheduleLab {
         egui::CentralPanel::default()
             .frame(super::central_frame(ui))
             .show(ui, |ui| self.plots_ui(ui));
+        self.out.take()
     }
 
     fn side_ui(&mut self, ui: &mut egui::Ui) -> Option<Action> {
@@ -232,7 +241,8 @@ impl ScheduleLab {
                 ))
                 .clicked()
             {
-                self.send_to_forward = true;
+                let specs = self.shown_specs();
+                self.out.app(AppCommand::SchedulesToForward(specs));
             }
         });
         ui.separator();
@@ -313,12 +323,12 @@ impl ScheduleLab {
                     .y_grid_spacer(decade_grid)
                     .y_axis_formatter(|mark, _| format_log10_tick(mark.value));
             }
-            plot.show(ui, |plot_ui| {
+            plot.show_menu(y_label, ui, |plot_ui| {
                 for (name, color, pts) in series {
                     let pts: Vec<PlotPoint> =
                         pts.iter().map(|p| PlotPoint::new(p[0], p[1])).collect();
                     plot_ui.line(
-                        Line::new(name, PlotPoints::Owned(pts))
+                        crate::app::widgets::line(name, PlotPoints::Owned(pts))
                             .color(color)
                             .width(2.0),
                     );

@@ -1,11 +1,13 @@
 //! The training view: start, pause and stop a run in the background, and watch the loss curves,
 //! the loss by timestep, the throughput and the preview samples while it trains.
 
+use super::command::{Commands, HasOutbox, Outbox};
+use crate::app::widgets::PlotMenu;
 use crate::config::{RunConfig, SHIPPED_PRESETS};
 use crate::store::ValPoint;
 use crate::train::{PreviewGrid, StartOptions, TrainCommand, TrainEvent, TrainHandle};
 use egui::{Color32, RichText};
-use egui_plot::{Heatmap, Legend, Line, PlotPoint, PlotPoints, Polygon};
+use egui_plot::{Heatmap, Legend, PlotPoint, PlotPoints, Polygon};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -45,6 +47,8 @@ impl RunStatus {
 
 /// The training view's state.
 pub struct TrainingView {
+    /// What leaves the view (the training worker's start), run by the app.
+    out: Outbox<Self>,
     /// The configuration the next run starts with.
     pub config: RunConfig,
     /// The preset the config came from.
@@ -92,6 +96,12 @@ pub struct TrainingView {
     params: usize,
 }
 
+impl HasOutbox for TrainingView {
+    fn outbox(&mut self) -> &mut Outbox<Self> {
+        &mut self.out
+    }
+}
+
 impl Default for TrainingView {
     /// The first shipped preset, showing the bundled model's training history if it is found.
     fn default() -> Self {
@@ -110,6 +120,7 @@ impl TrainingView {
     pub fn new(config: RunConfig, preset_name: &str) -> Self {
         let lr = config.train.lr;
         Self {
+            out: Outbox::default(),
             config,
             preset_name: preset_name.to_owned(),
             runs_dir: crate::store::default_runs_dir(),
@@ -209,19 +220,13 @@ impl TrainingView {
             device,
             total_steps: None,
         };
-        match TrainHandle::start(options, wake) {
-            Ok(h) => {
-                self.handle = Some(h);
-                self.started_new = Some(self.started_from.is_none());
-                self.status = RunStatus::Starting;
-                self.error = None;
-                self.note = None;
-            }
-            Err(e) => {
-                self.status = RunStatus::Failed;
-                self.error = Some(format!("could not start the training thread: {e}"));
-            }
-        }
+        let (h, launch) = TrainHandle::prepare(options, wake);
+        self.out.start(launch);
+        self.handle = Some(h);
+        self.started_new = Some(self.started_from.is_none());
+        self.status = RunStatus::Starting;
+        self.error = None;
+        self.note = None;
     }
 
     /// Sends a command to the worker, if one runs.
@@ -342,7 +347,7 @@ impl TrainingView {
             TrainEvent::Preview(grid) => {
                 let to_tex = |name: &str, px: &[u8]| {
                     let img = grid_image(px, grid.n, grid.shape);
-                    ctx.load_texture(name, img, egui::TextureOptions::NEAREST)
+                    super::widgets::load_picture(ctx, name, img, egui::TextureOptions::NEAREST)
                 };
                 self.preview_tex = Some((
                     to_tex("preview_ema", &grid.ema),
@@ -386,7 +391,7 @@ impl TrainingView {
     }
 
     /// Draws the view.
-    pub fn ui(&mut self, ui: &mut egui::Ui) {
+    pub fn ui(&mut self, ui: &mut egui::Ui) -> Commands<Self> {
         let wake = {
             let ctx = ui.ctx().clone();
             Arc::new(move || ctx.request_repaint()) as Arc<dyn Fn() + Send + Sync>
@@ -401,6 +406,7 @@ impl TrainingView {
         egui::CentralPanel::default()
             .frame(super::central_frame(ui))
             .show(ui, |ui| self.plots_ui(ui));
+        self.out.take()
     }
 
     fn controls_ui(&mut self, ui: &mut egui::Ui, wake: &Arc<dyn Fn() + Send + Sync>) {
@@ -663,16 +669,16 @@ impl TrainingView {
                 .legend(Legend::default())
                 .x_axis_label("step")
                 .y_axis_label(if log { "loss (log₁₀)" } else { "loss" })
-                .show(&mut cols[0], |p| {
+                .show_menu("loss", &mut cols[0], |p| {
                     let raw: Vec<[f64; 2]> = self.losses.iter().map(|q| [q[0], f(q[1])]).collect();
                     let sm: Vec<[f64; 2]> = self.smoothed.iter().map(|q| [q[0], f(q[1])]).collect();
                     p.line(
-                        Line::new("train loss", PlotPoints::from(raw))
+                        crate::app::widgets::line("train loss", PlotPoints::from(raw))
                             .color(Color32::from_gray(110))
                             .width(1.0),
                     );
                     p.line(
-                        Line::new("train (smoothed)", PlotPoints::from(sm))
+                        crate::app::widgets::line("train (smoothed)", PlotPoints::from(sm))
                             .color(Color32::from_rgb(0, 114, 178))
                             .width(2.0),
                     );
@@ -698,7 +704,7 @@ impl TrainingView {
                             .map(|v| [v.step as f64, f(f64::from(v.mean))])
                             .collect();
                         p.line(
-                            Line::new("validation mean", PlotPoints::from(mean))
+                            crate::app::widgets::line("validation mean", PlotPoints::from(mean))
                                 .color(Color32::from_rgb(213, 94, 0))
                                 .width(2.0),
                         );
@@ -711,7 +717,7 @@ impl TrainingView {
                     .legend(Legend::default())
                     .x_axis_label("step")
                     .y_axis_label("FID (classifier features)")
-                    .show(&mut cols[1], |p| {
+                    .show_menu("quality", &mut cols[1], |p| {
                         let pts = |f: fn(&crate::train::QualityPoint) -> f64| {
                             PlotPoints::from(
                                 self.quality
@@ -721,12 +727,12 @@ impl TrainingView {
                             )
                         };
                         p.line(
-                            Line::new("FID of EMA samples", pts(|q| q.fid))
+                            crate::app::widgets::line("FID of EMA samples", pts(|q| q.fid))
                                 .color(Color32::from_rgb(230, 159, 0))
                                 .width(2.0),
                         );
                         p.line(
-                            Line::new("real images (floor)", pts(|q| q.fid_floor))
+                            crate::app::widgets::line("real images (floor)", pts(|q| q.fid_floor))
                                 .color(Color32::from_gray(140))
                                 .style(egui_plot::LineStyle::dashed_loose()),
                         );
@@ -765,10 +771,13 @@ impl TrainingView {
                     .x_axis_label("step")
                     .y_axis_label("images/s")
                     .include_y(0.0)
-                    .show(&mut cols[1], |p| {
+                    .show_menu("throughput", &mut cols[1], |p| {
                         p.line(
-                            Line::new("throughput", PlotPoints::from(self.throughput.clone()))
-                                .color(Color32::from_rgb(0, 158, 115)),
+                            crate::app::widgets::line(
+                                "throughput",
+                                PlotPoints::from(self.throughput.clone()),
+                            )
+                            .color(Color32::from_rgb(0, 158, 115)),
                         );
                     });
             }
@@ -781,7 +790,7 @@ impl TrainingView {
                 .height(h * 0.4)
                 .x_axis_label("t / T")
                 .y_axis_label("loss")
-                .show(&mut cols[1], |p| {
+                .show_menu("loss_vs_t", &mut cols[1], |p| {
                     if let Some((_, row)) = self.by_t.last() {
                         let n = row.len() as f64;
                         let pts: Vec<[f64; 2]> = row
@@ -791,7 +800,7 @@ impl TrainingView {
                             .map(|(i, v)| [(i as f64 + 0.5) / n, f64::from(*v)])
                             .collect();
                         p.line(
-                            Line::new("current loss vs t", PlotPoints::from(pts))
+                            crate::app::widgets::line("current loss vs t", PlotPoints::from(pts))
                                 .color(Color32::from_rgb(204, 121, 167))
                                 .width(2.0),
                         );
@@ -805,11 +814,21 @@ impl TrainingView {
                     ui.horizontal(|ui| {
                         ui.vertical(|ui| {
                             ui.label("EMA");
-                            ui.add(egui::Image::new(ema).fit_to_exact_size(egui::vec2(side, side)));
+                            super::widgets::picture(
+                                ui,
+                                ema.id(),
+                                egui::vec2(side, side),
+                                "preview-ema",
+                            );
                         });
                         ui.vertical(|ui| {
                             ui.label("raw");
-                            ui.add(egui::Image::new(raw).fit_to_exact_size(egui::vec2(side, side)));
+                            super::widgets::picture(
+                                ui,
+                                raw.id(),
+                                egui::vec2(side, side),
+                                "preview-raw",
+                            );
                         });
                     });
                 }
@@ -859,7 +878,16 @@ fn heatmap_ui(ui: &mut egui::Ui, rows: &[(usize, Vec<f32>)], t_max: usize, heigh
         .show_y(false)
         .allow_drag(false)
         .allow_zoom(false)
-        .show(ui, |p| {
+        .show_menu("loss_by_t_heatmap", ui, |p| {
+            for (step, row) in rows {
+                let n = row.len() as f64;
+                let pts = row
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| [(i as f64 + 0.5) / n * t_max as f64, f64::from(*v)])
+                    .collect();
+                crate::app::widgets::record_series(&format!("loss at step {step}"), pts);
+            }
             p.add(map);
             if let Some(at) = p.pointer_coordinate()
                 && let Some((t0, t1, step, loss)) = layout.cell_at(at.x, at.y)

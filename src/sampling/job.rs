@@ -3,7 +3,7 @@
 use super::{ChainRecord, ChainSpec, Denoiser, run_chain};
 use crate::config::RunConfig;
 use crate::diffusion::ScheduleTable;
-use crate::jobs::{BgJob, JobCtx};
+use crate::jobs::{BgJob, JobCtx, Launch};
 use crate::model::{DeviceChoice, UNet, pick_device};
 use crate::sampling::export::Weights;
 use burn::tensor::Device;
@@ -127,6 +127,18 @@ impl ChainJob {
         spec: ChainSpec,
         wake: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<Self> {
+        let (job, launch) = Self::prepare(model, weights, spec, wake);
+        launch.start()?;
+        Ok(job)
+    }
+
+    /// The job sampling `spec` and the [`Launch`] that starts it (views hand it to the app).
+    pub fn prepare(
+        model: LoadedModel,
+        weights: Weights,
+        spec: ChainSpec,
+        wake: Arc<dyn Fn() + Send + Sync>,
+    ) -> (Self, Launch) {
         let record = Arc::new(Mutex::new(ChainRecord {
             n: spec.n,
             shape: model.shape,
@@ -147,16 +159,17 @@ impl ChainJob {
         })
     }
 
-    /// Runs `work` on a thread; it fills `record` (e.g. with [`push_step`]) and returns x₀.
+    /// A job running `work`, which fills `record` (e.g. with [`push_step`]) and returns x₀, and
+    /// the [`Launch`] that starts its thread.
     pub fn custom(
         record: Arc<Mutex<ChainRecord>>,
         name: &str,
         wake: Arc<dyn Fn() + Send + Sync>,
         work: impl FnOnce(&JobCtx, &Mutex<ChainRecord>) -> Option<Vec<f32>> + Send + 'static,
-    ) -> std::io::Result<Self> {
+    ) -> (Self, Launch) {
         let rec = record.clone();
-        let job = BgJob::spawn(name, wake, move |ctx| work(ctx, &rec))?;
-        Ok(Self { record, job })
+        let (job, launch) = BgJob::prepare(name, wake, move |ctx| work(ctx, &rec));
+        (Self { record, job }, launch)
     }
 
     /// (steps done, total steps).

@@ -783,11 +783,31 @@ pub fn sample_images(
     seed: u64,
     clip: bool,
 ) -> Vec<f32> {
+    let never = AtomicBool::new(false);
+    let sampled = sample_images_until(
+        model, device, table, target, plan, n, shape, seed, clip, &never,
+    );
+    sampled.unwrap_or_default()
+}
+
+/// [`sample_images`] that stops after the step during which `cancel` is set (None then).
+#[allow(clippy::too_many_arguments)]
+pub fn sample_images_until(
+    model: &UNet,
+    device: &Device,
+    table: &ScheduleTable,
+    target: Target,
+    plan: &SamplerPlan,
+    n: usize,
+    shape: [usize; 3],
+    seed: u64,
+    clip: bool,
+    cancel: &AtomicBool,
+) -> Option<Vec<f32>> {
     let den = Denoiser::new(model, device, table, target, shape);
     let mut spec = ChainSpec::new(plan.clone(), n, seed, clip);
     spec.stride = usize::MAX;
-    let never = AtomicBool::new(false);
-    run_chain(&den, &spec, &never, |_, _| {}).unwrap_or_default()
+    run_chain(&den, &spec, cancel, |_, _| {})
 }
 
 /// One point of a noise-then-denoise sweep: x₀ taken to x_{t0} and brought back.

@@ -5,6 +5,7 @@
 
 use super::worker::{Outbox, TrainCommand, TrainEvent, TrainHandle, next_command};
 use crate::diffusion::{Rng, ScheduleTable, energy_distance};
+use crate::jobs::Launch;
 use crate::model::{DeviceChoice, DevicePick, ToyMlp, init_seeded, pick_device};
 use crate::toy::sampling::{EpsModel, ToySampler, sample_frames};
 use crate::toy::{ToyDataset, ToyLabConfig};
@@ -258,14 +259,27 @@ impl ToyTrainHandle {
         dataset: ToyDataset,
         wake: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<Self> {
+        let (handle, launch) = Self::prepare(config, dataset, wake);
+        launch.start()?;
+        Ok(handle)
+    }
+
+    /// The handle and the [`Launch`] that starts its worker (the 2-D lab hands it to the app).
+    pub fn prepare(
+        config: ToyLabConfig,
+        dataset: ToyDataset,
+        wake: Arc<dyn Fn() + Send + Sync>,
+    ) -> (Self, Launch) {
         let (tx, rx) = sync_channel(256);
-        let handle = TrainHandle::spawn("toy-trainer", wake, move |out, commands, shutdown| {
-            run_toy_worker(&config, &dataset, out, &tx, &commands, shutdown);
-        })?;
-        Ok(Self {
+        let (handle, launch) =
+            TrainHandle::prepare_with("toy-trainer", wake, move |out, commands, shutdown| {
+                run_toy_worker(&config, &dataset, out, &tx, &commands, shutdown);
+            });
+        let handle = Self {
             handle,
             toy_events: rx,
-        })
+        };
+        (handle, launch)
     }
 
     /// Sends a command without blocking.

@@ -6,16 +6,15 @@ use super::trainer::{TrainError, Trainer};
 use crate::config::RunConfig;
 use crate::data::unit_to_u8;
 use crate::diffusion::{SamplerKind, SamplerPlan, Spacing};
-use crate::jobs::BgJob;
+use crate::jobs::{BgJob, Launch, ThreadSlot};
 use crate::model::{DeviceChoice, pick_device};
-use crate::sampling::sample_images;
+use crate::sampling::sample_images_until;
 use crate::store::ValPoint;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// What the UI can ask of the worker.
@@ -140,7 +139,7 @@ pub struct TrainHandle {
     commands: SyncSender<TrainCommand>,
     events: Receiver<TrainEvent>,
     shutdown: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: Arc<ThreadSlot>,
 }
 
 /// How the run starts.
@@ -164,7 +163,14 @@ impl TrainHandle {
         options: StartOptions,
         wake: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<Self> {
-        Self::spawn("trainer", wake, move |out, commands, shutdown| {
+        let (handle, launch) = Self::prepare(options, wake);
+        launch.start()?;
+        Ok(handle)
+    }
+
+    /// The handle and the [`Launch`] that starts the worker (views hand it to the app).
+    pub fn prepare(options: StartOptions, wake: Arc<dyn Fn() + Send + Sync>) -> (Self, Launch) {
+        Self::prepare_with("trainer", wake, move |out, commands, shutdown| {
             run_worker(options, commands, out, shutdown);
         })
     }
@@ -172,27 +178,27 @@ impl TrainHandle {
     /// Starts a worker thread named `name` running `body` with the channel plumbing every
     /// worker shares (bounded queues, wake-ups, the shutdown flag). Used by the UNet trainer
     /// and by the 2-D lab's MLP trainer, so both report through the same [`TrainEvent`]s.
-    pub(crate) fn spawn(
+    pub(crate) fn prepare_with(
         name: &str,
         wake: Arc<dyn Fn() + Send + Sync>,
         body: impl FnOnce(&Outbox, Receiver<TrainCommand>, &AtomicBool) + Send + 'static,
-    ) -> std::io::Result<Self> {
+    ) -> (Self, Launch) {
         let (cmd_tx, cmd_rx) = sync_channel(64);
         let (ev_tx, ev_rx) = sync_channel(1024);
         let shutdown = Arc::new(AtomicBool::new(false));
         let flag = shutdown.clone();
-        let thread = std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                let out = Outbox { tx: ev_tx, wake };
-                body(&out, cmd_rx, &flag);
-            })?;
-        Ok(Self {
+        let thread = Arc::new(ThreadSlot::default());
+        let launch = Launch::new(name, thread.clone(), move || {
+            let out = Outbox { tx: ev_tx, wake };
+            body(&out, cmd_rx, &flag);
+        });
+        let handle = Self {
             commands: cmd_tx,
             events: ev_rx,
             shutdown,
-            thread: Some(thread),
-        })
+            thread,
+        };
+        (handle, launch)
     }
 
     /// Sends a command without blocking; false if the worker is gone or its queue is full.
@@ -207,7 +213,7 @@ impl TrainHandle {
 
     /// Whether the worker thread has ended.
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+        self.thread.is_finished()
     }
 }
 
@@ -217,13 +223,11 @@ impl Drop for TrainHandle {
         let _ = self.commands.try_send(TrainCommand::Stop);
         // Drain so a worker blocked on a full event queue can finish.
         while self.events.try_recv().is_ok() {}
-        if let Some(t) = self.thread.take() {
-            while !t.is_finished() {
-                while self.events.try_recv().is_ok() {}
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            let _ = t.join();
+        while self.thread.started() && !self.thread.is_finished() {
+            while self.events.try_recv().is_ok() {}
+            std::thread::sleep(Duration::from_millis(5));
         }
+        self.thread.join();
     }
 }
 
@@ -533,7 +537,8 @@ fn spawn_quality(trainer: &Trainer, job: &mut Option<BgJob<()>>, out: &Outbox) {
     let tx = out.tx.clone();
     let wake = out.wake.clone();
     // A job that cannot start leaves the slot empty, so the next measurement tries again.
-    *job = BgJob::spawn("quality", no_wake(), move |_| {
+    // Dropping the job (the run ends, the window closes) cancels it after the current step.
+    *job = BgJob::spawn("quality", no_wake(), move |ctx| {
         let start = Instant::now();
         let point = (|| {
             let kind = SamplerKind::Ddim {
@@ -542,7 +547,7 @@ fn spawn_quality(trainer: &Trainer, job: &mut Option<BgJob<()>>, out: &Outbox) {
                 spacing: Spacing::Trailing,
             };
             let plan = SamplerPlan::new(&table, kind).ok()?;
-            let x = sample_images(
+            let x = sample_images_until(
                 &ema,
                 &device,
                 &table,
@@ -552,7 +557,8 @@ fn spawn_quality(trainer: &Trainer, job: &mut Option<BgJob<()>>, out: &Outbox) {
                 shape,
                 seed ^ 0x0F1D,
                 true,
-            );
+                ctx.cancel_flag(),
+            )?;
             let pixels: usize = shape.iter().product();
             let (kept, bad) = crate::metrics::finite_images(&x, pixels);
             let report = crate::metrics::score_sets(
@@ -562,7 +568,7 @@ fn spawn_quality(trainer: &Trainer, job: &mut Option<BgJob<()>>, out: &Outbox) {
                 bad,
                 seed,
                 String::new(),
-                &mut |_, _| true,
+                &mut |_, _| !ctx.cancelled(),
             )
             .ok()?;
             let (s, floor) = (report.rows.first()?, report.rows.get(1)?);
@@ -636,7 +642,8 @@ fn spawn_preview(trainer: &Trainer, job: &mut Option<BgJob<()>>, out: &Outbox) {
     let wake = out.wake.clone();
     offer_snapshot(trainer, out);
     // A job that cannot start leaves the slot empty, so the next preview tries again.
-    *job = BgJob::spawn("preview", no_wake(), move |_| {
+    // Dropping the job (the run ends, the window closes) cancels it after the current step.
+    *job = BgJob::spawn("preview", no_wake(), move |ctx| {
         let kind = SamplerKind::Ddim {
             steps: steps.min(table.steps()),
             eta: 0.0,
@@ -645,7 +652,7 @@ fn spawn_preview(trainer: &Trainer, job: &mut Option<BgJob<()>>, out: &Outbox) {
         let grid = (|| {
             let plan = SamplerPlan::new(&table, kind).ok()?;
             let draw = |m| {
-                sample_images(
+                sample_images_until(
                     m,
                     &device,
                     &table,
@@ -655,6 +662,7 @@ fn spawn_preview(trainer: &Trainer, job: &mut Option<BgJob<()>>, out: &Outbox) {
                     shape,
                     seed ^ 0xC0FFEE,
                     true,
+                    ctx.cancel_flag(),
                 )
             };
             let to_u8 = |v: Vec<f32>| v.into_iter().map(unit_to_u8).collect::<Vec<u8>>();
@@ -662,8 +670,8 @@ fn spawn_preview(trainer: &Trainer, job: &mut Option<BgJob<()>>, out: &Outbox) {
                 step,
                 n,
                 shape,
-                ema: to_u8(draw(&ema)),
-                raw: to_u8(draw(&raw)),
+                ema: to_u8(draw(&ema)?),
+                raw: to_u8(draw(&raw)?),
             })
         })();
         if let Some(grid) = grid {

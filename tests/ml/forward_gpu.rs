@@ -191,7 +191,10 @@ fn the_view_shows_the_same_tiles_on_the_gpu_as_on_the_cpu() {
     let mut on_cpu = ForwardView::with_dataset(ds);
     let ctx = egui::Context::default();
     let frame = |v: &mut ForwardView| {
-        let mut out = ctx.run_ui(egui::RawInput::default(), |ui| v.ui(ui));
+        let mut out = ctx.run_ui(egui::RawInput::default(), |ui| {
+            let c = v.ui(ui);
+            let _ = c.run(v);
+        });
         // No renderer here: the texture uploads are dropped on purpose.
         out.textures_delta.clear();
     };

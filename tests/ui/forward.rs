@@ -15,7 +15,13 @@ use std::time::{Duration, Instant};
 fn harness(view: ForwardView) -> Harness<'static, ForwardView> {
     Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
-        .build_ui_state(|ui, v: &mut ForwardView| v.ui(ui), view)
+        .build_ui_state(
+            |ui, v: &mut ForwardView| {
+                let c = v.ui(ui);
+                let _ = c.run(v);
+            },
+            view,
+        )
 }
 
 /// Steps frames until the view has loaded its data and finished its work.

@@ -3,6 +3,7 @@
 mod drop;
 mod forward;
 mod glyphs;
+mod menus;
 mod player;
 mod plots;
 mod presenter;

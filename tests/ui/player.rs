@@ -19,7 +19,8 @@ fn harness() -> Harness<'static, PlayerView> {
             |ui, v: &mut PlayerView| {
                 let ctx = ui.ctx().clone();
                 v.logic(&ctx);
-                v.ui(ui);
+                let c = v.ui(ui);
+                let _ = c.run(v);
             },
             view,
         )

@@ -71,7 +71,13 @@ fn settle(h: &mut Harness<'static, RunsView>) {
 fn harness(view: RunsView) -> Harness<'static, RunsView> {
     Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
-        .build_ui_state(|ui, v: &mut RunsView| v.ui(ui), view)
+        .build_ui_state(
+            |ui, v: &mut RunsView| {
+                let c = v.ui(ui);
+                let _ = c.run(v);
+            },
+            view,
+        )
 }
 
 #[test]

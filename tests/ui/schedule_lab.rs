@@ -11,7 +11,10 @@ fn lab_harness() -> Harness<'static, ScheduleLab> {
     Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
         .build_ui_state(
-            |ui, lab: &mut ScheduleLab| lab.ui(ui),
+            |ui, lab: &mut ScheduleLab| {
+                let c = lab.ui(ui);
+                let _ = c.run(lab);
+            },
             ScheduleLab::default(),
         )
 }

@@ -12,7 +12,13 @@ use std::time::{Duration, Instant};
 fn harness(view: ToyView) -> Harness<'static, ToyView> {
     Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
-        .build_ui_state(|ui, v: &mut ToyView| v.ui(ui), view)
+        .build_ui_state(
+            |ui, v: &mut ToyView| {
+                let c = v.ui(ui);
+                let _ = c.run(v);
+            },
+            view,
+        )
 }
 
 fn run_until(h: &mut Harness<'_, ToyView>, what: &str, pred: impl Fn(&ToyView) -> bool) {

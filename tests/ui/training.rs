@@ -62,7 +62,13 @@ fn start_then_stop_updates_the_status() {
     view.runs_dir = dir.path().to_path_buf();
     let mut h = Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
-        .build_ui_state(|ui, v: &mut TrainingView| v.ui(ui), view);
+        .build_ui_state(
+            |ui, v: &mut TrainingView| {
+                let c = v.ui(ui);
+                let _ = c.run(v);
+            },
+            view,
+        );
     h.get_by_label("Status: Idle");
     h.get_by_label("Start").click();
     h.step();
@@ -211,7 +217,13 @@ fn a_finished_run_shows_no_empty_speed_plot_and_a_heatmap_with_axes() {
     view.show_history(&dir);
     let mut h = Harness::builder()
         .with_size(egui::vec2(1280.0, 900.0))
-        .build_ui_state(|ui, v: &mut TrainingView| v.ui(ui), view);
+        .build_ui_state(
+            |ui, v: &mut TrainingView| {
+                let c = v.ui(ui);
+                let _ = c.run(v);
+            },
+            view,
+        );
     h.step();
     h.step();
     h.get_by_label_contains("images/s: not recorded for this run");

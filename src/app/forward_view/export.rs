@@ -82,14 +82,10 @@ impl ForwardView {
         F: FnOnce() -> Result<String, String> + Send + 'static,
     {
         // The view polls every 50 ms while an export runs, so the job needs no wake-up.
-        let spawned = BgJob::spawn("forward-export", Arc::new(|| {}), move |_| work());
-        match spawned {
-            Ok(job) => {
-                self.export = Some(Export { job });
-                self.message = Some((format!("writing {what}…"), false));
-            }
-            Err(e) => self.message = Some((format!("could not start the export: {e}"), true)),
-        }
+        let (job, launch) = BgJob::prepare("forward-export", Arc::new(|| {}), move |_| work());
+        self.out.start(launch);
+        self.export = Some(Export { job });
+        self.message = Some((format!("writing {what}…"), false));
     }
 
     pub(super) fn export_png(
@@ -104,18 +100,17 @@ impl ForwardView {
                 return;
             }
         };
-        let Some(path) = crate::app::dialog::FileDialog::new()
+        let dialog = crate::app::dialog::FileDialog::new()
             .add_filter("PNG image", &["png"])
-            .set_file_name(default_name)
-            .save_file()
-        else {
-            return;
-        };
-        self.spawn_export("the PNG", move || {
-            write_png(&path, &sheet)
-                .map(|()| format!("wrote {}", path.display()))
-                .map_err(|e| e.to_string())
-        });
+            .set_file_name(default_name);
+        self.out
+            .pick(dialog, PickMode::Save, move |v: &mut Self, path| {
+                v.spawn_export("the PNG", move || {
+                    write_png(&path, &sheet)
+                        .map(|()| format!("wrote {}", path.display()))
+                        .map_err(|e| e.to_string())
+                });
+            });
     }
 
     pub(super) fn export_npy(&mut self) {
@@ -126,17 +121,16 @@ impl ForwardView {
                 return;
             }
         };
-        let Some(path) = crate::app::dialog::FileDialog::new()
+        let dialog = crate::app::dialog::FileDialog::new()
             .add_filter("NumPy array", &["npy"])
-            .set_file_name(format!("xt_t{}.npy", self.t))
-            .save_file()
-        else {
-            return;
-        };
-        self.spawn_export("the .npy file", move || {
-            crate::data::write_npy(&path, &shape, &data)
-                .map(|()| format!("wrote {} ({:?})", path.display(), shape))
-                .map_err(|e| e.to_string())
-        });
+            .set_file_name(format!("xt_t{}.npy", self.t));
+        self.out
+            .pick(dialog, PickMode::Save, move |v: &mut Self, path| {
+                v.spawn_export("the .npy file", move || {
+                    crate::data::write_npy(&path, &shape, &data)
+                        .map(|()| format!("wrote {} ({:?})", path.display(), shape))
+                        .map_err(|e| e.to_string())
+                });
+            });
     }
 }

@@ -7,6 +7,7 @@
 //! exporting run on named worker threads; the step-by-step chain advances within a per-frame
 //! time budget.
 
+use crate::app::command::{AppCommand, Commands, HasOutbox, Outbox, PickMode};
 use crate::data::{ColorMode, Dataset, TrianglePrep};
 use crate::diffusion::{
     MAX_STEPS, Param, ScheduleError, ScheduleKind, ScheduleSpec, ScheduleTable,
@@ -21,7 +22,7 @@ use crate::explore::tiles::{ColorMap, TileJob, TileSpec, colorize, render_tiles_
 use crate::explore::{ExploreError, GpuTiler};
 use crate::jobs::BgJob;
 use egui::{Color32, RichText, Sense, TextureHandle, TextureOptions};
-use egui_plot::{Legend, Line, LineStyle, PlotPoint, PlotPoints, VLine};
+use egui_plot::{Legend, LineStyle, PlotPoint, PlotPoints, VLine};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -189,7 +190,7 @@ fn upload(
     let image = egui::ColorImage::from_rgba_unmultiplied([width, height], &rgba);
     match slot {
         Some(s) => {
-            s.texture.set(image, TextureOptions::NEAREST);
+            crate::app::widgets::set_picture(ctx, &mut s.texture, image, TextureOptions::NEAREST);
             s.width = width;
             s.height = height;
             s.rgba = rgba;
@@ -199,7 +200,12 @@ fn upload(
                 width,
                 height,
                 rgba,
-                texture: ctx.load_texture(name, image, TextureOptions::NEAREST),
+                texture: crate::app::widgets::load_picture(
+                    ctx,
+                    name,
+                    image,
+                    TextureOptions::NEAREST,
+                ),
             });
         }
     }
@@ -303,8 +309,8 @@ pub struct ForwardView {
     pub grid: usize,
     /// The schedules compared (1 to 4).
     pub schedules: Vec<ForwardSchedule>,
-    /// "Use in the schedule lab" was clicked; the app copies the schedules over (#20 item 8).
-    pub send_to_lab: bool,
+    /// What leaves the view (dialogs, jobs, schedules for the lab), run by the app.
+    out: Outbox<Self>,
     sched_gen: u64,
     /// The noise seed.
     pub seed: u64,
@@ -354,7 +360,7 @@ impl Default for ForwardView {
                 ForwardSchedule::new(ScheduleSpec::new(ScheduleKind::Linear, 1000), PALETTE[0]),
                 ForwardSchedule::new(ScheduleSpec::new(ScheduleKind::Cosine, 1000), PALETTE[1]),
             ],
-            send_to_lab: false,
+            out: Outbox::default(),
             sched_gen: 1,
             seed: 0,
             same_noise: true,
@@ -373,6 +379,12 @@ impl Default for ForwardView {
             export: None,
             message: None,
         }
+    }
+}
+
+impl HasOutbox for ForwardView {
+    fn outbox(&mut self) -> &mut Outbox<Self> {
+        &mut self.out
     }
 }
 
@@ -431,6 +443,11 @@ impl ForwardView {
         } else {
             self.gpu_note.clone()
         }
+    }
+
+    /// How many images the loaded data set has (None until one is loaded).
+    pub fn dataset_len(&self) -> Option<usize> {
+        self.dataset.as_ref().map(|d| d.len())
     }
 
     /// Whether work is under way: loading, the chain catching up, or a GPU job in flight.
@@ -576,14 +593,12 @@ impl ForwardView {
         let job = source.clone();
         let repaint = ctx.clone();
         let wake = Arc::new(move || repaint.request_repaint());
-        let spawned = BgJob::spawn("forward-loader", wake, move |_| {
+        let (job, launch) = BgJob::prepare("forward-loader", wake, move |_| {
             job.load().map_err(|e| e.to_string())
         });
         self.load_started = true;
-        match spawned {
-            Ok(job) => self.loader = Some(Loader { source, label, job }),
-            Err(e) => self.load_error = Some(format!("could not start the loader: {e}")),
-        }
+        self.out.start(launch);
+        self.loader = Some(Loader { source, label, job });
     }
 
     fn poll_loader(&mut self) {
@@ -598,7 +613,7 @@ impl ForwardView {
             .job
             .take()
             .flatten()
-            .unwrap_or_else(|| Err("the loader crashed".into()));
+            .unwrap_or_else(|| Err("the loader crashed or could not start".into()));
         match result {
             Ok(ds) => {
                 if !ds.warnings().is_empty() {

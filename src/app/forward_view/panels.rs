@@ -4,7 +4,7 @@ use super::*;
 
 impl ForwardView {
     /// Draws the view.
-    pub fn ui(&mut self, ui: &mut egui::Ui) {
+    pub fn ui(&mut self, ui: &mut egui::Ui) -> Commands<Self> {
         let ctx = ui.ctx().clone();
         self.poll_loader();
         self.poll_export();
@@ -48,37 +48,42 @@ impl ForwardView {
                         .show(ui, |ui| self.presenter_main_ui(ui, view_h));
                 }
             });
+        self.out.take()
     }
 
     pub(super) fn apply(&mut self, ctx: &egui::Context, action: Action) {
         match action {
             Action::Load(source, label) => self.start_load(ctx, source, label),
             Action::OpenImage => {
-                if let Some(p) = crate::app::dialog::FileDialog::new()
-                    .add_filter(
-                        "Images",
-                        &[
-                            "png", "jpg", "jpeg", "bmp", "webp", "gif", "PNG", "JPG", "JPEG",
-                        ],
-                    )
-                    .pick_file()
-                {
-                    self.load_user(ctx, p);
-                }
+                let dialog = crate::app::dialog::FileDialog::new().add_filter(
+                    "Images",
+                    &[
+                        "png", "jpg", "jpeg", "bmp", "webp", "gif", "PNG", "JPG", "JPEG",
+                    ],
+                );
+                let ctx = ctx.clone();
+                self.out
+                    .pick(dialog, PickMode::File, move |v: &mut Self, p| {
+                        v.load_user(&ctx, p)
+                    });
             }
             Action::OpenFolder => {
-                if let Some(p) = crate::app::dialog::FileDialog::new().pick_folder() {
-                    self.load_user(ctx, p);
-                }
+                let ctx = ctx.clone();
+                let dialog = crate::app::dialog::FileDialog::new();
+                self.out
+                    .pick(dialog, PickMode::Folder, move |v: &mut Self, p| {
+                        v.load_user(&ctx, p)
+                    });
             }
             Action::OpenNpy => {
-                if let Some(p) = crate::app::dialog::FileDialog::new()
-                    .add_filter("NumPy array", &["npy"])
-                    .pick_file()
-                {
-                    let label = file_label(&p);
-                    self.start_load(ctx, Source::Npy(p), label);
-                }
+                let dialog =
+                    crate::app::dialog::FileDialog::new().add_filter("NumPy array", &["npy"]);
+                let ctx = ctx.clone();
+                self.out
+                    .pick(dialog, PickMode::File, move |v: &mut Self, p| {
+                        let label = file_label(&p);
+                        v.start_load(&ctx, Source::Npy(p), label);
+                    });
             }
             Action::Add(kind) => {
                 let steps = self.schedules.last().map_or(1000, |s| s.spec.steps);
@@ -278,7 +283,8 @@ impl ForwardView {
                 .on_hover_text("Plot β, ᾱ and SNR of these schedules in the schedule lab")
                 .clicked()
             {
-                self.send_to_lab = true;
+                let specs = self.schedules.iter().map(|s| s.spec.clone()).collect();
+                self.out.app(AppCommand::SchedulesToLab(specs));
             }
         });
 

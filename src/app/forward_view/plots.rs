@@ -2,6 +2,7 @@
 //! the schedule curves and the strips.
 
 use super::*;
+use crate::app::widgets::PlotMenu;
 
 impl ForwardView {
     /// The tile grid; returns the hovered pixel.
@@ -26,9 +27,10 @@ impl ForwardView {
             };
             let resp = ui.add(
                 egui::Image::from_texture((slot.texture.id(), size))
-                    .sense(Sense::hover())
-                    .alt_text(alt),
+                    .sense(Sense::click())
+                    .alt_text(alt.clone()),
             );
+            crate::app::widgets::picture_menu(&resp, slot.texture.id(), &alt);
             if let Some(pos) = resp.hover_pos() {
                 let rel = (pos - resp.rect.min) / resp.rect.size();
                 let px = ((rel.x * slot.width as f32) as usize).min(slot.width - 1);
@@ -172,19 +174,22 @@ impl ForwardView {
                 .allow_boxed_zoom(false)
                 .allow_double_click_reset(false)
                 .x_axis_label("pixel value")
-                .show(ui, |plot_ui| {
+                .show_menu("forward_histogram", ui, |plot_ui| {
                     plot_ui.set_plot_bounds_x(-HIST_RANGE..=HIST_RANGE);
                     plot_ui.set_plot_bounds_y(0.0..=y_max);
                     if let Some(h) = &self.scene.hist_x0 {
                         plot_ui.line(
-                            Line::new("data x₀", PlotPoints::from(h.polygon_points()))
-                                .color(Color32::from_gray(150))
-                                .fill(0.0)
-                                .fill_alpha(0.25),
+                            crate::app::widgets::line(
+                                "data x₀",
+                                PlotPoints::from(h.polygon_points()),
+                            )
+                            .color(Color32::from_gray(150))
+                            .fill(0.0)
+                            .fill_alpha(0.25),
                         );
                     }
                     plot_ui.line(
-                        Line::new(
+                        crate::app::widgets::line(
                             "N(0, 1)",
                             PlotPoints::from(normal_curve(-HIST_RANGE, HIST_RANGE, 161)),
                         )
@@ -195,7 +200,7 @@ impl ForwardView {
                     for (s, h) in self.schedules.iter().zip(&self.scene.hist_xt) {
                         if let Some(h) = h {
                             plot_ui.line(
-                                Line::new(
+                                crate::app::widgets::line(
                                     format!("x_t {}", s.spec.kind.name()),
                                     PlotPoints::from(h.polygon_points()),
                                 )
@@ -238,7 +243,7 @@ impl ForwardView {
                             .y_grid_spacer(nice_spacer(h, 24.0, true))
                             .y_axis_formatter(|mark, _| log10_tick(mark.value));
                     }
-                    plot.show(ui, |plot_ui| {
+                    plot.show_menu(id, ui, |plot_ui| {
                         plot_ui.set_plot_bounds_x(0.0..=t_max);
                         if id != "forward_snr" {
                             plot_ui.set_plot_bounds_y(-0.03..=1.03);
@@ -248,27 +253,39 @@ impl ForwardView {
                             let name = s.spec.kind.name();
                             match id {
                                 "forward_alpha_bar" => plot_ui.line(
-                                    Line::new(name, PlotPoints::Borrowed(&c.alpha_bar))
-                                        .color(s.color)
-                                        .width(1.5),
+                                    crate::app::widgets::line(
+                                        name,
+                                        PlotPoints::Borrowed(&c.alpha_bar),
+                                    )
+                                    .color(s.color)
+                                    .width(1.5),
                                 ),
                                 "forward_rates" => {
                                     plot_ui.line(
-                                        Line::new(name, PlotPoints::Borrowed(&c.signal))
-                                            .color(s.color)
-                                            .width(1.5),
+                                        crate::app::widgets::line(
+                                            name,
+                                            PlotPoints::Borrowed(&c.signal),
+                                        )
+                                        .color(s.color)
+                                        .width(1.5),
                                     );
                                     plot_ui.line(
-                                        Line::new(name, PlotPoints::Borrowed(&c.noise))
-                                            .color(s.color)
-                                            .style(LineStyle::dashed_loose())
-                                            .width(1.5),
+                                        crate::app::widgets::line(
+                                            name,
+                                            PlotPoints::Borrowed(&c.noise),
+                                        )
+                                        .color(s.color)
+                                        .style(LineStyle::dashed_loose())
+                                        .width(1.5),
                                     );
                                 }
                                 _ => plot_ui.line(
-                                    Line::new(name, PlotPoints::Borrowed(&c.log10_snr))
-                                        .color(s.color)
-                                        .width(1.5),
+                                    crate::app::widgets::line(
+                                        name,
+                                        PlotPoints::Borrowed(&c.log10_snr),
+                                    )
+                                    .color(s.color)
+                                    .width(1.5),
                                 ),
                             }
                         }
@@ -331,13 +348,16 @@ impl ForwardView {
                     let Some(slot) = slot else { continue };
                     ui.vertical(|ui| {
                         ui.set_width(cell);
-                        ui.add(
+                        let alt = format!("strip {} column {k} t {t}", row.schedule + 1);
+                        let resp = ui.add(
                             egui::Image::from_texture((
                                 slot.texture.id(),
                                 egui::vec2(cell, cell * aspect),
                             ))
-                            .alt_text(format!("strip {} column {k}", row.schedule + 1)),
+                            .sense(Sense::click())
+                            .alt_text(alt.clone()),
                         );
+                        crate::app::widgets::picture_menu(&resp, slot.texture.id(), &alt);
                         ui.label(RichText::new(format!("t={t}")).small());
                     });
                 }

@@ -68,31 +68,32 @@ impl PlayerView {
                 labels: vec![g.label(sample)],
                 ..g
             });
-        let job = ChainJob::custom(record.clone(), "branches", self.wake(), move |ctx, rec| {
-            ctx.set_total(prefix.steps.len() + rest.steps.len());
-            let den = model.denoiser(weights);
-            // Re-run the chosen sample alone up to the fork: its own noise streams make this
-            // the same x_t as in the grid.
-            let mut head = ChainSpec::new(prefix, 1, seed, clip);
-            head.first_index = sample;
-            head.stride = usize::MAX;
-            head.guidance = guidance.clone();
-            let mut done = 0;
-            let x = run_chain(&den, &head, ctx.cancel_flag(), |_, _| {
-                done += 1;
-                ctx.set_done(done);
-            })?;
-            let mut tail = ChainSpec::new(rest, k, seed, clip);
-            tail.noise_seed = fresh;
-            tail.stride = stride;
-            tail.start = Some(x.repeat(k));
-            tail.guidance = guidance;
-            run_chain(&den, &tail, ctx.cancel_flag(), |stat, frame| {
-                push_step(rec, stat, frame);
-                done += 1;
-                ctx.set_done(done);
-            })
-        });
+        let (job, launch) =
+            ChainJob::custom(record.clone(), "branches", self.wake(), move |ctx, rec| {
+                ctx.set_total(prefix.steps.len() + rest.steps.len());
+                let den = model.denoiser(weights);
+                // Re-run the chosen sample alone up to the fork: its own noise streams make this
+                // the same x_t as in the grid.
+                let mut head = ChainSpec::new(prefix, 1, seed, clip);
+                head.first_index = sample;
+                head.stride = usize::MAX;
+                head.guidance = guidance.clone();
+                let mut done = 0;
+                let x = run_chain(&den, &head, ctx.cancel_flag(), |_, _| {
+                    done += 1;
+                    ctx.set_done(done);
+                })?;
+                let mut tail = ChainSpec::new(rest, k, seed, clip);
+                tail.noise_seed = fresh;
+                tail.stride = stride;
+                tail.start = Some(x.repeat(k));
+                tail.guidance = guidance;
+                run_chain(&den, &tail, ctx.cancel_flag(), |stat, frame| {
+                    push_step(rec, stat, frame);
+                    done += 1;
+                    ctx.set_done(done);
+                })
+            });
         self.branches = Pane {
             settings,
             record,
@@ -102,10 +103,8 @@ impl PlayerView {
             ),
             ..Pane::default()
         };
-        match job {
-            Ok(job) => self.branches.job = Some(job),
-            Err(e) => self.branches.error = Some(format!("cannot start: {e}")),
-        }
+        self.out.start(launch);
+        self.branches.job = Some(job);
     }
 
     pub(super) fn branch_ui(&mut self, ui: &mut egui::Ui) {

@@ -119,9 +119,9 @@ impl PlayerView {
                     .button("Open folder")
                     .on_hover_text(format!("Show {} in the file manager", folder.display()))
                     .clicked()
-                && let Err(e) = crate::app::dialog::open_folder(&folder)
             {
-                self.export_message = Some(e);
+                self.out
+                    .open_folder(folder, |v: &mut Self, e| v.export_message = Some(e));
             }
         }
     }
@@ -151,14 +151,16 @@ impl PlayerView {
     /// there; where no dialog can open, shows an in-app path field prefilled in the pictures
     /// folder instead (#20 item 2).
     pub fn ask_and_export(&mut self, kind: ExportKind) {
-        match pick_export_path(kind) {
-            Picked::Path(path) => self.export_to(kind, path),
-            Picked::Cancelled => {}
-            Picked::Unavailable => {
-                let path = default_export_path(kind.default_name());
-                self.export_fallback = Some((kind, path.display().to_string()));
-            }
-        }
+        let (dialog, mode) = export_dialog(kind);
+        self.out
+            .pick_answer(dialog, mode, move |v: &mut Self, picked| match picked {
+                Picked::Path(path) => v.export_to(kind, path),
+                Picked::Cancelled => {}
+                Picked::Unavailable => {
+                    let path = default_export_path(kind.default_name());
+                    v.export_fallback = Some((kind, path.display().to_string()));
+                }
+            });
     }
 
     /// "Save" of the in-app path field: exports to the typed path, creating its folder.
@@ -198,7 +200,7 @@ impl PlayerView {
         } else {
             path.parent().map(std::path::Path::to_path_buf)
         };
-        let job = BgJob::spawn("export", self.wake(), move |ctx| {
+        let (job, launch) = BgJob::prepare("export", self.wake(), move |ctx| {
             ctx.set_total(record.frames.len());
             let mut progress = |d: usize, _t: usize| ctx.set_done(d);
             let err = |e: export::ExportError| e.to_string();
@@ -243,10 +245,8 @@ impl PlayerView {
             }
             Ok(format!("Saved {shown}"))
         });
-        match job {
-            Ok(job) => self.export = Some(ExportState { what, job }),
-            Err(e) => self.export_message = Some(format!("cannot start the export: {e}")),
-        }
+        self.out.start(launch);
+        self.export = Some(ExportState { what, job });
     }
 
     /// Whether an export is running.
@@ -255,13 +255,14 @@ impl PlayerView {
     }
 }
 
-/// Asks where to save an export (rfd, on the UI thread).
-pub(super) fn pick_export_path(kind: ExportKind) -> Picked {
+/// The dialog that asks where to save an export (the app shows it, on the UI thread).
+fn export_dialog(kind: ExportKind) -> (crate::app::dialog::FileDialog, PickMode) {
     let dialog = crate::app::dialog::FileDialog::new().set_file_name(kind.default_name());
     match kind.extension() {
-        Some((name, ext)) => dialog.add_filter(name, &[ext]).save_file_or_unavailable(),
-        None => dialog
-            .set_title("Pick a folder for the frames")
-            .pick_folder_or_unavailable(),
+        Some((name, ext)) => (dialog.add_filter(name, &[ext]), PickMode::SaveOrUnavailable),
+        None => (
+            dialog.set_title("Pick a folder for the frames"),
+            PickMode::FolderOrUnavailable,
+        ),
     }
 }

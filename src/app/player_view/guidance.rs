@@ -3,6 +3,7 @@
 //! that shows one x_T across w = 0, 0.5, 1, 2, 4, 8.
 
 use super::*;
+use crate::app::widgets::PlotMenu;
 use crate::metrics::{GUIDANCE_WEIGHTS as SWEEP_WEIGHTS, GuidanceCurve};
 use crate::sampling::Guidance;
 use std::path::PathBuf;
@@ -227,7 +228,7 @@ impl PlayerView {
         let (seed, clip, weights) = (self.seed, self.clip, self.a.settings.weights);
         self.guidance.error = None;
         self.guidance.sweep_class = class;
-        let job = BgJob::spawn("w sweep", self.wake(), move |ctx| {
+        let (job, launch) = BgJob::prepare("w sweep", self.wake(), move |ctx| {
             let den = model.denoiser(weights);
             ctx.set_total(SWEEP_WEIGHTS.len());
             let mut out = Vec::new();
@@ -246,10 +247,8 @@ impl PlayerView {
             }
             Ok(Some(out))
         });
-        match job {
-            Ok(j) => self.guidance.sweep = Some(j),
-            Err(e) => self.guidance.error = Some(format!("cannot start: {e}")),
-        }
+        self.out.start(launch);
+        self.guidance.sweep = Some(job);
     }
 
     /// Measures seed 004's trade-off (accuracy on the asked class and per-class FID over w)
@@ -266,7 +265,7 @@ impl PlayerView {
             self.seed,
         );
         self.guidance.error = None;
-        let job = BgJob::spawn("guidance curve", self.wake(), move |ctx| {
+        let (job, launch) = BgJob::prepare("guidance curve", self.wake(), move |ctx| {
             let net =
                 crate::metrics::classifier_for(&model.config.data).map_err(|e| e.to_string())?;
             let den = model.denoiser(weights);
@@ -283,10 +282,8 @@ impl PlayerView {
                 },
             )
         });
-        match job {
-            Ok(j) => self.guidance.curve_job = Some(j),
-            Err(e) => self.guidance.error = Some(format!("cannot start: {e}")),
-        }
+        self.out.start(launch);
+        self.guidance.curve_job = Some(job);
     }
 
     /// Collects a finished sweep or curve.
@@ -383,12 +380,15 @@ impl PlayerView {
                      Alg. 4): its gradient steers the chain towards the class asked for",
                 )
                 .clicked()
-                && let Some(dir) = crate::app::dialog::FileDialog::new()
-                    .set_title("Pick a noisy-classifier folder")
-                    .pick_folder()
-                && let Err(e) = self.set_classifier(dir)
             {
-                self.guidance.error = Some(e);
+                let dialog = crate::app::dialog::FileDialog::new()
+                    .set_title("Pick a noisy-classifier folder");
+                self.out
+                    .pick(dialog, PickMode::Folder, |v: &mut Self, dir| {
+                        if let Err(e) = v.set_classifier(dir) {
+                            v.guidance.error = Some(e);
+                        }
+                    });
             }
             if self.guidance.classifier.is_none()
                 && let Some(shape) = self.model().map(|m| m.shape)
@@ -462,16 +462,16 @@ impl PlayerView {
                 .x_axis_label("w")
                 .y_axis_label("asked class recognised (%)")
                 .include_y(100.0)
-                .show(&mut cols[0], |plot| {
-                    plot.line(Line::new("accuracy", acc));
+                .show_menu("guidance_accuracy", &mut cols[0], |plot| {
+                    plot.line(crate::app::widgets::line("accuracy", acc));
                 });
             crate::app::plot("guidance_fid")
                 .height(130.0)
                 .x_axis_label("w")
                 .y_axis_label("per-class FID")
                 .include_y(0.0)
-                .show(&mut cols[1], |plot| {
-                    plot.line(Line::new("class FID", cfid));
+                .show_menu("guidance_fid", &mut cols[1], |plot| {
+                    plot.line(crate::app::widgets::line("class FID", cfid));
                 });
         });
         egui::Grid::new("guidance_curve_table")
@@ -507,7 +507,8 @@ impl PlayerView {
                 .iter()
                 .enumerate()
                 .map(|(k, (_, img))| {
-                    ui.ctx().load_texture(
+                    crate::app::widgets::load_picture(
+                        ui.ctx(),
                         format!("w_sweep_{k}"),
                         image_color(img, shape),
                         egui::TextureOptions::NEAREST,
@@ -519,7 +520,12 @@ impl PlayerView {
         ui.horizontal_wrapped(|ui| {
             for ((w, _), tex) in self.guidance.sweep_images.iter().zip(&self.guidance.tex) {
                 ui.vertical(|ui| {
-                    ui.add(egui::Image::new(tex).fit_to_exact_size(egui::vec2(56.0, 56.0)));
+                    crate::app::widgets::picture(
+                        ui,
+                        tex.id(),
+                        egui::vec2(56.0, 56.0),
+                        &format!("w sweep w {w}"),
+                    );
                     ui.label(format!("w = {w}"));
                 });
             }

@@ -32,8 +32,6 @@ pub struct LiveFollow {
     strip: VecDeque<StripEntry>,
     textures: Vec<(usize, egui::TextureHandle)>,
     strip_dirty: bool,
-    /// "Open in the player" was clicked; the app switches view.
-    pub open_player: bool,
     /// Live chains finished since the run started.
     chains: usize,
 }
@@ -60,7 +58,6 @@ impl Default for LiveFollow {
             strip: VecDeque::new(),
             textures: Vec::new(),
             strip_dirty: false,
-            open_player: false,
             chains: 0,
         }
     }
@@ -212,7 +209,8 @@ impl PlayerView {
                 .iter()
                 .enumerate()
                 .map(|(i, e)| {
-                    let tex = ui.ctx().load_texture(
+                    let tex = crate::app::widgets::load_picture(
+                        ui.ctx(),
                         format!("live-strip-{i}"),
                         e.image.clone(),
                         egui::TextureOptions::NEAREST,
@@ -226,7 +224,8 @@ impl PlayerView {
             ui.horizontal_wrapped(|ui| {
                 for (step, tex) in &f.textures {
                     ui.vertical(|ui| {
-                        ui.add(egui::Image::new(tex).fit_to_exact_size(egui::vec2(48.0, 48.0)))
+                        let name = format!("live x0 step {step}");
+                        crate::app::widgets::picture(ui, tex.id(), egui::vec2(48.0, 48.0), &name)
                             .on_hover_text(format!(
                                 "x̂₀ of sample 1 from the same x_T with the weights of step {step}"
                             ));
@@ -241,7 +240,9 @@ impl PlayerView {
                 .on_hover_text("The full player on this run's weights: A/B, branches, exports")
                 .clicked()
         {
-            f.open_player = true;
+            self.out.app(crate::app::command::AppCommand::Switch(
+                crate::config::View::Player,
+            ));
         }
     }
 }

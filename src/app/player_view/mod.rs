@@ -7,6 +7,7 @@
 //! trajectories), `branch.rs`, `export.rs`, `tools.rs` (noise-then-denoise, scoring),
 //! `guidance.rs` and `live.rs` (the live chain beside training).
 
+use crate::app::command::{Commands, HasOutbox, Outbox, PickMode};
 use crate::diffusion::{SamplerPlan, Spacing};
 use crate::jobs::BgJob;
 use crate::sampling::export::{Weights, grid_cols, sampler_label};
@@ -24,7 +25,7 @@ mod live;
 mod panels;
 mod side;
 mod tools;
-use egui_plot::{Line, PlotPoints};
+use egui_plot::PlotPoints;
 pub use export::ExportKind;
 pub use guidance::{CFG_FORMULA, CG_FORMULA, ClassPick, GuidanceState, guidance_formulas};
 pub use live::{LiveFollow, StripEntry};
@@ -311,6 +312,14 @@ pub struct PlayerView {
     pub guidance: GuidanceState,
     /// The live run followed beside training: its cadence and the "step N" strip.
     pub live_follow: LiveFollow,
+    /// What leaves the view (jobs, dialogs, switching to the player), run by the app.
+    out: Outbox<Self>,
+}
+
+impl HasOutbox for PlayerView {
+    fn outbox(&mut self) -> &mut Outbox<Self> {
+        &mut self.out
+    }
 }
 
 impl Default for PlayerView {
@@ -364,6 +373,7 @@ impl Default for PlayerView {
             show_controls: true,
             guidance: GuidanceState::default(),
             live_follow: LiveFollow::default(),
+            out: Outbox::default(),
         }
     }
 }
@@ -513,12 +523,11 @@ impl PlayerView {
         self.model = None;
         self.model_error = None;
         let name = name.to_owned();
-        match BgJob::spawn("model-loader", self.wake(), move |_| {
+        let (job, launch) = BgJob::prepare("model-loader", self.wake(), move |_| {
             LoadedModel::load(&dir, &name)
-        }) {
-            Ok(job) => self.loader = Some(job),
-            Err(e) => self.model_error = Some(format!("cannot start the loader thread: {e}")),
-        }
+        });
+        self.out.start(launch);
+        self.loader = Some(job);
     }
 
     /// Collects a finished model load; samples if that was waiting for it.
@@ -628,15 +637,14 @@ impl PlayerView {
         pane.x0 = None;
         pane.label = label;
         match result {
-            Ok(spec) => match ChainJob::spawn(model, settings.weights, spec, wake) {
-                Ok(job) => {
-                    pane.record = job.record.clone();
-                    pane.job = Some(job);
-                    pane.generation += 1;
-                    pane.tex = None;
-                }
-                Err(e) => pane.error = Some(format!("cannot start the sampler thread: {e}")),
-            },
+            Ok(spec) => {
+                let (job, launch) = ChainJob::prepare(model, settings.weights, spec, wake);
+                self.out.start(launch);
+                pane.record = job.record.clone();
+                pane.job = Some(job);
+                pane.generation += 1;
+                pane.tex = None;
+            }
             Err(e) => pane.error = Some(e.to_string()),
         }
     }

@@ -27,11 +27,13 @@ impl PlayerView {
         let (n, shape) = (rec.n, rec.shape);
         let opts = egui::TextureOptions::NEAREST;
         let name = |k: usize| format!("player_{which}_{k}");
+        let load =
+            |n: String, img: egui::ColorImage, o| crate::app::widgets::load_picture(ctx, n, img, o);
         let tex = [
-            ctx.load_texture(name(0), grid_color(&fr.xt, n, shape, false), opts),
-            ctx.load_texture(name(1), grid_color(&fr.x0, n, shape, false), opts),
-            ctx.load_texture(name(2), grid_color(&fr.eps, n, shape, true), opts),
-            ctx.load_texture(name(3), grid_color(&fr.noise, n, shape, true), opts),
+            load(name(0), grid_color(&fr.xt, n, shape, false), opts),
+            load(name(1), grid_color(&fr.x0, n, shape, false), opts),
+            load(name(2), grid_color(&fr.eps, n, shape, true), opts),
+            load(name(3), grid_color(&fr.noise, n, shape, true), opts),
         ];
         drop(rec);
         pane.tex = Some((frame, pane.generation, tex.clone()));
@@ -50,7 +52,7 @@ impl PlayerView {
 
     /// Draws the view. Without controls (the presenter layout) only the transport, the panes
     /// and the equation are shown.
-    pub fn ui(&mut self, ui: &mut egui::Ui) {
+    pub fn ui(&mut self, ui: &mut egui::Ui) -> Commands<Self> {
         if self.show_controls {
             egui::Panel::top("player_controls")
                 .frame(crate::app::panel_frame(ui))
@@ -81,10 +83,11 @@ impl PlayerView {
         egui::CentralPanel::default()
             .frame(crate::app::central_frame(ui))
             .show(ui, |ui| self.panes_ui(ui, true));
+        self.out.take()
     }
 
     /// A compact player for beside the training plots: pane A's x_t and x̂₀ with transport.
-    pub fn compact_ui(&mut self, ui: &mut egui::Ui) {
+    pub fn compact_ui(&mut self, ui: &mut egui::Ui) -> Commands<Self> {
         ui.heading("Reverse chain");
         ui.horizontal_wrapped(|ui| {
             let live = self.live.is_some();
@@ -124,6 +127,7 @@ impl PlayerView {
         }
         self.transport_ui(ui);
         self.panes_ui(ui, false);
+        self.out.take()
     }
 
     fn controls_ui(&mut self, ui: &mut egui::Ui) {
@@ -155,12 +159,15 @@ impl PlayerView {
                             "Checkpoint folder…",
                         )
                         .clicked()
-                        && let Some(dir) = crate::app::dialog::FileDialog::new()
-                            .set_title("Pick a checkpoint folder")
-                            .pick_folder()
                     {
-                        self.source = ModelSource::Checkpoint(dir);
-                        reload = true;
+                        let dialog = crate::app::dialog::FileDialog::new()
+                            .set_title("Pick a checkpoint folder");
+                        self.out
+                            .pick(dialog, PickMode::Folder, |v: &mut Self, dir| {
+                                v.source = ModelSource::Checkpoint(dir);
+                                v.load_model();
+                                v.sample_after_load = true;
+                            });
                     }
                     if ui
                         .add_enabled(
@@ -259,10 +266,12 @@ impl PlayerView {
                         .second
                         .as_ref()
                         .map_or("pick…".to_owned(), |m| m.label.clone());
-                    if ui.button(format!("Second checkpoint: {name}")).clicked()
-                        && let Some(dir) = crate::app::dialog::FileDialog::new().pick_folder()
-                    {
-                        self.set_second(dir);
+                    if ui.button(format!("Second checkpoint: {name}")).clicked() {
+                        let dialog = crate::app::dialog::FileDialog::new();
+                        self.out
+                            .pick(dialog, PickMode::Folder, |v: &mut Self, dir| {
+                                v.set_second(dir)
+                            });
                     }
                 }
             });
@@ -311,9 +320,15 @@ impl PlayerView {
             }
             let mut f = self.frame;
             let last = frames.saturating_sub(1);
-            let w = (ui.available_width() - 260.0).max(80.0);
-            ui.spacing_mut().slider_width = w;
             let l = ui.label("chain");
+            // The slider takes what the t readout and the speed field leave: their width as
+            // drawn last frame (text scales with the presenter's text size), so the speed
+            // field is never pushed past the window's edge.
+            let tail_id = ui.scope_id().with("transport_tail");
+            let tail = ui.data(|d| d.get_temp::<f32>(tail_id)).unwrap_or(260.0);
+            let gap = ui.spacing().item_spacing.x;
+            let w = (ui.available_width() - tail - 2.0 * gap).max(80.0);
+            ui.spacing_mut().slider_width = w;
             if ui
                 .add_enabled(
                     frames > 1,
@@ -328,14 +343,24 @@ impl PlayerView {
                 self.playing = false;
             }
             let t = self.current_t().map_or("—".into(), |t| t.to_string());
-            ui.label(RichText::new(format!("t = {t}")).monospace().strong());
+            // Wide enough for any t of the chain, so the row does not shift as t changes.
+            let start = ui
+                .label(RichText::new(format!("t = {t:>4}")).monospace().strong())
+                .rect
+                .min
+                .x;
             let l = ui.label("speed");
-            ui.add(
-                egui::DragValue::new(&mut self.speed)
-                    .range(1.0..=120.0)
-                    .suffix(" fps"),
-            )
-            .labelled_by(l.id);
+            let end = ui
+                .add(
+                    egui::DragValue::new(&mut self.speed)
+                        .range(1.0..=120.0)
+                        .suffix(" fps"),
+                )
+                .labelled_by(l.id)
+                .rect
+                .max
+                .x;
+            ui.data_mut(|d| d.insert_temp(tail_id, end - start));
         });
     }
 
@@ -414,6 +439,11 @@ impl PlayerView {
                             egui::Image::new((t.id(), img_size * scale))
                                 .alt_text(format!("{title}: {}", PICTURES[k]))
                                 .sense(egui::Sense::click()),
+                        );
+                        crate::app::widgets::picture_menu(
+                            &resp,
+                            t.id(),
+                            &format!("{title} {}", PICTURES[k]),
                         );
                         self.grid_overlay(ui, &resp, n, shape, which == 'a');
                     });

@@ -2,6 +2,7 @@
 //! variance trajectories.
 
 use super::*;
+use crate::app::widgets::PlotMenu;
 use crate::diffusion::{Step, Update};
 use egui_plot::{Legend, VLine};
 
@@ -95,7 +96,7 @@ impl PlayerView {
             .legend(Legend::default())
             .x_axis_label("t (the chain runs from T down to 0)")
             .y_axis_label("pixel value")
-            .show(ui, |plot| {
+            .show_menu("player_pixels", ui, |plot| {
                 for &p in &self.pixels {
                     let pts: PlotPoints = rec
                         .frames
@@ -103,7 +104,7 @@ impl PlayerView {
                         .map(|f| [f.t as f64, f64::from(f.xt.value(sel * pixels + p))])
                         .collect();
                     let (y, x) = (p / rec.shape[2].max(1), p % rec.shape[2].max(1));
-                    plot.line(Line::new(format!("pixel ({x}, {y})"), pts));
+                    plot.line(crate::app::widgets::line(format!("pixel ({x}, {y})"), pts));
                 }
                 if let Some(t) = current {
                     plot.vline(VLine::new("now", t).color(Color32::GRAY));
@@ -121,9 +122,9 @@ impl PlayerView {
             .height(150.0)
             .legend(Legend::default())
             .x_axis_label("t")
-            .show(ui, |plot| {
+            .show_menu("player_variance", ui, |plot| {
                 let var: PlotPoints = rec.stats.iter().map(|s| [s.t as f64, s.var_xt]).collect();
-                plot.line(Line::new("Var(x_t) across samples", var));
+                plot.line(crate::app::widgets::line("Var(x_t) across samples", var));
                 if let Some(v0) = var0 {
                     let fwd: PlotPoints = rec
                         .stats
@@ -133,7 +134,10 @@ impl PlayerView {
                             [s.t as f64, (1.0 - om) * v0 + om]
                         })
                         .collect();
-                    plot.line(Line::new("ᾱ_t·Var(x₀) + 1 − ᾱ_t (forward)", fwd));
+                    plot.line(crate::app::widgets::line(
+                        "ᾱ_t·Var(x₀) + 1 − ᾱ_t (forward)",
+                        fwd,
+                    ));
                 }
                 if let Some(t) = current {
                     plot.vline(VLine::new("now", t).color(Color32::GRAY));

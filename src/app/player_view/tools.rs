@@ -1,6 +1,7 @@
 //! The player's side tools: noise-then-denoise and scoring the samples.
 
 use super::*;
+use crate::app::widgets::PlotMenu;
 use crate::sampling::{noise_then_denoise, noise_then_denoise_steps};
 
 impl PlayerView {
@@ -22,7 +23,7 @@ impl PlayerView {
         let t0s: Vec<usize> = (1..=points).map(|k| (k * big_t / points).max(1)).collect();
         self.ntd.error = None;
         self.ntd.tex = None;
-        let job = BgJob::spawn("noise-then-denoise", self.wake(), move |ctx| {
+        let (job, launch) = BgJob::prepare("noise-then-denoise", self.wake(), move |ctx| {
             let data = model.config.data.load()?;
             let image = data
                 .get(index)
@@ -63,10 +64,8 @@ impl PlayerView {
                 })
                 .map_err(|e| e.to_string())
         });
-        match job {
-            Ok(j) => self.ntd.job = Some(j),
-            Err(e) => self.ntd.error = Some(format!("cannot start: {e}")),
-        }
+        self.out.start(launch);
+        self.ntd.job = Some(job);
     }
 
     /// Scores pane A's finished samples (FID, IS, KID, precision/recall, classes) against the
@@ -82,7 +81,7 @@ impl PlayerView {
         };
         self.score.error = None;
         let label = format!("{} · {}", model.label, self.a.label);
-        let job = BgJob::spawn("score", self.wake(), move |ctx| {
+        let (job, launch) = BgJob::prepare("score", self.wake(), move |ctx| {
             let net =
                 crate::metrics::classifier_for(&model.config.data).map_err(|e| e.to_string())?;
             let pixels: usize = model.shape.iter().product();
@@ -99,10 +98,8 @@ impl PlayerView {
             )
             .map_err(|e| e.to_string())
         });
-        match job {
-            Ok(j) => self.score.job = Some(j),
-            Err(e) => self.score.error = Some(format!("cannot start: {e}")),
-        }
+        self.out.start(launch);
+        self.score.job = Some(job);
     }
 
     pub(super) fn score_ui(&mut self, ui: &mut egui::Ui) {
@@ -168,12 +165,14 @@ impl PlayerView {
                 };
                 let ctx = ui.ctx().clone();
                 self.ntd.tex = Some((
-                    ctx.load_texture(
+                    crate::app::widgets::load_picture(
+                        &ctx,
                         "ntd_noised",
                         row(&|r| &r.noised),
                         egui::TextureOptions::NEAREST,
                     ),
-                    ctx.load_texture(
+                    crate::app::widgets::load_picture(
+                        &ctx,
                         "ntd_recon",
                         row(&|r| &r.recon),
                         egui::TextureOptions::NEAREST,
@@ -185,7 +184,7 @@ impl PlayerView {
                 for (label, t) in [("x_t", a), ("denoised", b)] {
                     ui.label(label);
                     let s = t.size_vec2();
-                    ui.image((t.id(), s * (w / s.x)));
+                    crate::app::widgets::picture(ui, t.id(), s * (w / s.x), label);
                 }
                 ui.label(format!(
                     "t = {}",
@@ -207,15 +206,15 @@ impl PlayerView {
                 .height(120.0)
                 .x_axis_label("t")
                 .y_axis_label("PSNR (dB)")
-                .show(ui, |p| {
-                    p.line(Line::new("PSNR", psnr));
+                .show_menu("ntd_psnr", ui, |p| {
+                    p.line(crate::app::widgets::line("PSNR", psnr));
                 });
             crate::app::plot("ntd_ssim")
                 .height(120.0)
                 .x_axis_label("t")
                 .y_axis_label("SSIM")
-                .show(ui, |p| {
-                    p.line(Line::new("SSIM", ssim));
+                .show_menu("ntd_ssim", ui, |p| {
+                    p.line(crate::app::widgets::line("SSIM", ssim));
                 });
         }
     }

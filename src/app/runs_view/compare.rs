@@ -2,10 +2,11 @@
 //! quality figures) and the NLL bound.
 
 use super::*;
+use crate::app::widgets::PlotMenu;
 use crate::diffusion::{SamplerKind, SamplerPlan, Spacing};
 use crate::sampling::sample_images;
 use egui::RichText;
-use egui_plot::{ColorConflictHandling, Corner, FilledArea, Legend, Line, LineStyle, PlotPoints};
+use egui_plot::{ColorConflictHandling, Corner, FilledArea, Legend, LineStyle, PlotPoints};
 use std::sync::atomic::Ordering;
 
 impl RunsView {
@@ -69,7 +70,7 @@ impl RunsView {
             .height(140.0)
             .x_axis_label("t")
             .y_axis_label("L(t−1), bits/dim (log₁₀)")
-            .show(ui, |p| {
+            .show_menu("runs_nll_terms", ui, |p| {
                 for (i, r) in self.nll.iter().enumerate() {
                     if let Ok(rep) = &r.report {
                         let pts: PlotPoints = rep
@@ -80,7 +81,7 @@ impl RunsView {
                             .map(|(k, v)| [(k + 1) as f64, v.log10()])
                             .collect();
                         p.points(
-                            egui_plot::Points::new(r.label.clone(), pts)
+                            crate::app::widgets::points(r.label.clone(), pts)
                                 .color(colour(i))
                                 .radius(2.0),
                         );
@@ -167,7 +168,7 @@ impl RunsView {
             )
             .x_axis_label("step")
             .y_axis_label(if log { "loss (log₁₀)" } else { "loss" })
-            .show(ui, |p| {
+            .show_menu("runs_loss", ui, |p| {
                 for (i, r) in runs.iter().enumerate() {
                     let c = colour(i);
                     let mut sm = Vec::with_capacity(r.info.history.train.len());
@@ -186,7 +187,7 @@ impl RunsView {
                         r.name.clone()
                     };
                     p.line(
-                        Line::new(name.clone(), PlotPoints::from(sm))
+                        crate::app::widgets::line(name.clone(), PlotPoints::from(sm))
                             .color(c)
                             .width(2.0),
                     );
@@ -202,7 +203,7 @@ impl RunsView {
                             .map(|v| [v.step as f64, f(f64::from(v.mean))])
                             .collect();
                         p.line(
-                            Line::new(name.clone(), PlotPoints::from(mean))
+                            crate::app::widgets::line(name.clone(), PlotPoints::from(mean))
                                 .color(c)
                                 .style(LineStyle::dashed_loose())
                                 .width(1.5),
@@ -241,7 +242,7 @@ impl RunsView {
                         ui.vertical(|ui| {
                             ui.set_max_width(side);
                             ui.add(egui::Label::new(RichText::new(&s.label).small()).truncate());
-                            ui.add(egui::Image::new(tex).fit_to_exact_size(egui::vec2(side, side)));
+                            crate::app::widgets::picture(ui, tex.id(), egui::vec2(side, side), &s.label);
                             if let Some(q) = &s.quality
                                 && let [samples, floor, ..] = q.rows.as_slice()
                             {

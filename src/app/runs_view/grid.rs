@@ -39,7 +39,7 @@ impl RunsView {
         };
         let cache = self.runs_dir.join(GRID_CACHE);
         self.error = None;
-        let job = Job::spawn("eta-steps-grid", ctx, move |send, cancel| {
+        let (job, launch) = Job::prepare("eta-steps-grid", ctx, move |send, cancel| {
             let result = eta_steps_grid(&plan, None, cancel, &mut |d, t| {
                 send(Msg::Progress(d, t, "sampling".into()));
             });
@@ -64,10 +64,8 @@ impl RunsView {
                 Err(e) => send(Msg::Error(format!("η × steps grid: {e}"))),
             }
         });
-        match job {
-            Ok(j) => self.grid_job = Some(j),
-            Err(e) => self.error = Some(e),
-        }
+        self.out.start(launch);
+        self.grid_job = Some(job);
     }
 
     pub(super) fn grid_ui(&mut self, ui: &mut egui::Ui, ctx: &egui::Context) {

@@ -3,7 +3,7 @@
 //! drains every frame.
 
 use super::*;
-use crate::jobs::BgJob;
+use crate::jobs::{BgJob, Launch};
 use crate::model::{DeviceChoice, pick_device};
 use crate::store::load_for_inference;
 use crate::train::grid_runner::GridResult;
@@ -41,16 +41,16 @@ pub(super) struct Job {
 }
 
 impl Job {
-    pub(super) fn spawn(
+    pub(super) fn prepare(
         name: &str,
         ctx: &egui::Context,
         body: impl FnOnce(&dyn Fn(Msg), &AtomicBool) + Send + 'static,
-    ) -> Result<Self, String> {
+    ) -> (Self, Launch) {
         let (tx, rx): (SyncSender<Msg>, Receiver<Msg>) = sync_channel(JOB_QUEUE);
         let repaint = ctx.clone();
         let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || repaint.request_repaint());
         let ctx = ctx.clone();
-        let job = BgJob::spawn(name, wake, move |job| {
+        let (job, launch) = BgJob::prepare(name, wake, move |job| {
             let send = |m: Msg| {
                 if matches!(m, Msg::Progress(..)) {
                     let _ = tx.try_send(m);
@@ -64,14 +64,14 @@ impl Job {
                 send(Msg::Error("the background job panicked".into()));
             }
             send(Msg::Done);
-        })
-        .map_err(|e| format!("could not start a thread: {e}"))?;
-        Ok(Self {
+        });
+        let job = Self {
             rx,
             job,
             cancelling: false,
             progress: (0, 0, String::new()),
-        })
+        };
+        (job, launch)
     }
 
     /// Asks the job to stop; it still reports `Done`.
@@ -103,7 +103,7 @@ impl RunsView {
             return;
         }
         self.error = None;
-        let job = Job::spawn(name, ctx, move |send, cancel| {
+        let (job, launch) = Job::prepare(name, ctx, move |send, cancel| {
             let pick = pick_device(DeviceChoice::Cpu);
             let total = runs.len();
             for (i, (label, dir)) in runs.into_iter().enumerate() {
@@ -128,10 +128,8 @@ impl RunsView {
             }
             send(Msg::Progress(total, total, "done".into()));
         });
-        match job {
-            Ok(j) => self.compare_job = Some(j),
-            Err(e) => self.error = Some(e),
-        }
+        self.out.start(launch);
+        self.compare_job = Some(job);
     }
 
     /// Drains the background jobs' messages without blocking. Called by [`Self::ui`] every frame.
@@ -144,6 +142,8 @@ impl RunsView {
                 _ => &mut self.list_job,
             };
             let Some(job) = slot else { continue };
+            // Asked before draining: a job that ran always sends Done before its thread ends.
+            let ended = job.job.is_finished();
             let mut msgs = Vec::new();
             while let Ok(m) = job.rx.try_recv() {
                 if let Msg::Progress(d, t, s) = &m {
@@ -165,6 +165,11 @@ impl RunsView {
                     Msg::Done => done = true,
                     other => self.apply(other, ctx),
                 }
+            }
+            if ended && !done {
+                // Its thread never started (the app reports why).
+                done = true;
+                self.error = Some("the background job did not run".into());
             }
             if done {
                 match which {
@@ -190,7 +195,8 @@ impl RunsView {
             Msg::Progress(..) | Msg::Done => {}
             Msg::Samples(s) => {
                 let img = crate::app::grid_image(&s.pixels, s.n, s.shape);
-                let tex = ctx.load_texture(
+                let tex = crate::app::widgets::load_picture(
+                    ctx,
                     format!("runs_samples_{}", self.samples.len()),
                     img,
                     egui::TextureOptions::NEAREST,

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::PALETTE;
+use super::command::{Commands, HasOutbox, Outbox};
 
 mod compare;
 mod grid;
@@ -95,6 +96,8 @@ pub struct StudyResult {
 
 /// The runs view's state.
 pub struct RunsView {
+    /// What leaves the view (its jobs), run by the app.
+    out: Outbox<Self>,
     /// The runs folder.
     pub runs_dir: PathBuf,
     /// The runs found (and the folders skipped).
@@ -171,10 +174,17 @@ impl Default for RunsView {
     }
 }
 
+impl HasOutbox for RunsView {
+    fn outbox(&mut self) -> &mut Outbox<Self> {
+        &mut self.out
+    }
+}
+
 impl RunsView {
     /// A view of the runs folder `runs_dir` (read on the first frame).
     pub fn new(runs_dir: PathBuf) -> Self {
         Self {
+            out: Outbox::default(),
             runs_dir,
             list: RunList::default(),
             loaded: false,
@@ -226,13 +236,11 @@ impl RunsView {
             return;
         }
         let dir = self.runs_dir.clone();
-        let job = Job::spawn("list-runs", ctx, move |send, _| {
+        let (job, launch) = Job::prepare("list-runs", ctx, move |send, _| {
             send(Msg::Listed(Box::new(list_runs(&dir))));
         });
-        match job {
-            Ok(j) => self.list_job = Some(j),
-            Err(e) => self.error = Some(e),
-        }
+        self.out.start(launch);
+        self.list_job = Some(job);
     }
 
     /// Whether the runs folder is being read.

@@ -6,7 +6,7 @@ use egui::RichText;
 
 impl RunsView {
     /// Draws the view.
-    pub fn ui(&mut self, ui: &mut egui::Ui) {
+    pub fn ui(&mut self, ui: &mut egui::Ui) -> Commands<Self> {
         let ctx = ui.ctx().clone();
         // Read the folder on the first frame, and again whenever the view comes back on screen
         // (a run may have finished in the Training view meanwhile).
@@ -44,6 +44,7 @@ impl RunsView {
         egui::CentralPanel::default()
             .frame(crate::app::central_frame(ui))
             .show(ui, |ui| self.central_ui(ui, &ctx));
+        self.out.take()
     }
 
     fn table_ui(&mut self, ui: &mut egui::Ui) {

@@ -3,10 +3,11 @@
 
 use super::grid::preset_texts;
 use super::*;
+use crate::app::widgets::PlotMenu;
 use crate::store::runs::new_run_dir;
 use crate::train::study_runner::{StudyPlan, run_study, study_from_preset};
 use egui::RichText;
-use egui_plot::{ColorConflictHandling, FilledArea, Legend, Line, LineStyle, PlotPoints};
+use egui_plot::{ColorConflictHandling, FilledArea, Legend, LineStyle, PlotPoints};
 
 /// The epochs of a quick class run of a study.
 pub const QUICK_EPOCHS: usize = 10;
@@ -62,7 +63,7 @@ impl RunsView {
             report: String::new(),
         });
         self.error = None;
-        let job = Job::spawn("study", ctx, move |send, cancel| {
+        let (job, launch) = Job::prepare("study", ctx, move |send, cancel| {
             let result = run_study(&plan, &dir, None, cancel, &mut |ev| send(Msg::Study(ev)));
             if let Ok(o) = &result {
                 for w in &o.warnings {
@@ -71,10 +72,8 @@ impl RunsView {
             }
             send(Msg::StudyDone(result.map(|o| o.dir)));
         });
-        match job {
-            Ok(j) => self.study_job = Some(j),
-            Err(e) => self.error = Some(e),
-        }
+        self.out.start(launch);
+        self.study_job = Some(job);
     }
 
     /// Asks the running study to stop (what is done is kept).
@@ -227,7 +226,12 @@ impl RunsView {
                 .file_stem()
                 .map(|s| s.to_string_lossy().replace("__", " · "))
                 .unwrap_or_default();
-            let tex = ctx.load_texture(format!("strip_{name}"), ci, egui::TextureOptions::NEAREST);
+            let tex = crate::app::widgets::load_picture(
+                ctx,
+                format!("strip_{name}"),
+                ci,
+                egui::TextureOptions::NEAREST,
+            );
             self.strips.push((name, tex));
         }
     }
@@ -297,7 +301,7 @@ impl RunsView {
                                 ui.label(RichText::new(name).small());
                                 let size = tex.size_vec2();
                                 let scale = (w / size.x).min(2.0);
-                                ui.add(egui::Image::new(tex).fit_to_exact_size(size * scale));
+                                crate::app::widgets::picture(ui, tex.id(), size * scale, name);
                             }
                         });
                     });
@@ -323,7 +327,7 @@ impl RunsView {
             } else {
                 "loss"
             })
-            .show(ui, |p| {
+            .show_menu("study_curves", ui, |p| {
                 let mut groups: Vec<(String, String)> = Vec::new();
                 for r in rows {
                     let g = (r.schedule.clone(), r.prep.clone());
@@ -347,9 +351,10 @@ impl RunsView {
                         let hi: Vec<f64> = g.iter().map(|r| v(r, 2)).collect();
                         let mean: Vec<[f64; 2]> =
                             g.iter().map(|r| [r.epoch as f64, v(r, 0)]).collect();
-                        let mut line = Line::new(name.clone(), PlotPoints::from(mean))
-                            .color(c)
-                            .width(2.0);
+                        let mut line =
+                            crate::app::widgets::line(name.clone(), PlotPoints::from(mean))
+                                .color(c)
+                                .width(2.0);
                         if dashed {
                             line = line.style(LineStyle::dashed_loose());
                         }

@@ -2,6 +2,7 @@
 //! view, Fig. 3 and the exports, and `logic`, which collects their results every frame.
 
 use super::*;
+use crate::app::command::{Outbox, PickMode};
 use crate::diffusion::energy_distance;
 use crate::jobs::JobCtx;
 use crate::toy::csv;
@@ -13,15 +14,18 @@ use crate::train::toy_worker::ToyEvent;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Runs `work` as a background job on a thread named `name`; the UI is woken when it ends.
-fn spawn_job<T: Send + 'static>(
+/// A background job running `work` on a thread named `name` (the UI is woken when it ends);
+/// its launch is queued in `out` for the app to start.
+fn prepare_job<T: Send + 'static>(
+    out: &mut Outbox<ToyView>,
     name: &str,
     ctx: &egui::Context,
     work: impl FnOnce(&JobCtx) -> Result<T, String> + Send + 'static,
-) -> Result<Job<T>, String> {
+) -> Job<T> {
     let ctx = ctx.clone();
-    BgJob::spawn(name, Arc::new(move || ctx.request_repaint()), work)
-        .map_err(|e| format!("could not start a thread: {e}"))
+    let (job, launch) = BgJob::prepare(name, Arc::new(move || ctx.request_repaint()), work);
+    out.start(launch);
+    job
 }
 
 /// The result of the job in `slot` once it has ended, emptying the slot (a panic reads as an
@@ -49,7 +53,7 @@ impl ToyView {
         self.sample_runs += 1;
         let dataset = self.dataset.clone();
         let mut model = model;
-        match spawn_job("toy-sampler", ctx, move |job| {
+        let job = prepare_job(&mut self.out, "toy-sampler", ctx, move |job| {
             let frames = sample_frames(
                 &sampler,
                 model.as_mut(),
@@ -66,22 +70,18 @@ impl ToyView {
                 .last()
                 .and_then(|f| energy_distance(&f.points, &fresh, 2).ok());
             Ok((frames, ed))
-        }) {
-            Ok(job) => {
-                self.sample_job = Some(job);
-                self.frames_label = format!(
-                    "{}, {} score",
-                    sampler.label(),
-                    if self.source == ScoreSource::True {
-                        "true"
-                    } else {
-                        "learned"
-                    }
-                );
-                self.message = format!("sampling with {}…", sampler.label());
+        });
+        self.sample_job = Some(job);
+        self.frames_label = format!(
+            "{}, {} score",
+            sampler.label(),
+            if self.source == ScoreSource::True {
+                "true"
+            } else {
+                "learned"
             }
-            Err(e) => self.message = e,
-        }
+        );
+        self.message = format!("sampling with {}…", sampler.label());
     }
 
     /// Starts the Fig. 3 comparison in the background (true score for mixtures, else learned).
@@ -100,19 +100,15 @@ impl ToyView {
         };
         let table = self.table.clone();
         let seed = self.config.seed;
-        match spawn_job("toy-fig3", ctx, move |job| {
+        let job = prepare_job(&mut self.out, "toy-fig3", ctx, move |job| {
             fig3_clouds(model.as_mut(), &table, seed, &|| !job.cancelled())
-        }) {
-            Ok(job) => {
-                self.fig3_job = Some(job);
-                self.fig3_label = if source == ScoreSource::True {
-                    "true score".into()
-                } else {
-                    "learned score".into()
-                };
-            }
-            Err(e) => self.message = e,
-        }
+        });
+        self.fig3_job = Some(job);
+        self.fig3_label = if source == ScoreSource::True {
+            "true score".into()
+        } else {
+            "learned score".into()
+        };
     }
 
     /// Starts training the MLP on the current dataset.
@@ -128,16 +124,13 @@ impl ToyView {
         let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
             repaint.request_repaint_after(std::time::Duration::from_millis(100));
         });
-        match ToyTrainHandle::start(self.config.clone(), self.dataset.clone(), wake) {
-            Ok(h) => {
-                self.worker = Some(h);
-                self.losses.clear();
-                self.energy.clear();
-                self.status = ToyStatus::Training;
-                self.message.clear();
-            }
-            Err(e) => self.status = ToyStatus::Failed(format!("could not start training: {e}")),
-        }
+        let (h, launch) = ToyTrainHandle::prepare(self.config.clone(), self.dataset.clone(), wake);
+        self.out.start(launch);
+        self.worker = Some(h);
+        self.losses.clear();
+        self.energy.clear();
+        self.status = ToyStatus::Training;
+        self.message.clear();
     }
 
     /// Sends a command to the training worker (pause, resume, stop).
@@ -243,32 +236,32 @@ impl ToyView {
     }
 
     pub(super) fn export_csv(&mut self, ctx: &egui::Context) {
-        let Some(path) = crate::app::dialog::FileDialog::new()
+        let dialog = crate::app::dialog::FileDialog::new()
             .add_filter("CSV", &["csv"])
-            .set_file_name("points.csv")
-            .save_file()
-        else {
-            return;
-        };
-        let points = self.export_points();
-        self.spawn_export(ctx, path, move |p| {
-            csv::save_points(p, &points).map_err(|e| e.to_string())
-        });
+            .set_file_name("points.csv");
+        let ctx = ctx.clone();
+        self.out
+            .pick(dialog, PickMode::Save, move |v: &mut Self, path| {
+                let points = v.export_points();
+                v.spawn_export(&ctx, path, move |p| {
+                    csv::save_points(p, &points).map_err(|e| e.to_string())
+                });
+            });
     }
 
     pub(super) fn export_gif(&mut self, ctx: &egui::Context) {
-        let Some(path) = crate::app::dialog::FileDialog::new()
+        let dialog = crate::app::dialog::FileDialog::new()
             .add_filter("GIF", &["gif"])
-            .set_file_name("toy.gif")
-            .save_file()
-        else {
-            return;
-        };
-        let frames = self.frames.clone();
-        let data = self.data.clone();
-        self.spawn_export(ctx, path, move |p| {
-            save_gif(p, &frames, &data, &GifStyle::default()).map_err(|e| e.to_string())
-        });
+            .set_file_name("toy.gif");
+        let ctx = ctx.clone();
+        self.out
+            .pick(dialog, PickMode::Save, move |v: &mut Self, path| {
+                let frames = v.frames.clone();
+                let data = v.data.clone();
+                v.spawn_export(&ctx, path, move |p| {
+                    save_gif(p, &frames, &data, &GifStyle::default()).map_err(|e| e.to_string())
+                });
+            });
     }
 
     fn spawn_export(
@@ -277,17 +270,13 @@ impl ToyView {
         path: PathBuf,
         write: impl FnOnce(&std::path::Path) -> Result<(), String> + Send + 'static,
     ) {
-        match spawn_job("toy-export", ctx, move |_| {
+        let job = prepare_job(&mut self.out, "toy-export", ctx, move |_| {
             write(&path)
                 .map(|()| format!("saved {}", path.display()))
                 .map_err(|e| format!("could not save: {e}: {}", path.display()))
-        }) {
-            Ok(job) => {
-                self.export_job = Some(job);
-                self.message = "exporting…".into();
-            }
-            Err(e) => self.message = e,
-        }
+        });
+        self.export_job = Some(job);
+        self.message = "exporting…".into();
     }
 }
 

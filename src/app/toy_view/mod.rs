@@ -10,6 +10,7 @@
 //! (training, sampling, Fig. 3 and exports in the background, and `logic`), `side.rs` (the
 //! side panel with the mixture editor) and `plots.rs` (the plots of the lab and of Fig. 3).
 
+use crate::app::command::{Commands, HasOutbox, Outbox};
 use crate::diffusion::{Rng, ScheduleTable};
 use crate::jobs::BgJob;
 use crate::toy::fields::forward_points;
@@ -43,6 +44,8 @@ type Job<T> = BgJob<Result<T, String>>;
 
 /// The 2-D lab's state.
 pub struct ToyView {
+    /// What leaves the view (jobs, dialogs), run by the app.
+    out: Outbox<Self>,
     /// Show the side panel of controls (hidden in the classroom presenter layout).
     pub show_controls: bool,
     /// The dataset.
@@ -113,6 +116,12 @@ struct ScoreArrows {
     truth: Option<Vec<[f64; 2]>>,
 }
 
+impl HasOutbox for ToyView {
+    fn outbox(&mut self) -> &mut Outbox<Self> {
+        &mut self.out
+    }
+}
+
 impl Default for ToyView {
     fn default() -> Self {
         let config = ToyLabConfig::default();
@@ -121,6 +130,7 @@ impl Default for ToyView {
             .table()
             .unwrap_or_else(|_| ScheduleTable::from_betas(vec![0.02; 100]));
         let mut view = Self {
+            out: Outbox::default(),
             dataset: ToyDataset::default(),
             config,
             table,
@@ -299,7 +309,7 @@ impl ToyView {
     }
 
     /// Draws the view.
-    pub fn ui(&mut self, ui: &mut egui::Ui) {
+    pub fn ui(&mut self, ui: &mut egui::Ui) -> Commands<Self> {
         let ctx = ui.ctx().clone();
         if !self.started {
             // For a mixture the true-score results are exact and quick: start them on the first
@@ -349,6 +359,7 @@ impl ToyView {
                     ToyTab::Fig3 => self.fig3_ui(ui, &ctx),
                 }
             });
+        self.out.take()
     }
 
     fn advance_play(&mut self, ui: &egui::Ui) {

@@ -2,10 +2,11 @@
 //! fields, the loss and energy-distance curves, and the three clouds of Fig. 3.
 
 use super::*;
+use crate::app::widgets::PlotMenu;
 use crate::toy::Drawn;
 use crate::toy::fields::{Grid, density_grid, score_at};
 use egui::{Color32, ColorImage, TextureOptions};
-use egui_plot::{Arrows, Legend, Line, Plot, PlotImage, PlotPoints, Points};
+use egui_plot::{Arrows, Legend, Plot, PlotImage, PlotPoints, Points};
 
 impl ToyView {
     pub(super) fn lab_ui(&mut self, ui: &mut egui::Ui) {
@@ -49,7 +50,7 @@ impl ToyView {
     }
 
     fn data_points(&self) -> Points<'_> {
-        Points::new("data", pairs(&self.data))
+        crate::app::widgets::points("data", pairs(&self.data))
             .color(Color32::from_gray(190))
             .radius(1.2)
             .allow_hover(false)
@@ -70,16 +71,16 @@ impl ToyView {
         let mut added = Vec::new();
         Self::square_plot("toy_forward", h)
             .allow_drag(!drawing)
-            .show(ui, |p| {
+            .show_menu("toy_forward", ui, |p| {
                 p.points(
-                    Points::new("x_t", pairs(&cloud))
+                    crate::app::widgets::points("x_t", pairs(&cloud))
                         .color(Color32::from_rgb(0, 114, 178))
                         .radius(1.5),
                 );
                 if drawing {
                     let drawn: Vec<[f64; 2]> = self.drawn.clone();
                     p.points(
-                        Points::new("drawn", PlotPoints::from(drawn))
+                        crate::app::widgets::points("drawn", PlotPoints::from(drawn))
                             .color(Color32::from_rgb(213, 94, 0))
                             .radius(2.5),
                     );
@@ -122,7 +123,7 @@ impl ToyView {
         };
         // Wrapped, never truncated: a cut title hid the D² value in the middle (#20 item 7).
         ui.add(egui::Label::new(label).wrap());
-        Self::square_plot("toy_reverse", h).show(ui, |p| {
+        Self::square_plot("toy_reverse", h).show_menu("toy_reverse", ui, |p| {
             p.points(self.data_points());
             let from = self.frame.saturating_sub(TRAIL_FRAMES);
             if self.frame < self.frames.len() {
@@ -133,7 +134,7 @@ impl ToyView {
                         .collect();
                     if path.len() > 1 {
                         p.line(
-                            Line::new("trails", PlotPoints::from(path))
+                            crate::app::widgets::line("trails", PlotPoints::from(path))
                                 .color(Color32::from_rgba_unmultiplied(213, 94, 0, 140))
                                 .width(1.0)
                                 .allow_hover(false),
@@ -141,9 +142,12 @@ impl ToyView {
                     }
                 }
                 p.points(
-                    Points::new("particles", pairs(&self.frames[self.frame].points))
-                        .color(Color32::from_rgb(0, 114, 178))
-                        .radius(1.5),
+                    crate::app::widgets::points(
+                        "particles",
+                        pairs(&self.frames[self.frame].points),
+                    )
+                    .color(Color32::from_rgb(0, 114, 178))
+                    .radius(1.5),
                 );
             }
         });
@@ -159,7 +163,8 @@ impl ToyView {
         let grid = Grid { half: VIEW, n: 64 };
         let values = density_grid(&self.dataset, &subset, &self.table, self.t, &grid);
         let image = density_image(&values, grid.n);
-        let tex = ctx.load_texture("toy_density", image, TextureOptions::LINEAR);
+        let tex =
+            crate::app::widgets::load_picture(ctx, "toy_density", image, TextureOptions::LINEAR);
         self.density = Some((key, tex));
         self.density_pending = None;
     }
@@ -171,7 +176,7 @@ impl ToyView {
             "from the data points"
         };
         ui.label(format!("Density of x_t at t = {} ({exact})", self.t));
-        Self::square_plot("toy_density", h).show(ui, |p| {
+        Self::square_plot("toy_density", h).show_menu("toy_density", ui, |p| {
             if let Some((_, tex)) = &self.density {
                 p.image(PlotImage::new(
                     "p_t",
@@ -280,7 +285,7 @@ impl ToyView {
         } else {
             Color32::from_rgb(204, 121, 167)
         };
-        Self::square_plot(id, h).show(ui, |p| {
+        Self::square_plot(id, h).show_menu(id, ui, |p| {
             p.points(self.data_points());
             if let Some(tips) = tips {
                 p.arrows(
@@ -311,12 +316,12 @@ impl ToyView {
             .height(half)
             .legend(Legend::default())
             .y_axis_label("loss")
-            .show(ui, |p| {
+            .show_menu("toy_loss", ui, |p| {
                 if empty {
                     hint(p);
                 }
                 p.line(
-                    Line::new("loss", PlotPoints::Borrowed(&self.losses))
+                    crate::app::widgets::line("loss", PlotPoints::Borrowed(&self.losses))
                         .color(Color32::from_rgb(0, 114, 178)),
                 );
             });
@@ -331,16 +336,19 @@ impl ToyView {
             .legend(Legend::default())
             .x_axis_label("step")
             .y_axis_label("log₁₀ D²")
-            .show(ui, |p| {
+            .show_menu("toy_energy", ui, |p| {
                 if empty {
                     hint(p);
                 }
                 p.line(
-                    Line::new("energy distance", PlotPoints::from(log_energy.clone()))
-                        .color(Color32::from_rgb(213, 94, 0)),
+                    crate::app::widgets::line(
+                        "energy distance",
+                        PlotPoints::from(log_energy.clone()),
+                    )
+                    .color(Color32::from_rgb(213, 94, 0)),
                 );
                 p.points(
-                    Points::new("energy distance", PlotPoints::from(log_energy))
+                    crate::app::widgets::points("energy distance", PlotPoints::from(log_energy))
                         .color(Color32::from_rgb(213, 94, 0))
                         .radius(2.5),
                 );
@@ -381,15 +389,19 @@ impl ToyView {
                     0 => Some(self.data.clone()),
                     _ => self.fig3.as_ref().map(|f| f[k - 1].clone()),
                 };
-                Self::square_plot(&format!("toy_fig3_{k}"), h).show(col, |p| {
-                    if let Some(points) = points {
-                        p.points(
-                            Points::new(titles[k], pairs(&points))
-                                .color(Color32::from_rgb(0, 114, 178))
-                                .radius(1.5),
-                        );
-                    }
-                });
+                Self::square_plot(&format!("toy_fig3_{k}"), h).show_menu(
+                    &format!("toy_fig3_{k}"),
+                    col,
+                    |p| {
+                        if let Some(points) = points {
+                            p.points(
+                                crate::app::widgets::points(titles[k], pairs(&points))
+                                    .color(Color32::from_rgb(0, 114, 178))
+                                    .radius(1.5),
+                            );
+                        }
+                    },
+                );
             }
         });
     }
