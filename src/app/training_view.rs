@@ -96,6 +96,9 @@ pub struct TrainingView {
     params: usize,
 }
 
+/// Below this width (points) the training plots stack in one column.
+const NARROW_PLOTS: f32 = 560.0;
+
 impl HasOutbox for TrainingView {
     fn outbox(&mut self) -> &mut Outbox<Self> {
         &mut self.out
@@ -660,16 +663,34 @@ impl TrainingView {
     }
 
     fn plots_ui(&mut self, ui: &mut egui::Ui) {
-        let h = ui.available_height();
+        // Too narrow for plots side by side (the presenter's training step at 1280×720, where
+        // the reverse chain takes most of the width): one column, scrolled, so that no label
+        // wraps letter by letter.
+        if ui.available_width() < NARROW_PLOTS {
+            let h = ui.available_height();
+            egui::ScrollArea::vertical()
+                .auto_shrink([false, false])
+                .show(ui, |ui| self.plots_in(ui, h, 1));
+        } else {
+            let h = ui.available_height();
+            self.plots_in(ui, h, 3);
+        }
+    }
+
+    /// The plots in up to `max_cols` columns (1: all stacked), sized from the height `h`.
+    fn plots_in(&mut self, ui: &mut egui::Ui, h: f32, max_cols: usize) {
         let log = self.log_loss;
         let f = move |v: f64| if log { v.max(1e-12).log10() } else { v };
-        crate::app::columns(ui, 2, |cols| {
+        // Column k of n drawn into column min(k, n − 1): with one column everything stacks.
+        let at = |k: usize, n: usize| k.min(n.min(max_cols) - 1);
+        let n_top = 2.min(max_cols);
+        crate::app::columns(ui, n_top, |cols| {
             crate::app::plot("loss")
                 .height(h * 0.45)
                 .legend(Legend::default())
                 .x_axis_label("step")
                 .y_axis_label(if log { "loss (log₁₀)" } else { "loss" })
-                .show_menu("loss", &mut cols[0], |p| {
+                .show_menu("loss", &mut cols[at(0, 2)], |p| {
                     let raw: Vec<[f64; 2]> = self.losses.iter().map(|q| [q[0], f(q[1])]).collect();
                     let sm: Vec<[f64; 2]> = self.smoothed.iter().map(|q| [q[0], f(q[1])]).collect();
                     p.line(
@@ -717,7 +738,7 @@ impl TrainingView {
                     .legend(Legend::default())
                     .x_axis_label("step")
                     .y_axis_label("FID (classifier features)")
-                    .show_menu("quality", &mut cols[1], |p| {
+                    .show_menu("quality", &mut cols[at(1, 2)], |p| {
                         let pts = |f: fn(&crate::train::QualityPoint) -> f64| {
                             PlotPoints::from(
                                 self.quality
@@ -738,7 +759,7 @@ impl TrainingView {
                         );
                     });
                 if let Some(q) = self.quality.last() {
-                    cols[1].label(
+                    cols[at(1, 2)].label(
                         RichText::new(format!(
                             "step {}: FID {:.1} (real {:.1}) · IS {:.2} · precision {:.2} · \
                              recall {:.2} · {} samples in {:.0} s · {}",
@@ -758,7 +779,7 @@ impl TrainingView {
             }
             if self.throughput.is_empty() {
                 // A run opened from its checkpoint (or not started) has no recorded speed.
-                cols[1].label(
+                cols[at(1, 2)].label(
                     RichText::new(
                         "images/s: not recorded for this run (the speed is measured while it \
                          trains)",
@@ -771,7 +792,7 @@ impl TrainingView {
                     .x_axis_label("step")
                     .y_axis_label("images/s")
                     .include_y(0.0)
-                    .show_menu("throughput", &mut cols[1], |p| {
+                    .show_menu("throughput", &mut cols[at(1, 2)], |p| {
                         p.line(
                             crate::app::widgets::line(
                                 "throughput",
@@ -782,15 +803,15 @@ impl TrainingView {
                     });
             }
         });
-        crate::app::columns(ui, 3, |cols| {
-            cols[0].label("Loss by timestep (hover a cell for its value)");
+        crate::app::columns(ui, 3.min(max_cols), |cols| {
+            cols[at(0, 3)].label("Loss by timestep (hover a cell for its value)");
             let t_max = self.config.schedule.steps;
-            heatmap_ui(&mut cols[0], &self.by_t, t_max, h * 0.4);
+            heatmap_ui(&mut cols[at(0, 3)], &self.by_t, t_max, h * 0.4);
             crate::app::plot("loss_vs_t")
                 .height(h * 0.4)
                 .x_axis_label("t / T")
                 .y_axis_label("loss")
-                .show_menu("loss_vs_t", &mut cols[1], |p| {
+                .show_menu("loss_vs_t", &mut cols[at(1, 3)], |p| {
                     if let Some((_, row)) = self.by_t.last() {
                         let n = row.len() as f64;
                         let pts: Vec<[f64; 2]> = row
@@ -806,7 +827,7 @@ impl TrainingView {
                         );
                     }
                 });
-            let ui = &mut cols[2];
+            let ui = &mut cols[at(2, 3)];
             match (&self.preview, &self.preview_tex) {
                 (Some(g), Some((ema, raw))) => {
                     ui.label(format!("Preview at step {} (DDIM, fixed seeds)", g.step));
