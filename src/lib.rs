@@ -20,6 +20,8 @@ pub mod data;
 pub mod diffusion;
 pub mod explore;
 pub mod fs;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod jobs;
 pub mod metrics;
 pub mod model;

@@ -9,7 +9,7 @@ const LAYERS: &[&[&str]] = &[
     &["diffusion", "jobs", "fs", "signals"],
     &["data", "model", "toy"],
     &["config", "store"],
-    &["sampling", "explore", "metrics"],
+    &["sampling", "explore", "metrics", "fuzz"],
     &["train"],
     &["app"],
     &["cli"],

@@ -3,6 +3,7 @@
 mod data_loaders;
 mod data_triangles;
 mod forward_explore;
+mod fuzz_corpus;
 mod layers;
 mod ode_samplers;
 mod oracles;
