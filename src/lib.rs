@@ -3,7 +3,8 @@
 //! The library holds everything; `main.rs` only parses the command line and dispatches. The
 //! modules form layers; each imports only from the layers below it (a test checks this):
 //!
-//! 0. [`diffusion`] (the pure maths), [`jobs`] (background jobs), [`fs`] (atomic writes).
+//! 0. [`diffusion`] (the pure maths), [`jobs`] (background jobs), [`fs`] (atomic writes),
+//!    [`mem`] (fallible allocation of big buffers).
 //! 1. [`data`] (image datasets), [`model`] (the burn networks), [`toy`] (2-D toy datasets).
 //! 2. [`config`] (runs, samplers, studies, presets, views), [`store`] (runs folder,
 //!    checkpoints, bundled models).
@@ -23,6 +24,7 @@ pub mod fs;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod jobs;
+pub mod mem;
 pub mod metrics;
 pub mod model;
 pub mod sampling;

@@ -236,7 +236,8 @@ fn load_atlas_bytes(
     } else {
         img.into_rgb8().into_raw()
     };
-    let mut data = Vec::with_capacity(meta.count * c * th * tw);
+    let mut data =
+        crate::mem::try_with_capacity(meta.count * c * th * tw, "the data set's images")?;
     for i in 0..meta.count {
         let (x0, y0) = ((i % meta.columns) * tw, (i / meta.columns) * th);
         for ch in 0..c {

@@ -266,7 +266,10 @@ impl Dataset {
             });
         }
         let len = self.len();
-        let mut data = Vec::with_capacity(indices.len() * self.pixels_per_image());
+        let mut data = crate::mem::try_with_capacity(
+            indices.len() * self.pixels_per_image(),
+            "the data set's images",
+        )?;
         for &i in indices {
             let img = self
                 .get(i)

@@ -191,4 +191,7 @@ pub enum DataError {
         /// The number of images.
         len: usize,
     },
+    /// The images do not fit in memory.
+    #[error("out of memory: {0}; use fewer or smaller images")]
+    OutOfMemory(#[from] crate::mem::AllocError),
 }

@@ -124,6 +124,7 @@ pub fn load_images<P: AsRef<Path>>(
     for file in files {
         match load_one(&file, size, mode) {
             Ok(values) => {
+                crate::mem::try_grow(&mut data, values.len(), "the data set's images")?;
                 data.extend(values);
                 report.loaded.push(file);
             }

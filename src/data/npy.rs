@@ -342,17 +342,12 @@ fn parse_npy(
     }
 
     let values: Vec<f32> = match dtype {
-        Dtype::B1 => body
-            .iter()
-            .map(|&b| if b != 0 { 1.0 } else { -1.0 })
-            .collect(),
+        Dtype::B1 => collect(body.iter().map(|&b| if b != 0 { 1.0 } else { -1.0 }), count)?,
         Dtype::U1 => {
             if body.iter().all(|&b| b <= 1) {
-                body.iter()
-                    .map(|&b| if b == 1 { 1.0 } else { -1.0 })
-                    .collect()
+                collect(body.iter().map(|&b| if b == 1 { 1.0 } else { -1.0 }), count)?
             } else {
-                body.iter().map(|&b| super::u8_to_unit(b)).collect()
+                collect(body.iter().map(|&b| super::u8_to_unit(b)), count)?
             }
         }
         Dtype::F4 => map_floats(
@@ -398,15 +393,16 @@ fn map_floats(
     }
     if lenient {
         let unit = min >= 0.0 && max <= 1.0;
-        return Ok(values
-            .map(|v| {
+        return collect(
+            values.map(|v| {
                 if unit {
                     (2.0 * v - 1.0) as f32
                 } else {
                     v as f32
                 }
-            })
-            .collect());
+            }),
+            count,
+        );
     }
     if let Some(first) = first {
         return Err(DataError::NpyNotFinite {
@@ -421,14 +417,20 @@ fn map_floats(
         max,
         path: PathBuf::from(path),
     };
-    let mut out = Vec::with_capacity(count);
     if min >= 0.0 && max <= 1.0 {
-        out.extend(values.map(|v| (2.0 * v - 1.0) as f32));
+        collect(values.map(|v| (2.0 * v - 1.0) as f32), count)
     } else if min >= -1.0 && max <= 1.0 {
-        out.extend(values.map(|v| v as f32));
+        collect(values.map(|v| v as f32), count)
     } else {
-        return Err(range_err(min, max));
+        Err(range_err(min, max))
     }
+}
+
+/// The `count` values of an array, in a vector allocated fallibly (an array may be larger
+/// than memory once widened to `f32`).
+fn collect(values: impl Iterator<Item = f32>, count: usize) -> Result<Vec<f32>, DataError> {
+    let mut out = crate::mem::try_with_capacity(count, "the array's values")?;
+    out.extend(values);
     Ok(out)
 }
 

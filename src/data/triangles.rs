@@ -403,7 +403,7 @@ pub fn triangles(config: &TriangleConfig) -> Result<Dataset, DataError> {
             reason: format!("must be between 4 and {HIGH_RES}, got {size}"),
         });
     }
-    let mut data = Vec::with_capacity(count * size * size);
+    let mut data = crate::mem::try_with_capacity(count * size * size, "the data set's images")?;
     for k in 0..count {
         data.extend(Triangle::random(seed, k as u64, size).render(size, prep));
     }

@@ -5,6 +5,7 @@ use super::ema::ema_update;
 use crate::config::{RunConfig, Target};
 use crate::data::Dataset;
 use crate::diffusion::{Rng, ScheduleTable};
+use crate::mem::{self, AllocError};
 use crate::model::{DevicePick, TrainNet, UNet};
 use crate::store::checkpoint::{CheckpointError, LossHistory, ValPoint};
 use burn::module::Module;
@@ -33,6 +34,12 @@ pub enum TrainError {
     /// A checkpoint could not be written or read.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    /// A buffer of the step (a batch, activations, gradients) could not be allocated.
+    #[error(
+        "out of memory: {0}; lower the batch size (train.batch) or make the model smaller, \
+         or close other programs"
+    )]
+    OutOfMemory(#[from] AllocError),
 }
 
 impl From<CheckpointError> for TrainError {
@@ -292,12 +299,19 @@ impl Trainer {
     /// Builds a noised batch on the CPU from `rng`: (x_t, target, t, labels) for `indices`.
     /// The labels (a conditional model's only; empty otherwise) are replaced by the null label
     /// `num_classes` with probability `label_drop` when `drop` is set, drawn after the images
-    /// so an unconditional run's stream is unchanged.
-    fn make_batch(&self, data: &Dataset, indices: &[usize], rng: &mut Rng, drop: bool) -> Batch {
+    /// so an unconditional run's stream is unchanged. Fails when the batch cannot be
+    /// allocated.
+    fn make_batch(
+        &self,
+        data: &Dataset,
+        indices: &[usize],
+        rng: &mut Rng,
+        drop: bool,
+    ) -> Result<Batch, AllocError> {
         let n = data.pixels_per_image();
         let big_t = self.table.steps() as u64;
-        let mut xt = Vec::with_capacity(indices.len() * n);
-        let mut target = Vec::with_capacity(indices.len() * n);
+        let mut xt = mem::try_with_capacity(indices.len() * n, "the noised batch")?;
+        let mut target = mem::try_with_capacity(indices.len() * n, "the batch's targets")?;
         let mut ts = Vec::with_capacity(indices.len());
         for &i in indices {
             let t = 1 + rng.below(big_t) as usize;
@@ -326,7 +340,7 @@ impl Trainer {
                 labels.push(if dropped { self.num_classes } else { y });
             }
         }
-        (xt, target, ts, labels)
+        Ok((xt, target, ts, labels))
     }
 
     fn upload(&self, v: Vec<f32>, b: usize, device: &Device) -> Tensor<4> {
@@ -341,7 +355,8 @@ impl Trainer {
         let n = self.train_data.len() as u64;
         let mut rng = self.rng.clone();
         let indices: Vec<usize> = (0..b).map(|_| rng.below(n) as usize).collect();
-        let (xt, target, ts, labels) = self.make_batch(&self.train_data, &indices, &mut rng, true);
+        let (xt, target, ts, labels) =
+            self.make_batch(&self.train_data, &indices, &mut rng, true)?;
         self.rng = rng;
         if self.dropout > 0.0 {
             // Dropout masks come from the device RNG; reseeding per step keeps resume exact
@@ -354,7 +369,7 @@ impl Trainer {
         let lr = self.current_lr();
         let labels = (!labels.is_empty()).then_some(labels.as_slice());
         let per = if self.native {
-            self.native_step(&xt, &target, &tf, labels, lr)
+            self.native_step(&xt, &target, &tf, labels, lr)?
         } else {
             self.burn_step(xt, target, &tf, labels, lr)
         };
@@ -419,7 +434,8 @@ impl Trainer {
 
     /// One optimiser step with the native CPU engine: its forward and backward passes give
     /// the gradients of the same loss, and burn's optimiser applies them (so Adam, weight
-    /// decay and clipping are the same code on both engines). Returns the per-sample losses.
+    /// decay and clipping are the same code on both engines). Returns the per-sample losses,
+    /// or the buffer that could not be allocated (the model is then unchanged).
     fn native_step(
         &mut self,
         xt: &[f32],
@@ -427,18 +443,18 @@ impl Trainer {
         tf: &[f32],
         labels: Option<&[usize]>,
         lr: f64,
-    ) -> Vec<f32> {
+    ) -> Result<Vec<f32>, AllocError> {
         let b = tf.len();
         let t0 = std::time::Instant::now();
-        let mut net = TrainNet::from_unet(&self.model);
+        let mut net = TrainNet::from_unet(&self.model)?;
         // Dropout masks: a stream per step, so resuming repeats them.
         let mut drop_rng =
             Rng::stream(self.config.train.seed.wrapping_add(self.step as u64 + 1), 3);
-        let out = net.forward_labeled(xt, self.image_shape(), tf, labels, &mut drop_rng);
+        let out = net.forward_labeled(xt, self.image_shape(), tf, labels, &mut drop_rng)?;
         let n = out.len() / b.max(1);
         // loss = mean over samples of the mean squared error per sample.
         let scale = 2.0 / out.len() as f32;
-        let mut dy = vec![0.0f32; out.len()];
+        let mut dy = mem::try_zeroed(out.len(), "the output gradient")?;
         let per: Vec<f32> = (0..b)
             .map(|i| {
                 let mut s = 0.0f64;
@@ -451,9 +467,9 @@ impl Trainer {
             })
             .collect();
         let t_fwd = t0.elapsed();
-        net.backward(&dy);
+        net.backward(&dy)?;
         let t_bwd = t0.elapsed();
-        let grads = net.gradients(&self.pick.device);
+        let grads = net.gradients(&self.pick.device)?;
         drop(net);
         self.model = self.optim.step(lr, self.model.clone(), grads);
         if self.profile {
@@ -466,7 +482,7 @@ impl Trainer {
                 (t0.elapsed() - t_bwd).as_secs_f64() * 1e3
             );
         }
-        per
+        Ok(per)
     }
 
     fn record_by_t(&mut self, ts: &[usize], per: &[f32]) {
@@ -507,7 +523,10 @@ impl Trainer {
         for start in (0..n).step_by(b).take(8) {
             let idx: Vec<usize> = (start..(start + b).min(n)).collect();
             // A conditional model is validated on the true labels.
-            let (xt, target, ts, labels) = self.make_batch(&self.val_data, &idx, &mut rng, false);
+            // At most min(batch, 64) images: no more than a training batch, which `step` checks.
+            let (xt, target, ts, labels) = self
+                .make_batch(&self.val_data, &idx, &mut rng, false)
+                .unwrap_or_else(|e| panic!("validation batch: {e}"));
             let labels = (!labels.is_empty()).then_some(labels.as_slice());
             let tf: Vec<f32> = ts.iter().map(|&t| t as f32).collect();
             if let Some(cpu) = &cpu {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers, bottom up. A module may import from its own layer and the layers below.
 const LAYERS: &[&[&str]] = &[
-    &["diffusion", "jobs", "fs", "signals"],
+    &["diffusion", "jobs", "fs", "mem", "signals"],
     &["data", "model", "toy"],
     &["config", "store"],
     &["sampling", "explore", "metrics", "fuzz"],

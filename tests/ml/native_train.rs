@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use diffusion_lab::diffusion::Rng;
 use diffusion_lab::model::TrainEngine;
 use diffusion_lab::model::{TrainNet, UNetConfig};
-use diffusion_lab::train::{Trainer, load_checkpoint_with, save_checkpoint};
+use diffusion_lab::train::{TrainError, Trainer, load_checkpoint_with, save_checkpoint};
 use std::collections::HashMap;
 
 /// Relative L2 difference ‖a − b‖ / ‖a‖.
@@ -80,9 +80,11 @@ fn check_labeled(config: &UNetConfig, batch: usize, seed: u64, labels: Option<&[
         .expect("f32");
     let collected = burn_param_grads(&model, &grads);
 
-    let mut net = TrainNet::from_unet(&model);
-    let got_out = net.forward_labeled(&x, shape, &t, labels, &mut Rng::seed(0));
-    let got_dx = net.backward(&r);
+    let mut net = TrainNet::from_unet(&model).expect("weights fit");
+    let got_out = net
+        .forward_labeled(&x, shape, &t, labels, &mut Rng::seed(0))
+        .expect("activations fit");
+    let got_dx = net.backward(&r).expect("gradients fit");
     let out_err = rel_l2(&want_out, &got_out);
     assert!(
         out_err < 1e-5,
@@ -91,7 +93,7 @@ fn check_labeled(config: &UNetConfig, batch: usize, seed: u64, labels: Option<&[
     let dx_err = rel_l2(&want_dx, &got_dx);
     eprintln!("{config:?}: output {out_err:.1e}, input gradient {dx_err:.1e}");
     assert!(dx_err < 1e-4, "input gradient differs by {dx_err:.2e}");
-    let got = net.param_grads();
+    let got = net.param_grads().expect("gradients fit");
     assert_eq!(
         got.len(),
         collected.len(),
@@ -277,4 +279,18 @@ fn native_resume_is_exact() {
         "a resumed native run repeats the uninterrupted one bit for bit"
     );
     assert_eq!(params(&full), params(&b));
+}
+
+/// An allocation the system cannot give (2^60 bytes) is an error that says what and how much,
+/// and a training step reports it as one instead of aborting (issue #18 item 6).
+#[test]
+fn an_impossible_allocation_is_a_train_error_not_an_abort() {
+    let e = std::hint::black_box(diffusion_lab::mem::try_zeroed(1 << 58, "activations"))
+        .expect_err("2^60 bytes");
+    let msg = TrainError::from(e).to_string();
+    assert!(
+        msg.starts_with("out of memory: could not allocate 1099511627776 MiB for activations: "),
+        "{msg}"
+    );
+    assert!(msg.contains("lower the batch size"), "{msg}");
 }

@@ -20,8 +20,12 @@
 //!
 //! Training stays on burn (it needs autodiff); `tests/cpu_unet.rs` checks that both forward
 //! passes agree.
+//!
+//! The activations and the weight matrices are allocated fallibly ([`crate::mem`]): a batch
+//! too large for memory fails with an [`AllocError`] instead of aborting the process.
 
 use super::{Attention, DownItem, ResBlock, UNet, UpItem};
+use crate::mem::{self, AllocError};
 use crate::model::time_embedding;
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
@@ -47,20 +51,6 @@ struct Act {
     data: Vec<f32>,
 }
 
-impl Clone for Act {
-    fn clone(&self) -> Self {
-        let mut data = buffer(self.data.len());
-        data.copy_from_slice(&self.data);
-        Self {
-            b: self.b,
-            h: self.h,
-            w: self.w,
-            c: self.c,
-            data,
-        }
-    }
-}
-
 impl Drop for Act {
     fn drop(&mut self) {
         recycle(std::mem::take(&mut self.data));
@@ -76,8 +66,8 @@ thread_local! {
 
 /// A buffer of `n` floats, recycled when one is free: a forward pass allocates the same
 /// few dozen activations every step, and fresh ones cost a zero-fill (or page faults) each.
-/// Its contents are stale values, not zeros.
-fn buffer(n: usize) -> Vec<f32> {
+/// Its contents are stale values, not zeros. Fails when a new buffer cannot be allocated.
+fn buffer(n: usize) -> Result<Vec<f32>, AllocError> {
     let mut v = POOL
         .with_borrow_mut(|pool| {
             let best = pool
@@ -89,12 +79,8 @@ fn buffer(n: usize) -> Vec<f32> {
             Some(pool.swap_remove(best))
         })
         .unwrap_or_default();
-    if v.len() >= n {
-        v.truncate(n);
-    } else {
-        v.resize(n, 0.0);
-    }
-    v
+    mem::try_resize(&mut v, n, 0.0, "activations")?;
+    Ok(v)
 }
 
 /// Returns `v` to this thread's pool (dropped if the pool is full).
@@ -112,15 +98,23 @@ fn recycle(v: Vec<f32>) {
 
 impl Act {
     /// An activation whose every element the caller overwrites: its buffer is recycled, so
-    /// it holds stale values until then.
-    fn scratch(b: usize, h: usize, w: usize, c: usize) -> Self {
-        Self {
+    /// it holds stale values until then. Fails when it cannot be allocated (a shape whose
+    /// size overflows fails too).
+    fn scratch(b: usize, h: usize, w: usize, c: usize) -> Result<Self, AllocError> {
+        Ok(Self {
             b,
             h,
             w,
             c,
-            data: buffer(b * h * w * c),
-        }
+            data: buffer(mem::elements(&[b, h, w, c]))?,
+        })
+    }
+
+    /// A copy, in a pooled buffer.
+    fn try_clone(&self) -> Result<Self, AllocError> {
+        let mut a = Self::scratch(self.b, self.h, self.w, self.c)?;
+        a.data.copy_from_slice(&self.data);
+        Ok(a)
     }
 
     fn pixels(&self) -> usize {
@@ -151,10 +145,10 @@ struct Conv {
 }
 
 impl Conv {
-    fn from(conv: &Conv2d) -> Self {
+    fn from(conv: &Conv2d) -> Result<Self, AllocError> {
         let [cout, cin, k, _] = conv.weight.val().dims();
         let src = param(&conv.weight); // [cout, cin, k, k]
-        let mut w = vec![0.0; k * k * cin * cout];
+        let mut w = mem::try_zeroed(k * k * cin * cout, "convolution weights")?;
         for co in 0..cout {
             for ci in 0..cin {
                 for ky in 0..k {
@@ -170,19 +164,24 @@ impl Conv {
             .as_ref()
             .map(param)
             .unwrap_or_else(|| vec![0.0; cout]);
-        Self {
+        Ok(Self {
             cin,
             cout,
             k,
             stride: conv.stride[0],
             w,
             bias,
-        }
+        })
     }
 
     /// The convolution of `x` (padding k/2), plus `extra_bias` ([batch, cout], the ResBlock's
     /// time embedding) and `residual` (the output's shape) when given.
-    fn forward(&self, x: &Act, extra_bias: Option<&[f32]>, residual: Option<&Act>) -> Act {
+    fn forward(
+        &self,
+        x: &Act,
+        extra_bias: Option<&[f32]>,
+        residual: Option<&Act>,
+    ) -> Result<Act, AllocError> {
         if self.k == 3 && self.stride == 1 && x.b >= SHIFTED_MIN_BATCH {
             self.forward_shifted(x, extra_bias, residual)
         } else {
@@ -191,12 +190,17 @@ impl Conv {
     }
 
     /// The general path: blocks of output pixels gathered into a patch matrix (im2col).
-    fn forward_im2col(&self, x: &Act, extra_bias: Option<&[f32]>, residual: Option<&Act>) -> Act {
+    fn forward_im2col(
+        &self,
+        x: &Act,
+        extra_bias: Option<&[f32]>,
+        residual: Option<&Act>,
+    ) -> Result<Act, AllocError> {
         assert_eq!(x.c, self.cin, "convolution input channels");
         let pad = self.k / 2;
         let ho = (x.h + 2 * pad - self.k) / self.stride + 1;
         let wo = (x.w + 2 * pad - self.k) / self.stride + 1;
-        let mut out = Act::scratch(x.b, ho, wo, self.cout);
+        let mut out = Act::scratch(x.b, ho, wo, self.cout)?;
         let kdim = self.k * self.k * self.cin;
         let per_image = ho * wo;
         let cout = self.cout;
@@ -236,7 +240,7 @@ impl Conv {
                     true,
                 );
             });
-        out
+        Ok(out)
     }
 
     /// A 3×3, stride-1 convolution without im2col. In a copy of one image padded by one pixel
@@ -245,11 +249,16 @@ impl Conv {
     /// image's patch matrix for ky is a strided view of the padded copy (row stride cin,
     /// rows overlapping) and three matrix products accumulate the output. The two padding
     /// columns of each output row are computed and dropped.
-    fn forward_shifted(&self, x: &Act, extra_bias: Option<&[f32]>, residual: Option<&Act>) -> Act {
+    fn forward_shifted(
+        &self,
+        x: &Act,
+        extra_bias: Option<&[f32]>,
+        residual: Option<&Act>,
+    ) -> Result<Act, AllocError> {
         assert_eq!(x.c, self.cin, "convolution input channels");
         let (h, w, cin, cout) = (x.h, x.w, self.cin, self.cout);
         let wp = w + 2;
-        let mut out = Act::scratch(x.b, h, w, cout);
+        let mut out = Act::scratch(x.b, h, w, cout)?;
         out.data
             .par_chunks_mut(h * w * cout)
             .enumerate()
@@ -292,7 +301,7 @@ impl Conv {
                     }
                 },
             );
-        out
+        Ok(out)
     }
 
     /// im2col: row r of `cols` gets the k×k neighbourhood (zero outside the image) of output
@@ -352,12 +361,13 @@ impl UpConv {
     /// Kernel rows (or columns) of a 3×3 kernel that land on offset `a` for phase `d`.
     pub(super) const TAPS: [[&'static [usize]; 2]; 2] = [[&[0], &[1, 2]], [&[0, 1], &[2]]];
 
-    fn from(conv: &Conv) -> Self {
+    fn from(conv: &Conv) -> Result<Self, AllocError> {
         assert_eq!(conv.k, 3, "upsampling convolutions are 3×3");
         let (cin, cout) = (conv.cin, conv.cout);
-        let phases = std::array::from_fn(|phase| {
+        let mut phases: [Vec<f32>; 4] = Default::default();
+        for (phase, w) in phases.iter_mut().enumerate() {
             let (dy, dx) = (phase / 2, phase % 2);
-            let mut w = vec![0.0f32; 4 * cin * cout];
+            *w = mem::try_zeroed(4 * cin * cout, "convolution weights")?;
             for a in 0..2 {
                 for b in 0..2 {
                     for &ky in Self::TAPS[dy][a] {
@@ -371,21 +381,20 @@ impl UpConv {
                     }
                 }
             }
-            w
-        });
-        Self {
+        }
+        Ok(Self {
             cin,
             cout,
             phases,
             bias: conv.bias.clone(),
-        }
+        })
     }
 
-    fn forward(&self, x: &Act) -> Act {
+    fn forward(&self, x: &Act) -> Result<Act, AllocError> {
         assert_eq!(x.c, self.cin, "convolution input channels");
         let (cin, cout) = (self.cin, self.cout);
         let (h, w) = (x.h, x.w);
-        let mut out = Act::scratch(x.b, 2 * h, 2 * w, cout);
+        let mut out = Act::scratch(x.b, 2 * h, 2 * w, cout)?;
         // One task per output row pair (input row i of image n): all four phases.
         out.data
             .par_chunks_mut(2 * 2 * w * cout)
@@ -431,7 +440,7 @@ impl UpConv {
                     }
                 },
             );
-        out
+        Ok(out)
     }
 }
 
@@ -516,18 +525,18 @@ impl Norm {
 
     /// GroupNorm of `x`, followed by SiLU when `act`. Two passes per image (mean, then the
     /// centred variance) summed per channel, which vectorises across channels.
-    fn forward(&self, x: &Act, act: bool) -> Act {
+    fn forward(&self, x: &Act, act: bool) -> Result<Act, AllocError> {
         let (c, g) = (x.c, self.groups);
         let cg = c / g;
         let per_image = x.pixels() * c;
-        let mut out = Act::scratch(x.b, x.h, x.w, c);
+        let mut out = Act::scratch(x.b, x.h, x.w, c)?;
         out.data
             .par_chunks_mut(per_image)
             .zip(x.data.par_chunks(per_image))
             .for_each(|(dst, img)| {
                 norm_image(dst, img, c, cg, &self.gamma, &self.beta, self.eps, act);
             });
-        out
+        Ok(out)
     }
 }
 
@@ -754,26 +763,29 @@ struct Res {
 }
 
 impl Res {
-    fn from(r: &ResBlock) -> Self {
-        Self {
+    fn from(r: &ResBlock) -> Result<Self, AllocError> {
+        Ok(Self {
             norm1: Norm::from(&r.norm1),
-            conv1: Conv::from(&r.conv1),
+            conv1: Conv::from(&r.conv1)?,
             temb: Lin::from(&r.temb_proj),
             norm2: Norm::from(&r.norm2),
-            conv2: Conv::from(&r.conv2),
-            skip: r.skip.as_ref().map(Conv::from),
-        }
+            conv2: Conv::from(&r.conv2)?,
+            skip: r.skip.as_ref().map(Conv::from).transpose()?,
+        })
     }
 
     /// `temb_act` is SiLU(time embedding), [batch, temb].
-    fn forward(&self, x: &Act, temb_act: &[f32]) -> Act {
+    fn forward(&self, x: &Act, temb_act: &[f32]) -> Result<Act, AllocError> {
         let t = self.temb.forward(temb_act); // [B, cout]
         let h = self
             .conv1
-            .forward(&self.norm1.forward(x, true), Some(&t), None);
-        let skip = self.skip.as_ref().map(|s| s.forward(x, None, None));
+            .forward(&self.norm1.forward(x, true)?, Some(&t), None)?;
+        let skip = match &self.skip {
+            Some(s) => Some(s.forward(x, None, None)?),
+            None => None,
+        };
         self.conv2.forward(
-            &self.norm2.forward(&h, true),
+            &self.norm2.forward(&h, true)?,
             None,
             Some(skip.as_ref().unwrap_or(x)),
         )
@@ -796,11 +808,11 @@ impl Attn {
         }
     }
 
-    fn forward(&self, x: &Act) -> Act {
-        let h = self.norm.forward(x, false);
+    fn forward(&self, x: &Act) -> Result<Act, AllocError> {
+        let h = self.norm.forward(x, false)?;
         let (c, hw) = (x.c, x.pixels());
         let scale = (c as f32).powf(-0.5);
-        let mut out = x.clone();
+        let mut out = x.try_clone()?;
         out.data
             .par_chunks_mut(hw * c)
             .zip(h.data.par_chunks(hw * c))
@@ -832,7 +844,7 @@ impl Attn {
                     *d += p;
                 }
             });
-        out
+        Ok(out)
     }
 }
 
@@ -873,43 +885,59 @@ impl Drop for CpuUNet {
 
 impl CpuUNet {
     /// Copies the weights of `model` (on any device).
+    ///
+    /// # Panics
+    /// When the weight matrices cannot be allocated; [`Self::try_from_unet`] returns that as
+    /// an error.
     pub fn from_unet(model: &UNet) -> Self {
-        let block = |b: &ResBlock, a: &Option<Attention>| {
-            Step::Block(Box::new(Res::from(b)), a.as_ref().map(Attn::from))
+        Self::try_from_unet(model).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`Self::from_unet`], failing when the weight matrices cannot be allocated.
+    pub fn try_from_unet(model: &UNet) -> Result<Self, AllocError> {
+        let block = |b: &ResBlock, a: &Option<Attention>| -> Result<Step, AllocError> {
+            Ok(Step::Block(
+                Box::new(Res::from(b)?),
+                a.as_ref().map(Attn::from),
+            ))
         };
         let down = model
             .down
             .iter()
             .filter_map(|d: &DownItem| match (&d.block, &d.downsample) {
                 (Some(b), _) => Some(block(b, &d.attn)),
-                (None, Some(c)) => Some(Step::Resample(Conv::from(c))),
+                (None, Some(c)) => Some(Conv::from(c).map(Step::Resample)),
                 (None, None) => None,
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         let up = model
             .up
             .iter()
             .filter_map(|u: &UpItem| match (&u.block, &u.upsample) {
                 (Some(b), _) => Some(block(b, &u.attn)),
-                (None, Some(c)) => Some(Step::Upsample(UpConv::from(&Conv::from(c)))),
+                (None, Some(c)) => Some(
+                    Conv::from(c)
+                        .and_then(|c| UpConv::from(&c))
+                        .map(Step::Upsample),
+                ),
                 (None, None) => None,
             })
-            .collect();
-        Self {
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
             time_in: Lin::from(&model.time_in),
             time_out: Lin::from(&model.time_out),
             label_emb: model.label_emb.as_ref().map(|e| param(&e.weight)),
-            conv_in: Conv::from(&model.conv_in),
+            conv_in: Conv::from(&model.conv_in)?,
             down,
-            mid1: Res::from(&model.mid1),
+            mid1: Res::from(&model.mid1)?,
             mid_attn: Attn::from(&model.mid_attn),
-            mid2: Res::from(&model.mid2),
+            mid2: Res::from(&model.mid2)?,
             up,
             norm_out: Norm::from(&model.norm_out),
-            conv_out: Conv::from(&model.conv_out),
+            conv_out: Conv::from(&model.conv_out)?,
             sinusoid_dim: model.sinusoid_dim,
             time_scale: model.time_scale,
-        }
+        })
     }
 
     /// The network's output for `x` (flat [B, C, H, W], as `UNet::forward` takes it) at the
@@ -928,6 +956,10 @@ impl CpuUNet {
 
     /// As [`Self::forward`], with one label per sample (`num_classes()` or beyond, or no
     /// labels: the null label), as `UNet::forward_labeled` takes them.
+    ///
+    /// # Panics
+    /// When an activation cannot be allocated; [`Self::try_forward_labeled`] returns that as
+    /// an error.
     pub fn forward_labeled(
         &self,
         x: &[f32],
@@ -935,6 +967,19 @@ impl CpuUNet {
         t: &[f32],
         labels: Option<&[usize]>,
     ) -> Vec<f32> {
+        self.try_forward_labeled(x, shape, t, labels)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// As [`Self::forward_labeled`], failing when an activation cannot be allocated (a batch
+    /// too large for memory).
+    pub fn try_forward_labeled(
+        &self,
+        x: &[f32],
+        shape: [usize; 3],
+        t: &[f32],
+        labels: Option<&[usize]>,
+    ) -> Result<Vec<f32>, AllocError> {
         let [c, hh, ww] = shape;
         let b = t.len();
         assert_eq!(x.len(), b * c * hh * ww, "input length against shape and t");
@@ -947,44 +992,44 @@ impl CpuUNet {
         }
         silu_in_place(&mut temb);
 
-        let input = channels_last(x, [b, c, hh, ww]);
-        let mut h = self.conv_in.forward(&input, None, None);
+        let input = channels_last(x, [b, c, hh, ww])?;
+        let mut h = self.conv_in.forward(&input, None, None)?;
         let mut skips = Vec::new();
         for step in &self.down {
             match step {
                 Step::Block(res, attn) => {
-                    h = res.forward(&h, &temb);
+                    h = res.forward(&h, &temb)?;
                     if let Some(a) = attn {
-                        h = a.forward(&h);
+                        h = a.forward(&h)?;
                     }
-                    skips.push(h.clone());
+                    skips.push(h.try_clone()?);
                 }
-                Step::Resample(conv) => h = conv.forward(&h, None, None),
-                Step::Upsample(up) => h = up.forward(&h),
+                Step::Resample(conv) => h = conv.forward(&h, None, None)?,
+                Step::Upsample(up) => h = up.forward(&h)?,
             }
         }
-        h = self.mid1.forward(&h, &temb);
-        h = self.mid_attn.forward(&h);
-        h = self.mid2.forward(&h, &temb);
+        h = self.mid1.forward(&h, &temb)?;
+        h = self.mid_attn.forward(&h)?;
+        h = self.mid2.forward(&h, &temb)?;
         for step in &self.up {
             match step {
                 Step::Block(res, attn) => {
                     let joined = match skips.pop() {
-                        Some(skip) => concat_channels(&h, &skip),
-                        None => h.clone(),
+                        Some(skip) => concat_channels(&h, &skip)?,
+                        None => h.try_clone()?,
                     };
-                    h = res.forward(&joined, &temb);
+                    h = res.forward(&joined, &temb)?;
                     if let Some(a) = attn {
-                        h = a.forward(&h);
+                        h = a.forward(&h)?;
                     }
                 }
-                Step::Upsample(up) => h = up.forward(&h),
-                Step::Resample(conv) => h = conv.forward(&h, None, None),
+                Step::Upsample(up) => h = up.forward(&h)?,
+                Step::Resample(conv) => h = conv.forward(&h, None, None)?,
             }
         }
         let out = self
             .conv_out
-            .forward(&self.norm_out.forward(&h, true), None, None);
+            .forward(&self.norm_out.forward(&h, true)?, None, None)?;
         channels_first(&out)
     }
 }
@@ -1002,8 +1047,8 @@ fn add_label_rows(temb: &mut [f32], table: &[f32], k: usize, labels: Option<&[us
 }
 
 /// `x` (flat [B, C, H, W], burn's layout) as a channels-last activation.
-fn channels_last(x: &[f32], [b, c, hh, ww]: [usize; 4]) -> Act {
-    let mut a = Act::scratch(b, hh, ww, c);
+fn channels_last(x: &[f32], [b, c, hh, ww]: [usize; 4]) -> Result<Act, AllocError> {
+    let mut a = Act::scratch(b, hh, ww, c)?;
     for n in 0..b {
         for ch in 0..c {
             for p in 0..hh * ww {
@@ -1011,13 +1056,13 @@ fn channels_last(x: &[f32], [b, c, hh, ww]: [usize; 4]) -> Act {
             }
         }
     }
-    a
+    Ok(a)
 }
 
 /// A channels-last activation as flat [B, C, H, W] (burn's layout).
-fn channels_first(a: &Act) -> Vec<f32> {
+fn channels_first(a: &Act) -> Result<Vec<f32>, AllocError> {
     let (b, c, px) = (a.b, a.c, a.pixels());
-    let mut y = vec![0.0; b * c * px];
+    let mut y = mem::try_zeroed(b * c * px, "activations")?;
     for n in 0..b {
         for ch in 0..c {
             for p in 0..px {
@@ -1025,18 +1070,18 @@ fn channels_first(a: &Act) -> Vec<f32> {
             }
         }
     }
-    y
+    Ok(y)
 }
 
 /// [a, b] along channels (a's channels first, as `Tensor::cat(vec![a, b], 1)`).
-fn concat_channels(a: &Act, b: &Act) -> Act {
+fn concat_channels(a: &Act, b: &Act) -> Result<Act, AllocError> {
     assert_eq!(
         (a.b, a.h, a.w),
         (b.b, b.h, b.w),
         "concatenated activations differ in size"
     );
     let c = a.c + b.c;
-    let mut out = Act::scratch(a.b, a.h, a.w, c);
+    let mut out = Act::scratch(a.b, a.h, a.w, c)?;
     let px = a.pixels();
     out.data
         .par_chunks_mut(px * c)
@@ -1051,7 +1096,7 @@ fn concat_channels(a: &Act, b: &Act) -> Act {
                 d[a.c..].copy_from_slice(y);
             }
         });
-    out
+    Ok(out)
 }
 
 /// A read-only matrix view: element (i, j) is `data[i·rs + j·cs]`.
@@ -1134,3 +1179,28 @@ fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, [m, k, n]: [usize; 3], accumu
 
 mod train;
 pub use train::{ParamGrad, TrainNet};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_activation_too_large_for_memory_is_an_error_not_an_abort() {
+        // 2^38 images of 1024×1024 pixels, one channel: 2^60 bytes, more than any address
+        // space.
+        let e = std::hint::black_box(Act::scratch(1 << 38, 1 << 10, 1 << 10, 1))
+            .expect_err("2^60 bytes");
+        assert_eq!(e.bytes, 1 << 60);
+        assert!(
+            e.to_string()
+                .starts_with("could not allocate 1099511627776 MiB for activations: "),
+            "{e}"
+        );
+        // A shape whose size overflows usize fails as well instead of wrapping to a small one.
+        assert!(std::hint::black_box(Act::scratch(usize::MAX, 2, 1, 1)).is_err());
+        // The pool goes on serving after a failure.
+        let a = Act::scratch(2, 3, 4, 5).expect("120 floats");
+        assert_eq!(a.data.len(), 120);
+        assert_eq!(a.try_clone().expect("a copy").data.len(), 120);
+    }
+}

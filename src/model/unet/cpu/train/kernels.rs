@@ -2,6 +2,7 @@
 //! the convolutions over it (see the parent module's notes).
 
 use super::super::{Act, Mat, add_into, exp, matmul};
+use crate::mem::{self, AllocError};
 use rayon::prelude::*;
 
 /// Output rows per task of a convolution's products.
@@ -17,28 +18,28 @@ pub(super) fn chunked_sum(
     rows: usize,
     len: usize,
     f: impl Fn(usize, usize, &mut [f32]) + Sync + Send,
-) -> Vec<f32> {
+) -> Result<Vec<f32>, AllocError> {
     let n = rows.div_ceil(CHUNK_ROWS).max(1);
-    let parts: Vec<Vec<f32>> = (0..n)
+    let parts: Vec<Result<Vec<f32>, AllocError>> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let mut acc = vec![0.0f32; len];
+            let mut acc = mem::try_zeroed(len, "partial gradient sums")?;
             let (r0, r1) = (i * CHUNK_ROWS, ((i + 1) * CHUNK_ROWS).min(rows));
             if r0 < r1 {
                 f(r0, r1, &mut acc);
             }
-            acc
+            Ok(acc)
         })
         .collect();
-    let mut total = vec![0.0f32; len];
-    for p in &parts {
-        add_into(&mut total, p);
+    let mut total = mem::try_zeroed(len, "gradient sums")?;
+    for p in parts {
+        add_into(&mut total, &p?);
     }
-    total
+    Ok(total)
 }
 
 /// Sum of the rows of `x` ([rows, c]).
-pub(super) fn column_sums(x: &[f32], c: usize) -> Vec<f32> {
+pub(super) fn column_sums(x: &[f32], c: usize) -> Result<Vec<f32>, AllocError> {
     chunked_sum(x.len() / c, c, |r0, r1, acc| {
         for row in x[r0 * c..r1 * c].chunks_exact(c) {
             add_into(acc, row);
@@ -60,10 +61,10 @@ pub(super) fn silu_grad(z: f32) -> f32 {
 /// per image instead of (h + 2)(w + 2), which is fewer wasted rows in every product (7 % at
 /// 28×28, 31 % at 7×7, against 15 % and 65 %). 2·wp + 2 zero rows follow, which only the
 /// dropped padding outputs read.
-pub(super) fn pad(x: &Act) -> Vec<f32> {
+pub(super) fn pad(x: &Act) -> Result<Vec<f32>, AllocError> {
     let (c, wp) = (x.c, x.w + 1);
     let p = (x.h + 1) * wp;
-    let mut out = vec![0.0f32; (x.b * p + 2 * wp + 2) * c];
+    let mut out = mem::try_zeroed((x.b * p + 2 * wp + 2) * c, "padded activations")?;
     out[..x.b * p * c]
         .par_chunks_mut(p * c)
         .enumerate()
@@ -73,7 +74,7 @@ pub(super) fn pad(x: &Act) -> Vec<f32> {
                     .copy_from_slice(&x.data[(n * x.h + y) * x.w * c..][..x.w * c]);
             }
         });
-    out
+    Ok(out)
 }
 
 /// `rows`×`cout` = Σ_t view(`src` from row off_t, row stride `cin`)[rows, width·cin] · w_t
@@ -87,9 +88,9 @@ pub(super) fn taps_conv(
     width: usize,
     cout: usize,
     rows: usize,
-) -> Vec<f32> {
+) -> Result<Vec<f32>, AllocError> {
     // Stale values are fine: the first product overwrites every element.
-    let mut out = super::super::buffer(rows * cout);
+    let mut out = super::super::buffer(rows * cout)?;
     out.par_chunks_mut(BLOCK * cout)
         .enumerate()
         .for_each(|(i, dst)| {
@@ -103,7 +104,7 @@ pub(super) fn taps_conv(
                 matmul(dst, a, Mat::rows(w, cout), [m, width * cin, cout], t > 0);
             }
         });
-    out
+    Ok(out)
 }
 
 /// The weight gradients of [`taps_conv`]: per tap, view_tᵀ · `dyo` [width·cin, cout], stacked;
@@ -116,7 +117,7 @@ pub(super) fn taps_dw(
     rows: usize,
     offsets: &[usize],
     width: usize,
-) -> Vec<f32> {
+) -> Result<Vec<f32>, AllocError> {
     let per = width * cin * cout;
     chunked_sum(rows, offsets.len() * per, |r0, r1, acc| {
         for (t, &off) in offsets.iter().enumerate() {
@@ -145,7 +146,7 @@ pub(super) fn shifted(
     cout: usize,
     rows: usize,
     wp: usize,
-) -> Vec<f32> {
+) -> Result<Vec<f32>, AllocError> {
     let k = 3 * cin * cout;
     let taps = [(0, &w[..k]), (wp, &w[k..2 * k]), (2 * wp, &w[2 * k..3 * k])];
     taps_conv(src, cin, &taps, 3, cout, rows)
@@ -159,7 +160,7 @@ pub(super) fn shifted_dw(
     cout: usize,
     rows: usize,
     wp: usize,
-) -> Vec<f32> {
+) -> Result<Vec<f32>, AllocError> {
     taps_dw(src, cin, dyo, cout, rows, &[0, wp, 2 * wp], 3)
 }
 
@@ -172,9 +173,9 @@ pub(super) fn unpad(
     bias: Option<&[f32]>,
     extra: Option<&[f32]>,
     residual: Option<&Act>,
-) -> Act {
+) -> Result<Act, AllocError> {
     let (wp, p) = (w + 1, (h + 1) * (w + 1));
-    let mut out = Act::scratch(b, h, w, c);
+    let mut out = Act::scratch(b, h, w, c)?;
     out.data
         .par_chunks_mut(h * w * c)
         .enumerate()
@@ -198,7 +199,7 @@ pub(super) fn unpad(
                 }
             }
         });
-    out
+    Ok(out)
 }
 
 /// The 3×3 kernel flipped and transposed, [9·cout, cin]: the input gradient is the

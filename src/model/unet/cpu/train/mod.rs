@@ -20,6 +20,10 @@
 //!   fixed chunks summed in order, so a step gives the same bits on any thread count, and a
 //!   resumed run repeats an uninterrupted one exactly.
 //!
+//! Every buffer that grows with the batch or the model (activations, the kept inputs, the
+//! padded and im2col copies, weight copies and gradients) is allocated fallibly
+//! ([`crate::mem`]): a step that does not fit in memory fails with an [`AllocError`].
+//!
 //! The optimiser, the EMA and the checkpoints stay burn's: [`TrainNet::gradients`] hands the
 //! gradients over as burn's [`GradientsParams`], keyed by the parameters' ids, so Adam, weight
 //! decay, clipping and the saved optimiser state mean the same on both engines.
@@ -28,6 +32,7 @@ use super::{
     Act, Conv, Lin, Mat, add_into, channel_sums, channels_first, channels_last, matmul, silu,
 };
 use crate::diffusion::Rng;
+use crate::mem::{self, AllocError};
 use crate::model::time_embedding;
 use crate::model::unet::{Attention, ResBlock, UNet};
 use burn::module::ParamId;
@@ -65,54 +70,59 @@ struct TConv {
 }
 
 impl TConv {
-    fn from(c: &Conv2d) -> Self {
-        let conv = Conv::from(c);
-        Self {
-            dw: vec![0.0; conv.w.len()],
+    fn from(c: &Conv2d) -> Result<Self, AllocError> {
+        let conv = Conv::from(c)?;
+        Ok(Self {
+            dw: mem::try_zeroed(conv.w.len(), "weight gradients")?,
             db: vec![0.0; conv.cout],
             conv,
             wid: c.weight.id,
             bid: c.bias.as_ref().map(|b| b.id),
             cache: None,
-        }
+        })
     }
 
-    fn forward(&mut self, x: &Act, extra: Option<&[f32]>, residual: Option<&Act>) -> Act {
+    fn forward(
+        &mut self,
+        x: &Act,
+        extra: Option<&[f32]>,
+        residual: Option<&Act>,
+    ) -> Result<Act, AllocError> {
         let c = &self.conv;
         assert_eq!(x.c, c.cin, "convolution input channels");
         if c.k == 3 && c.stride == 1 {
             let wp = x.w + 1;
             let rows = x.b * (x.h + 1) * wp;
-            let xpad = pad(x);
-            let opad = shifted(&xpad, c.cin, &c.w, c.cout, rows, wp);
+            let xpad = pad(x)?;
+            let opad = shifted(&xpad, c.cin, &c.w, c.cout, rows, wp)?;
             let y = unpad(
                 &opad,
                 [x.b, x.h, x.w, c.cout],
                 Some(&c.bias),
                 extra,
                 residual,
-            );
+            )?;
             super::recycle(opad);
             self.cache = Some(ConvCache::Shifted {
                 xpad,
                 shape: [x.b, x.h, x.w, x.c],
             });
-            return y;
+            return Ok(y);
         }
         let pad = c.k / 2;
         let ho = (x.h + 2 * pad - c.k) / c.stride + 1;
         let wo = (x.w + 2 * pad - c.k) / c.stride + 1;
         let (kdim, cout, per_image) = (c.k * c.k * c.cin, c.cout, ho * wo);
         let cols: Vec<f32> = if c.k == 1 && c.stride == 1 {
-            x.data.clone()
+            mem::try_copy(&x.data, "convolution inputs")?
         } else {
-            let mut cols = vec![0.0f32; x.b * per_image * kdim];
+            let mut cols = mem::try_zeroed(x.b * per_image * kdim, "convolution patches")?;
             cols.par_chunks_mut(BLOCK * kdim)
                 .enumerate()
                 .for_each(|(i, blk)| c.gather(x, [ho, wo], i * BLOCK, blk));
             cols
         };
-        let mut out = Act::scratch(x.b, ho, wo, cout);
+        let mut out = Act::scratch(x.b, ho, wo, cout)?;
         out.data
             .par_chunks_mut(BLOCK * cout)
             .enumerate()
@@ -140,35 +150,36 @@ impl TConv {
             cols,
             shape: [x.b, x.h, x.w, x.c],
         });
-        out
+        Ok(out)
     }
 
     /// Accumulates dW and db for the output gradient `dy`; returns the input gradient when
     /// `need_dx`.
-    fn backward(&mut self, dy: &Act, need_dx: bool) -> Option<Act> {
+    fn backward(&mut self, dy: &Act, need_dx: bool) -> Result<Option<Act>, AllocError> {
         let cache = self
             .cache
             .take()
             .expect("convolution backward before forward");
         let c = &self.conv;
         let (cin, cout, k) = (c.cin, c.cout, c.k);
-        add_into(&mut self.db, &column_sums(&dy.data, cout));
+        add_into(&mut self.db, &column_sums(&dy.data, cout)?);
         match cache {
             ConvCache::Shifted { xpad, shape } => {
                 let [b, h, w, _] = shape;
                 let wp = w + 1;
                 let rows = b * (h + 1) * wp;
-                let g = pad(dy);
-                let dw = shifted_dw(&xpad, cin, &g[(wp + 1) * cout..], cout, rows, wp);
+                let g = pad(dy)?;
+                let dw = shifted_dw(&xpad, cin, &g[(wp + 1) * cout..], cout, rows, wp)?;
                 add_into(&mut self.dw, &dw);
                 drop(xpad);
-                need_dx.then(|| {
-                    let wf = flip(&c.w, cin, cout);
-                    let dpad = shifted(&g, cout, &wf, cin, rows, wp);
-                    let dx = unpad(&dpad, [b, h, w, cin], None, None, None);
-                    super::recycle(dpad);
-                    dx
-                })
+                if !need_dx {
+                    return Ok(None);
+                }
+                let wf = flip(&c.w, cin, cout);
+                let dpad = shifted(&g, cout, &wf, cin, rows, wp)?;
+                let dx = unpad(&dpad, [b, h, w, cin], None, None, None)?;
+                super::recycle(dpad);
+                Ok(Some(dx))
             }
             ConvCache::Cols { cols, shape } => {
                 let [b, h, w, _] = shape;
@@ -182,11 +193,11 @@ impl TConv {
                     };
                     let d = Mat::rows(&dy.data[r0 * cout..], cout);
                     matmul(acc, colst, d, [kdim, r1 - r0, cout], true);
-                });
+                })?;
                 add_into(&mut self.dw, &dw);
                 drop(cols);
                 if !need_dx {
-                    return None;
+                    return Ok(None);
                 }
                 // dcols = dy · Wᵀ.
                 let wt = Mat {
@@ -194,7 +205,7 @@ impl TConv {
                     rs: 1,
                     cs: cout,
                 };
-                let mut dcols = vec![0.0f32; rows * kdim];
+                let mut dcols = mem::try_zeroed(rows * kdim, "convolution patch gradients")?;
                 dcols
                     .par_chunks_mut(BLOCK * kdim)
                     .enumerate()
@@ -204,13 +215,13 @@ impl TConv {
                         matmul(dst, d, wt, [m, cout, kdim], false);
                     });
                 if k == 1 && c.stride == 1 {
-                    let mut dx = Act::scratch(b, h, w, cin);
+                    let mut dx = Act::scratch(b, h, w, cin)?;
                     dx.data.copy_from_slice(&dcols);
-                    return Some(dx);
+                    return Ok(Some(dx));
                 }
                 // col2im: each image's patches scatter back into that image only.
                 let (ho, wo, stride, padding) = (dy.h, dy.w, c.stride, k / 2);
-                let mut dx = Act::scratch(b, h, w, cin);
+                let mut dx = Act::scratch(b, h, w, cin)?;
                 dx.data
                     .par_chunks_mut(h * w * cin)
                     .enumerate()
@@ -241,15 +252,15 @@ impl TConv {
                             }
                         }
                     });
-                Some(dx)
+                Ok(Some(dx))
             }
         }
     }
 
-    fn grads(&self, out: &mut Vec<ParamGrad>) {
+    fn grads(&self, out: &mut Vec<ParamGrad>) -> Result<(), AllocError> {
         let c = &self.conv;
         let (k, cin, cout) = (c.k, c.cin, c.cout);
-        let mut w = vec![0.0f32; self.dw.len()];
+        let mut w = mem::try_zeroed(self.dw.len(), "weight gradients")?;
         for co in 0..cout {
             for ci in 0..cin {
                 for ky in 0..k {
@@ -264,6 +275,7 @@ impl TConv {
         if let Some(bid) = self.bid {
             out.push((bid, vec![cout], self.db.clone()));
         }
+        Ok(())
     }
 }
 
@@ -281,31 +293,31 @@ struct TUp {
 }
 
 impl TUp {
-    fn from(c: &Conv2d) -> Self {
-        let conv = TConv::from(c);
-        let phases = super::UpConv::from(&conv.conv).phases;
-        Self {
+    fn from(c: &Conv2d) -> Result<Self, AllocError> {
+        let conv = TConv::from(c)?;
+        let phases = super::UpConv::from(&conv.conv)?.phases;
+        Ok(Self {
             conv,
             phases,
             cache: None,
-        }
+        })
     }
 
-    fn forward(&mut self, x: &Act) -> Act {
+    fn forward(&mut self, x: &Act) -> Result<Act, AllocError> {
         let (b, h, w, cin) = (x.b, x.h, x.w, x.c);
         let cout = self.conv.conv.cout;
         let (wp, p) = (w + 1, (h + 1) * (w + 1));
         let rows = b * p;
-        let xpad = pad(x);
+        let xpad = pad(x)?;
         let half = 2 * cin * cout;
-        let mut out = Act::scratch(b, 2 * h, 2 * w, cout);
+        let mut out = Act::scratch(b, 2 * h, 2 * w, cout)?;
         for (phase, wts) in self.phases.iter().enumerate() {
             let (dy, dx) = (phase / 2, phase % 2);
             let taps = [
                 (dy * wp + dx, &wts[..half]),
                 ((dy + 1) * wp + dx, &wts[half..]),
             ];
-            let o = taps_conv(&xpad, cin, &taps, 2, cout, rows);
+            let o = taps_conv(&xpad, cin, &taps, 2, cout, rows)?;
             let bias = &self.conv.conv.bias;
             out.data
                 .par_chunks_mut(4 * h * w * cout)
@@ -325,20 +337,20 @@ impl TUp {
             super::recycle(o);
         }
         self.cache = Some((xpad, [b, h, w, cin]));
-        out
+        Ok(out)
     }
 
-    fn backward(&mut self, dy_full: &Act) -> Act {
+    fn backward(&mut self, dy_full: &Act) -> Result<Act, AllocError> {
         let (xpad, [b, h, w, cin]) = self.cache.take().expect("upsample backward before forward");
         let cout = self.conv.conv.cout;
         let (wp, p) = (w + 1, (h + 1) * (w + 1));
         let rows = b * p;
-        add_into(&mut self.conv.db, &column_sums(&dy_full.data, cout));
-        let mut dxo = vec![0.0f32; rows * cin];
+        add_into(&mut self.conv.db, &column_sums(&dy_full.data, cout)?);
+        let mut dxo = mem::try_zeroed(rows * cin, "activation gradients")?;
         for (phase, wts) in self.phases.iter().enumerate() {
             let (dy, dx) = (phase / 2, phase % 2);
             // This phase's output gradient, [b, h, w, cout], then in the padded layout.
-            let mut dyp = Act::scratch(b, h, w, cout);
+            let mut dyp = Act::scratch(b, h, w, cout)?;
             dyp.data
                 .par_chunks_mut(h * w * cout)
                 .enumerate()
@@ -353,7 +365,7 @@ impl TUp {
                         }
                     }
                 });
-            let g = pad(&dyp);
+            let g = pad(&dyp)?;
             drop(dyp);
             let dwp = taps_dw(
                 &xpad,
@@ -363,7 +375,7 @@ impl TUp {
                 rows,
                 &[dy * wp + dx, (dy + 1) * wp + dx],
                 2,
-            );
+            )?;
             // Fold the phase's 2×2 gradient into the 3×3 kernel's taps.
             for a in 0..2 {
                 for bb in 0..2 {
@@ -395,7 +407,7 @@ impl TUp {
                 ((1 - dy) * wp + (1 - dx), flipped[0].as_slice()),
                 ((2 - dy) * wp + (1 - dx), flipped[1].as_slice()),
             ];
-            let part = taps_conv(&g, cout, &taps, 2, cin, rows);
+            let part = taps_conv(&g, cout, &taps, 2, cin, rows)?;
             add_into(&mut dxo, &part);
             super::recycle(part);
         }
@@ -415,16 +427,16 @@ struct TLin {
 }
 
 impl TLin {
-    fn from(l: &Linear) -> Self {
+    fn from(l: &Linear) -> Result<Self, AllocError> {
         let lin = Lin::from(l);
-        Self {
-            dw: vec![0.0; lin.w.len()],
+        Ok(Self {
+            dw: mem::try_zeroed(lin.w.len(), "weight gradients")?,
             db: vec![0.0; lin.dout],
             lin,
             wid: l.weight.id,
             bid: l.bias.as_ref().map(|b| b.id),
             x: Vec::new(),
-        }
+        })
     }
 
     fn forward(&mut self, x: &[f32]) -> Vec<f32> {
@@ -434,10 +446,10 @@ impl TLin {
 
     /// Accumulates dW, db for `dy` ([rows, dout]) at the kept input; adds the input gradient
     /// to `dx` when given.
-    fn backward(&mut self, dy: &[f32], dx: Option<&mut [f32]>) {
+    fn backward(&mut self, dy: &[f32], dx: Option<&mut [f32]>) -> Result<(), AllocError> {
         let (din, dout) = (self.lin.din, self.lin.dout);
         let x = std::mem::take(&mut self.x);
-        self.accumulate(&x, dy);
+        self.accumulate(&x, dy)?;
         if let Some(dx) = dx {
             let rows = dy.len() / dout;
             let wt = Mat {
@@ -447,10 +459,11 @@ impl TLin {
             };
             matmul(dx, Mat::rows(dy, dout), wt, [rows, dout, din], true);
         }
+        Ok(())
     }
 
     /// dW += xᵀ·dy, db += Σ dy.
-    fn accumulate(&mut self, x: &[f32], dy: &[f32]) {
+    fn accumulate(&mut self, x: &[f32], dy: &[f32]) -> Result<(), AllocError> {
         let (din, dout) = (self.lin.din, self.lin.dout);
         let rows = dy.len() / dout;
         let xt = Mat {
@@ -465,14 +478,17 @@ impl TLin {
             [din, rows, dout],
             true,
         );
-        add_into(&mut self.db, &column_sums(dy, dout));
+        add_into(&mut self.db, &column_sums(dy, dout)?);
+        Ok(())
     }
 
-    fn grads(&self, out: &mut Vec<ParamGrad>) {
-        out.push((self.wid, vec![self.lin.din, self.lin.dout], self.dw.clone()));
+    fn grads(&self, out: &mut Vec<ParamGrad>) -> Result<(), AllocError> {
+        let dw = mem::try_copy(&self.dw, "weight gradients")?;
+        out.push((self.wid, vec![self.lin.din, self.lin.dout], dw));
         if let Some(bid) = self.bid {
             out.push((bid, vec![self.lin.dout], self.db.clone()));
         }
+        Ok(())
     }
 }
 
@@ -511,11 +527,11 @@ impl TNorm {
         }
     }
 
-    fn forward(&mut self, x: &Act) -> Act {
+    fn forward(&mut self, x: &Act) -> Result<Act, AllocError> {
         let (c, g) = (x.c, self.groups);
         let cg = c / g;
         let per_image = x.pixels() * c;
-        let mut out = Act::scratch(x.b, x.h, x.w, c);
+        let mut out = Act::scratch(x.b, x.h, x.w, c)?;
         let mut mean = vec![0.0f32; x.b * c];
         let mut rstd = vec![0.0f32; x.b * c];
         out.data
@@ -545,17 +561,17 @@ impl TNorm {
                 }
                 norm_apply(dst, img, m_c, r_c, &self.gamma, &self.beta, self.act);
             });
-        self.cache = Some((x.clone(), mean, rstd));
-        out
+        self.cache = Some((x.try_clone()?, mean, rstd));
+        Ok(out)
     }
 
     /// Accumulates dγ, dβ; returns the input gradient.
-    fn backward(&mut self, d: &Act) -> Act {
+    fn backward(&mut self, d: &Act) -> Result<Act, AllocError> {
         let (x, mean, rstd) = self.cache.take().expect("norm backward before forward");
         let (c, g) = (x.c, self.groups);
         let cg = c / g;
         let per_image = x.pixels() * c;
-        let mut dx = Act::scratch(x.b, x.h, x.w, c);
+        let mut dx = Act::scratch(x.b, x.h, x.w, c)?;
         let parts: Vec<(Vec<f32>, Vec<f32>)> = dx
             .data
             .par_chunks_mut(per_image)
@@ -601,7 +617,7 @@ impl TNorm {
             add_into(&mut self.dg, dg);
             add_into(&mut self.db, db);
         }
-        dx
+        Ok(dx)
     }
 
     fn grads(&self, out: &mut Vec<ParamGrad>) {
@@ -727,17 +743,17 @@ struct TAttn {
 }
 
 impl TAttn {
-    fn from(a: &Attention) -> Self {
-        Self {
+    fn from(a: &Attention) -> Result<Self, AllocError> {
+        Ok(Self {
             norm: TNorm::from(&a.norm, false),
-            qkv: TLin::from(&a.qkv),
-            proj: TLin::from(&a.proj),
+            qkv: TLin::from(&a.qkv)?,
+            proj: TLin::from(&a.proj)?,
             cache: None,
-        }
+        })
     }
 
-    fn forward(&mut self, x: &Act) -> Act {
-        let hn = self.norm.forward(x);
+    fn forward(&mut self, x: &Act) -> Result<Act, AllocError> {
+        let hn = self.norm.forward(x)?;
         let (c, hw) = (x.c, x.pixels());
         let scale = (c as f32).powf(-0.5);
         let (qkv_l, proj_l) = (&self.qkv.lin, &self.proj.lin);
@@ -772,7 +788,7 @@ impl TAttn {
                 (qkv, s, o, p)
             })
             .collect();
-        let mut out = x.clone();
+        let mut out = x.try_clone()?;
         let mut cache = AttnCache {
             qkv: Vec::with_capacity(x.b),
             s: Vec::with_capacity(x.b),
@@ -786,10 +802,10 @@ impl TAttn {
             cache.o.push(o);
         }
         self.cache = Some(cache);
-        out
+        Ok(out)
     }
 
-    fn backward(&mut self, dout: &Act) -> Act {
+    fn backward(&mut self, dout: &Act) -> Result<Act, AllocError> {
         let cache = self
             .cache
             .take()
@@ -875,23 +891,23 @@ impl TAttn {
                 (dqkv, dhn)
             })
             .collect();
-        let mut dhn = Act::scratch(dout.b, dout.h, dout.w, c);
+        let mut dhn = Act::scratch(dout.b, dout.h, dout.w, c)?;
         for (n, (dqkv, dh)) in per.iter().enumerate() {
             let hn = &cache.hn.data[n * hw * c..][..hw * c];
-            self.qkv.accumulate(hn, dqkv);
+            self.qkv.accumulate(hn, dqkv)?;
             self.proj
-                .accumulate(&cache.o[n], &dout.data[n * hw * c..][..hw * c]);
+                .accumulate(&cache.o[n], &dout.data[n * hw * c..][..hw * c])?;
             dhn.data[n * hw * c..][..hw * c].copy_from_slice(dh);
         }
-        let mut dx = self.norm.backward(&dhn);
+        let mut dx = self.norm.backward(&dhn)?;
         add_into(&mut dx.data, &dout.data);
-        dx
+        Ok(dx)
     }
 
-    fn grads(&self, out: &mut Vec<ParamGrad>) {
+    fn grads(&self, out: &mut Vec<ParamGrad>) -> Result<(), AllocError> {
         self.norm.grads(out);
-        self.qkv.grads(out);
-        self.proj.grads(out);
+        self.qkv.grads(out)?;
+        self.proj.grads(out)
     }
 }
 
@@ -908,62 +924,64 @@ struct TRes {
 }
 
 impl TRes {
-    fn from(r: &ResBlock) -> Self {
-        Self {
+    fn from(r: &ResBlock) -> Result<Self, AllocError> {
+        Ok(Self {
             norm1: TNorm::from(&r.norm1, true),
-            conv1: TConv::from(&r.conv1),
-            temb: TLin::from(&r.temb_proj),
+            conv1: TConv::from(&r.conv1)?,
+            temb: TLin::from(&r.temb_proj)?,
             norm2: TNorm::from(&r.norm2, true),
-            conv2: TConv::from(&r.conv2),
-            skip: r.skip.as_ref().map(TConv::from),
+            conv2: TConv::from(&r.conv2)?,
+            skip: r.skip.as_ref().map(TConv::from).transpose()?,
             dropout: r.dropout.prob as f32,
             mask: None,
-        }
+        })
     }
 
-    fn forward(&mut self, x: &Act, temb_act: &[f32], rng: &mut Rng) -> Act {
+    fn forward(&mut self, x: &Act, temb_act: &[f32], rng: &mut Rng) -> Result<Act, AllocError> {
         let t = self.temb.forward(temb_act); // [B, cout]
-        let a1 = self.norm1.forward(x);
-        let h1 = self.conv1.forward(&a1, Some(&t), None);
+        let a1 = self.norm1.forward(x)?;
+        let h1 = self.conv1.forward(&a1, Some(&t), None)?;
         drop(a1);
-        let mut a2 = self.norm2.forward(&h1);
+        let mut a2 = self.norm2.forward(&h1)?;
         drop(h1);
         if self.dropout > 0.0 {
             let keep = 1.0 / (1.0 - self.dropout);
-            let mask: Vec<f32> = (0..a2.data.len())
-                .map(|_| {
-                    if rng.uniform() < f64::from(self.dropout) {
-                        0.0
-                    } else {
-                        keep
-                    }
-                })
-                .collect();
+            let mut mask = mem::try_with_capacity(a2.data.len(), "dropout masks")?;
+            mask.extend((0..a2.data.len()).map(|_| {
+                if rng.uniform() < f64::from(self.dropout) {
+                    0.0
+                } else {
+                    keep
+                }
+            }));
             for (v, m) in a2.data.iter_mut().zip(&mask) {
                 *v *= m;
             }
             self.mask = Some(mask);
         }
-        let skip = self.skip.as_mut().map(|s| s.forward(x, None, None));
+        let skip = match &mut self.skip {
+            Some(s) => Some(s.forward(x, None, None)?),
+            None => None,
+        };
         self.conv2
             .forward(&a2, None, Some(skip.as_ref().unwrap_or(x)))
     }
 
-    fn backward(&mut self, dout: &Act, dtemb: &mut [f32]) -> Act {
+    fn backward(&mut self, dout: &Act, dtemb: &mut [f32]) -> Result<Act, AllocError> {
         let dx_skip = match &mut self.skip {
-            Some(s) => s.backward(dout, true).expect("input gradient requested"),
-            None => dout.clone(),
+            Some(s) => s.backward(dout, true)?.expect("input gradient requested"),
+            None => dout.try_clone()?,
         };
         let mut da2 = self
             .conv2
-            .backward(dout, true)
+            .backward(dout, true)?
             .expect("input gradient requested");
         if let Some(mask) = self.mask.take() {
             for (v, m) in da2.data.iter_mut().zip(&mask) {
                 *v *= m;
             }
         }
-        let dh1 = self.norm2.backward(&da2);
+        let dh1 = self.norm2.backward(&da2)?;
         drop(da2);
         // The time embedding is a per-image bias: its gradient sums over the pixels.
         let (c, px) = (dh1.c, dh1.pixels());
@@ -975,25 +993,26 @@ impl TRes {
                     add_into(d, p);
                 }
             });
-        self.temb.backward(&dt, Some(dtemb));
+        self.temb.backward(&dt, Some(dtemb))?;
         let da1 = self
             .conv1
-            .backward(&dh1, true)
+            .backward(&dh1, true)?
             .expect("input gradient requested");
         drop(dh1);
-        let mut dx = self.norm1.backward(&da1);
+        let mut dx = self.norm1.backward(&da1)?;
         add_into(&mut dx.data, &dx_skip.data);
-        dx
+        Ok(dx)
     }
 
-    fn grads(&self, out: &mut Vec<ParamGrad>) {
+    fn grads(&self, out: &mut Vec<ParamGrad>) -> Result<(), AllocError> {
         self.norm1.grads(out);
-        self.conv1.grads(out);
-        self.temb.grads(out);
+        self.conv1.grads(out)?;
+        self.temb.grads(out)?;
         self.norm2.grads(out);
-        self.conv2.grads(out);
+        self.conv2.grads(out)?;
         if let Some(s) = &self.skip {
-            s.grads(out);
+            s.grads(out)?;
         }
+        Ok(())
     }
 }

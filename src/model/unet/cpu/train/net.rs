@@ -10,7 +10,8 @@ enum TStep {
 
 /// The UNet for one training step on the CPU: built from a burn [`UNet`] (a copy of its
 /// weights, with their parameter ids), run forward, then backward, then its gradients are
-/// handed to burn's optimiser.
+/// handed to burn's optimiser. Each of these fails with an [`AllocError`] when a buffer it
+/// needs cannot be allocated (a batch or model too large for memory).
 pub struct TrainNet {
     time_in: TLin,
     time_out: TLin,
@@ -36,56 +37,62 @@ pub struct TrainNet {
 
 impl TrainNet {
     /// Copies the weights of `model` (on any device).
-    pub fn from_unet(model: &UNet) -> Self {
-        let block = |b: &ResBlock, a: &Option<Attention>| {
-            TStep::Block(
-                Box::new(TRes::from(b)),
-                a.as_ref().map(|a| Box::new(TAttn::from(a))),
-            )
+    pub fn from_unet(model: &UNet) -> Result<Self, AllocError> {
+        let block = |b: &ResBlock, a: &Option<Attention>| -> Result<TStep, AllocError> {
+            Ok(TStep::Block(
+                Box::new(TRes::from(b)?),
+                a.as_ref().map(TAttn::from).transpose()?.map(Box::new),
+            ))
         };
         let down = model
             .down
             .iter()
             .filter_map(|d| match (&d.block, &d.downsample) {
                 (Some(b), _) => Some(block(b, &d.attn)),
-                (None, Some(c)) => Some(TStep::Down(TConv::from(c))),
+                (None, Some(c)) => Some(TConv::from(c).map(TStep::Down)),
                 (None, None) => None,
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         let up = model
             .up
             .iter()
             .filter_map(|u| match (&u.block, &u.upsample) {
                 (Some(b), _) => Some(block(b, &u.attn)),
-                (None, Some(c)) => Some(TStep::Up(TUp::from(c))),
+                (None, Some(c)) => Some(TUp::from(c).map(TStep::Up)),
                 (None, None) => None,
             })
-            .collect();
-        Self {
-            time_in: TLin::from(&model.time_in),
-            time_out: TLin::from(&model.time_out),
-            label_emb: model.label_emb.as_ref().map(TTable::from),
-            conv_in: TConv::from(&model.conv_in),
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            time_in: TLin::from(&model.time_in)?,
+            time_out: TLin::from(&model.time_out)?,
+            label_emb: model.label_emb.as_ref().map(TTable::from).transpose()?,
+            conv_in: TConv::from(&model.conv_in)?,
             down,
-            mid1: TRes::from(&model.mid1),
-            mid_attn: TAttn::from(&model.mid_attn),
-            mid2: TRes::from(&model.mid2),
+            mid1: TRes::from(&model.mid1)?,
+            mid_attn: TAttn::from(&model.mid_attn)?,
+            mid2: TRes::from(&model.mid2)?,
             up,
             norm_out: TNorm::from(&model.norm_out, true),
-            conv_out: TConv::from(&model.conv_out),
+            conv_out: TConv::from(&model.conv_out)?,
             sinusoid_dim: model.sinusoid_dim,
             time_scale: model.time_scale,
             u1: Vec::new(),
             u2: Vec::new(),
             shape: [0; 4],
             up_split: Vec::new(),
-        }
+        })
     }
 
     /// The training-mode forward pass of `x` (flat [B, C, H, W]) at the 1-based timesteps
     /// `t`, keeping what [`Self::backward`] needs. Dropout masks come from `rng`. Returns the
     /// output, flat [B, C, H, W].
-    pub fn forward(&mut self, x: &[f32], shape: [usize; 3], t: &[f32], rng: &mut Rng) -> Vec<f32> {
+    pub fn forward(
+        &mut self,
+        x: &[f32],
+        shape: [usize; 3],
+        t: &[f32],
+        rng: &mut Rng,
+    ) -> Result<Vec<f32>, AllocError> {
         self.forward_labeled(x, shape, t, None, rng)
     }
 
@@ -98,7 +105,7 @@ impl TrainNet {
         t: &[f32],
         labels: Option<&[usize]>,
         rng: &mut Rng,
-    ) -> Vec<f32> {
+    ) -> Result<Vec<f32>, AllocError> {
         let b = t.len();
         assert_eq!(x.len(), b * c * hh * ww, "input length against shape and t");
         self.shape = [b, c, hh, ww];
@@ -112,82 +119,84 @@ impl TrainNet {
         }
         let temb: Vec<f32> = self.u2.iter().map(|&v| silu(v)).collect();
 
-        let input = channels_last(x, [b, c, hh, ww]);
-        let mut h = self.conv_in.forward(&input, None, None);
+        let input = channels_last(x, [b, c, hh, ww])?;
+        let mut h = self.conv_in.forward(&input, None, None)?;
         drop(input);
         let mut skips = Vec::new();
         for step in &mut self.down {
             match step {
                 TStep::Block(res, attn) => {
-                    h = res.forward(&h, &temb, rng);
+                    h = res.forward(&h, &temb, rng)?;
                     if let Some(a) = attn {
-                        h = a.forward(&h);
+                        h = a.forward(&h)?;
                     }
-                    skips.push(h.clone());
+                    skips.push(h.try_clone()?);
                 }
-                TStep::Down(conv) => h = conv.forward(&h, None, None),
-                TStep::Up(up) => h = up.forward(&h),
+                TStep::Down(conv) => h = conv.forward(&h, None, None)?,
+                TStep::Up(up) => h = up.forward(&h)?,
             }
         }
-        h = self.mid1.forward(&h, &temb, rng);
-        h = self.mid_attn.forward(&h);
-        h = self.mid2.forward(&h, &temb, rng);
+        h = self.mid1.forward(&h, &temb, rng)?;
+        h = self.mid_attn.forward(&h)?;
+        h = self.mid2.forward(&h, &temb, rng)?;
         for step in &mut self.up {
             match step {
                 TStep::Block(res, attn) => {
                     self.up_split.push(h.c);
                     let joined = match skips.pop() {
-                        Some(skip) => super::super::concat_channels(&h, &skip),
-                        None => h.clone(),
+                        Some(skip) => super::super::concat_channels(&h, &skip)?,
+                        None => h.try_clone()?,
                     };
-                    h = res.forward(&joined, &temb, rng);
+                    h = res.forward(&joined, &temb, rng)?;
                     if let Some(a) = attn {
-                        h = a.forward(&h);
+                        h = a.forward(&h)?;
                     }
                 }
-                TStep::Up(up) => h = up.forward(&h),
-                TStep::Down(conv) => h = conv.forward(&h, None, None),
+                TStep::Up(up) => h = up.forward(&h)?,
+                TStep::Down(conv) => h = conv.forward(&h, None, None)?,
             }
         }
-        let a = self.norm_out.forward(&h);
-        let out = self.conv_out.forward(&a, None, None);
+        let a = self.norm_out.forward(&h)?;
+        let out = self.conv_out.forward(&a, None, None)?;
         channels_first(&out)
     }
 
     /// The backward pass for the output gradient `dy` (flat [B, C, H, W]): accumulates every
     /// parameter's gradient and returns the input's, flat [B, C, H, W].
-    pub fn backward(&mut self, dy: &[f32]) -> Vec<f32> {
+    pub fn backward(&mut self, dy: &[f32]) -> Result<Vec<f32>, AllocError> {
         let [b, c, hh, ww] = self.shape;
         assert_eq!(dy.len(), b * c * hh * ww, "output gradient length");
-        let g = channels_last(dy, [b, c, hh, ww]);
+        let g = channels_last(dy, [b, c, hh, ww])?;
         let temb_dim = self.time_out.lin.dout;
         let mut dtemb = vec![0.0f32; b * temb_dim];
         let da = self
             .conv_out
-            .backward(&g, true)
+            .backward(&g, true)?
             .expect("input gradient requested");
-        let mut d = self.norm_out.backward(&da);
+        let mut d = self.norm_out.backward(&da)?;
         // Gradients flowing into the skips, in the order the up path took them.
         let mut dskips: Vec<Act> = Vec::new();
         for step in self.up.iter_mut().rev() {
             match step {
                 TStep::Block(res, attn) => {
                     if let Some(a) = attn {
-                        d = a.backward(&d);
+                        d = a.backward(&d)?;
                     }
-                    let dj = res.backward(&d, &mut dtemb);
+                    let dj = res.backward(&d, &mut dtemb)?;
                     let first = self.up_split.pop().unwrap_or(dj.c);
-                    let (dh, dskip) = split_channels(&dj, first);
+                    let (dh, dskip) = split_channels(&dj, first)?;
                     d = dh;
                     dskips.push(dskip);
                 }
-                TStep::Up(up) => d = up.backward(&d),
-                TStep::Down(conv) => d = conv.backward(&d, true).expect("input gradient requested"),
+                TStep::Up(up) => d = up.backward(&d)?,
+                TStep::Down(conv) => {
+                    d = conv.backward(&d, true)?.expect("input gradient requested");
+                }
             }
         }
-        d = self.mid2.backward(&d, &mut dtemb);
-        d = self.mid_attn.backward(&d);
-        d = self.mid1.backward(&d, &mut dtemb);
+        d = self.mid2.backward(&d, &mut dtemb)?;
+        d = self.mid_attn.backward(&d)?;
+        d = self.mid1.backward(&d, &mut dtemb)?;
         for step in self.down.iter_mut().rev() {
             match step {
                 TStep::Block(res, attn) => {
@@ -196,17 +205,19 @@ impl TrainNet {
                         add_into(&mut d.data, &ds.data);
                     }
                     if let Some(a) = attn {
-                        d = a.backward(&d);
+                        d = a.backward(&d)?;
                     }
-                    d = res.backward(&d, &mut dtemb);
+                    d = res.backward(&d, &mut dtemb)?;
                 }
-                TStep::Down(conv) => d = conv.backward(&d, true).expect("input gradient requested"),
-                TStep::Up(up) => d = up.backward(&d),
+                TStep::Down(conv) => {
+                    d = conv.backward(&d, true)?.expect("input gradient requested");
+                }
+                TStep::Up(up) => d = up.backward(&d)?,
             }
         }
         let dx = self
             .conv_in
-            .backward(&d, true)
+            .backward(&d, true)?
             .expect("input gradient requested");
         // The time MLP: temb = SiLU(u2), u2 = time_out(SiLU(u1)), u1 = time_in(emb).
         let du2: Vec<f32> = dtemb
@@ -218,53 +229,55 @@ impl TrainNet {
             table.backward(&du2);
         }
         let mut ds1 = vec![0.0f32; self.u1.len()];
-        self.time_out.backward(&du2, Some(&mut ds1));
+        self.time_out.backward(&du2, Some(&mut ds1))?;
         let du1: Vec<f32> = ds1
             .iter()
             .zip(&self.u1)
             .map(|(d, &u)| d * silu_grad(u))
             .collect();
-        self.time_in.backward(&du1, None);
+        self.time_in.backward(&du1, None)?;
         channels_first(&dx)
     }
 
     /// Every parameter's gradient so far, in burn's layout and shape.
-    pub fn param_grads(&self) -> Vec<ParamGrad> {
+    pub fn param_grads(&self) -> Result<Vec<ParamGrad>, AllocError> {
         let mut out = Vec::new();
-        self.time_in.grads(&mut out);
-        self.time_out.grads(&mut out);
+        self.time_in.grads(&mut out)?;
+        self.time_out.grads(&mut out)?;
         if let Some(table) = &self.label_emb {
-            out.push((table.id, vec![table.rows, table.dim], table.dw.clone()));
+            let dw = mem::try_copy(&table.dw, "weight gradients")?;
+            out.push((table.id, vec![table.rows, table.dim], dw));
         }
-        self.conv_in.grads(&mut out);
-        let steps = |steps: &[TStep], out: &mut Vec<ParamGrad>| {
+        self.conv_in.grads(&mut out)?;
+        let steps = |steps: &[TStep], out: &mut Vec<ParamGrad>| -> Result<(), AllocError> {
             for s in steps {
                 match s {
                     TStep::Block(r, a) => {
-                        r.grads(out);
+                        r.grads(out)?;
                         if let Some(a) = a {
-                            a.grads(out);
+                            a.grads(out)?;
                         }
                     }
-                    TStep::Down(c) => c.grads(out),
-                    TStep::Up(u) => u.conv.grads(out),
+                    TStep::Down(c) => c.grads(out)?,
+                    TStep::Up(u) => u.conv.grads(out)?,
                 }
             }
+            Ok(())
         };
-        steps(&self.down, &mut out);
-        self.mid1.grads(&mut out);
-        self.mid_attn.grads(&mut out);
-        self.mid2.grads(&mut out);
-        steps(&self.up, &mut out);
+        steps(&self.down, &mut out)?;
+        self.mid1.grads(&mut out)?;
+        self.mid_attn.grads(&mut out)?;
+        self.mid2.grads(&mut out)?;
+        steps(&self.up, &mut out)?;
         self.norm_out.grads(&mut out);
-        self.conv_out.grads(&mut out);
-        out
+        self.conv_out.grads(&mut out)?;
+        Ok(out)
     }
 
     /// The gradients as burn's [`GradientsParams`] on `device`, for its optimiser.
-    pub fn gradients(&self, device: &Device) -> GradientsParams {
+    pub fn gradients(&self, device: &Device) -> Result<GradientsParams, AllocError> {
         let mut grads = GradientsParams::new();
-        for (id, shape, data) in self.param_grads() {
+        for (id, shape, data) in self.param_grads()? {
             match shape.len() {
                 1 => grads.register(
                     id,
@@ -283,7 +296,7 @@ impl TrainNet {
                 ),
             }
         }
-        grads
+        Ok(grads)
     }
 }
 
@@ -299,17 +312,17 @@ struct TTable {
 }
 
 impl TTable {
-    fn from(e: &burn::nn::Embedding) -> Self {
+    fn from(e: &burn::nn::Embedding) -> Result<Self, AllocError> {
         let [rows, dim] = e.weight.val().dims();
         let w = super::super::param(&e.weight);
-        Self {
+        Ok(Self {
             id: e.weight.id,
             rows,
             dim,
-            dw: vec![0.0; w.len()],
+            dw: mem::try_zeroed(w.len(), "weight gradients")?,
             w,
             used: Vec::new(),
-        }
+        })
     }
 
     /// Adds each sample's row to `u` ([B, dim]).
@@ -346,10 +359,10 @@ impl TTable {
 }
 
 /// `x`'s first `first` channels and the rest, as two activations.
-fn split_channels(x: &Act, first: usize) -> (Act, Act) {
+fn split_channels(x: &Act, first: usize) -> Result<(Act, Act), AllocError> {
     let (c, rest) = (x.c, x.c - first);
-    let mut a = Act::scratch(x.b, x.h, x.w, first);
-    let mut b = Act::scratch(x.b, x.h, x.w, rest);
+    let mut a = Act::scratch(x.b, x.h, x.w, first)?;
+    let mut b = Act::scratch(x.b, x.h, x.w, rest)?;
     for ((px, da), db) in x
         .data
         .chunks_exact(c)
@@ -359,5 +372,5 @@ fn split_channels(x: &Act, first: usize) -> (Act, Act) {
         da.copy_from_slice(&px[..first]);
         db.copy_from_slice(&px[first..]);
     }
-    (a, b)
+    Ok((a, b))
 }
