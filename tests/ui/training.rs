@@ -198,10 +198,17 @@ fn start_points_the_chain_at_the_live_run_which_sharpens_from_the_same_x_t() {
         h.state().player.source,
         diffusion_lab::app::ModelSource::Live
     );
-    // "Open in the player" switches to the full player on the same weights.
-    h.get_by_label("Open in the player").click();
-    h.step();
-    h.step();
+    // "Open in the player" switches to the full player on the same weights. The run goes on,
+    // so a new chain can land in the strip between finding the button and the click, moving
+    // the button (seen once in a full parallel run); find it again then.
+    for _ in 0..5 {
+        h.get_by_label("Open in the player").click();
+        h.step();
+        h.step();
+        if h.state().view == View::Player {
+            break;
+        }
+    }
     assert_eq!(h.state().view, View::Player);
     h.state_mut().training.shutdown();
 }
