@@ -307,8 +307,10 @@ impl<'a> PlotMenu<'a> for egui_plot::Plot<'a> {
         build: impl FnOnce(&mut egui_plot::PlotUi<'a>) -> R + 'a,
     ) -> egui_plot::PlotResponse<R> {
         RECORDING.with(|r| r.borrow_mut().push(Vec::new()));
-        // The scope's rectangle holds the axes and their labels too.
-        let shown = ui.scope(|ui| self.show(ui, build));
+        // The scope's rectangle holds the axes and their labels too. Its id comes from the
+        // name, so the plot keeps its zoom when widgets above it come and go.
+        let scope = egui::UiBuilder::new().id_salt(("plot-menu", name));
+        let shown = ui.scope_builder(scope, |ui| self.show(ui, build));
         let (region, resp) = (shown.response.rect, shown.inner);
         let series = RECORDING.with(|r| r.borrow_mut().pop()).unwrap_or_default();
         plot_menu(&resp.response, region, name, || {
