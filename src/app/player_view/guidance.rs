@@ -165,9 +165,20 @@ impl PlayerView {
         }
         ui.separator();
         let l = ui.label("Class");
+        // A bundled data set's class names (Fashion-MNIST's "T-shirt/top", …) beside the index.
+        let names: Vec<String> = match self.model().map(|m| &m.config.data) {
+            Some(crate::config::DataSpec::Bundled { name, .. }) => crate::data::bundled_meta(name)
+                .ok()
+                .and_then(|m| m.classes)
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
         let name = |p: ClassPick| match p {
             ClassPick::Rows => "every class (rows)".to_owned(),
-            ClassPick::One(c) => format!("{c}"),
+            ClassPick::One(c) => match names.get(c) {
+                Some(n) if *n != c.to_string() => format!("{c}: {n}"),
+                _ => format!("{c}"),
+            },
             ClassPick::Unconditional => "none (unconditional)".to_owned(),
         };
         let mut pick = self.guidance.pick;
