@@ -579,6 +579,15 @@ fn entry_ui(ui: &mut egui::Ui, entry: &mut ScheduleEntry) -> bool {
                 .labelled_by(id);
             ui.end_row();
         }
+        ui.label("");
+        ui.checkbox(&mut spec.zero_terminal_snr, "rescale to SNR_T = 0")
+            .on_hover_text(
+                "Rescale √ᾱ_t so that it keeps √ᾱ₁ and reaches 0 at T (Lin et al.; diffusers' \
+                 rescale_zero_terminal_snr): x_T is then pure noise, as the sampler assumes. ᾱ_T \
+                 is floored at 2⁻²⁴ so x̂₀ stays finite. Train with v-prediction (train.target = \
+                 \"v\"): at ᾱ ≈ 0 the noise ε says nothing about x₀",
+            );
+        ui.end_row();
     });
     entry.refresh();
     match &entry.result {

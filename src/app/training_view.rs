@@ -475,6 +475,62 @@ impl TrainingView {
                     .on_hover_text("Which code computes the gradients");
             });
             ui.horizontal(|ui| {
+                let l = ui.label("Loss");
+                let train = &mut self.config.train;
+                egui::ComboBox::from_id_salt("loss")
+                    .selected_text(train.loss.label())
+                    .show_ui(ui, |ui| {
+                        use crate::diffusion::LossKind;
+                        for (k, hint) in [
+                            (
+                                LossKind::Simple,
+                                "|ε − ε̂|² (Ho et al.); the sampler's variance stays fixed",
+                            ),
+                            (
+                                LossKind::Hybrid,
+                                "Improved DDPM: L_simple + 0.001·L_vlb. The UNet also outputs v \
+                                 and learns Σ_θ = exp(v·log β + (1 − v)·log β̃) from the bound \
+                                 (the mean is held fixed in it); sample with 'strided (learned Σ)'",
+                            ),
+                            (
+                                LossKind::Vlb,
+                                "The variational bound alone (mean and Σ_θ learn from it); best \
+                                 with importance-sampled t",
+                            ),
+                        ] {
+                            ui.selectable_value(&mut train.loss, k, k.label())
+                                .on_hover_text(hint);
+                        }
+                    })
+                    .response
+                    .labelled_by(l.id);
+                use crate::diffusion::TSampling;
+                let mut importance = train.t_sampling == TSampling::Importance;
+                let can = train.loss.learns_sigma();
+                if ui
+                    .add_enabled(
+                        can,
+                        egui::Checkbox::new(&mut importance, "importance-sampled t"),
+                    )
+                    .on_hover_text(
+                        "Draw t with p_t ∝ √E[L_t²] over the last 10 values of each t (seed 001 \
+                         eq. 132), weighting each loss by 1/(T·p_t); uniform until every t has \
+                         its history",
+                    )
+                    .on_disabled_hover_text("Needs the hybrid or vlb loss")
+                    .changed()
+                {
+                    train.t_sampling = if importance {
+                        TSampling::Importance
+                    } else {
+                        TSampling::Uniform
+                    };
+                }
+                if !can {
+                    train.t_sampling = TSampling::Uniform;
+                }
+            });
+            ui.horizontal(|ui| {
                 let l = ui.label("Steps");
                 ui.add(
                     egui::DragValue::new(&mut self.config.train.steps)

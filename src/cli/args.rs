@@ -67,6 +67,10 @@ pub struct ScheduleFlags {
     /// β(u) for the custom schedule, an expression in u ∈ [0, 1], e.g. "1e-4 + 0.02*u^2".
     #[arg(long, allow_hyphen_values = true)]
     pub expr: Option<String>,
+    /// Rescale the schedule to zero terminal SNR (√ᾱ_T → 0, ᾱ_T floored at 2⁻²⁴;
+    /// diffusers' rescale_zero_terminal_snr). Train such a schedule with v-prediction.
+    #[arg(long)]
+    pub zero_terminal_snr: bool,
 }
 
 impl ScheduleFlags {
@@ -83,6 +87,7 @@ impl ScheduleFlags {
             power: self.power,
             waves: self.waves,
             expr: self.expr.clone().unwrap_or(defaults.expr),
+            zero_terminal_snr: self.zero_terminal_snr,
         }
     }
 }
@@ -96,6 +101,81 @@ pub enum DdimSpacingArg {
     Leading,
     /// round(T − k·T/S).
     Trailing,
+}
+
+/// How the strided samplers round their K steps, as command-line values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum StrideRuleArg {
+    /// Seed 004 Method 5.1: t_k = 1 + ⌊(k−1)(T−1)/(K−1)⌋.
+    #[default]
+    Floor,
+    /// improved-diffusion's space_timesteps: the stride accumulated, rounded half to even.
+    Round,
+}
+
+impl From<StrideRuleArg> for crate::diffusion::StrideRule {
+    fn from(r: StrideRuleArg) -> Self {
+        match r {
+            StrideRuleArg::Floor => Self::Floor,
+            StrideRuleArg::Round => Self::Round,
+        }
+    }
+}
+
+/// The training loss, as command-line values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LossArg {
+    /// L_simple (fixed Σ).
+    Simple,
+    /// L_simple + 0.001·L_vlb, learned Σ (improved DDPM).
+    Hybrid,
+    /// L_vlb alone, learned Σ.
+    Vlb,
+}
+
+impl From<LossArg> for crate::diffusion::LossKind {
+    fn from(l: LossArg) -> Self {
+        match l {
+            LossArg::Simple => Self::Simple,
+            LossArg::Hybrid => Self::Hybrid,
+            LossArg::Vlb => Self::Vlb,
+        }
+    }
+}
+
+/// How training draws t, as command-line values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TSamplingArg {
+    /// t ~ U{1..T}.
+    Uniform,
+    /// p_t ∝ √E[L_t²] (hybrid and vlb losses).
+    Importance,
+}
+
+impl From<TSamplingArg> for crate::diffusion::TSampling {
+    fn from(t: TSamplingArg) -> Self {
+        match t {
+            TSamplingArg::Uniform => Self::Uniform,
+            TSamplingArg::Importance => Self::Importance,
+        }
+    }
+}
+
+/// Refuses a learned-Σ sampler for a model with a fixed variance.
+pub fn check_learned_sampler(
+    plan: &crate::diffusion::SamplerPlan,
+    model: &crate::model::UNet,
+    dir: &std::path::Path,
+) -> Result<(), super::CliError> {
+    if plan.uses_learned_variance() && !model.learns_sigma() {
+        return Err(super::CliError::usage(format!(
+            "--sampler iddpm-learned and ddpm-learned need a model that learned Σ (trained \
+             with train.loss = \"hybrid\" or \"vlb\"); this checkpoint has a fixed variance, \
+             so use --sampler iddpm (strided, fixed Σ) or ddpm-tilde: {}",
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 impl From<DdimSpacingArg> for Spacing {

@@ -26,6 +26,9 @@ pub enum BenchCommand {
     /// Classifier-free guidance's trade-off (seed 004): accuracy on the class asked for and
     /// per-class FID for each weight w, of a class-conditional checkpoint.
     Guidance(super::bench_guidance::BenchGuidanceArgs),
+    /// Improved DDPM (#15 §1): one preset trained with L_simple and with L_hybrid, then the
+    /// NLL bound of each and the FID of strided sampling at several K, fixed vs learned Σ.
+    Iddpm(super::bench_iddpm::BenchIddpmArgs),
 }
 
 /// `diffusion-lab bench window`.
@@ -96,6 +99,7 @@ pub fn run_bench(cmd: &BenchCommand, out: &mut dyn Write) -> Result<(), CliError
         BenchCommand::Window(a) => bench_window(a, out),
         BenchCommand::Quality(a) => super::bench_quality::bench_quality(a, out),
         BenchCommand::Guidance(a) => super::bench_guidance::bench_guidance(a, out),
+        BenchCommand::Iddpm(a) => super::bench_iddpm::bench_iddpm(a, out),
     }
 }
 

@@ -50,7 +50,8 @@ struct Point {
     floor: f64,
 }
 
-fn score_images(
+/// Scores one set of samples: its row and the real-vs-real floor's FID.
+pub(super) fn score_images(
     net: &FeatureNet,
     x: &[f32],
     shape: [usize; 3],

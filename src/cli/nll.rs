@@ -4,7 +4,7 @@
 use super::score::progress_line;
 use super::{CliError, io_err};
 use crate::diffusion::DdpmVariance;
-use crate::metrics::{NllOptions, nll_bound};
+use crate::metrics::{NllOptions, nll_bound_var};
 use crate::sampling::export::Weights;
 use crate::sampling::job::LoadedModel;
 use clap::{Args, ValueEnum};
@@ -18,6 +18,8 @@ pub enum VarianceArg {
     Beta,
     /// σ² = β̃_t (β̃₂ for the decoder at t = 1).
     BetaTilde,
+    /// The model's learned Σ_θ (a model trained with loss = hybrid or vlb).
+    Learned,
 }
 
 /// `diffusion-lab nll`.
@@ -29,9 +31,9 @@ pub struct NllArgs {
     /// Held-out images to evaluate (at most the run's held-out split).
     #[arg(long, default_value_t = 256, allow_negative_numbers = true)]
     pub n: usize,
-    /// The reverse-process variance.
-    #[arg(long, value_enum, default_value_t = VarianceArg::Beta)]
-    pub variance: VarianceArg,
+    /// The reverse-process variance (default: the model's learned Σ if it has one, else β).
+    #[arg(long, value_enum)]
+    pub variance: Option<VarianceArg>,
     /// Evaluate every t ≤ 50 and K more (one random t per stratum of the rest, weighted by
     /// its size): an unbiased, faster estimate; default: every t.
     #[arg(long, value_name = "K")]
@@ -80,23 +82,34 @@ pub fn run_nll(a: &NllArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let n = a.n.min(held.len());
     let pixels: usize = shape.iter().product();
     let images = &held.data()[..n * pixels];
+    let den = model.denoiser(if a.raw { Weights::Raw } else { Weights::Ema });
+    let variance = match a.variance {
+        Some(VarianceArg::Beta) => DdpmVariance::Beta,
+        Some(VarianceArg::BetaTilde) => DdpmVariance::BetaTilde,
+        Some(VarianceArg::Learned) if !den.learns_sigma() => {
+            return Err(CliError::usage(format!(
+                "--variance learned needs a model that learned Σ (trained with loss = hybrid or \
+                 vlb); this checkpoint has a fixed variance: {}",
+                dir.display()
+            )));
+        }
+        Some(VarianceArg::Learned) => DdpmVariance::Learned,
+        None if den.learns_sigma() => DdpmVariance::Learned,
+        None => DdpmVariance::Beta,
+    };
     let opts = NllOptions {
-        variance: match a.variance {
-            VarianceArg::Beta => DdpmVariance::Beta,
-            VarianceArg::BetaTilde => DdpmVariance::BetaTilde,
-        },
+        variance,
         t_samples: a.t_samples,
         seed: a.seed,
         ..NllOptions::default()
     };
-    let den = model.denoiser(if a.raw { Weights::Raw } else { Weights::Ema });
     let start = std::time::Instant::now();
-    let report = nll_bound(
+    let report = nll_bound_var(
         &model.table,
         images,
         pixels,
         &opts,
-        &mut |t, x, e| den.predict(t, x, e),
+        &mut |t, x, e, v| den.predict_var(t, x, e, Some(v)),
         &mut progress_line("timesteps"),
     )
     .ok_or_else(|| CliError::failure("cancelled"))?;

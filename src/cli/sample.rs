@@ -2,7 +2,7 @@
 //! seed: the same command writes byte-identical files.
 
 use super::CliError;
-use super::args::DdimSpacingArg;
+use super::args::{DdimSpacingArg, StrideRuleArg, check_learned_sampler};
 use crate::data::unit_to_u8;
 use crate::diffusion::guidance::{check_class, check_weight};
 use crate::diffusion::{SamplerPlan, Spacing};
@@ -47,6 +47,9 @@ pub struct SampleArgs {
     /// DDIM's timestep spacing.
     #[arg(long, value_enum, default_value_t = DdimSpacingArg::Trailing)]
     pub spacing: DdimSpacingArg,
+    /// How the strided samplers (iddpm, iddpm-learned) round their K steps.
+    #[arg(long, value_enum, default_value_t = StrideRuleArg::Floor)]
+    pub stride_rule: StrideRuleArg,
     /// Number of samples (1..=10000; 1..=256 with --gif or --frames) [default: 16, or
     /// 8 per class with --class all].
     #[arg(long, allow_negative_numbers = true)]
@@ -197,10 +200,12 @@ fn card_from_args(a: &SampleArgs) -> Result<RunCard, CliError> {
             a.eta
         )));
     }
-    if let (Some(s), SamplerArg::Ddpm | SamplerArg::DdpmTilde) = (a.steps, a.sampler) {
+    if let (Some(s), SamplerArg::Ddpm | SamplerArg::DdpmTilde | SamplerArg::DdpmLearned) =
+        (a.steps, a.sampler)
+    {
         return Err(CliError::usage(format!(
             "--steps {s}: DDPM always runs all T steps of the schedule; for fewer steps use \
-             --sampler iddpm (strided DDPM), ddim, euler-karras, heun-karras or dpmpp-2m"
+             --sampler iddpm (strided DDPM, fixed Σ), iddpm-learned, ddim, euler-karras, heun-karras or dpmpp-2m"
         )));
     }
     let checkpoint = match &a.checkpoint {
@@ -217,9 +222,12 @@ fn card_from_args(a: &SampleArgs) -> Result<RunCard, CliError> {
         checkpoint_step: 0,
         weights: if a.raw { Weights::Raw } else { Weights::Ema },
         schedule: crate::diffusion::ScheduleSpec::default(),
-        sampler: a
-            .sampler
-            .kind(a.steps.unwrap_or(50), a.eta, Spacing::from(a.spacing)),
+        sampler: a.sampler.kind_with_rule(
+            a.steps.unwrap_or(50),
+            a.eta,
+            Spacing::from(a.spacing),
+            a.stride_rule.into(),
+        ),
         n: a.n.unwrap_or(if a.class == Some(ClassArg::All) {
             10 * PER_CLASS
         } else {
@@ -316,6 +324,7 @@ pub fn run_sample(a: &SampleArgs, out: &mut dyn Write) -> Result<(), CliError> {
     card.checkpoint_step = model.step;
     card.schedule = model.config.schedule.clone();
     let plan = SamplerPlan::new(&model.table, card.sampler).map_err(CliError::usage)?;
+    check_learned_sampler(&plan, &model.ema, &card.checkpoint)?;
     let shape = model.shape;
     let pixels: usize = shape.iter().product();
     if card.stride == 0 {

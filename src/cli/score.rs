@@ -2,7 +2,7 @@
 //! set, next to the reference rows (real vs real, noise, blurred real), on the app's own
 //! classifier features.
 
-use super::args::DdimSpacingArg;
+use super::args::{DdimSpacingArg, StrideRuleArg, check_learned_sampler};
 use super::sample::SamplerArg;
 use super::{CliError, io_err};
 use crate::diffusion::{SamplerPlan, Spacing};
@@ -40,6 +40,9 @@ pub struct ScoreArgs {
     /// DDIM's timestep spacing.
     #[arg(long, value_enum, default_value_t = DdimSpacingArg::Trailing)]
     pub spacing: DdimSpacingArg,
+    /// How the strided samplers (iddpm, iddpm-learned) round their K steps.
+    #[arg(long, value_enum, default_value_t = StrideRuleArg::Floor)]
+    pub stride_rule: StrideRuleArg,
     /// Samples per seed (2..=10000).
     #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
     pub n: usize,
@@ -208,8 +211,14 @@ fn checkpoint_sets(a: &ScoreArgs) -> Result<Sets, CliError> {
             ));
         }
     };
-    let kind = a.sampler.kind(a.steps, a.eta, Spacing::from(a.spacing));
+    let kind = a.sampler.kind_with_rule(
+        a.steps,
+        a.eta,
+        Spacing::from(a.spacing),
+        a.stride_rule.into(),
+    );
     let plan = SamplerPlan::new(&model.table, kind).map_err(CliError::usage)?;
+    check_learned_sampler(&plan, &model.ema, &dir)?;
     let weights = if a.raw { Weights::Raw } else { Weights::Ema };
     let den = model.denoiser(weights);
     let pixels = den.pixels();

@@ -1,7 +1,7 @@
 //! `diffusion-lab train`: trains a preset (or resumes a checkpoint) with a progress bar.
 
 use super::CliError;
-use super::args::DeviceArg;
+use super::args::{DeviceArg, LossArg, TSamplingArg};
 use crate::config::RunConfig;
 use crate::fs::RunLock;
 use crate::model::{DeviceChoice, TrainEngine, pick_device};
@@ -38,6 +38,14 @@ pub struct TrainArgs {
     /// picked device), or `auto` (native on the CPU, burn on a GPU). Overrides the preset.
     #[arg(long, value_enum)]
     pub engine: Option<TrainEngine>,
+    /// The loss (overrides the preset): `simple` (L_simple, fixed Σ), `hybrid`
+    /// (L_simple + 0.001·L_vlb with a learned Σ: improved DDPM) or `vlb` (the bound alone).
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub loss: Option<LossArg>,
+    /// How t is drawn (overrides the preset): `uniform`, or `importance` (p_t ∝ √E[L_t²];
+    /// hybrid and vlb losses).
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub t_sampling: Option<TSamplingArg>,
     /// The seed (overrides the preset).
     #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
@@ -114,6 +122,12 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
         if let Some(e) = args.engine {
             config.train.engine = e;
         }
+        if let Some(l) = args.loss {
+            config.train.loss = l.into();
+        }
+        if let Some(t) = args.t_sampling {
+            config.train.t_sampling = t.into();
+        }
         let out_dir = args.out.clone().unwrap_or_else(|| {
             crate::store::new_run_dir(&crate::store::default_runs_dir(), &config.name)
         });
@@ -143,6 +157,13 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
     if let (Some(to), Some((from, start))) = (args.lr_final, anneal) {
         eprintln!(
             "learning rate: cosine anneal from {from:.3e} at step {start} to {to:.3e} at step {total}"
+        );
+    }
+    if trainer.config.train.loss.learns_sigma() {
+        eprintln!(
+            "loss: {} with {} t; the UNet outputs ε̂ and v",
+            trainer.config.train.loss.label(),
+            trainer.config.train.t_sampling.name()
         );
     }
     for w in trainer.data_warnings() {

@@ -131,6 +131,13 @@ impl Preset {
         if !(self.sampler.eta.is_finite() && self.sampler.eta >= 0.0) {
             return Err(format!("sampler.eta must be ≥ 0, got {}", self.sampler.eta));
         }
+        if self.schedule.zero_terminal_snr && self.train.target == super::Target::Eps {
+            return Err(
+                "schedule.zero_terminal_snr needs train.target = \"v\" (or \"x0\"): where ᾱ_T ≈ \
+                 0 an ε-prediction tells nothing about x₀"
+                    .into(),
+            );
+        }
         // The schedule's T first: the sampler's bound below is given in terms of it.
         let max_t = crate::diffusion::schedule::MAX_STEPS;
         if self.schedule.steps == 0 || self.schedule.steps > max_t {
@@ -288,6 +295,10 @@ pub const SHIPPED_PRESETS: &[(&str, &str)] = &[
         include_str!("../../presets/mnist-linear-vs-cosine.toml"),
     ),
     ("ddim-grid", include_str!("../../presets/ddim-grid.toml")),
+    (
+        "iddpm-hybrid",
+        include_str!("../../presets/iddpm-hybrid.toml"),
+    ),
     ("lesson-2d", include_str!("../../presets/lesson-2d.toml")),
     (
         "lesson-forward",

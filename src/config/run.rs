@@ -2,23 +2,11 @@
 //! this structure; checkpoints store it as JSON.
 
 use crate::data::{self, ColorMode, Dataset, TriangleConfig, TrianglePrep};
-use crate::diffusion::ScheduleSpec;
+pub use crate::diffusion::Target;
+use crate::diffusion::{LossKind, ScheduleSpec, TSampling};
 use crate::model::{DeviceChoice, TrainEngine, UNetConfig};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-
-/// What the network is trained to predict.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Target {
-    /// The noise ε (L_simple, Ho et al.).
-    #[default]
-    Eps,
-    /// v = √ᾱ·ε − √(1 − ᾱ)·x₀ (Salimans & Ho).
-    V,
-    /// The clean image x₀.
-    X0,
-}
 
 /// Where the training images come from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -165,6 +153,13 @@ pub struct TrainConfig {
     pub ema_decay: f64,
     /// What the network predicts.
     pub target: Target,
+    /// The loss: `simple` (L_simple, fixed Σ), `hybrid` (L_simple + 0.001·L_vlb, learned Σ;
+    /// improved DDPM) or `vlb` (the bound alone, learned Σ). A learned-Σ loss gives the UNet
+    /// 2·C output channels.
+    pub loss: LossKind,
+    /// How t is drawn: `uniform`, or `importance` (p_t ∝ √E[L_t²], for the `hybrid` and `vlb`
+    /// losses; uniform until each t has 10 values of L_t).
+    pub t_sampling: TSampling,
     /// Seed of every random choice (batches, t, ε, initial weights).
     pub seed: u64,
     /// Fraction of the data held out for validation.
@@ -220,6 +215,8 @@ impl Default for TrainConfig {
             warmup_steps: 100,
             ema_decay: 0.995,
             target: Target::Eps,
+            loss: LossKind::Simple,
+            t_sampling: TSampling::Uniform,
             seed: 0,
             val_fraction: 0.05,
             val_every: 100,
@@ -280,6 +277,11 @@ impl TrainConfig {
         check(
             (0.0..=1.0).contains(&self.label_drop),
             "label_drop must be in [0, 1]",
+        )?;
+        check(
+            self.t_sampling == TSampling::Uniform || self.loss.learns_sigma(),
+            "t_sampling = \"importance\" needs loss = \"hybrid\" or \"vlb\" (it weighs t by \
+             the bound's terms, which L_simple does not compute)",
         )?;
         Ok(())
     }
@@ -350,6 +352,7 @@ impl RunConfig {
         if self.num_classes > 0 {
             cfg.num_classes = self.num_classes;
         }
+        cfg.learn_sigma = self.train.loss.learns_sigma();
         cfg
     }
 }

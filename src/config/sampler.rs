@@ -1,6 +1,6 @@
 //! The sampler settings of a preset (`[sampler]`): which family, how many steps, η and spacing.
 
-use crate::diffusion::{DdpmVariance, KarrasSolver, SamplerKind, Spacing};
+use crate::diffusion::{DdpmVariance, KarrasSolver, SamplerKind, Spacing, StrideRule};
 use serde::{Deserialize, Serialize};
 
 /// The sampler families a preset can name.
@@ -14,8 +14,13 @@ pub enum SamplerName {
     /// DDIM over `steps` steps with stochasticity η.
     #[default]
     Ddim,
-    /// Improved-DDPM strided respacing over `steps` steps.
+    /// Improved DDPM's strided respacing over `steps` steps with the fixed σ² = β̃′.
+    #[serde(alias = "strided")]
     Iddpm,
+    /// Strided respacing with the model's learned Σ_θ (improved DDPM proper).
+    IddpmLearned,
+    /// Ancestral DDPM over all T steps with the model's learned Σ_θ.
+    DdpmLearned,
     /// Euler on the probability-flow ODE over `steps` points of the Karras σ grid.
     EulerKarras,
     /// Heun (second order) over `steps` points of the Karras σ grid.
@@ -43,6 +48,9 @@ pub struct SamplerSpec {
     pub seed: u64,
     /// Clip the predicted x̂₀ to [−1, 1] at every step.
     pub clip: bool,
+    /// How the strided samplers round their steps: `floor` (seed 004) or `round`
+    /// (improved-diffusion).
+    pub stride_rule: StrideRule,
     /// The bundled model the player samples with this preset (e.g. `mnist-cond`; absent: the
     /// player keeps its model).
     pub model: Option<String>,
@@ -58,6 +66,7 @@ impl Default for SamplerSpec {
             n: 16,
             seed: 0,
             clip: true,
+            stride_rule: StrideRule::Floor,
             model: None,
         }
     }
@@ -81,6 +90,15 @@ impl SamplerSpec {
             SamplerName::Iddpm => SamplerKind::Iddpm {
                 steps: self.steps,
                 variance: DdpmVariance::BetaTilde,
+                rule: self.stride_rule,
+            },
+            SamplerName::IddpmLearned => SamplerKind::Iddpm {
+                steps: self.steps,
+                variance: DdpmVariance::Learned,
+                rule: self.stride_rule,
+            },
+            SamplerName::DdpmLearned => SamplerKind::Ddpm {
+                variance: DdpmVariance::Learned,
             },
             SamplerName::EulerKarras => self.karras(KarrasSolver::Euler),
             SamplerName::HeunKarras => self.karras(KarrasSolver::Heun),

@@ -7,6 +7,7 @@ pub mod expr_help;
 pub mod gmm;
 pub mod guidance;
 pub mod langevin;
+pub mod learned;
 pub mod metrics;
 pub mod process;
 pub mod quality;
@@ -20,14 +21,15 @@ pub use gmm::{Component, GaussianMixture};
 pub use langevin::{
     LangevinError, LangevinStep, Trajectory, annealed_langevin, geometric_sigmas, langevin,
 };
+pub use learned::{ImportanceSampler, LogVarRange, LossKind, TSampling};
 pub use metrics::{
     ComponentStats, MetricError, component_summary, energy_distance, sliced_wasserstein,
 };
-pub use process::{Posterior, Rates};
+pub use process::{Posterior, Rates, Target};
 pub use rng::Rng;
 pub use sampler::{
-    DdpmVariance, SamplerError, SamplerKind, SamplerPlan, Spacing, Step, StepOutput, Update,
-    ddim_sigma, ddim_timesteps, iddpm_timesteps, run_plan,
+    DdpmVariance, SamplerError, SamplerKind, SamplerPlan, Spacing, Step, StepOutput, StrideRule,
+    Update, ddim_sigma, ddim_timesteps, iddpm_timesteps, run_plan, strided_timesteps,
 };
 pub use sampler_ode::{KarrasSolver, Solver, karras_sigmas, karras_timesteps, timestep_for_sigma};
 pub use schedule::{

@@ -4,6 +4,20 @@
 //! Equations follow the digest §2 (eq. numbers in brackets).
 
 use super::{Real, ScheduleTable};
+use serde::{Deserialize, Serialize};
+
+/// What the network is trained to predict.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// The noise ε (L_simple, Ho et al.).
+    #[default]
+    Eps,
+    /// v = √ᾱ·ε − √(1 − ᾱ)·x₀ (Salimans & Ho).
+    V,
+    /// The clean image x₀.
+    X0,
+}
 
 /// √ᾱ_t and √(1 − ᾱ_t) at t ∈ 0..=T.
 #[derive(Clone, Copy, Debug, PartialEq)]

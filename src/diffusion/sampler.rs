@@ -14,6 +14,7 @@
 //!
 //! No noise is added on the last step (t' = 0).
 
+use super::learned::LogVarRange;
 use super::sampler_ode::{KarrasSolver, Solver};
 use super::{Posterior, Real, ScheduleTable};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,59 @@ pub enum DdpmVariance {
     Beta,
     /// σ² = β̃_t (the posterior variance; seeds 002, 004).
     BetaTilde,
+    /// σ² = Σ_θ = exp(v·log β_t + (1 − v)·log β̃_t) from the network's v (improved DDPM; a
+    /// model trained with a learned-Σ loss). For a jump, β′ and β̃′ of the jump.
+    Learned,
+}
+
+impl DdpmVariance {
+    /// A short label: "β", "β̃" or "learned Σ".
+    pub fn label(self) -> &'static str {
+        match self {
+            DdpmVariance::Beta => "β",
+            DdpmVariance::BetaTilde => "β̃",
+            DdpmVariance::Learned => "learned Σ",
+        }
+    }
+}
+
+/// How improved DDPM's strided sampler rounds its K timesteps out of T (they differ by one step
+/// at about half the positions for T = 4000, K = 100).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StrideRule {
+    /// Seed 004 Method 5.1: t_k = 1 + ⌊(k−1)(T−1)/(K−1)⌋.
+    #[default]
+    Floor,
+    /// improved-diffusion's `space_timesteps`: t_k = 1 + round(Σ (T−1)/(K−1)), the stride
+    /// accumulated in floating point and rounded half to even (Python's `round`).
+    Round,
+}
+
+impl StrideRule {
+    /// Both rules, in menu order.
+    pub const ALL: [StrideRule; 2] = [StrideRule::Floor, StrideRule::Round];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            StrideRule::Floor => "floor",
+            StrideRule::Round => "round",
+        }
+    }
+
+    /// Parses a command-line name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Where the rule comes from, for labels and tooltips.
+    pub fn source(self) -> &'static str {
+        match self {
+            StrideRule::Floor => "seed 004's floor",
+            StrideRule::Round => "improved-diffusion's round",
+        }
+    }
 }
 
 /// How DDIM picks its S timesteps out of T (diffusers' `timestep_spacing`, 1-indexed here).
@@ -131,6 +185,27 @@ pub fn iddpm_timesteps(train_steps: usize, steps: usize) -> Result<Vec<usize>, S
     Ok(ts)
 }
 
+/// Strided timesteps under `rule`, ascending with t₀ = 0 first ([`iddpm_timesteps`] is the
+/// floor rule).
+pub fn strided_timesteps(
+    train_steps: usize,
+    steps: usize,
+    rule: StrideRule,
+) -> Result<Vec<usize>, SamplerError> {
+    if rule == StrideRule::Floor || steps == 1 {
+        return iddpm_timesteps(train_steps, steps);
+    }
+    check_steps(steps, train_steps)?;
+    let stride = (train_steps - 1) as f64 / (steps - 1) as f64;
+    let mut ts = vec![0];
+    let mut cur = 0.0f64;
+    for _ in 0..steps {
+        ts.push(1 + cur.round_ties_even() as usize);
+        cur += stride;
+    }
+    Ok(ts)
+}
+
 /// The update rule of one step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Update {
@@ -190,7 +265,10 @@ pub struct Step {
     /// ᾱ_{t'}.
     pub alpha_bar_prev: f64,
     /// σ, the standard deviation of the fresh noise (0 on the last step and for DDIM η = 0).
+    /// With a learned Σ this is the σ of v = 0 (β̃); the model's v replaces it per value.
     pub sigma: f64,
+    /// A learned-Σ step's log-variance range (None for a fixed variance and on the last step).
+    pub learned: Option<LogVarRange>,
     /// The update rule.
     pub update: Update,
 }
@@ -219,7 +297,24 @@ impl Step {
         x_next: &mut [S],
         extra: StepOutput<'_, S>,
     ) {
+        self.apply_var(xt, eps_model, None, z, clip, x_next, extra);
+    }
+
+    /// As [`Self::apply`], with the model's variance output o (v = (o + 1)/2) for a learned-Σ
+    /// step: σ = exp(½·log Σ_θ) per value. Without it a learned step uses β̃.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply_var<S: Real>(
+        &self,
+        xt: &[S],
+        eps_model: &[S],
+        var: Option<&[S]>,
+        z: &[S],
+        clip: bool,
+        x_next: &mut [S],
+        extra: StepOutput<'_, S>,
+    ) {
         let n = xt.len();
+        let learned = self.learned.zip(var.filter(|v| v.len() == n));
         assert!(
             eps_model.len() == n && z.len() == n && x_next.len() == n,
             "slice lengths differ"
@@ -234,7 +329,11 @@ impl Step {
                     e = (x - self.sqrt_alpha_bar * x0) / self.sqrt_one_minus_alpha_bar;
                 }
             }
-            let noise = self.sigma * z[i].to_f64();
+            let sigma = match learned {
+                Some((r, v)) => (0.5 * r.log_variance(v[i].to_f64())).exp(),
+                None => self.sigma,
+            };
+            let noise = sigma * z[i].to_f64();
             let mean = match self.update {
                 Update::Posterior { coef_x0, coef_xt } => coef_x0 * x0 + coef_xt * x,
                 Update::Ddim { coef_x0, coef_eps }
@@ -312,8 +411,11 @@ pub enum SamplerKind {
     Iddpm {
         /// K.
         steps: usize,
-        /// σ² = β' or β̃' of the respaced chain.
+        /// σ² = β', β̃' or the learned Σ of the respaced chain.
         variance: DdpmVariance,
+        /// How the K timesteps are rounded.
+        #[serde(default)]
+        rule: StrideRule,
     },
     /// A probability-flow ODE solver over `steps` points of the Karras σ grid (ρ = 7, from σ_T
     /// to σ_1, then 0), snapped to trained timesteps (see [`super::sampler_ode`]).
@@ -341,8 +443,12 @@ impl SamplerPlan {
                 .rev()
                 .map(|t| posterior_step(table, t, t - 1, variance))
                 .collect(),
-            SamplerKind::Iddpm { steps, variance } => {
-                let ts = iddpm_timesteps(big_t, steps)?;
+            SamplerKind::Iddpm {
+                steps,
+                variance,
+                rule,
+            } => {
+                let ts = strided_timesteps(big_t, steps, rule)?;
                 ts.windows(2)
                     .rev()
                     .map(|w| posterior_step(table, w[1], w[0], variance))
@@ -391,9 +497,13 @@ impl SamplerPlan {
                 .rev()
                 .map(|t| posterior_step(table, t, t - 1, variance))
                 .collect(),
-            SamplerKind::Iddpm { steps, variance } => {
+            SamplerKind::Iddpm {
+                steps,
+                variance,
+                rule,
+            } => {
                 check_steps(steps, big_t)?;
-                let ts = iddpm_timesteps(t0, scaled(steps))?;
+                let ts = strided_timesteps(t0, scaled(steps), rule)?;
                 ts.windows(2)
                     .rev()
                     .map(|w| posterior_step(table, w[1], w[0], variance))
@@ -431,6 +541,11 @@ impl SamplerPlan {
         self.steps.iter().map(Step::model_calls).sum()
     }
 
+    /// Whether a step uses the model's learned Σ (it then needs a learned-Σ model's v).
+    pub fn uses_learned_variance(&self) -> bool {
+        self.steps.iter().any(|s| s.learned.is_some())
+    }
+
     /// The first timestep, where sampling starts from x_T ~ N(0, I).
     pub fn first_t(&self) -> usize {
         self.steps.first().map_or(0, |s| s.t)
@@ -445,6 +560,7 @@ fn base_step(table: &ScheduleTable, t: usize, t_prev: usize, sigma: f64, update:
         sqrt_one_minus_alpha_bar: table.sqrt_one_minus_alpha_bar[t - 1],
         alpha_bar_prev: table.alpha_bar_at(t_prev),
         sigma,
+        learned: None,
         update,
     }
 }
@@ -457,10 +573,10 @@ fn posterior_step(table: &ScheduleTable, t: usize, t_prev: usize, variance: Ddpm
     } else {
         match variance {
             DdpmVariance::Beta => p.beta.sqrt(),
-            DdpmVariance::BetaTilde => p.variance.sqrt(),
+            DdpmVariance::BetaTilde | DdpmVariance::Learned => p.variance.sqrt(),
         }
     };
-    base_step(
+    let mut step = base_step(
         table,
         t,
         t_prev,
@@ -469,7 +585,11 @@ fn posterior_step(table: &ScheduleTable, t: usize, t_prev: usize, variance: Ddpm
             coef_x0: p.coef_x0,
             coef_xt: p.coef_xt,
         },
-    )
+    );
+    if variance == DdpmVariance::Learned && t_prev > 0 {
+        step.learned = Some(LogVarRange::between(table, t, t_prev));
+    }
+    step
 }
 
 /// σ(η) for a DDIM jump t → t' (digest eq. 7 and erratum E004-4):

@@ -189,6 +189,7 @@ pub(super) fn karras_steps(table: &ScheduleTable, solver: KarrasSolver, ts: &[us
                 sqrt_one_minus_alpha_bar: table.sqrt_one_minus_alpha_bar[t - 1],
                 alpha_bar_prev: table.alpha_bar_at(t_prev),
                 sigma: 0.0,
+                learned: None,
                 update,
             }
         })
@@ -258,6 +259,22 @@ impl<S: Real> Solver<S> {
         predict: &mut Predict<'_, S>,
         x_next: &mut [S],
     ) {
+        self.step_var(step, xt, eps_model, None, z, predict, x_next);
+    }
+
+    /// As [`Self::step`], with a learned-Σ model's variance output o for the step's σ (see
+    /// [`Step::apply_var`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_var(
+        &mut self,
+        step: &Step,
+        xt: &[S],
+        eps_model: &[S],
+        var: Option<&[S]>,
+        z: &[S],
+        predict: &mut Predict<'_, S>,
+        x_next: &mut [S],
+    ) {
         let out = StepOutput {
             x0: &mut self.x0,
             eps: &mut self.eps,
@@ -265,7 +282,7 @@ impl<S: Real> Solver<S> {
         };
         match step.update {
             Update::Posterior { .. } | Update::Ddim { .. } => {
-                step.apply(xt, eps_model, z, self.clip, x_next, out);
+                step.apply_var(xt, eps_model, var, z, self.clip, x_next, out);
             }
             Update::Multistep {
                 coef_xt,

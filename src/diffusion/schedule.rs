@@ -238,6 +238,45 @@ pub struct ScheduleSpec {
     pub waves: u32,
     /// β(u) for the custom schedule, u ∈ [0, 1].
     pub expr: String,
+    /// Rescale the schedule to zero terminal SNR (Lin et al. 2024; diffusers'
+    /// `rescale_zero_terminal_snr`): √ᾱ_t is shifted and scaled so that √ᾱ₁ is kept and √ᾱ_T
+    /// reaches 0, then ᾱ_T is floored at min(2⁻²⁴, ᾱ_{T−1}/2) so x̂₀ = (x − √(1 − ᾱ)·ε̂)/√ᾱ
+    /// stays finite (diffusers' Euler sampler uses 2⁻²⁴ too). Train such a schedule with
+    /// v-prediction: at ᾱ ≈ 0 an ε-prediction carries no information about x₀.
+    pub zero_terminal_snr: bool,
+}
+
+/// The floor of ᾱ_T of a zero-terminal-SNR schedule (2⁻²⁴; see
+/// [`ScheduleSpec::zero_terminal_snr`]).
+pub const ZERO_SNR_ALPHA_BAR_FLOOR: f64 = 1.0 / 16_777_216.0;
+
+/// Rescales β_1..β_T to (almost) zero terminal SNR: √ᾱ'_t = (√ᾱ_t − √ᾱ_T)·√ᾱ₁/(√ᾱ₁ − √ᾱ_T),
+/// so √ᾱ'₁ = √ᾱ₁ and √ᾱ'_T = 0, then ᾱ'_T is floored at min(2⁻²⁴, ᾱ'_{T−1}/2) and β' is read
+/// back from the ratios. Returns the betas unchanged for T < 2.
+pub fn rescale_zero_terminal_snr(betas: &[f64]) -> Vec<f64> {
+    let n = betas.len();
+    if n < 2 {
+        return betas.to_vec();
+    }
+    let mut sqrt_ab = Vec::with_capacity(n);
+    let mut log_sum = 0.0f64;
+    for &b in betas {
+        log_sum += (-b).ln_1p();
+        sqrt_ab.push((0.5 * log_sum).exp());
+    }
+    let (a1, at) = (sqrt_ab[0], sqrt_ab[n - 1]);
+    if a1 <= at {
+        return betas.to_vec();
+    }
+    let mut ab: Vec<f64> = sqrt_ab
+        .iter()
+        .map(|&s| ((s - at) * a1 / (a1 - at)).powi(2))
+        .collect();
+    ab[n - 1] = ZERO_SNR_ALPHA_BAR_FLOOR.min(ab[n - 2] / 2.0);
+    let mut out = Vec::with_capacity(n);
+    out.push(1.0 - ab[0]);
+    out.extend(ab.windows(2).map(|w| 1.0 - w[1] / w[0]));
+    out
 }
 
 impl Default for ScheduleSpec {
@@ -252,6 +291,7 @@ impl Default for ScheduleSpec {
             power: 2.0,
             waves: 1,
             expr: "1e-4 + (0.02 - 1e-4) * u".to_owned(),
+            zero_terminal_snr: false,
         }
     }
 }
@@ -268,6 +308,15 @@ impl ScheduleSpec {
 
     /// A short human label, e.g. "cosine T=1000 s=0.008".
     pub fn label(&self) -> String {
+        let base = self.base_label();
+        if self.zero_terminal_snr {
+            format!("{base} zero-SNR")
+        } else {
+            base
+        }
+    }
+
+    fn base_label(&self) -> String {
         let t = self.steps;
         match self.kind {
             ScheduleKind::Cosine => format!("cosine T={t} s={}", self.cosine_s),
@@ -393,6 +442,11 @@ impl ScheduleSpec {
                 }
                 out
             }
+        };
+        let betas = if self.zero_terminal_snr {
+            rescale_zero_terminal_snr(&betas)
+        } else {
+            betas
         };
         if let Some((i, &value)) = betas
             .iter()

@@ -42,8 +42,11 @@ pub fn discretized_gaussian_log_likelihood(x: f64, mean: f64, sigma: f64) -> f64
 pub fn reverse_variance(table: &ScheduleTable, t: usize, var: DdpmVariance) -> f64 {
     match var {
         DdpmVariance::Beta => table.beta[t - 1],
-        DdpmVariance::BetaTilde if t == 1 => table.beta_tilde[1.min(table.steps() - 1)],
-        DdpmVariance::BetaTilde => table.beta_tilde[t - 1],
+        DdpmVariance::BetaTilde | DdpmVariance::Learned if t == 1 => {
+            table.beta_tilde[1.min(table.steps() - 1)]
+        }
+        // A learned Σ's v = 0 end (the model's own v is applied by the caller).
+        DdpmVariance::BetaTilde | DdpmVariance::Learned => table.beta_tilde[t - 1],
     }
 }
 

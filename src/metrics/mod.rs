@@ -20,7 +20,7 @@ pub use classifier::{
     FeatureNet, train_classifier,
 };
 pub use guidance::{GUIDANCE_WEIGHTS, GuidanceCurve, GuidancePoint, guidance_curve};
-pub use nll::{NllOptions, NllReport, nll_bound};
+pub use nll::{NllOptions, NllReport, nll_bound, nll_bound_var};
 pub use score::{
     Figure, Reference, ScoreReport, ScoreRow, blur, classifier_for, feature_note, finite_images,
     reference_rows, score_row, score_sets,

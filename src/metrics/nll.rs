@@ -3,12 +3,17 @@
 //! Ho et al. and improved-diffusion's `calc_bpd_loop`). The maths is in
 //! [`crate::diffusion::vlb`]; this module runs the network over t and sums.
 
+use crate::diffusion::learned::{self, LogVarRange};
 use crate::diffusion::vlb::{discretized_gaussian_log_likelihood, gaussian_kl, reverse_variance};
 use crate::diffusion::{DdpmVariance, Posterior, Rng, ScheduleTable, process::prior_kl};
 use serde::{Deserialize, Serialize};
 
 /// An ε-predictor: `predict(t, x_t, ε̂_out)` for a flat batch.
 pub type EpsPredictor<'a> = dyn FnMut(usize, &[f32], &mut [f32]) + 'a;
+
+/// An ε-predictor that also gives a learned-Σ model's variance output o:
+/// `predict(t, x_t, ε̂_out, o_out)`.
+pub type EpsVarPredictor<'a> = dyn FnMut(usize, &[f32], &mut [f32], &mut [f32]) + 'a;
 
 /// What the bound came to.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -97,6 +102,27 @@ pub fn nll_bound(
     predict: &mut EpsPredictor<'_>,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Option<NllReport> {
+    nll_bound_var(
+        table,
+        images,
+        pixels,
+        opts,
+        &mut |t, x, e, _| predict(t, x, e),
+        progress,
+    )
+}
+
+/// The bound as [`nll_bound`], for a model that may have learned Σ: with
+/// `opts.variance = Learned` each term uses Σ_θ = exp(v·log β_t + (1 − v)·log β̃_t) from the
+/// model's o (`predict` fills it); the other variances ignore o.
+pub fn nll_bound_var(
+    table: &ScheduleTable,
+    images: &[f32],
+    pixels: usize,
+    opts: &NllOptions,
+    predict: &mut EpsVarPredictor<'_>,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Option<NllReport> {
     let n = images.len() / pixels.max(1);
     let big_t = table.steps();
     let ts = timesteps(big_t, opts);
@@ -111,6 +137,8 @@ pub fn nll_bound(
     }
     let batch = opts.batch.max(1);
     let (mut xt, mut eps_hat) = (vec![0f32; batch * pixels], vec![0f32; batch * pixels]);
+    let learned = opts.variance == DdpmVariance::Learned;
+    let mut var = vec![0f32; if learned { batch * pixels } else { 0 }];
     let mut z = vec![0f32; pixels];
     for (k, &(t, weight)) in ts.iter().enumerate() {
         if !progress(k, ts.len()) {
@@ -118,6 +146,7 @@ pub fn nll_bound(
         }
         let post = Posterior::at(table, t);
         let sigma2 = reverse_variance(table, t, opts.variance);
+        let range = LogVarRange::at(table, t);
         let (sa, so) = (
             table.sqrt_alpha_bar[t - 1],
             table.sqrt_one_minus_alpha_bar[t - 1],
@@ -136,7 +165,12 @@ pub fn nll_bound(
                     *o = (sa * f64::from(x) + so * f64::from(e)) as f32;
                 }
             }
-            predict(t, &xt[..b * pixels], &mut eps_hat[..b * pixels]);
+            let v = if learned {
+                &mut var[..b * pixels]
+            } else {
+                &mut var[..0]
+            };
+            predict(t, &xt[..b * pixels], &mut eps_hat[..b * pixels], v);
             for i in 0..b {
                 let img = &images[(start + i) * pixels..(start + i + 1) * pixels];
                 let mut nats = 0.0;
@@ -148,6 +182,11 @@ pub fn nll_bound(
                         x0_hat = x0_hat.clamp(-1.0, 1.0);
                     }
                     let mean_theta = post.coef_x0 * x0_hat + post.coef_xt * x;
+                    if learned {
+                        let lv = range.log_variance(f64::from(var[i * pixels + p]));
+                        nats += learned::term(table, t, x0, x, mean_theta, lv).nats;
+                        continue;
+                    }
                     nats += if t == 1 {
                         -discretized_gaussian_log_likelihood(x0, mean_theta, sigma2.sqrt())
                     } else {
@@ -173,10 +212,7 @@ pub fn nll_bound(
         prior_bpd: to_bpd(prior_total / n.max(1) as f64),
         decoder_bpd: terms[0],
         terms,
-        variance: match opts.variance {
-            DdpmVariance::Beta => "β".into(),
-            DdpmVariance::BetaTilde => "β̃".into(),
-        },
+        variance: opts.variance.label().into(),
         timesteps: ts.len(),
     })
 }

@@ -54,6 +54,11 @@ pub struct UNetConfig {
     /// checkpoint written before #15) feeds the raw t; a run with `rescale_timesteps` uses
     /// 1000/T (set by [`crate::config::RunConfig::unet`]).
     pub time_scale: f64,
+    /// The network also outputs v for a learned variance Σ_θ (improved DDPM; 2·C output
+    /// channels: the prediction, then o with v = (o + 1)/2). False in every checkpoint written
+    /// before #15, which keep their fixed variance. Set from `train.loss` by
+    /// [`crate::config::RunConfig::unet`].
+    pub learn_sigma: bool,
 }
 
 impl Default for UNetConfig {
@@ -115,6 +120,7 @@ impl UNetConfig {
             groups: 8,
             num_classes: 0,
             time_scale: 1.0,
+            learn_sigma: false,
         }
     }
 
@@ -313,7 +319,10 @@ impl UNetConfig {
         let time_out = LinearConfig::new(temb, temb).init(device);
         let conv_in = conv3(self.image_channels, self.base_channels);
         let norm_out = GroupNormConfig::new(self.groups, ch).init(device);
-        let conv_out = conv3(ch, self.image_channels);
+        let conv_out = conv3(
+            ch,
+            self.image_channels * if self.learn_sigma { 2 } else { 1 },
+        );
         let label_emb = (self.num_classes > 0).then(|| {
             EmbeddingConfig::new(self.num_classes + 1, temb)
                 .with_initializer(burn::nn::Initializer::Normal {
@@ -426,6 +435,21 @@ impl UNet {
         self.label_emb
             .as_ref()
             .map_or(0, |e| e.weight.val().dims()[0] - 1)
+    }
+
+    /// Output channels: C, or 2·C for a learned-Σ model (see [`UNetConfig::learn_sigma`]).
+    pub fn out_channels(&self) -> usize {
+        self.conv_out.weight.val().dims()[0]
+    }
+
+    /// Input (image) channels.
+    pub fn in_channels(&self) -> usize {
+        self.conv_in.weight.val().dims()[1]
+    }
+
+    /// Whether the network outputs v for a learned Σ_θ (twice the image channels).
+    pub fn learns_sigma(&self) -> bool {
+        self.out_channels() == 2 * self.in_channels()
     }
 
     /// Whether `self` and `other` have the same class table (both none, or equal values).

@@ -284,7 +284,7 @@ impl RunCard {
 }
 
 /// A short human name of a sampler, for labels: "DDPM", "DDPM-tilde", "DDIM S=50 eta=0",
-/// "iDDPM K=100", "DPM++2M-Karras S=10".
+/// "strided K=100 (fixed sigma)", "iDDPM K=100 (learned sigma)", "DPM++2M-Karras S=10".
 pub fn sampler_label(kind: &SamplerKind) -> String {
     use crate::diffusion::DdpmVariance;
     match *kind {
@@ -295,7 +295,30 @@ pub fn sampler_label(kind: &SamplerKind) -> String {
             variance: DdpmVariance::BetaTilde,
         } => "DDPM-tilde".into(),
         SamplerKind::Ddim { steps, eta, .. } => format!("DDIM S={steps} eta={eta}"),
-        SamplerKind::Iddpm { steps, .. } => format!("iDDPM K={steps}"),
+        SamplerKind::Ddpm {
+            variance: DdpmVariance::Learned,
+        } => "DDPM-learned-sigma".into(),
+        SamplerKind::Iddpm {
+            steps,
+            variance,
+            rule,
+        } => {
+            let name = if variance == DdpmVariance::Learned {
+                "iDDPM"
+            } else {
+                "strided"
+            };
+            let rule = match rule {
+                crate::diffusion::StrideRule::Floor => "",
+                crate::diffusion::StrideRule::Round => " round",
+            };
+            let sigma = match variance {
+                DdpmVariance::Learned => "learned sigma",
+                DdpmVariance::Beta => "fixed beta",
+                DdpmVariance::BetaTilde => "fixed sigma",
+            };
+            format!("{name} K={steps}{rule} ({sigma})")
+        }
         SamplerKind::Karras { solver, steps } => {
             let name = match solver {
                 crate::diffusion::KarrasSolver::Euler => "Euler-Karras",

@@ -41,8 +41,19 @@ pub enum SamplerChoice {
     /// DDIM with η, S steps and a spacing.
     #[default]
     Ddim,
-    /// Improved-DDPM strided respacing with K steps (σ² = β̃ of the respaced chain).
+    /// Improved-DDPM's strided respacing with K steps and the fixed σ² = β̃′ of the respaced
+    /// chain ("strided (fixed Σ)").
+    #[value(alias = "strided")]
     Iddpm,
+    /// Improved DDPM proper: strided respacing with K steps and the model's learned Σ_θ,
+    /// interpolated between the respaced β′ and β̃′ (a model trained with a learned-Σ loss).
+    #[value(name = "iddpm-learned")]
+    #[serde(rename = "iddpm-learned")]
+    IddpmLearned,
+    /// DDPM over all T steps with the model's learned Σ_θ.
+    #[value(name = "ddpm-learned")]
+    #[serde(rename = "ddpm-learned")]
+    DdpmLearned,
     /// Euler on the probability-flow ODE over S points of the Karras σ grid (DDIM η = 0 on
     /// those timesteps; S model calls).
     #[value(name = "euler-karras")]
@@ -61,11 +72,13 @@ pub enum SamplerChoice {
 
 impl SamplerChoice {
     /// Every sampler, in menu order.
-    pub const ALL: [SamplerChoice; 7] = [
+    pub const ALL: [SamplerChoice; 9] = [
         SamplerChoice::Ddpm,
         SamplerChoice::DdpmTilde,
+        SamplerChoice::DdpmLearned,
         SamplerChoice::Ddim,
         SamplerChoice::Iddpm,
+        SamplerChoice::IddpmLearned,
         SamplerChoice::EulerKarras,
         SamplerChoice::HeunKarras,
         SamplerChoice::DpmPp2m,
@@ -77,7 +90,9 @@ impl SamplerChoice {
             SamplerChoice::Ddpm => "DDPM (σ² = β)",
             SamplerChoice::DdpmTilde => "DDPM (σ² = β-tilde)",
             SamplerChoice::Ddim => "DDIM",
-            SamplerChoice::Iddpm => "iDDPM strided",
+            SamplerChoice::Iddpm => "strided (fixed Σ)",
+            SamplerChoice::IddpmLearned => "strided (learned Σ, iDDPM)",
+            SamplerChoice::DdpmLearned => "DDPM (learned Σ)",
             SamplerChoice::EulerKarras => "Euler (Karras σ)",
             SamplerChoice::HeunKarras => "Heun (Karras σ)",
             SamplerChoice::DpmPp2m => "DPM-Solver++ (2M, Karras σ)",
@@ -94,7 +109,20 @@ impl SamplerChoice {
             SamplerChoice::Ddim => {
                 "DDIM over S of the T steps; η = 0 is deterministic, η = 1 is DDPM-like"
             }
-            SamplerChoice::Iddpm => "Improved-DDPM strided respacing over K steps (σ² = β̃')",
+            SamplerChoice::Iddpm => {
+                "Improved DDPM's strided respacing over K steps with the fixed σ² = β̃′ of the \
+                 respaced chain. It is not improved DDPM until the model learns Σ: train with \
+                 loss = hybrid and pick 'strided (learned Σ)'"
+            }
+            SamplerChoice::IddpmLearned => {
+                "Improved DDPM (seed 001 §3.1, seed 004 Method 5.1): strided respacing over K \
+                 steps with the model's Σ_θ = exp(v·log β′ + (1 − v)·log β̃′) for each jump. \
+                 Needs a model trained with a learned variance (loss = hybrid or vlb)"
+            }
+            SamplerChoice::DdpmLearned => {
+                "Ancestral DDPM over all T steps with the model's learned Σ_θ = \
+                 exp(v·log β + (1 − v)·log β̃). Needs a model trained with loss = hybrid or vlb"
+            }
             SamplerChoice::EulerKarras => {
                 "Euler on the probability-flow ODE over S points of the Karras σ grid (ρ = 7, \
                  dense near the data); deterministic, S model calls. The same update as DDIM η = 0, \
@@ -114,7 +142,43 @@ impl SamplerChoice {
 
     /// Whether the sampler takes a step count (all but full DDPM).
     pub fn has_steps(self) -> bool {
-        !matches!(self, SamplerChoice::Ddpm | SamplerChoice::DdpmTilde)
+        !matches!(
+            self,
+            SamplerChoice::Ddpm | SamplerChoice::DdpmTilde | SamplerChoice::DdpmLearned
+        )
+    }
+
+    /// Whether the sampler needs a model that learned Σ.
+    pub fn needs_learned_sigma(self) -> bool {
+        matches!(
+            self,
+            SamplerChoice::IddpmLearned | SamplerChoice::DdpmLearned
+        )
+    }
+
+    /// Whether the sampler strides over K steps (and so has a rounding rule).
+    pub fn is_strided(self) -> bool {
+        matches!(self, SamplerChoice::Iddpm | SamplerChoice::IddpmLearned)
+    }
+
+    /// The sampler with these settings and the strided samplers' rounding `rule`.
+    pub fn kind_with_rule(
+        self,
+        steps: usize,
+        eta: f64,
+        spacing: crate::diffusion::Spacing,
+        rule: crate::diffusion::StrideRule,
+    ) -> SamplerKind {
+        match self.kind(steps, eta, spacing) {
+            SamplerKind::Iddpm {
+                steps, variance, ..
+            } => SamplerKind::Iddpm {
+                steps,
+                variance,
+                rule,
+            },
+            other => other,
+        }
     }
 
     /// The sampler with these settings (`steps` is ignored by DDPM, `eta` and `spacing` by
@@ -136,6 +200,15 @@ impl SamplerChoice {
             SamplerChoice::Iddpm => SamplerKind::Iddpm {
                 steps,
                 variance: DdpmVariance::BetaTilde,
+                rule: crate::diffusion::StrideRule::Floor,
+            },
+            SamplerChoice::IddpmLearned => SamplerKind::Iddpm {
+                steps,
+                variance: DdpmVariance::Learned,
+                rule: crate::diffusion::StrideRule::Floor,
+            },
+            SamplerChoice::DdpmLearned => SamplerKind::Ddpm {
+                variance: DdpmVariance::Learned,
             },
             SamplerChoice::EulerKarras => SamplerKind::Karras {
                 solver: KarrasSolver::Euler,
@@ -162,7 +235,14 @@ impl SamplerChoice {
             SamplerKind::Ddpm {
                 variance: DdpmVariance::BetaTilde,
             } => SamplerChoice::DdpmTilde,
+            SamplerKind::Ddpm {
+                variance: DdpmVariance::Learned,
+            } => SamplerChoice::DdpmLearned,
             SamplerKind::Ddim { .. } => SamplerChoice::Ddim,
+            SamplerKind::Iddpm {
+                variance: DdpmVariance::Learned,
+                ..
+            } => SamplerChoice::IddpmLearned,
             SamplerKind::Iddpm { .. } => SamplerChoice::Iddpm,
             SamplerKind::Karras { solver, .. } => match solver {
                 KarrasSolver::Euler => SamplerChoice::EulerKarras,
@@ -191,6 +271,8 @@ pub struct Denoiser<'a> {
     cpu: std::sync::OnceLock<CpuUNet>,
     /// The noisy classifier of classifier guidance (used when the guidance's γ > 0).
     classifier: Option<std::sync::Arc<crate::model::NoisyClassifier>>,
+    /// Whether the network also outputs v for a learned Σ (2·C output channels).
+    learns_sigma: bool,
 }
 
 /// Which forward pass a [`Denoiser`] evaluates the network with.
@@ -222,7 +304,13 @@ impl<'a> Denoiser<'a> {
             engine: Engine::Auto,
             cpu: std::sync::OnceLock::new(),
             classifier: None,
+            learns_sigma: model.learns_sigma(),
         }
+    }
+
+    /// Whether the network learned Σ (it then gives a variance output o beside ε̂).
+    pub fn learns_sigma(&self) -> bool {
+        self.learns_sigma
     }
 
     /// The same, with a noisy classifier for classifier guidance.
@@ -282,11 +370,41 @@ impl<'a> Denoiser<'a> {
         self.shape.iter().product()
     }
 
+    /// The network's output split into the prediction and (a learned-Σ model's) o, each
+    /// [b, C, H, W].
+    fn network_split(
+        &self,
+        t: usize,
+        x: &[f32],
+        labels: Option<&[usize]>,
+    ) -> (Vec<f32>, Option<Vec<f32>>) {
+        let out = self.network(t, x, labels);
+        if self.learns_sigma {
+            let (pred, var) = crate::diffusion::learned::split_output(&out, self.pixels());
+            (pred, Some(var))
+        } else {
+            (out, None)
+        }
+    }
+
     /// Writes ε̂(x, t) for the batch `x` (flat [b, C, H, W]) into `eps_out` (a conditional
     /// model: ε̂(x, ∅, t)).
     pub fn predict(&self, t: usize, x: &[f32], eps_out: &mut [f32]) {
-        let out = self.network(t, x, None);
+        self.predict_var(t, x, eps_out, None);
+    }
+
+    /// As [`Self::predict`], also writing a learned-Σ model's variance output o into
+    /// `var_out` (left as it is for a fixed-variance model).
+    pub fn predict_var(
+        &self,
+        t: usize,
+        x: &[f32],
+        eps_out: &mut [f32],
+        var_out: Option<&mut [f32]>,
+    ) {
+        let (out, var) = self.network_split(t, x, None);
         self.to_eps(t, x, &out, eps_out);
+        copy_var(var.as_deref(), var_out);
     }
 
     /// As [`Self::predict`], guided towards the classes of `guidance` (`first` is the grid
@@ -300,12 +418,26 @@ impl<'a> Denoiser<'a> {
         guidance: Option<&Guidance>,
         eps_out: &mut [f32],
     ) {
+        self.predict_guided_var(t, x, first, guidance, eps_out, None);
+    }
+
+    /// As [`Self::predict_guided`], also writing a learned-Σ model's variance output o (of
+    /// the conditional prediction, as GLIDE's guided sampler takes it) into `var_out`.
+    pub fn predict_guided_var(
+        &self,
+        t: usize,
+        x: &[f32],
+        first: usize,
+        guidance: Option<&Guidance>,
+        eps_out: &mut [f32],
+        var_out: Option<&mut [f32]>,
+    ) {
         let Some(g) = guidance.filter(|g| !g.labels.is_empty()) else {
-            return self.predict(t, x, eps_out);
+            return self.predict_var(t, x, eps_out, var_out);
         };
         let b = x.len() / self.pixels().max(1);
         let labels: Vec<usize> = (0..b).map(|i| g.label(first + i)).collect();
-        self.predict_cfg(t, x, &labels, g.w, eps_out);
+        self.predict_cfg(t, x, &labels, g.w, eps_out, var_out);
         // Classifier guidance (seed 001 Alg. 4, the digest's corrected form); γ = 0 leaves
         // the chain exactly as it was.
         if g.gamma > 0.0
@@ -319,13 +451,22 @@ impl<'a> Denoiser<'a> {
 
     /// ε̂ for `labels`: the conditional model with classifier-free guidance weight `w`, or the
     /// unconditional model as it is.
-    fn predict_cfg(&self, t: usize, x: &[f32], labels: &[usize], w: f64, eps_out: &mut [f32]) {
+    fn predict_cfg(
+        &self,
+        t: usize,
+        x: &[f32],
+        labels: &[usize],
+        w: f64,
+        eps_out: &mut [f32],
+        var_out: Option<&mut [f32]>,
+    ) {
         let b = labels.len();
         if self.num_classes() == 0 {
-            return self.predict(t, x, eps_out);
+            return self.predict_var(t, x, eps_out, var_out);
         }
         if w == 0.0 {
-            let out = self.network(t, x, Some(labels));
+            let (out, var) = self.network_split(t, x, Some(labels));
+            copy_var(var.as_deref(), var_out);
             return self.to_eps(t, x, &out, eps_out);
         }
         let mut both = Vec::with_capacity(2 * x.len());
@@ -333,7 +474,8 @@ impl<'a> Denoiser<'a> {
         both.extend_from_slice(x);
         let mut both_labels = labels.to_vec();
         both_labels.extend(std::iter::repeat_n(self.num_classes(), b));
-        let out = self.network(t, &both, Some(&both_labels));
+        let (out, var) = self.network_split(t, &both, Some(&both_labels));
+        copy_var(var.as_deref().map(|v| &v[..x.len()]), var_out);
         let mut uncond = vec![0f32; x.len()];
         self.to_eps(t, x, &out[..x.len()], eps_out);
         self.to_eps(t, x, &out[x.len()..], &mut uncond);
@@ -357,6 +499,14 @@ impl<'a> Denoiser<'a> {
                 Target::V => s * xi + a * o,
             } as f32;
         }
+    }
+}
+
+/// Copies a variance output into `out` when both exist.
+fn copy_var(var: Option<&[f32]>, out: Option<&mut [f32]>) {
+    if let (Some(v), Some(o)) = (var, out) {
+        let n = v.len().min(o.len());
+        o[..n].copy_from_slice(&v[..n]);
     }
 }
 
@@ -655,6 +805,10 @@ pub fn run_chain(
         .map(|i| Rng::stream(spec.noise_seed ^ Z_SALT, (spec.first_index + i) as u64))
         .collect();
     let (mut eps, mut z, mut next) = (vec![0f32; len], vec![0f32; len], vec![0f32; len]);
+    // A learned-Σ plan asks the model for its variance output too (a fixed-variance model
+    // has none: its steps then use β̃, and the callers refuse that pairing up front).
+    let learned = spec.plan.uses_learned_variance() && den.learns_sigma();
+    let mut var = if learned { vec![0f32; len] } else { Vec::new() };
     let mut solver = Solver::new(len, spec.clip);
     let stride = spec.stride.max(1);
     let table = den.table;
@@ -662,12 +816,13 @@ pub fn run_chain(
         if cancel.load(Ordering::Relaxed) {
             return None;
         }
-        den.predict_guided(
+        den.predict_guided_var(
             step.t,
             &x,
             spec.first_index,
             spec.guidance.as_ref(),
             &mut eps,
+            learned.then_some(&mut var[..]),
         );
         if step.is_stochastic() {
             for (i, rng) in rngs.iter_mut().enumerate() {
@@ -680,7 +835,8 @@ pub fn run_chain(
         let mut again = |t: usize, xs: &[f32], out: &mut [f32]| {
             den.predict_guided(t, xs, spec.first_index, spec.guidance.as_ref(), out);
         };
-        solver.step(step, &x, &eps, &z, &mut again, &mut next);
+        let v = learned.then_some(&var[..]);
+        solver.step_var(step, &x, &eps, v, &z, &mut again, &mut next);
         let stat = StepStat {
             t: step.t,
             var_xt: grid_variance(&x, spec.n),

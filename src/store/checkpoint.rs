@@ -168,6 +168,10 @@ pub struct CheckpointInfo {
     pub history: LossHistory,
     /// The device the run trained on (informational).
     pub device: String,
+    /// The L_t history of importance-sampled t (`train.t_sampling = "importance"`), so a
+    /// resumed run draws the same t.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t_sampler: Option<crate::diffusion::ImportanceSampler>,
 }
 
 /// An error about `path`: what went wrong, why, then the path.

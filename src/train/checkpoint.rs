@@ -89,6 +89,7 @@ pub fn save_checkpoint(trainer: &Trainer, dir: &Path) -> Result<(), TrainError> 
             lr_override: trainer.lr_override,
             history: trainer.history.clone(),
             device: trainer.pick.label.clone(),
+            t_sampler: trainer.t_sampler.clone(),
         };
         write_file(&tmp, "state.json", to_json(&info)?.as_bytes())?;
         let rec = |m: UNet, what: &str| {
@@ -206,6 +207,15 @@ pub fn load_checkpoint_with(
     trainer.rng = info.rng;
     trainer.lr_override = info.lr_override;
     trainer.history = info.history;
+    if trainer.t_sampler.is_some() {
+        // A history that does not fit the schedule starts again (uniform until it fills).
+        if let Some(s) = info
+            .t_sampler
+            .filter(|s| s.is_valid_for(trainer.table.steps()))
+        {
+            trainer.t_sampler = Some(s);
+        }
+    }
     Ok(trainer)
 }
 

@@ -4,7 +4,8 @@
 use super::ema::ema_update;
 use crate::config::{RunConfig, Target};
 use crate::data::Dataset;
-use crate::diffusion::{Rng, ScheduleTable};
+use crate::diffusion::learned::{self, BatchLoss, LossInputs};
+use crate::diffusion::{ImportanceSampler, Rng, ScheduleTable, TSampling};
 use crate::mem::{self, AllocError};
 use crate::model::{DevicePick, TrainNet, UNet};
 use crate::store::checkpoint::{CheckpointError, LossHistory, ValPoint};
@@ -99,6 +100,8 @@ pub struct Trainer {
     data_variance: f64,
     /// Class labels of a conditional model (0: unconditional).
     num_classes: usize,
+    /// The history of L_t that importance-samples t (`train.t_sampling = "importance"`).
+    pub(super) t_sampler: Option<ImportanceSampler>,
 }
 
 /// Patience-based early stopping on a validation-loss history (erratum E000-4): the index of
@@ -117,8 +120,21 @@ pub fn patience_exhausted(val_losses: &[f32], patience: usize) -> Option<usize> 
     (val_losses.len() - 1 - best >= patience).then_some(best)
 }
 
-/// A noised batch: x_t, the target, t, and the (maybe dropped) labels.
-type Batch = (Vec<f32>, Vec<f32>, Vec<usize>, Vec<usize>);
+/// A noised batch.
+struct Batch {
+    /// x_t, [B, C, H, W].
+    xt: Vec<f32>,
+    /// The regression target of the prediction (ε, x₀ or v).
+    target: Vec<f32>,
+    /// x₀ (for the bound's terms).
+    x0: Vec<f32>,
+    /// t of each image.
+    ts: Vec<usize>,
+    /// The weight of each image's loss (1/(T·p_t) with importance-sampled t, else 1).
+    weights: Vec<f64>,
+    /// The (maybe dropped) labels of a conditional model; empty otherwise.
+    labels: Vec<usize>,
+}
 
 /// Checks that `data` has a label below `classes` for every image.
 fn check_labels(data: &Dataset, classes: usize) -> Result<(), String> {
@@ -153,6 +169,13 @@ impl Trainer {
             .schedule
             .table()
             .map_err(|e| TrainError::Config(format!("schedule: {e}")))?;
+        if config.schedule.zero_terminal_snr && config.train.target == crate::config::Target::Eps {
+            return Err(TrainError::Config(
+                "schedule.zero_terminal_snr needs train.target = \"v\" (or \"x0\"): where ᾱ_T ≈ 0, \
+                 x_T is the noise itself, so an ε-prediction tells nothing about x₀"
+                    .into(),
+            ));
+        }
         let data = config.data.load().map_err(TrainError::Data)?;
         if data.width() != data.height() {
             return Err(TrainError::Data(format!(
@@ -212,6 +235,8 @@ impl Trainer {
         let ema = model.valid();
         let optim = adam(&config).init();
         let rng = Rng::stream(config.train.seed, 1);
+        let config_t_sampling = config.train.t_sampling;
+        let big_t = table.steps();
         Ok(Self {
             config,
             pick,
@@ -232,6 +257,8 @@ impl Trainer {
             native,
             data_variance: train_data_variance,
             num_classes: unet.num_classes,
+            t_sampler: (config_t_sampling == TSampling::Importance)
+                .then(|| ImportanceSampler::new(big_t)),
         })
     }
 
@@ -312,14 +339,31 @@ impl Trainer {
         let big_t = self.table.steps() as u64;
         let mut xt = mem::try_with_capacity(indices.len() * n, "the noised batch")?;
         let mut target = mem::try_with_capacity(indices.len() * n, "the batch's targets")?;
+        let learned = self.config.train.loss.learns_sigma();
+        let mut x0s = if learned {
+            mem::try_with_capacity(indices.len() * n, "the batch's images")?
+        } else {
+            Vec::new()
+        };
         let mut ts = Vec::with_capacity(indices.len());
+        let mut weights = Vec::with_capacity(indices.len());
+        // Importance-sampled t on training batches only; validation keeps uniform t.
+        let sampler = self.t_sampler.as_ref().filter(|_| drop);
+        let probs = sampler.map(ImportanceSampler::probabilities);
         for &i in indices {
-            let t = 1 + rng.below(big_t) as usize;
+            let (t, w) = match (sampler, &probs) {
+                (Some(s), Some(p)) => s.draw(p, rng),
+                _ => (1 + rng.below(big_t) as usize, 1.0),
+            };
             ts.push(t);
+            weights.push(w);
             let (a, s) = (
                 self.table.sqrt_alpha_bar[t - 1],
                 self.table.sqrt_one_minus_alpha_bar[t - 1],
             );
+            if learned {
+                x0s.extend_from_slice(data.image(i));
+            }
             for &x0 in data.image(i) {
                 let e = rng.normal();
                 let x0 = f64::from(x0);
@@ -340,7 +384,14 @@ impl Trainer {
                 labels.push(if dropped { self.num_classes } else { y });
             }
         }
-        Ok((xt, target, ts, labels))
+        Ok(Batch {
+            xt,
+            target,
+            x0: x0s,
+            ts,
+            weights,
+            labels,
+        })
     }
 
     fn upload(&self, v: Vec<f32>, b: usize, device: &Device) -> Tensor<4> {
@@ -355,8 +406,7 @@ impl Trainer {
         let n = self.train_data.len() as u64;
         let mut rng = self.rng.clone();
         let indices: Vec<usize> = (0..b).map(|_| rng.below(n) as usize).collect();
-        let (xt, target, ts, labels) =
-            self.make_batch(&self.train_data, &indices, &mut rng, true)?;
+        let batch = self.make_batch(&self.train_data, &indices, &mut rng, true)?;
         self.rng = rng;
         if self.dropout > 0.0 {
             // Dropout masks come from the device RNG; reseeding per step keeps resume exact
@@ -364,15 +414,21 @@ impl Trainer {
             self.device
                 .seed(self.config.train.seed.wrapping_add(self.step as u64 + 1));
         }
-        let tf: Vec<f32> = ts.iter().map(|&t| t as f32).collect();
         let t_batch = t0.elapsed();
         let lr = self.current_lr();
-        let labels = (!labels.is_empty()).then_some(labels.as_slice());
-        let per = if self.native {
-            self.native_step(&xt, &target, &tf, labels, lr)?
+        let BatchLoss {
+            per_sample: per,
+            vlb_bits,
+            ..
+        } = if self.native {
+            self.native_step(&batch, lr)?
         } else {
-            self.burn_step(xt, target, &tf, labels, lr)
+            self.burn_step(&batch, lr)?
         };
+        if let Some(s) = &mut self.t_sampler {
+            s.update(&batch.ts, &vlb_bits);
+        }
+        let ts = batch.ts;
         let t_train = t0.elapsed();
         let loss = per.iter().sum::<f32>() / per.len().max(1) as f32;
         self.step += 1;
@@ -404,68 +460,73 @@ impl Trainer {
         })
     }
 
-    /// One optimiser step with burn's autodiff; returns the per-sample losses.
-    fn burn_step(
-        &mut self,
-        xt: Vec<f32>,
-        target: Vec<f32>,
-        tf: &[f32],
-        labels: Option<&[usize]>,
-        lr: f64,
-    ) -> Vec<f32> {
+    /// The loss of a batch from the network's output, and its gradient with respect to the
+    /// output (the same function on both engines: [`learned::batch_loss`]).
+    fn batch_loss(&self, batch: &Batch, out: &[f32], d_out: &mut [f32]) -> BatchLoss {
+        let [c, h, w] = self.image_shape();
+        learned::batch_loss(
+            &LossInputs {
+                table: &self.table,
+                kind: self.config.train.loss,
+                target: self.config.train.target,
+                dims: c * h * w,
+                channels: c,
+                out,
+                target_values: &batch.target,
+                x0: &batch.x0,
+                xt: &batch.xt,
+                ts: &batch.ts,
+                weights: &batch.weights,
+            },
+            d_out,
+        )
+    }
+
+    /// One optimiser step with burn's autodiff; returns the per-sample losses. The loss and
+    /// its gradient with respect to the network's output are computed on the host by the same
+    /// code as the native engine's ([`learned::batch_loss`]), and burn back-propagates them
+    /// through the surrogate ⟨out, ∂L/∂out⟩, so both engines follow one definition of every
+    /// loss (L_simple, L_hybrid, L_vlb, importance weights). This also makes the loss that
+    /// wgpu reports the true one: burn's own MSE reduction on lavapipe gave 0.993 where the
+    /// same output's loss is 1.158 (the gradients agreed).
+    fn burn_step(&mut self, batch: &Batch, lr: f64) -> Result<BatchLoss, AllocError> {
+        let tf: Vec<f32> = batch.ts.iter().map(|&t| t as f32).collect();
+        let labels = (!batch.labels.is_empty()).then_some(batch.labels.as_slice());
         let b = tf.len();
-        let x = self.upload(xt, b, &self.device);
-        let y = self.upload(target, b, &self.device);
-        let out = self.model.forward_labeled(x, tf, labels); // [B, C, H, W]
-        let per_sample = (out - y)
-            .powi_scalar(2)
-            .flatten::<2>(1, 3)
-            .mean_dim(1)
-            .flatten::<1>(0, 1); // [B]
-        let loss = per_sample.clone().mean(); // [1]
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-        self.model = self.optim.step(lr, self.model.clone(), grads);
-        per_sample
+        let x = self.upload(batch.xt.clone(), b, &self.device);
+        let out = self.model.forward_labeled(x, &tf, labels); // [B, C (or 2C), H, W]
+        let dims = out.dims();
+        let host = out
+            .clone()
             .inner()
             .into_data()
             .try_to_vec::<f32>()
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let mut d = mem::try_zeroed(host.len(), "the output gradient")?;
+        let loss = self.batch_loss(batch, &host, &mut d);
+        let g = Tensor::<4>::from_data(TensorData::new(d, dims), &self.device);
+        let surrogate = (out * g).sum();
+        let grads = GradientsParams::from_grads(surrogate.backward(), &self.model);
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        Ok(loss)
     }
 
     /// One optimiser step with the native CPU engine: its forward and backward passes give
     /// the gradients of the same loss, and burn's optimiser applies them (so Adam, weight
     /// decay and clipping are the same code on both engines). Returns the per-sample losses,
     /// or the buffer that could not be allocated (the model is then unchanged).
-    fn native_step(
-        &mut self,
-        xt: &[f32],
-        target: &[f32],
-        tf: &[f32],
-        labels: Option<&[usize]>,
-        lr: f64,
-    ) -> Result<Vec<f32>, AllocError> {
-        let b = tf.len();
+    fn native_step(&mut self, batch: &Batch, lr: f64) -> Result<BatchLoss, AllocError> {
+        let tf: Vec<f32> = batch.ts.iter().map(|&t| t as f32).collect();
+        let labels = (!batch.labels.is_empty()).then_some(batch.labels.as_slice());
         let t0 = std::time::Instant::now();
         let mut net = TrainNet::from_unet(&self.model)?;
         // Dropout masks: a stream per step, so resuming repeats them.
         let mut drop_rng =
             Rng::stream(self.config.train.seed.wrapping_add(self.step as u64 + 1), 3);
-        let out = net.forward_labeled(xt, self.image_shape(), tf, labels, &mut drop_rng)?;
-        let n = out.len() / b.max(1);
-        // loss = mean over samples of the mean squared error per sample.
-        let scale = 2.0 / out.len() as f32;
+        let out = net.forward_labeled(&batch.xt, self.image_shape(), &tf, labels, &mut drop_rng)?;
+        // loss = mean over samples of each sample's (weighted) loss.
         let mut dy = mem::try_zeroed(out.len(), "the output gradient")?;
-        let per: Vec<f32> = (0..b)
-            .map(|i| {
-                let mut s = 0.0f64;
-                for j in i * n..(i + 1) * n {
-                    let d = out[j] - target[j];
-                    dy[j] = scale * d;
-                    s += f64::from(d) * f64::from(d);
-                }
-                (s / n as f64) as f32
-            })
-            .collect();
+        let per = self.batch_loss(batch, &out, &mut dy);
         let t_fwd = t0.elapsed();
         net.backward(&dy)?;
         let t_bwd = t0.elapsed();
@@ -524,27 +585,26 @@ impl Trainer {
             let idx: Vec<usize> = (start..(start + b).min(n)).collect();
             // A conditional model is validated on the true labels.
             // At most min(batch, 64) images: no more than a training batch, which `step` checks.
-            let (xt, target, ts, labels) = self
+            let batch = self
                 .make_batch(&self.val_data, &idx, &mut rng, false)
                 .unwrap_or_else(|e| panic!("validation batch: {e}"));
-            let labels = (!labels.is_empty()).then_some(labels.as_slice());
-            let tf: Vec<f32> = ts.iter().map(|&t| t as f32).collect();
-            if let Some(cpu) = &cpu {
-                let out = cpu.forward_labeled(&xt, self.image_shape(), &tf, labels);
-                let sq: f64 = out
-                    .iter()
-                    .zip(&target)
-                    .map(|(&o, &y)| f64::from(o - y).powi(2))
-                    .sum();
-                losses.push((sq / out.len().max(1) as f64) as f32);
-                continue;
-            }
-            let x = self.upload(xt, idx.len(), &device);
-            let y = self.upload(target, idx.len(), &device);
-            let l = (model.forward_labeled(x, &tf, labels) - y)
-                .powi_scalar(2)
-                .mean();
-            losses.push(l.into_scalar::<f32>());
+            let labels = (!batch.labels.is_empty()).then_some(batch.labels.as_slice());
+            let tf: Vec<f32> = batch.ts.iter().map(|&t| t as f32).collect();
+            let out = match &cpu {
+                Some(cpu) => cpu.forward_labeled(&batch.xt, self.image_shape(), &tf, labels),
+                None => {
+                    let x = self.upload(batch.xt.clone(), idx.len(), &device);
+                    model
+                        .forward_labeled(x, &tf, labels)
+                        .into_data()
+                        .try_to_vec::<f32>()
+                        .unwrap_or_default()
+                }
+            };
+            // The training loss (L_simple: the mean squared error) with uniform t.
+            let mut d = vec![0f32; out.len()];
+            let per = self.batch_loss(&batch, &out, &mut d).per_sample;
+            losses.push(per.iter().sum::<f32>() / per.len().max(1) as f32);
         }
         let mean = losses.iter().sum::<f32>() / losses.len().max(1) as f32;
         let p = ValPoint {

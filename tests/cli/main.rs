@@ -5,6 +5,7 @@ mod commands;
 mod common;
 mod forward;
 mod guidance;
+mod learned_sigma;
 mod ode_samplers;
 mod quality;
 mod safety;

@@ -12,7 +12,8 @@
 
 use diffusion_lab::diffusion::{
     DdpmVariance, Posterior, SamplerKind, SamplerPlan, ScheduleKind, ScheduleSpec, ScheduleTable,
-    Spacing, Step, StepOutput, Update, ddim_sigma, iddpm_timesteps, process,
+    Spacing, Step, StepOutput, StrideRule, Update, ddim_sigma, iddpm_timesteps, process,
+    strided_timesteps,
 };
 
 /// A full-precision reference and the digest's printed value.
@@ -928,6 +929,30 @@ fn iddpm_stride_indices() {
         3555, 3596, 3636, 3676, 3717, 3757, 3798, 3838, 3878, 3919, 3959, 4000,
     ];
     let got = iddpm_timesteps(4000, 100).unwrap();
+    assert_eq!(
+        strided_timesteps(4000, 100, StrideRule::Floor).unwrap(),
+        got
+    );
+    // improved-diffusion's rule (python3, its space_timesteps(4000, "100"): the stride
+    // accumulated in a float and rounded with round()) differs by one step at 48 of the 100.
+    #[rustfmt::skip]
+    let round = vec![
+        0, 1, 41, 82, 122, 163, 203, 243, 284, 324, 365, 405, 445, 486, 526, 567, 607, 647, 688,
+        728, 768, 809, 849, 890, 930, 970, 1011, 1051, 1092, 1132, 1172, 1213, 1253, 1294, 1334,
+        1374, 1415, 1455, 1496, 1536, 1576, 1617, 1657, 1698, 1738, 1778, 1819, 1859, 1900,
+        1940, 1980, 2021, 2061, 2101, 2142, 2182, 2223, 2263, 2303, 2344, 2384, 2425, 2465,
+        2505, 2546, 2586, 2627, 2667, 2707, 2748, 2788, 2829, 2869, 2909, 2950, 2990, 3031,
+        3071, 3111, 3152, 3192, 3233, 3273, 3313, 3354, 3394, 3434, 3475, 3515, 3556, 3596,
+        3636, 3677, 3717, 3758, 3798, 3838, 3879, 3919, 3960, 4000,
+    ];
+    let got_round = strided_timesteps(4000, 100, StrideRule::Round).unwrap();
+    assert_eq!(got_round, round);
+    let differ = got_round.iter().zip(&want).filter(|(a, b)| a != b).count();
+    assert_eq!(differ, 48);
+    assert_eq!(
+        strided_timesteps(1000, 10, StrideRule::Round).unwrap(),
+        vec![0, 1, 112, 223, 334, 445, 556, 667, 778, 889, 1000]
+    );
     assert_eq!(got.len(), 101);
     assert_eq!(&got[..6], &[0, 1, 41, 81, 122, 162]);
     assert_eq!(&got[98..], &[3919, 3959, 4000]);
@@ -940,6 +965,7 @@ fn iddpm_stride_indices() {
         SamplerKind::Iddpm {
             steps: 10,
             variance: DdpmVariance::BetaTilde,
+            rule: StrideRule::Floor,
         },
     )
     .unwrap();
@@ -1025,4 +1051,40 @@ fn sigma_hat_row_is_strided_ddpm_with_the_respaced_beta() {
     // Larger than DDIM η = 1 on the same jump (0.79649377).
     assert!(step.sigma > 0.7964937695480695);
     assert_eq!(plan.steps[9].sigma, 0.0, "no noise on the last step");
+}
+
+/// Zero-terminal-SNR rescaling (#15 §5) against diffusers' `rescale_zero_terminal_snr`, computed
+/// in python3 (float64) for the linear schedule, T = 1000: ᾱ₁ = 0.9999 (kept),
+/// ᾱ_500 = 0.07602875054711472, ᾱ_999 = 4.213262465088072e-09, β_500 = 0.01027104254954192 and
+/// ᾱ_T = 0, which the app floors at min(2⁻²⁴, ᾱ_999/2) so x̂₀ stays finite.
+#[test]
+fn zero_terminal_snr_matches_diffusers() {
+    let spec = ScheduleSpec {
+        zero_terminal_snr: true,
+        ..ScheduleSpec::new(ScheduleKind::Linear, 1000)
+    };
+    let t = spec.table().unwrap();
+    let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
+    assert!(rel(t.alpha_bar_at(1), 0.9999) < 1e-12);
+    assert!(rel(t.alpha_bar_at(500), 0.076_028_750_547_114_72) < 1e-9);
+    assert!(rel(t.alpha_bar_at(999), 4.213_262_465_088_072e-9) < 1e-6);
+    assert!(rel(t.beta[499], 0.010_271_042_549_541_92) < 1e-9);
+    let floor = (4.213_262_465_088_072e-9f64 / 2.0).min(1.0 / 16_777_216.0);
+    assert!(rel(t.alpha_bar_at(1000), floor) < 1e-6);
+    assert!(!t.badges().terminal_snr_warning);
+    assert!(spec.label().ends_with("zero-SNR"));
+    // Sampling stays finite at t = T: a DDIM step from pure noise with ε̂ = x_T.
+    let plan = SamplerPlan::new(
+        &t,
+        SamplerKind::Ddim {
+            steps: 10,
+            eta: 0.0,
+            spacing: Spacing::Trailing,
+        },
+    )
+    .unwrap();
+    let x = vec![0.3f64, -1.2, 2.0];
+    let mut y = x.clone();
+    plan.steps[0].apply_in_place(&mut y, &x, &[0.0; 3], true);
+    assert!(y.iter().all(|v| v.is_finite()), "{y:?}");
 }

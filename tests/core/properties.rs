@@ -7,8 +7,8 @@
 
 use diffusion_lab::diffusion::{
     DdpmVariance, MAX_STEPS, Param, Posterior, Rates, SamplerError, SamplerKind, SamplerPlan,
-    ScheduleError, ScheduleKind, ScheduleSpec, ScheduleTable, Spacing, ddim_sigma, ddim_timesteps,
-    iddpm_timesteps, process,
+    ScheduleError, ScheduleKind, ScheduleSpec, ScheduleTable, Spacing, StrideRule, ddim_sigma,
+    ddim_timesteps, iddpm_timesteps, process,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -112,6 +112,7 @@ impl Params {
             power: self.power,
             waves: self.waves,
             expr: self.poly.src.clone(),
+            zero_terminal_snr: false,
         }
     }
 
@@ -439,7 +440,10 @@ fn check_ddpm_plan(p: &Params) -> Check {
                 let want = match (t, variance) {
                     (1, _) => 0.0,
                     (_, DdpmVariance::Beta) => table.beta[t - 1].sqrt(),
-                    (_, DdpmVariance::BetaTilde) => table.beta_tilde[t - 1].sqrt(),
+                    // A learned-Σ step's nominal σ (used without the model's v) is β̃'s.
+                    (_, DdpmVariance::BetaTilde | DdpmVariance::Learned) => {
+                        table.beta_tilde[t - 1].sqrt()
+                    }
                 };
                 prop_assert!(
                     rel_close(step.sigma, want, 1e-12, 0.0),
@@ -653,6 +657,7 @@ fn check_plan_validation(p: &Params, bad_eta: f64) -> Check {
         let iddpm = SamplerKind::Iddpm {
             steps,
             variance: DdpmVariance::Beta,
+            rule: StrideRule::Floor,
         };
         for kind in [ddim, iddpm] {
             let want = SamplerError::StepsOutOfRange {

@@ -96,6 +96,7 @@ proptest! {
             lr_override: None,
             history: history.clone(),
             device: "CPU".into(),
+            t_sampler: None,
         };
         let json = serde_json::to_string_pretty(&info).unwrap();
         let back: CheckpointInfo = serde_json::from_str(&json)
@@ -119,6 +120,7 @@ fn old_state_json_with_null_losses_loads_as_nan() {
             by_t: vec![(2, vec![0.25, 0.75])],
         },
         device: "CPU".into(),
+        t_sampler: None,
     };
     // What earlier versions wrote for an empty bin.
     let json = serde_json::to_string(&info)

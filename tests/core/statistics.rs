@@ -12,7 +12,7 @@
 
 use diffusion_lab::diffusion::{
     Component, DdpmVariance, GaussianMixture, Rates, Rng, SamplerKind, SamplerPlan, ScheduleKind,
-    ScheduleSpec, ScheduleTable, Spacing, process, run_plan,
+    ScheduleSpec, ScheduleTable, Spacing, StrideRule, process, run_plan,
 };
 
 /// Multiplier of the standard error in every statistical check.
@@ -328,7 +328,7 @@ fn predicted_variance(table: &ScheduleTable, plan: &SamplerPlan, kind: SamplerKi
                 let sigma2 = match (step.t_prev, variance) {
                     (0, _) => 0.0,
                     (_, DdpmVariance::Beta) => beta,
-                    (_, DdpmVariance::BetaTilde) => bp2 / b2 * beta,
+                    (_, DdpmVariance::BetaTilde | DdpmVariance::Learned) => bp2 / b2 * beta,
                 };
                 (c0 * a * s * s / v + ct, sigma2)
             }
@@ -470,10 +470,12 @@ const DDIM_TRAILING: SamplerKind = SamplerKind::Ddim {
 const IDDPM: SamplerKind = SamplerKind::Iddpm {
     steps: 100,
     variance: DdpmVariance::BetaTilde,
+    rule: StrideRule::Floor,
 };
 const IDDPM_BETA: SamplerKind = SamplerKind::Iddpm {
     steps: 100,
     variance: DdpmVariance::Beta,
+    rule: StrideRule::Floor,
 };
 
 fn run_and_check(name: &str, mix: &GaussianMixture, kind: SamplerKind, bias: &Bias, seed: u64) {
@@ -600,6 +602,7 @@ fn ddim_eta0_is_deterministic_for_a_fixed_x_t() {
         SamplerKind::Iddpm {
             steps: 20,
             variance: DdpmVariance::BetaTilde,
+            rule: StrideRule::Floor,
         },
     )
     .unwrap();

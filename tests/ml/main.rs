@@ -4,6 +4,7 @@ mod cpu_unet;
 mod forward_gpu;
 mod gpu_train;
 mod guidance;
+mod learned_sigma;
 mod model_unet;
 mod native_train;
 mod player;

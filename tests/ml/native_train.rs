@@ -59,16 +59,18 @@ fn check_labeled(config: &UNetConfig, batch: usize, seed: u64, labels: Option<&[
     let model = config.init_seeded(&device, seed);
     let shape = [config.image_channels, config.image_size, config.image_size];
     let n = batch * shape.iter().product::<usize>();
+    // A learned-Σ model outputs twice the image channels.
+    let out_c = config.image_channels * if config.learn_sigma { 2 } else { 1 };
     let mut rng = Rng::seed(seed + 1);
     let x = rng.normal_vec::<f32>(n);
     // The loss Σ out ⊙ r has output gradient r.
-    let r = rng.normal_vec::<f32>(n);
+    let r = rng.normal_vec::<f32>(n / config.image_channels * out_c);
     let t: Vec<f32> = (0..batch).map(|i| (1 + 137 * i % 1000) as f32).collect();
     let [c, h, w] = shape;
 
     let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [batch, c, h, w]), &device)
         .require_grad();
-    let rt = Tensor::<4>::from_data(TensorData::new(r.clone(), [batch, c, h, w]), &device);
+    let rt = Tensor::<4>::from_data(TensorData::new(r.clone(), [batch, out_c, h, w]), &device);
     let out = model.forward_labeled(xt.clone(), &t, labels);
     let want_out = out.clone().into_data().try_to_vec::<f32>().expect("f32");
     let grads = (out * rt).sum().backward();
@@ -134,6 +136,27 @@ fn class_conditional_gradients_match_burn_autodiff() {
 }
 
 #[test]
+fn learned_sigma_gradients_match_burn_autodiff() {
+    // 2·C output channels (ε̂ and o), on grey and on RGB images.
+    check(
+        &UNetConfig {
+            learn_sigma: true,
+            ..UNetConfig::tiny(1, 16)
+        },
+        3,
+        13,
+    );
+    check(
+        &UNetConfig {
+            learn_sigma: true,
+            ..UNetConfig::tiny(3, 16)
+        },
+        2,
+        14,
+    );
+}
+
+#[test]
 fn canonical_gradients_match_burn_autodiff() {
     check(&UNetConfig::canonical(1, 28), 2, 7);
 }
@@ -166,7 +189,7 @@ pub(crate) fn params(t: &Trainer) -> Vec<f32> {
     all.0
 }
 
-fn run_on(engine: TrainEngine, steps: usize) -> diffusion_lab::config::RunConfig {
+pub(crate) fn run_on(engine: TrainEngine, steps: usize) -> diffusion_lab::config::RunConfig {
     let mut c = super::train::tiny_run(steps);
     c.train.engine = engine;
     c

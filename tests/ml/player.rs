@@ -7,6 +7,7 @@ use burn::tensor::Device;
 use diffusion_lab::config::Target;
 use diffusion_lab::diffusion::{
     DdpmVariance, SamplerKind, SamplerPlan, ScheduleSpec, ScheduleTable, Spacing, StepOutput,
+    StrideRule,
 };
 use diffusion_lab::model::{UNet, UNetConfig};
 use diffusion_lab::sampling::{
@@ -252,6 +253,7 @@ fn plans_starting_at_t0_begin_exactly_there() {
         SamplerKind::Iddpm {
             steps: 100,
             variance: DdpmVariance::BetaTilde,
+            rule: StrideRule::Floor,
         },
     ] {
         for t0 in [1, 7, 250, 1000] {

@@ -474,3 +474,47 @@ fn the_sampler_picker_offers_the_karras_samplers() {
     let reused = format!("x̂₀(t = {first_t})");
     assert_eq!(h.get_all_by_label_contains(&reused).count(), 2);
 }
+
+/// #15 §1: the strided sampler is named "strided (fixed Σ)" and offers both rounding rules;
+/// the learned-Σ samplers are listed but disabled for the bundled fixed-variance model.
+#[test]
+fn the_strided_sampler_names_its_sigma_and_rounding() {
+    use diffusion_lab::diffusion::StrideRule;
+    use egui_kittest::kittest::NodeT;
+    use diffusion_lab::sampling::SamplerChoice;
+    use egui::accesskit::Role;
+    let mut h = harness();
+    h.step();
+    run_until(&mut h, "the first chain", |v| {
+        !v.is_busy() && v.frames() > 0
+    });
+    h.get_by_role_and_label(Role::ComboBox, "A").click();
+    for _ in 0..3 {
+        h.step();
+    }
+    for c in [SamplerChoice::IddpmLearned, SamplerChoice::DdpmLearned] {
+        let node = h.get_by_label(c.label());
+        assert!(
+            node.accesskit_node().is_disabled(),
+            "{} is disabled for a fixed-Σ model",
+            c.label()
+        );
+    }
+    h.get_by_label("strided (fixed Σ)").click();
+    h.step();
+    assert_eq!(h.state().a.settings.sampler, SamplerChoice::Iddpm);
+    h.get_by_role_and_label(Role::ComboBox, "rounding").click();
+    for _ in 0..3 {
+        h.step();
+    }
+    h.get_by_label("round").click();
+    h.step();
+    assert_eq!(h.state().a.settings.stride_rule, StrideRule::Round);
+    assert!(matches!(
+        h.state().a.settings.kind(),
+        diffusion_lab::diffusion::SamplerKind::Iddpm {
+            rule: StrideRule::Round,
+            ..
+        }
+    ));
+}

@@ -268,3 +268,45 @@ fn the_heatmap_finds_the_cell_under_the_pointer() {
     assert_eq!(l.rows.len(), 120);
     assert_eq!(l.rows[0].0, 80);
 }
+
+/// #15 §1: the Loss picker sets L_hybrid (learned Σ), which enables importance-sampled t, and
+/// such a run trains (its UNet outputs ε̂ and v).
+#[test]
+fn the_loss_picker_trains_a_learned_variance() {
+    use diffusion_lab::diffusion::{LossKind, TSampling};
+    use egui_kittest::kittest::NodeT;
+    use egui::accesskit::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let mut view = TrainingView::new(tiny(), "test");
+    view.runs_dir = dir.path().to_path_buf();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(
+            |ui, v: &mut TrainingView| {
+                let c = v.ui(ui);
+                let _ = c.run(v);
+            },
+            view,
+        );
+    h.step();
+    let importance = h.get_by_label("importance-sampled t");
+    assert!(importance.accesskit_node().is_disabled(), "L_simple computes no bound terms");
+    h.get_by_role_and_label(Role::ComboBox, "Loss").click();
+    for _ in 0..3 {
+        h.step();
+    }
+    h.get_by_label(LossKind::Hybrid.label()).click();
+    h.step();
+    assert_eq!(h.state().config.train.loss, LossKind::Hybrid);
+    h.get_by_label("importance-sampled t").click();
+    h.step();
+    assert_eq!(h.state().config.train.t_sampling, TSampling::Importance);
+    h.get_by_label("Start").click();
+    h.step();
+    run_until(&mut h, "training", |v| {
+        v.status == RunStatus::Training && v.loss_points() >= 3
+    });
+    h.get_by_label("Stop").click();
+    h.step();
+    run_until(&mut h, "stop", |v| !v.is_running());
+}

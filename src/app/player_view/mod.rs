@@ -8,7 +8,7 @@
 //! `guidance.rs` and `live.rs` (the live chain beside training).
 
 use crate::app::command::{Commands, HasOutbox, Outbox, PickMode};
-use crate::diffusion::{SamplerPlan, Spacing};
+use crate::diffusion::{SamplerPlan, Spacing, StrideRule};
 use crate::jobs::BgJob;
 use crate::sampling::export::{Weights, grid_cols, sampler_label};
 use crate::sampling::job::{ChainJob, LoadedModel};
@@ -101,6 +101,8 @@ pub struct PaneSettings {
     pub second_model: bool,
     /// Classifier-free guidance weight w of a class-conditional model.
     pub cfg_w: f64,
+    /// How the strided samplers round their K steps.
+    pub stride_rule: crate::diffusion::StrideRule,
 }
 
 impl Default for PaneSettings {
@@ -113,6 +115,7 @@ impl Default for PaneSettings {
             weights: Weights::Ema,
             second_model: false,
             cfg_w: 2.0,
+            stride_rule: crate::diffusion::StrideRule::Floor,
         }
     }
 }
@@ -120,7 +123,8 @@ impl Default for PaneSettings {
 impl PaneSettings {
     /// The core sampler these settings describe.
     pub fn kind(&self) -> crate::diffusion::SamplerKind {
-        self.sampler.kind(self.steps, self.eta, self.spacing)
+        self.sampler
+            .kind_with_rule(self.steps, self.eta, self.spacing, self.stride_rule)
     }
 }
 
@@ -431,6 +435,8 @@ impl PlayerView {
             SamplerName::DdpmTilde => SamplerChoice::DdpmTilde,
             SamplerName::Ddim => SamplerChoice::Ddim,
             SamplerName::Iddpm => SamplerChoice::Iddpm,
+            SamplerName::IddpmLearned => SamplerChoice::IddpmLearned,
+            SamplerName::DdpmLearned => SamplerChoice::DdpmLearned,
             SamplerName::EulerKarras => SamplerChoice::EulerKarras,
             SamplerName::HeunKarras => SamplerChoice::HeunKarras,
             SamplerName::DpmPp2m => SamplerChoice::DpmPp2m,
@@ -438,6 +444,7 @@ impl PlayerView {
         self.a.settings.steps = spec.steps;
         self.a.settings.eta = spec.eta;
         self.a.settings.spacing = spec.spacing;
+        self.a.settings.stride_rule = spec.stride_rule;
         self.n = spec.n.clamp(1, 256);
         self.seed = spec.seed;
         self.clip = spec.clip;
@@ -566,7 +573,11 @@ impl PlayerView {
             } => {
                 (s.steps, s.eta, s.spacing) = (steps, eta, spacing);
             }
-            SamplerKind::Iddpm { steps, .. } | SamplerKind::Karras { steps, .. } => {
+            SamplerKind::Iddpm { steps, rule, .. } => {
+                s.steps = steps;
+                s.stride_rule = rule;
+            }
+            SamplerKind::Karras { steps, .. } => {
                 s.steps = steps;
             }
         }

@@ -282,6 +282,7 @@ impl PlayerView {
         PaneCaps {
             conditional: self.model_is_conditional(),
             has_raw: self.model().is_none_or(|m| m.has_raw),
+            learns_sigma: self.model().is_some_and(|m| m.ema.learns_sigma()),
         }
     }
 
@@ -520,6 +521,8 @@ struct PaneCaps {
     conditional: bool,
     /// The model has raw weights of its own (not only EMA).
     has_raw: bool,
+    /// The model learned Σ (the learned-Σ samplers need it).
+    learns_sigma: bool,
 }
 
 fn pane_settings_ui(ui: &mut egui::Ui, id: &str, s: &mut PaneSettings, caps: PaneCaps) {
@@ -528,12 +531,28 @@ fn pane_settings_ui(ui: &mut egui::Ui, id: &str, s: &mut PaneSettings, caps: Pan
         .selected_text(s.sampler.label())
         .show_ui(ui, |ui| {
             for c in SamplerChoice::ALL {
+                if c.needs_learned_sigma() && !caps.learns_sigma {
+                    ui.add_enabled(false, egui::Button::selectable(false, c.label()))
+                        .on_disabled_hover_text(format!(
+                            "{}\n\nThis model has a fixed variance: train one with loss = \
+                             hybrid (Training view, or train.loss in a preset) to use it",
+                            c.tooltip()
+                        ));
+                    continue;
+                }
                 ui.selectable_value(&mut s.sampler, c, c.label())
                     .on_hover_text(c.tooltip());
             }
         })
         .response
         .labelled_by(l.id);
+    if s.sampler.needs_learned_sigma() && !caps.learns_sigma {
+        // A model without v (e.g. loaded after a learned-Σ one): its fixed-Σ twin.
+        s.sampler = match s.sampler {
+            SamplerChoice::IddpmLearned => SamplerChoice::Iddpm,
+            _ => SamplerChoice::DdpmTilde,
+        };
+    }
     match s.sampler {
         SamplerChoice::Ddim => {
             let l = ui.label("S");
@@ -553,10 +572,33 @@ fn pane_settings_ui(ui: &mut egui::Ui, id: &str, s: &mut PaneSettings, caps: Pan
                 .response
                 .labelled_by(l.id);
         }
-        SamplerChoice::Iddpm => {
+        SamplerChoice::Iddpm | SamplerChoice::IddpmLearned => {
             let l = ui.label("K");
             ui.add(egui::DragValue::new(&mut s.steps).range(1..=1000))
                 .labelled_by(l.id);
+            let l = ui.label("rounding");
+            egui::ComboBox::from_id_salt(format!("stride_rule_{id}"))
+                .selected_text(s.stride_rule.name())
+                .show_ui(ui, |ui| {
+                    for r in StrideRule::ALL {
+                        ui.selectable_value(&mut s.stride_rule, r, r.name())
+                            .on_hover_text(match r {
+                                StrideRule::Floor => {
+                                    "Seed 004 Method 5.1: t_k = 1 + floor((k−1)(T−1)/(K−1))"
+                                }
+                                StrideRule::Round => {
+                                    "improved-diffusion's space_timesteps: the stride (T−1)/(K−1) \
+                                     accumulated and rounded half to even"
+                                }
+                            });
+                    }
+                })
+                .response
+                .labelled_by(l.id)
+                .on_hover_text(
+                    "How the K timesteps are rounded: the two rules differ by one step at about \
+                     half the positions (T = 4000, K = 100)",
+                );
         }
         SamplerChoice::EulerKarras | SamplerChoice::HeunKarras | SamplerChoice::DpmPp2m => {
             let l = ui.label("S");
@@ -566,7 +608,7 @@ fn pane_settings_ui(ui: &mut egui::Ui, id: &str, s: &mut PaneSettings, caps: Pan
                     "Points of the Karras σ grid (ρ = 7), each snapped to the nearest trained t",
                 );
         }
-        SamplerChoice::Ddpm | SamplerChoice::DdpmTilde => {
+        SamplerChoice::Ddpm | SamplerChoice::DdpmTilde | SamplerChoice::DdpmLearned => {
             ui.label("all T steps");
         }
     }

@@ -29,16 +29,22 @@ impl RunsView {
                 run.config.train.target,
                 run.shape,
             );
+            // A learned-Σ model is measured with its own Σ_θ; the others with σ² = β.
             let opts = crate::metrics::NllOptions {
                 t_samples: Some(100),
+                variance: if den.learns_sigma() {
+                    crate::diffusion::DdpmVariance::Learned
+                } else {
+                    crate::diffusion::DdpmVariance::Beta
+                },
                 ..crate::metrics::NllOptions::default()
             };
-            let report = crate::metrics::nll_bound(
+            let report = crate::metrics::nll_bound_var(
                 &run.table,
                 &held.data()[..n * pixels],
                 pixels,
                 &opts,
-                &mut |t, x, e| den.predict(t, x, e),
+                &mut |t, x, e, v| den.predict_var(t, x, e, Some(v)),
                 &mut |_, _| !cancel.load(Ordering::SeqCst),
             )
             .ok_or_else(|| "cancelled".to_owned());

@@ -31,6 +31,8 @@ pub struct TrainNet {
     u1: Vec<f32>,
     u2: Vec<f32>,
     shape: [usize; 4],
+    /// Output channels (C, or 2·C for a learned-Σ model).
+    out_channels: usize,
     /// Channels of the up path before each up block's concatenation, in forward order.
     up_split: Vec<usize>,
 }
@@ -79,6 +81,7 @@ impl TrainNet {
             u1: Vec::new(),
             u2: Vec::new(),
             shape: [0; 4],
+            out_channels: model.out_channels(),
             up_split: Vec::new(),
         })
     }
@@ -161,12 +164,14 @@ impl TrainNet {
         channels_first(&out)
     }
 
-    /// The backward pass for the output gradient `dy` (flat [B, C, H, W]): accumulates every
-    /// parameter's gradient and returns the input's, flat [B, C, H, W].
+    /// The backward pass for the output gradient `dy` (flat [B, C′, H, W], C′ the output
+    /// channels): accumulates every parameter's gradient and returns the input's, flat
+    /// [B, C, H, W].
     pub fn backward(&mut self, dy: &[f32]) -> Result<Vec<f32>, AllocError> {
-        let [b, c, hh, ww] = self.shape;
-        assert_eq!(dy.len(), b * c * hh * ww, "output gradient length");
-        let g = channels_last(dy, [b, c, hh, ww])?;
+        let [b, _, hh, ww] = self.shape;
+        let oc = self.out_channels;
+        assert_eq!(dy.len(), b * oc * hh * ww, "output gradient length");
+        let g = channels_last(dy, [b, oc, hh, ww])?;
         let temb_dim = self.time_out.lin.dout;
         let mut dtemb = vec![0.0f32; b * temb_dim];
         let da = self
