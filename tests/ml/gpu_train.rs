@@ -348,4 +348,3 @@ fn a_failing_wgpu_device_mid_run_is_reported_and_the_run_resumes_on_the_cpu() {
         ev.last()
     );
 }
-

@@ -97,7 +97,9 @@ fn importance_sampled_runs_resume_exactly_after_warm_up() {
     // from here on, and the saved history decides the draws after the resume.
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(ck.join("state.json")).unwrap()).unwrap();
-    let history = state["t_sampler"]["history"].as_array().expect("the history is saved");
+    let history = state["t_sampler"]["history"]
+        .as_array()
+        .expect("the history is saved");
     assert_eq!(history.len(), 10);
     assert!(
         history

@@ -480,9 +480,9 @@ fn the_sampler_picker_offers_the_karras_samplers() {
 #[test]
 fn the_strided_sampler_names_its_sigma_and_rounding() {
     use diffusion_lab::diffusion::StrideRule;
-    use egui_kittest::kittest::NodeT;
     use diffusion_lab::sampling::SamplerChoice;
     use egui::accesskit::Role;
+    use egui_kittest::kittest::NodeT;
     let mut h = harness();
     h.step();
     run_until(&mut h, "the first chain", |v| {

@@ -274,8 +274,8 @@ fn the_heatmap_finds_the_cell_under_the_pointer() {
 #[test]
 fn the_loss_picker_trains_a_learned_variance() {
     use diffusion_lab::diffusion::{LossKind, TSampling};
-    use egui_kittest::kittest::NodeT;
     use egui::accesskit::Role;
+    use egui_kittest::kittest::NodeT;
     let dir = tempfile::tempdir().unwrap();
     let mut view = TrainingView::new(tiny(), "test");
     view.runs_dir = dir.path().to_path_buf();
@@ -290,7 +290,10 @@ fn the_loss_picker_trains_a_learned_variance() {
         );
     h.step();
     let importance = h.get_by_label("importance-sampled t");
-    assert!(importance.accesskit_node().is_disabled(), "L_simple computes no bound terms");
+    assert!(
+        importance.accesskit_node().is_disabled(),
+        "L_simple computes no bound terms"
+    );
     h.get_by_role_and_label(Role::ComboBox, "Loss").click();
     for _ in 0..3 {
         h.step();
