@@ -156,6 +156,15 @@ impl SamplerChoice {
         )
     }
 
+    /// The same sampler with a fixed variance (β̃), for a model that did not learn Σ.
+    pub fn fixed_twin(self) -> Self {
+        match self {
+            SamplerChoice::IddpmLearned => SamplerChoice::Iddpm,
+            SamplerChoice::DdpmLearned => SamplerChoice::DdpmTilde,
+            other => other,
+        }
+    }
+
     /// Whether the sampler strides over K steps (and so has a rounding rule).
     pub fn is_strided(self) -> bool {
         matches!(self, SamplerChoice::Iddpm | SamplerChoice::IddpmLearned)

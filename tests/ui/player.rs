@@ -518,3 +518,17 @@ fn the_strided_sampler_names_its_sigma_and_rounding() {
         }
     ));
 }
+
+/// A preset's learned-Σ sampler on a fixed-variance model samples with its fixed-Σ twin (and
+/// says so) instead of a "learned" chain that is not.
+#[test]
+fn a_learned_sampler_on_a_fixed_model_falls_back_to_its_fixed_twin() {
+    use diffusion_lab::sampling::SamplerChoice;
+    let mut h = harness();
+    h.state_mut().a.settings.sampler = SamplerChoice::IddpmLearned;
+    h.step();
+    run_until(&mut h, "the first chain", |v| {
+        !v.is_busy() && v.frames() > 0
+    });
+    assert_eq!(h.state().a.settings.sampler, SamplerChoice::Iddpm);
+}

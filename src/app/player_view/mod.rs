@@ -627,6 +627,17 @@ impl PlayerView {
             });
             return;
         };
+        let mut settings = settings;
+        if settings.sampler.needs_learned_sigma() && !model.ema.learns_sigma() {
+            // A preset's learned-Σ sampler on a fixed-variance model: its fixed-Σ twin, named
+            // as such in the label, rather than a "learned" chain that is not.
+            settings.sampler = settings.sampler.fixed_twin();
+            if which == 'a' {
+                self.a.settings.sampler = settings.sampler;
+            } else {
+                self.b.settings.sampler = settings.sampler;
+            }
+        }
         let guidance = self.guidance_for(self.model_classes(), settings.cfg_w, n);
         let result = SamplerPlan::new(&model.table, settings.kind()).map(|plan| {
             let stride = self.stride_for(&plan, n, &model);

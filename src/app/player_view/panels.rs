@@ -548,10 +548,7 @@ fn pane_settings_ui(ui: &mut egui::Ui, id: &str, s: &mut PaneSettings, caps: Pan
         .labelled_by(l.id);
     if s.sampler.needs_learned_sigma() && !caps.learns_sigma {
         // A model without v (e.g. loaded after a learned-Σ one): its fixed-Σ twin.
-        s.sampler = match s.sampler {
-            SamplerChoice::IddpmLearned => SamplerChoice::Iddpm,
-            _ => SamplerChoice::DdpmTilde,
-        };
+        s.sampler = s.sampler.fixed_twin();
     }
     match s.sampler {
         SamplerChoice::Ddim => {
