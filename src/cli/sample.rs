@@ -36,7 +36,7 @@ pub struct SampleArgs {
     #[arg(long, value_enum, default_value_t = SamplerArg::Ddim)]
     pub sampler: SamplerArg,
     /// Sampling steps S (DDIM; the Karras grid points of euler-karras, heun-karras and
-    /// dpmpp-2m) or K (iDDPM) [default: 50]; DDPM always runs all T, so `--steps` is refused
+    /// dpmpp-2m) or K (the strided samplers) [default: 50]; DDPM always runs all T, so `--steps` is refused
     /// with `--sampler ddpm|ddpm-tilde` (use `iddpm` for a strided DDPM chain).
     #[arg(long, allow_negative_numbers = true)]
     pub steps: Option<usize>,

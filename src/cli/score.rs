@@ -31,7 +31,7 @@ pub struct ScoreArgs {
     /// The sampler.
     #[arg(long, value_enum, default_value_t = SamplerArg::Ddim)]
     pub sampler: SamplerArg,
-    /// Sampling steps S (DDIM) or K (iDDPM).
+    /// Sampling steps S (DDIM) or K (the strided samplers).
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
     /// DDIM's η, 0..=1.

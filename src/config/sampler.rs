@@ -36,7 +36,7 @@ pub enum SamplerName {
 pub struct SamplerSpec {
     /// The sampler family.
     pub kind: SamplerName,
-    /// Sampling steps S (DDIM, the Karras samplers) or K (iDDPM); DDPM always runs all T.
+    /// Sampling steps S (DDIM, the Karras samplers) or K (the strided samplers); DDPM always runs all T.
     pub steps: usize,
     /// DDIM's η ≥ 0 (0: deterministic).
     pub eta: f64,

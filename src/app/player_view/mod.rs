@@ -89,7 +89,7 @@ impl ComparePair {
 pub struct PaneSettings {
     /// The sampler.
     pub sampler: SamplerChoice,
-    /// S (DDIM, the Karras samplers) or K (iDDPM).
+    /// S (DDIM, the Karras samplers) or K (the strided samplers).
     pub steps: usize,
     /// DDIM's η.
     pub eta: f64,
