@@ -22,6 +22,7 @@ pub use forward_view::{ForwardSchedule, ForwardView, NoiseMode, TileKind};
 pub use player_view::{
     CFG_FORMULA, CG_FORMULA, ClassPick, ComparePair, ExportKind, GuidanceState, LiveFollow,
     ModelSource, Pane, PaneSettings, PlayerView, StripEntry, guidance_formulas,
+    player_equation_lines,
 };
 pub use presenter::{
     Lesson, Presenter, SETTINGS_KEY, Settings, Shortcut, StripAction, ThemeChoice, presenter_style,

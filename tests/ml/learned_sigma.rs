@@ -276,3 +276,25 @@ fn hybrid_training_lowers_the_bound_term_it_learns() {
     eprintln!("L_hybrid: first 20 steps {first:.4}, last 20 {last:.4}");
     assert!(last < first, "{first} → {last}");
 }
+
+#[test]
+fn the_player_writes_a_learned_sigma_per_pixel() {
+    let table = ScheduleSpec::default().table().unwrap();
+    let kind = SamplerKind::Iddpm {
+        steps: 10,
+        variance: DdpmVariance::Learned,
+        rule: StrideRule::Floor,
+    };
+    let plan = SamplerPlan::new(&table, kind).unwrap();
+    let step = plan.steps[0];
+    let lines = diffusion_lab::app::player_equation_lines(&step, table.beta[step.t - 1]);
+    let text = lines.join("\n");
+    assert!(text.contains("per pixel"), "{text}");
+    // The range printed is √β̃′ … √β′ of the jump.
+    let r = step.learned.unwrap();
+    assert!(
+        text.contains(&format!("{:.4}", (0.5 * r.max).exp())),
+        "{text}"
+    );
+    assert!(text.contains("σ·z"), "{text}");
+}

@@ -29,6 +29,7 @@ use egui_plot::PlotPoints;
 pub use export::ExportKind;
 pub use guidance::{CFG_FORMULA, CG_FORMULA, ClassPick, GuidanceState, guidance_formulas};
 pub use live::{LiveFollow, StripEntry};
+pub use side::equation_lines as player_equation_lines;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 

@@ -152,15 +152,28 @@ pub fn equation_lines(step: &Step, beta: f64) -> Vec<String> {
     let mut lines = vec![
         format!("t = {}  →  t′ = {}", step.t, step.t_prev),
         format!("√ᾱ_t = {a:.4}   √(1−ᾱ_t) = {s:.4}   β_t = {beta:.5}"),
-        format!("ᾱ_t′ = {:.4}   σ = {:.4}", step.alpha_bar_prev, step.sigma),
+        match step.learned {
+            // A learned Σ: σ differs per pixel, between √β̃′ (v = 0) and √β′ (v = 1).
+            Some(r) => format!(
+                "ᾱ_t′ = {:.4}   σ = exp(½·log Σ_θ) per pixel, {:.4} (v = 0) … {:.4} (v = 1)",
+                step.alpha_bar_prev,
+                (0.5 * r.min).exp(),
+                (0.5 * r.max).exp()
+            ),
+            None => format!("ᾱ_t′ = {:.4}   σ = {:.4}", step.alpha_bar_prev, step.sigma),
+        },
         format!("x̂₀ = (x_t − {s:.4}·ε̂) / {a:.4}"),
     ];
+    let sigma_term = if step.learned.is_some() {
+        "σ".to_owned()
+    } else {
+        format!("{:.4}", step.sigma)
+    };
     match step.update {
         Update::Posterior { coef_x0, coef_xt } => {
             lines.push("x_t′ = c₀·x̂₀ + c_t·x_t + σ·z   (posterior mean + noise)".into());
             lines.push(format!(
-                "x_t′ = {coef_x0:.4}·x̂₀ + {coef_xt:.4}·x_t + {:.4}·z",
-                step.sigma
+                "x_t′ = {coef_x0:.4}·x̂₀ + {coef_xt:.4}·x_t + {sigma_term}·z"
             ));
         }
         Update::Ddim { coef_x0, coef_eps } => {
