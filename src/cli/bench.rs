@@ -59,6 +59,11 @@ pub struct BenchUiArgs {
     /// The window size in points.
     #[arg(long, default_value = "1280x800", value_parser = crate::cli::parse_size)]
     pub size: [u32; 2],
+    /// Also measure the Training view's live FID (256 DDIM-25 samples of the EMA weights in
+    /// the background) every this many steps: a third phase with it on and the live chain off,
+    /// reported as its cost in the trainer's steps/s.
+    #[arg(long, value_name = "STEPS")]
+    pub quality_every: Option<usize>,
 }
 
 /// `diffusion-lab bench train`.
@@ -258,7 +263,7 @@ fn bench_ui(a: &BenchUiArgs, out: &mut dyn Write) -> Result<(), CliError> {
     // re-sampling beside training shows as UI frame times and as the trainer's steps/s.
     let mut rates = Vec::new();
     for live in [false, true] {
-        let (s, steps, rate, chains) = bench_ui_phase(a, live)?;
+        let (s, steps, rate, chains, _) = bench_ui_phase(a, live, 0)?;
         writeln!(
             out,
             "training view, live chain {}: UI frame p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms over \
@@ -282,6 +287,20 @@ fn bench_ui(a: &BenchUiArgs, out: &mut dyn Write) -> Result<(), CliError> {
         "the live chain costs the trainer {:.1}% of its steps/s",
         100.0 * (1.0 - rates[1] / rates[0].max(1e-9))
     )
+    .map_err(|e| CliError::failure(e.to_string()))?;
+    let Some(every) = a.quality_every.filter(|&k| k > 0) else {
+        return Ok(());
+    };
+    let (s, steps, rate, _, points) = bench_ui_phase(a, false, every)?;
+    writeln!(
+        out,
+        "training view, live FID every {every} steps: UI frame p50 {:.2} ms, p95 {:.2} ms; \
+         trainer {rate:.2} steps/s ({steps} steps, {points} FID measurements); it costs the \
+         trainer {:.1}% of its steps/s",
+        s.p50_ms,
+        s.p95_ms,
+        100.0 * (1.0 - rate / rates[0].max(1e-9))
+    )
     .map_err(|e| CliError::failure(e.to_string()))
 }
 
@@ -289,7 +308,8 @@ fn bench_ui(a: &BenchUiArgs, out: &mut dyn Write) -> Result<(), CliError> {
 fn bench_ui_phase(
     a: &BenchUiArgs,
     live: bool,
-) -> Result<(crate::app::FrameStats, usize, f64, usize), CliError> {
+    quality_every: usize,
+) -> Result<(crate::app::FrameStats, usize, f64, usize, usize), CliError> {
     use crate::app::{DiffusionApp, RunStatus};
     let ctx = egui::Context::default();
     let mut app = DiffusionApp::new(crate::config::View::Training);
@@ -297,6 +317,7 @@ fn bench_ui_phase(
     train.device = DeviceChoice::Cpu;
     train.preview_every = 0;
     train.live_secs = if live { None } else { Some(0.0) };
+    train.quality_every = quality_every;
     app.training.runs_dir =
         std::env::temp_dir().join(format!("diffusion-lab-bench-ui-{}", std::process::id()));
     let wake: std::sync::Arc<dyn Fn() + Send + Sync> = std::sync::Arc::new(|| {});
@@ -337,6 +358,7 @@ fn bench_ui_phase(
     let steps = app.training.step.0 - step0;
     let rate = steps as f64 / t0.elapsed().as_secs_f64();
     let chains = app.player.live_chains();
+    let points = app.training.quality.len();
     app.training.shutdown();
     let _ = std::fs::remove_dir_all(&app.training.runs_dir);
     Ok((
@@ -344,6 +366,7 @@ fn bench_ui_phase(
         steps,
         rate,
         chains,
+        points,
     ))
 }
 
