@@ -14,27 +14,12 @@ pub fn gaussian_kl(m1: f64, v1: f64, m2: f64, v2: f64) -> f64 {
     0.5 * ((v2 / v1).ln() + (v1 + (m1 - m2).powi(2)) / v2 - 1.0)
 }
 
-/// Φ(z), the standard normal CDF.
-fn std_normal_cdf(z: f64) -> f64 {
-    0.5 * libm::erfc(-z / std::f64::consts::SQRT_2)
-}
-
 /// log p(x) of the discretised Gaussian decoder for a pixel x ∈ [−1, 1] on the 256-level grid:
 /// the mass of N(mean, σ²) on [x − 1/255, x + 1/255], with the bin of −1 reaching to −∞ and
-/// the bin of +1 to +∞. Floors the mass at 1e-12 (as improved-diffusion does).
+/// the bin of +1 to +∞. Floors the mass at 1e-12 (as improved-diffusion does). The same
+/// computation as the learned-Σ training loss's decoder term ([`super::learned::decoder_term`]).
 pub fn discretized_gaussian_log_likelihood(x: f64, mean: f64, sigma: f64) -> f64 {
-    let half = 1.0 / 255.0;
-    let upper = (x + half - mean) / sigma;
-    let lower = (x - half - mean) / sigma;
-    let mass = if x < -0.999 {
-        std_normal_cdf(upper)
-    } else if x > 0.999 {
-        // 1 − Φ(lower) = Φ(−lower), kept accurate in the tail.
-        std_normal_cdf(-lower)
-    } else {
-        std_normal_cdf(upper) - std_normal_cdf(lower)
-    };
-    mass.max(1e-12).ln()
+    -super::learned::decoder_term(x, mean, 2.0 * sigma.ln()).nats
 }
 
 /// The variance σ_t² of the reverse step p_θ(x_{t−1} | x_t). For β̃ at t = 1 (where β̃₁ = 0)
