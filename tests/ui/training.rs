@@ -40,6 +40,22 @@ fn tiny() -> RunConfig {
     }
 }
 
+/// The Training view on the tiny run, writing its runs under `runs_dir`, with the app's
+/// command runner after each frame.
+fn harness(runs_dir: &std::path::Path) -> Harness<'static, TrainingView> {
+    let mut view = TrainingView::new(tiny(), "test");
+    view.runs_dir = runs_dir.to_path_buf();
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(
+            |ui, v: &mut TrainingView| {
+                let c = v.ui(ui);
+                let _ = c.run(v);
+            },
+            view,
+        )
+}
+
 fn run_until(h: &mut Harness<'_, TrainingView>, what: &str, pred: impl Fn(&TrainingView) -> bool) {
     let start = Instant::now();
     while !pred(h.state()) {
@@ -58,17 +74,7 @@ fn run_until(h: &mut Harness<'_, TrainingView>, what: &str, pred: impl Fn(&Train
 #[test]
 fn start_then_stop_updates_the_status() {
     let dir = tempfile::tempdir().unwrap();
-    let mut view = TrainingView::new(tiny(), "test");
-    view.runs_dir = dir.path().to_path_buf();
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_ui_state(
-            |ui, v: &mut TrainingView| {
-                let c = v.ui(ui);
-                let _ = c.run(v);
-            },
-            view,
-        );
+    let mut h = harness(dir.path());
     h.get_by_label("Status: Idle");
     h.get_by_label("Start").click();
     h.step();
@@ -277,17 +283,7 @@ fn the_loss_picker_trains_a_learned_variance() {
     use egui::accesskit::Role;
     use egui_kittest::kittest::NodeT;
     let dir = tempfile::tempdir().unwrap();
-    let mut view = TrainingView::new(tiny(), "test");
-    view.runs_dir = dir.path().to_path_buf();
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_ui_state(
-            |ui, v: &mut TrainingView| {
-                let c = v.ui(ui);
-                let _ = c.run(v);
-            },
-            view,
-        );
+    let mut h = harness(dir.path());
     h.step();
     let importance = h.get_by_label("importance-sampled t");
     assert!(
