@@ -262,8 +262,9 @@ fn the_learned_bound_with_v_at_one_is_the_beta_bound() {
 }
 
 #[test]
-fn hybrid_training_lowers_the_bound_term_it_learns() {
-    // 60 steps of L_hybrid: the mean L_t (bits/dim) of the last 20 is below the first 20's.
+fn hybrid_training_lowers_its_loss() {
+    // 60 steps of L_hybrid (L_simple + λ·T·L_t): the mean loss of the last 20 steps is below
+    // the first 20's. (The bound itself is measured by `bench iddpm`, not here.)
     let _serial = super::train::serial();
     let mut c = learned_run(TrainEngine::Native, 60, LossKind::Hybrid);
     c.train.lr = 2e-3;
