@@ -21,6 +21,8 @@ pub enum KindArg {
     Sine,
     /// β(u) from --expr.
     Custom,
+    /// Seed 000's continuous schedule ᾱ(t/T) = exp(−1e−4 − 10(t/T)²).
+    VDiffusion,
 }
 
 impl From<KindArg> for ScheduleKind {
@@ -33,6 +35,7 @@ impl From<KindArg> for ScheduleKind {
             KindArg::Power => ScheduleKind::Power,
             KindArg::Sine => ScheduleKind::Sine,
             KindArg::Custom => ScheduleKind::Custom,
+            KindArg::VDiffusion => ScheduleKind::VDiffusion,
         }
     }
 }

@@ -63,7 +63,14 @@ Examples:
 pub const STUDY: &str = "\
 Examples:
   diffusion-lab study --preset presets/schedule-study.toml
-  diffusion-lab study --preset presets/data-quality.toml --epochs 2 --out dq-study";
+  diffusion-lab study --preset presets/data-quality.toml --epochs 2 --out dq-study
+  diffusion-lab study --preset presets/seed000.toml --seeds 5 --out seed000-table";
+
+/// `add-layer`.
+pub const ADD_LAYER: &str = "\
+Examples:
+  diffusion-lab add-layer --preset presets/seed000.toml --unet assets/models/seed000-folder2
+  diffusion-lab add-layer --preset presets/seed000.toml --steps 300 --out my-layer";
 
 /// `grid`.
 pub const GRID: &str = "\

@@ -17,6 +17,7 @@ pub mod progress;
 pub mod sample;
 pub mod schedule;
 pub mod score;
+pub mod seed000;
 pub mod study;
 pub mod timesteps;
 pub mod toy;
@@ -131,6 +132,10 @@ pub enum Command {
     /// The variational bound of a checkpoint in bits/dim on its held-out images.
     #[command(after_help = help::NLL)]
     Nll(nll::NllArgs),
+    /// Seed 000's additional layer: train it on a frozen unconditional v-objective UNet
+    /// (Folder_3), with a preset's `[seed000]` settings.
+    #[command(after_help = help::ADD_LAYER)]
+    AddLayer(seed000::AddLayerArgs),
     /// The feature network of `score`: train it, or check its accuracy.
     #[command(subcommand, after_help = help::CLASSIFIER)]
     Classifier(classifier::ClassifierCommand),
@@ -185,6 +190,7 @@ pub fn run_command(command: &Command, out: &mut dyn Write) -> Result<(), CliErro
         Command::Score(args) => score::run_score(args, out),
         Command::Nll(args) => nll::run_nll(args, out),
         Command::Classifier(cmd) => classifier::run_classifier(cmd, out),
+        Command::AddLayer(args) => seed000::run_add_layer(args, out),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();

@@ -34,6 +34,9 @@ pub struct StudyArgs {
     /// Steps of the strips' sampler: 0 = ancestral DDPM over all T (seed 003), S = DDIM η = 1.
     #[arg(long, allow_negative_numbers = true)]
     pub strip_steps: Option<usize>,
+    /// Seeds per cell of seed 000's table (a preset with `[seed000]`; overrides the preset).
+    #[arg(long)]
+    pub seeds: Option<usize>,
 }
 
 /// Runs `diffusion-lab study`.
@@ -45,6 +48,24 @@ pub fn run_study(a: &StudyArgs, out: &mut dyn Write) -> Result<(), CliError> {
     }
     if a.steps_per_epoch == Some(0) {
         return Err(CliError::usage("--steps-per-epoch must be at least 1"));
+    }
+    // Seed 000's table samples three trained models; it trains nothing.
+    if crate::config::Preset::from_toml(&text).is_ok_and(|p| p.seed000.is_some()) {
+        let name = a
+            .preset
+            .file_stem()
+            .map_or("seed000".into(), |s| s.to_string_lossy().into_owned());
+        let dir = a
+            .out
+            .clone()
+            .unwrap_or_else(|| new_run_dir(&default_runs_dir(), &format!("study-{name}")));
+        return super::seed000::run_table(&a.preset, a.seeds, &dir, out);
+    }
+    if a.seeds.is_some() {
+        return Err(CliError::usage(
+            "--seeds is for seed 000's table (a preset with [seed000]); a training study sets \
+             its seeds in [study]",
+        ));
     }
     let mut plan = study_from_preset(&text, a.epochs, a.steps_per_epoch)
         .map_err(|e| CliError::usage(format!("preset {}: {e}", a.preset.display())))?;

@@ -10,11 +10,15 @@
 pub mod preset;
 pub mod run;
 pub mod sampler;
+pub mod seed000;
 pub mod study;
 pub mod view;
 
 pub use preset::{LessonStep, MAX_LESSON_SCHEDULES, Preset, SHIPPED_PRESETS, line_column};
-pub use run::{DataSpec, ModelSize, NoisyClassifierConfig, RunConfig, Target, TrainConfig};
+pub use run::{
+    DataSpec, ModelSize, NoisyClassifierConfig, RunConfig, Target, TimeInputKind, TrainConfig,
+};
 pub use sampler::{SamplerName, SamplerSpec};
+pub use seed000::Seed000Plan;
 pub use study::{Grid, Study, StudyData, StudyRun, schedule_label};
 pub use view::View;

@@ -77,6 +77,12 @@ pub struct Preset {
     /// Feed the UNet t·1000/T (default) or, with `false`, the raw t; see
     /// [`RunConfig::rescale_timesteps`].
     pub rescale_timesteps: bool,
+    /// What the UNet's time embedding reads: `step` or `log-snr`; see
+    /// [`RunConfig::time_input`].
+    pub time_input: super::TimeInputKind,
+    /// Seed 000's sampling table (Folder_1, Folder_2 and the additional layer's samplers),
+    /// run by `diffusion-lab study` on this preset.
+    pub seed000: Option<super::Seed000Plan>,
 }
 
 impl Default for Preset {
@@ -99,6 +105,8 @@ impl Default for Preset {
             grid: None,
             noisy_classifier: None,
             rescale_timesteps: true,
+            time_input: run.time_input,
+            seed000: None,
         }
     }
 }
@@ -131,12 +139,9 @@ impl Preset {
         if !(self.sampler.eta.is_finite() && self.sampler.eta >= 0.0) {
             return Err(format!("sampler.eta must be ≥ 0, got {}", self.sampler.eta));
         }
-        if self.schedule.zero_terminal_snr && self.train.target == super::Target::Eps {
-            return Err(
-                "schedule.zero_terminal_snr needs train.target = \"v\" (or \"x0\"): where ᾱ_T ≈ \
-                 0 an ε-prediction tells nothing about x₀"
-                    .into(),
-            );
+        self.run_config().check_combination()?;
+        if let Some(plan) = &self.seed000 {
+            plan.validate()?;
         }
         // The schedule's T first: the sampler's bound below is given in terms of it.
         let max_t = crate::diffusion::schedule::MAX_STEPS;
@@ -217,6 +222,7 @@ impl Preset {
             num_classes: self.num_classes,
             train: self.train,
             rescale_timesteps: Some(self.rescale_timesteps),
+            time_input: self.time_input,
         }
     }
 
@@ -298,6 +304,11 @@ pub const SHIPPED_PRESETS: &[(&str, &str)] = &[
     (
         "iddpm-hybrid",
         include_str!("../../presets/iddpm-hybrid.toml"),
+    ),
+    ("seed000", include_str!("../../presets/seed000.toml")),
+    (
+        "seed000-folder1",
+        include_str!("../../presets/seed000-folder1.toml"),
     ),
     ("lesson-2d", include_str!("../../presets/lesson-2d.toml")),
     (

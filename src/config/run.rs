@@ -3,8 +3,8 @@
 
 use crate::data::{self, ColorMode, Dataset, TriangleConfig, TrianglePrep};
 pub use crate::diffusion::Target;
-use crate::diffusion::{LossKind, ScheduleSpec, TSampling};
-use crate::model::{DeviceChoice, TrainEngine, UNetConfig};
+use crate::diffusion::{LossKind, LossWeighting, ScheduleSpec, TSampling};
+use crate::model::{DeviceChoice, TimeInput, TrainEngine, UNetConfig};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -16,7 +16,8 @@ pub enum DataSpec {
     Bundled {
         /// The dataset name.
         name: String,
-        /// Use only the first `limit` images (0: all).
+        /// Use only `limit` images spread evenly over the set (0: all). The bundled sets are
+        /// sorted by class, so this keeps every class (#14 §3).
         #[serde(default)]
         limit: usize,
     },
@@ -73,7 +74,7 @@ impl DataSpec {
         match self {
             DataSpec::Bundled { name, limit } => {
                 let d = data::bundled(name).map_err(|e| e.to_string())?;
-                Ok(if *limit > 0 { d.take(*limit) } else { d })
+                Ok(if *limit > 0 { d.spread(*limit) } else { d })
             }
             DataSpec::Triangles {
                 prep,
@@ -157,6 +158,15 @@ pub struct TrainConfig {
     /// improved DDPM) or `vlb` (the bound alone, learned Σ). A learned-Σ loss gives the UNet
     /// 2·C output channels.
     pub loss: LossKind,
+    /// How each sample's squared error is weighted across noise levels: `target` (the plain
+    /// MSE of the target), `snr-plus-one` (the v-objective's weighting, for any target) or
+    /// `truncated-snr` (max(SNR, 1)); Salimans & Ho §4, seed 000's "reweights of loss
+    /// function".
+    pub loss_weighting: LossWeighting,
+    /// Draw a continuous t ∈ (0, T] for each image instead of an integer step (seed 000's
+    /// continuous time): ᾱ(t) interpolates the schedule's ln ᾱ. Needs `time_input = "log-snr"`
+    /// (a step-conditioned network has only seen integer t) and `loss = "simple"`.
+    pub continuous_time: bool,
     /// How t is drawn: `uniform`, or `importance` (p_t ∝ √E[L_t²], for the `hybrid` and `vlb`
     /// losses; uniform until each t has 10 values of L_t).
     pub t_sampling: TSampling,
@@ -217,6 +227,8 @@ impl Default for TrainConfig {
             target: Target::Eps,
             loss: LossKind::Simple,
             t_sampling: TSampling::Uniform,
+            loss_weighting: LossWeighting::Target,
+            continuous_time: false,
             seed: 0,
             val_fraction: 0.05,
             val_every: 100,
@@ -316,6 +328,20 @@ pub struct RunConfig {
     /// checkpoints written before it, which keep the raw t they were trained with.
     #[serde(default)]
     pub rescale_timesteps: Option<bool>,
+    /// What the UNet's time embedding reads: `step` (t) or `log-snr` (λ(t) of this run's
+    /// schedule; seed 000). Absent in every checkpoint written before #14 §3: `step`.
+    pub time_input: TimeInputKind,
+}
+
+/// The preset's choice of time input ([`TimeInput`] without its schedule, which is the run's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimeInputKind {
+    /// The step t.
+    #[default]
+    Step,
+    /// The log-SNR λ(t).
+    LogSnr,
 }
 
 impl Default for RunConfig {
@@ -329,6 +355,7 @@ impl Default for RunConfig {
             num_classes: 0,
             train: TrainConfig::default(),
             rescale_timesteps: Some(true),
+            time_input: TimeInputKind::Step,
         }
     }
 }
@@ -353,7 +380,42 @@ impl RunConfig {
             cfg.num_classes = self.num_classes;
         }
         cfg.learn_sigma = self.train.loss.learns_sigma();
+        if self.time_input == TimeInputKind::LogSnr {
+            cfg.time_input = TimeInput::LogSnr {
+                schedule: self.schedule.clone(),
+            };
+            cfg.time_scale = 1.0;
+        }
         cfg
+    }
+
+    /// Checks the settings that only make sense together; the error names the fields.
+    /// Preset loading and the trainer both call it.
+    pub fn check_combination(&self) -> Result<(), String> {
+        if self.schedule.zero_terminal_snr && self.train.target == Target::Eps {
+            return Err(
+                "schedule.zero_terminal_snr needs train.target = \"v\" (or \"x0\"): where ᾱ_T ≈ \
+                 0, x_T is the noise itself, so an ε-prediction tells nothing about x₀"
+                    .into(),
+            );
+        }
+        if self.train.continuous_time {
+            if self.time_input != TimeInputKind::LogSnr {
+                return Err(
+                    "train.continuous_time needs time_input = \"log-snr\": a network conditioned \
+                     on the step has only seen integer t"
+                        .into(),
+                );
+            }
+            if self.train.loss != LossKind::Simple {
+                return Err(format!(
+                    "train.continuous_time needs train.loss = \"simple\", got \"{}\": the \
+                     bound's terms are defined at integer t",
+                    self.train.loss.name()
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

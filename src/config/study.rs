@@ -170,6 +170,7 @@ pub fn schedule_label(s: &ScheduleSpec) -> String {
         K::Cosine => "cosine".into(),
         K::Sigmoid => "sigmoid".into(),
         K::Custom => format!("custom {}", s.expr),
+        K::VDiffusion => "v-diffusion".into(),
     }
 }
 

@@ -303,6 +303,19 @@ impl Dataset {
         out
     }
 
+    /// `n` images spread evenly over the set (image ⌊i·len/n⌋ for i < n; all of them when
+    /// `n >= len()`; at least one). The bundled MNIST and Fashion-MNIST are stored sorted by
+    /// class, so their first n images would all be one class; these keep every class.
+    pub fn spread(&self, n: usize) -> Self {
+        let len = self.len();
+        let n = n.clamp(1, len.max(1));
+        if n >= len {
+            return self.clone();
+        }
+        let idx: Vec<usize> = (0..n).map(|i| i * len / n).collect();
+        self.subset(&idx).unwrap_or_else(|_| self.take(n))
+    }
+
     /// The variance of each pixel across the images, averaged over the pixels: Var(x₀), the
     /// statistic the forward process scales as Var(x_t) = ᾱ_t·Var(x₀) + 1 − ᾱ_t. 0 for fewer
     /// than 2 images.
@@ -373,6 +386,18 @@ mod tests {
         Dataset::new("tiny", 2, 1, 1, data)
             .and_then(|d| d.with_labels(vec![0, 1, 0, 1, 0], Some(vec!["a".into(), "b".into()])))
             .expect("valid")
+    }
+
+    #[test]
+    fn spread_takes_evenly_spaced_images_with_their_labels() {
+        let d = tiny().spread(2);
+        // ⌊i·5/2⌋ for i = 0, 1: images 0 and 2.
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.image(1), &[0.2, -0.2]);
+        assert_eq!(d.labels(), Some(&[0u32, 0][..]));
+        // ⌊0⌋, ⌊5/3⌋, ⌊10/3⌋: images 0, 1 and 3.
+        assert_eq!(tiny().spread(3).labels(), Some(&[0u32, 1, 1][..]));
+        assert_eq!(tiny().spread(9).len(), 5);
     }
 
     #[test]

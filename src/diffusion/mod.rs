@@ -15,7 +15,9 @@ pub mod rng;
 pub mod sampler;
 pub mod sampler_ode;
 pub mod schedule;
+pub mod seed000;
 pub mod vlb;
+pub mod weighting;
 
 pub use gmm::{Component, GaussianMixture};
 pub use langevin::{
@@ -35,6 +37,7 @@ pub use sampler_ode::{KarrasSolver, Solver, karras_sigmas, karras_timesteps, tim
 pub use schedule::{
     Badges, MAX_STEPS, Param, ScheduleError, ScheduleKind, ScheduleSpec, ScheduleTable,
 };
+pub use weighting::LossWeighting;
 
 /// A floating-point sample type the slice functions accept (f32 images or f64 tests).
 pub trait Real: Copy + Send + Sync + 'static {

@@ -38,11 +38,15 @@ pub enum ScheduleKind {
     Sine,
     /// β(u) typed by the user as an expression in u ∈ [0, 1].
     Custom,
+    /// Seed 000's continuous-time schedule (Crowson's v-diffusion `get_ddpm_schedule`, digest
+    /// R5): ᾱ(u) = exp(−10⁻⁴ − 10u²) at u = t/T, a continuous version of the linear schedule
+    /// (ᾱ(1) ≈ 4.54e−5). The table holds it at t = 1..T exactly.
+    VDiffusion,
 }
 
 impl ScheduleKind {
     /// Every kind, in menu order.
-    pub const ALL: [ScheduleKind; 7] = [
+    pub const ALL: [ScheduleKind; 8] = [
         ScheduleKind::Linear,
         ScheduleKind::ScaledLinear,
         ScheduleKind::Cosine,
@@ -50,6 +54,7 @@ impl ScheduleKind {
         ScheduleKind::Power,
         ScheduleKind::Sine,
         ScheduleKind::Custom,
+        ScheduleKind::VDiffusion,
     ];
 
     /// The name used on the command line and in files.
@@ -62,6 +67,7 @@ impl ScheduleKind {
             ScheduleKind::Power => "power",
             ScheduleKind::Sine => "sine",
             ScheduleKind::Custom => "custom",
+            ScheduleKind::VDiffusion => "v-diffusion",
         }
     }
 
@@ -426,6 +432,18 @@ impl ScheduleSpec {
                     })
                     .collect()
             }
+            ScheduleKind::VDiffusion => {
+                // β_t = 1 − ᾱ(t/T)/ᾱ((t−1)/T), with ᾱ₀ = 1 (not ᾱ(0) = e^−10⁻⁴), so that the
+                // running product is ᾱ(t/T) itself.
+                let tn = n as f64;
+                let log_ab = |t: usize| -V_DIFFUSION_OFFSET - 10.0 * (t as f64 / tn).powi(2);
+                (1..=n)
+                    .map(|t| {
+                        let prev = if t == 1 { 0.0 } else { log_ab(t - 1) };
+                        -(log_ab(t) - prev).exp_m1()
+                    })
+                    .collect()
+            }
             ScheduleKind::Custom => {
                 let f = CustomExpr::parse(&self.expr)?;
                 let mut out = Vec::with_capacity(n);
@@ -627,6 +645,40 @@ impl ScheduleTable {
         }
     }
 
+    /// ln ᾱ_t for t in 0..=T (ln ᾱ₀ = 0), finite even where ᾱ_t underflows.
+    pub fn log_alpha_bar_at(&self, t: usize) -> f64 {
+        if t == 0 {
+            0.0
+        } else {
+            self.log_snr[t - 1] + self.one_minus_alpha_bar[t - 1].ln()
+        }
+    }
+
+    /// The schedule at a continuous t ∈ [0, T]: ln ᾱ is interpolated linearly between the
+    /// integer steps (ln ᾱ₀ = 0), which is exact at every integer t ≥ 1 and, for v-diffusion
+    /// (whose ln ᾱ is quadratic in t, with second derivative 20/T²), within 2.5/T² of its
+    /// curve between them. Below t = 1 it runs to ln ᾱ₀ = 0 rather than the seed's −10⁻⁴
+    /// (the first 1/T of a continuous draw). Continuous-time training draws t here, and a log-SNR-conditioned
+    /// network reads its input from it, so both see one curve.
+    pub fn at_continuous(&self, t: f64) -> ContinuousPoint {
+        let big_t = self.steps();
+        let t = if t.is_finite() {
+            t.clamp(0.0, big_t as f64)
+        } else {
+            0.0
+        };
+        let i = (t.floor() as usize).min(big_t.saturating_sub(1));
+        let frac = t - i as f64;
+        let la = (1.0 - frac) * self.log_alpha_bar_at(i) + frac * self.log_alpha_bar_at(i + 1);
+        let one_minus = -la.exp_m1();
+        ContinuousPoint {
+            alpha_bar: la.exp(),
+            one_minus_alpha_bar: one_minus,
+            // λ = ln ᾱ − ln(1 − ᾱ); +∞ at t = 0 is capped, as no network input may be infinite.
+            log_snr: (la - one_minus.ln()).min(MAX_LOG_SNR),
+        }
+    }
+
     /// The first t (1-based) with log-SNR at or below `log_snr`, or T if none.
     pub fn t_at_log_snr(&self, log_snr: f64) -> usize {
         self.log_snr
@@ -634,6 +686,23 @@ impl ScheduleTable {
             .position(|&l| l <= log_snr)
             .map_or(self.steps(), |i| i + 1)
     }
+}
+
+/// The offset in seed 000's ln ᾱ(u) = −10⁻⁴ − 10u² ([`ScheduleKind::VDiffusion`]).
+pub const V_DIFFUSION_OFFSET: f64 = 1e-4;
+
+/// The largest log-SNR [`ScheduleTable::at_continuous`] reports (at t → 0, where it is +∞).
+pub const MAX_LOG_SNR: f64 = 30.0;
+
+/// The schedule at a continuous t ([`ScheduleTable::at_continuous`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ContinuousPoint {
+    /// ᾱ(t).
+    pub alpha_bar: f64,
+    /// 1 − ᾱ(t), without cancellation.
+    pub one_minus_alpha_bar: f64,
+    /// λ(t) = ln SNR(t), at most [`MAX_LOG_SNR`].
+    pub log_snr: f64,
 }
 
 /// One-line facts about a schedule, shown as badges.

@@ -13,6 +13,7 @@ pub mod classifier;
 pub mod guidance;
 pub mod nll;
 pub mod score;
+pub mod seed000;
 pub mod stats;
 
 pub use classifier::{

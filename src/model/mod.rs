@@ -2,11 +2,14 @@
 //!
 //! The diffusion maths stays in `crate::diffusion`; this module only predicts ε (or v, or x₀).
 
+pub mod add_layer;
 mod device;
+mod folder;
 mod mlp;
 mod noisy_classifier;
 mod unet;
 
+pub use add_layer::{AddLayer, AddLayerInfo, AddLayerNet};
 pub use device::{DeviceChoice, DevicePick, TrainEngine, has_hardware_adapter, pick_device};
 pub use mlp::{ToyMlp, ToyMlpConfig};
 pub use noisy_classifier::{
@@ -68,6 +71,87 @@ pub fn weights_finite<M: burn::module::Module>(module: &M) -> bool {
     let mut check = Check(true);
     module.visit(&mut check);
     check.0
+}
+
+/// What a UNet's time embedding reads (`UNetConfig::time_input`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum TimeInput {
+    /// The timestep t (times `time_scale`): every checkpoint written before #14 §3.
+    #[default]
+    Step,
+    /// The log-SNR λ(t) = ln(ᾱ/(1 − ᾱ)) of this schedule (seed 000's `model(x, log_snr)`,
+    /// Crowson's v-diffusion), times [`LOG_SNR_EMBED_SCALE`]. The network then does not depend
+    /// on how t is numbered, and reads a continuous t (continuous-time training) as λ of the
+    /// interpolated schedule ([`crate::diffusion::ScheduleTable::at_continuous`]).
+    LogSnr {
+        /// The schedule whose λ(t) is fed.
+        schedule: crate::diffusion::ScheduleSpec,
+    },
+}
+
+/// λ enters the sinusoidal embedding as this multiple: the linear schedule's λ spans about
+/// 19.3 (from +9.2 to −10.1) over its 1,000 steps, so 50·λ spans the same range of phases as
+/// the raw t does in a step-conditioned model.
+pub const LOG_SNR_EMBED_SCALE: f64 = 50.0;
+
+/// The map from the (possibly fractional) timesteps every caller passes to the numbers the
+/// sinusoidal embedding reads; built once per network from its [`TimeInput`].
+#[derive(Clone, Debug)]
+pub enum TimeMap {
+    /// `scale`·t.
+    Step {
+        /// `UNetConfig::time_scale`.
+        scale: f64,
+    },
+    /// [`LOG_SNR_EMBED_SCALE`]·λ(t).
+    LogSnr {
+        /// The schedule's table.
+        table: std::sync::Arc<crate::diffusion::ScheduleTable>,
+    },
+}
+
+impl Default for TimeMap {
+    fn default() -> Self {
+        TimeMap::Step { scale: 1.0 }
+    }
+}
+
+impl TimeMap {
+    /// The map of a network with this input and `time_scale`. A log-SNR input whose schedule
+    /// does not build falls back to nothing sensible, so it is an error.
+    pub fn new(input: &TimeInput, scale: f64) -> Result<Self, String> {
+        match input {
+            TimeInput::Step => Ok(TimeMap::Step { scale }),
+            TimeInput::LogSnr { schedule } => schedule
+                .table()
+                .map(|table| TimeMap::LogSnr {
+                    table: std::sync::Arc::new(table),
+                })
+                .map_err(|e| format!("model.time_input.schedule: {e}")),
+        }
+    }
+
+    /// Whether the network reads λ(t).
+    pub fn is_log_snr(&self) -> bool {
+        matches!(self, TimeMap::LogSnr { .. })
+    }
+
+    /// The embedding input for each t.
+    pub fn inputs(&self, t: &[f32]) -> Vec<f32> {
+        match self {
+            TimeMap::Step { scale } => t.iter().map(|&v| (f64::from(v) * scale) as f32).collect(),
+            TimeMap::LogSnr { table } => t
+                .iter()
+                .map(|&v| (table.at_continuous(f64::from(v)).log_snr * LOG_SNR_EMBED_SCALE) as f32)
+                .collect(),
+        }
+    }
+
+    /// The sinusoidal embedding [t.len(), dim] of the mapped times.
+    pub fn embedding(&self, t: &[f32], dim: usize) -> Vec<f32> {
+        time_embedding(&self.inputs(t), dim, 1.0)
+    }
 }
 
 /// The sinusoidal time embedding of seed 001 eq. 99–100 (Vaswani et al.):

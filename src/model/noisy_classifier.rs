@@ -15,7 +15,6 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::{log_softmax, silu};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::Path;
 
 /// The noisy classifiers shipped with the app: (name, weights, info), from
@@ -172,24 +171,7 @@ impl NoisyClassifier {
 
     /// Writes `weights.bpk` and `info.json` into `dir` (atomically).
     pub fn save(&self, dir: &Path) -> Result<(), String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let bytes = self
-            .net
-            .valid()
-            .into_record()
-            .into_bytes()
-            .map_err(|e| format!("cannot encode the weights: {e}"))?;
-        let info = serde_json::to_string_pretty(&self.info).map_err(|e| e.to_string())?;
-        for (name, data) in [
-            ("weights.bpk", bytes.to_vec()),
-            ("info.json", info.into_bytes()),
-        ] {
-            let p = dir.join(name);
-            crate::fs::write_atomic(&p, |w| w.write_all(&data))
-                .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
-        }
-        Ok(())
+        super::folder::save(dir, "", &self.net.valid(), &self.info)
     }
 
     /// A classifier by name: `bundled:NAME` for one shipped with the app (see
@@ -222,34 +204,18 @@ impl NoisyClassifier {
 
     /// Reads a classifier folder written by [`Self::save`]; errors name the file.
     pub fn load(dir: &Path) -> Result<Self, String> {
-        let read = |f: &str| {
-            std::fs::read(dir.join(f)).map_err(|e| {
-                format!(
-                    "{} is not a noisy-classifier folder: {f}: {e}",
-                    dir.display()
-                )
-            })
-        };
-        Self::from_bytes(
-            read("weights.bpk")?,
-            &read("info.json")?,
-            &dir.display().to_string(),
-        )
+        let (weights, info) = super::folder::read(dir, "", "a noisy-classifier")?;
+        Self::from_bytes(weights, &info, &dir.display().to_string())
     }
 
     fn from_bytes(weights: Vec<u8>, info: &[u8], name: &str) -> Result<Self, String> {
-        let info: NoisyClassifierInfo = serde_json::from_slice(info)
-            .map_err(|e| format!("{name}: info.json is corrupt: {e}"))?;
+        let info: NoisyClassifierInfo = super::folder::parse_info(info, name)?;
         if info.classes.is_empty() || info.width < 2 {
             return Err(format!("{name}: info.json describes no usable network"));
         }
-        let record =
-            burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
-                .map_err(|e| format!("{name}: weights.bpk is corrupt or truncated: {e}"))?;
         let device = Self::device();
-        let net = NoisyClassifierNet::new(info.shape, info.classes.len(), info.width, &device)
-            .try_load_record(record)
-            .map_err(|e| format!("{name}: weights.bpk does not match info.json: {e}"))?;
+        let net = NoisyClassifierNet::new(info.shape, info.classes.len(), info.width, &device);
+        let net = super::folder::load_weights(net, weights, name)?;
         Ok(Self { net, info })
     }
 }

@@ -4,7 +4,7 @@
 //! layer for layer (793 697 parameters at 28×28×1, 794 851 at 32×32×3), so benchmarks compare
 //! like with like. Shapes are noted as [batch, channels, height, width].
 
-use super::time_embedding;
+use super::{TimeInput, TimeMap};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{
@@ -54,6 +54,10 @@ pub struct UNetConfig {
     /// checkpoint written before #15) feeds the raw t; a run with `rescale_timesteps` uses
     /// 1000/T (set by [`crate::config::RunConfig::unet`]).
     pub time_scale: f64,
+    /// What the time embedding reads: the step t (every checkpoint written before #14 §3) or
+    /// the schedule's log-SNR λ(t) (seed 000). Set from the run's `time_input` by
+    /// [`crate::config::RunConfig::unet`].
+    pub time_input: TimeInput,
     /// The network also outputs v for a learned variance Σ_θ (improved DDPM; 2·C output
     /// channels: the prediction, then o with v = (o + 1)/2). False in every checkpoint written
     /// before #15, which keep their fixed variance. Set from `train.loss` by
@@ -120,6 +124,7 @@ impl UNetConfig {
             groups: 8,
             num_classes: 0,
             time_scale: 1.0,
+            time_input: TimeInput::Step,
             learn_sigma: false,
         }
     }
@@ -242,6 +247,9 @@ impl UNetConfig {
                 format!("must be in [0, 1), got {}", self.dropout),
             );
         }
+        if let Err(reason) = TimeMap::new(&self.time_input, self.time_scale) {
+            return bad("time_input", reason);
+        }
         Ok(())
     }
 
@@ -344,7 +352,8 @@ impl UNetConfig {
             norm_out,
             conv_out,
             sinusoid_dim: self.base_channels,
-            time_scale: self.time_scale,
+            // `validate` refuses a log-SNR input whose schedule does not build.
+            time_map: TimeMap::new(&self.time_input, self.time_scale).unwrap_or_default(),
         }
     }
 }
@@ -366,8 +375,9 @@ pub struct UNet {
     norm_out: GroupNorm,
     conv_out: Conv2d,
     sinusoid_dim: usize,
-    /// The factor on t before the sinusoidal embedding (`UNetConfig::time_scale`).
-    time_scale: f64,
+    /// What the sinusoidal embedding reads (`UNetConfig::time_scale` and `time_input`).
+    #[module(skip)]
+    time_map: TimeMap,
 }
 
 /// One element of the down path: a residual block (maybe with attention) or a downsampler.
@@ -484,7 +494,7 @@ impl UNet {
     pub fn forward_labeled(&self, x: Tensor<4>, t: &[f32], labels: Option<&[usize]>) -> Tensor<4> {
         let device = x.device();
         let [b, _, _, _] = x.dims();
-        let table = time_embedding(t, self.sinusoid_dim, self.time_scale);
+        let table = self.time_map.embedding(t, self.sinusoid_dim);
         let emb = Tensor::<2>::from_data(TensorData::new(table, [b, self.sinusoid_dim]), &device); // [B, base]
         let mut temb = self.time_out.forward(silu(self.time_in.forward(emb))); // [B, temb]
         if let Some(label_emb) = &self.label_emb {

@@ -13,6 +13,7 @@
 pub mod export;
 mod font;
 pub mod job;
+pub mod seed000;
 
 use crate::config::Target;
 use crate::diffusion::{KarrasSolver, Rng, SamplerKind, SamplerPlan, ScheduleTable, Solver, Step};

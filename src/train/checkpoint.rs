@@ -254,6 +254,7 @@ mod tests {
             model: None,
             num_classes: 0,
             rescale_timesteps: Some(true),
+            time_input: Default::default(),
             train: TrainConfig {
                 steps: 1,
                 batch: 2,

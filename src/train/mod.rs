@@ -1,6 +1,7 @@
 //! Training: the synchronous trainer, EMA, saving and resuming checkpoints, the background
 //! workers the UI talks to (UNet and 2-D MLP), and the study and grid runners.
 
+pub mod add_layer;
 mod checkpoint;
 mod ema;
 pub mod grid_runner;

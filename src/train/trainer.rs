@@ -128,8 +128,10 @@ struct Batch {
     target: Vec<f32>,
     /// x₀ (for the bound's terms).
     x0: Vec<f32>,
-    /// t of each image.
+    /// t of each image (the nearest step above a continuous t).
     ts: Vec<usize>,
+    /// The network's time input for each image: t, or the continuous t.
+    tf: Vec<f32>,
     /// The weight of each image's loss (1/(T·p_t) with importance-sampled t, else 1).
     weights: Vec<f64>,
     /// The (maybe dropped) labels of a conditional model; empty otherwise.
@@ -169,13 +171,7 @@ impl Trainer {
             .schedule
             .table()
             .map_err(|e| TrainError::Config(format!("schedule: {e}")))?;
-        if config.schedule.zero_terminal_snr && config.train.target == crate::config::Target::Eps {
-            return Err(TrainError::Config(
-                "schedule.zero_terminal_snr needs train.target = \"v\" (or \"x0\"): where ᾱ_T ≈ 0, \
-                 x_T is the noise itself, so an ε-prediction tells nothing about x₀"
-                    .into(),
-            ));
-        }
+        config.check_combination().map_err(TrainError::Config)?;
         let data = config.data.load().map_err(TrainError::Data)?;
         if data.width() != data.height() {
             return Err(TrainError::Data(format!(
@@ -346,21 +342,36 @@ impl Trainer {
             Vec::new()
         };
         let mut ts = Vec::with_capacity(indices.len());
+        let mut tf = Vec::with_capacity(indices.len());
         let mut weights = Vec::with_capacity(indices.len());
+        let (weighting, predicts) = (self.config.train.loss_weighting, self.config.train.target);
+        let continuous = self.config.train.continuous_time;
         // Importance-sampled t on training batches only; validation keeps uniform t.
         let sampler = self.t_sampler.as_ref().filter(|_| drop);
         let probs = sampler.map(ImportanceSampler::probabilities);
         for &i in indices {
-            let (t, w) = match (sampler, &probs) {
-                (Some(s), Some(p)) => s.draw(p, rng),
-                _ => (1 + rng.below(big_t) as usize, 1.0),
+            let (t, w, a, s) = if continuous {
+                // t ∈ (0, T]: 1 − U[0, 1) never gives 0, where λ is infinite.
+                let tc = (1.0 - rng.uniform()) * big_t as f64;
+                let p = self.table.at_continuous(tc);
+                let t = (tc.ceil() as usize).clamp(1, big_t as usize);
+                tf.push(tc as f32);
+                (t, 1.0, p.alpha_bar.sqrt(), p.one_minus_alpha_bar.sqrt())
+            } else {
+                let (t, w) = match (sampler, &probs) {
+                    (Some(s), Some(p)) => s.draw(p, rng),
+                    _ => (1 + rng.below(big_t) as usize, 1.0),
+                };
+                tf.push(t as f32);
+                (
+                    t,
+                    w,
+                    self.table.sqrt_alpha_bar[t - 1],
+                    self.table.sqrt_one_minus_alpha_bar[t - 1],
+                )
             };
             ts.push(t);
-            weights.push(w);
-            let (a, s) = (
-                self.table.sqrt_alpha_bar[t - 1],
-                self.table.sqrt_one_minus_alpha_bar[t - 1],
-            );
+            weights.push(w * weighting.multiplier(predicts, (a * a) / (s * s)));
             if learned {
                 x0s.extend_from_slice(data.image(i));
             }
@@ -389,6 +400,7 @@ impl Trainer {
             target,
             x0: x0s,
             ts,
+            tf,
             weights,
             labels,
         })
@@ -490,11 +502,11 @@ impl Trainer {
     /// wgpu reports the true one: burn's own MSE reduction on lavapipe gave 0.993 where the
     /// same output's loss is 1.158 (the gradients agreed).
     fn burn_step(&mut self, batch: &Batch, lr: f64) -> Result<BatchLoss, AllocError> {
-        let tf: Vec<f32> = batch.ts.iter().map(|&t| t as f32).collect();
+        let tf = &batch.tf;
         let labels = (!batch.labels.is_empty()).then_some(batch.labels.as_slice());
         let b = tf.len();
         let x = self.upload(batch.xt.clone(), b, &self.device);
-        let out = self.model.forward_labeled(x, &tf, labels); // [B, C (or 2C), H, W]
+        let out = self.model.forward_labeled(x, tf, labels); // [B, C (or 2C), H, W]
         let dims = out.dims();
         let host = out
             .clone()
@@ -516,14 +528,14 @@ impl Trainer {
     /// decay and clipping are the same code on both engines). Returns the per-sample losses,
     /// or the buffer that could not be allocated (the model is then unchanged).
     fn native_step(&mut self, batch: &Batch, lr: f64) -> Result<BatchLoss, AllocError> {
-        let tf: Vec<f32> = batch.ts.iter().map(|&t| t as f32).collect();
+        let tf = &batch.tf;
         let labels = (!batch.labels.is_empty()).then_some(batch.labels.as_slice());
         let t0 = std::time::Instant::now();
         let mut net = TrainNet::from_unet(&self.model)?;
         // Dropout masks: a stream per step, so resuming repeats them.
         let mut drop_rng =
             Rng::stream(self.config.train.seed.wrapping_add(self.step as u64 + 1), 3);
-        let out = net.forward_labeled(&batch.xt, self.image_shape(), &tf, labels, &mut drop_rng)?;
+        let out = net.forward_labeled(&batch.xt, self.image_shape(), tf, labels, &mut drop_rng)?;
         // loss = mean over samples of each sample's (weighted) loss.
         let mut dy = mem::try_zeroed(out.len(), "the output gradient")?;
         let per = self.batch_loss(batch, &out, &mut dy);
@@ -589,13 +601,13 @@ impl Trainer {
                 .make_batch(&self.val_data, &idx, &mut rng, false)
                 .unwrap_or_else(|e| panic!("validation batch: {e}"));
             let labels = (!batch.labels.is_empty()).then_some(batch.labels.as_slice());
-            let tf: Vec<f32> = batch.ts.iter().map(|&t| t as f32).collect();
+            let tf = &batch.tf;
             let out = match &cpu {
-                Some(cpu) => cpu.forward_labeled(&batch.xt, self.image_shape(), &tf, labels),
+                Some(cpu) => cpu.forward_labeled(&batch.xt, self.image_shape(), tf, labels),
                 None => {
                     let x = self.upload(batch.xt.clone(), idx.len(), &device);
                     model
-                        .forward_labeled(x, &tf, labels)
+                        .forward_labeled(x, tf, labels)
                         .into_data()
                         .try_to_vec::<f32>()
                         .unwrap_or_default()

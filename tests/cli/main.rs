@@ -9,5 +9,6 @@ mod learned_sigma;
 mod ode_samplers;
 mod quality;
 mod safety;
+mod seed000;
 mod toy;
 mod train_lr;

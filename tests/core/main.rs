@@ -12,6 +12,7 @@ mod properties;
 mod quality_metrics;
 mod runs;
 mod safe_files;
+mod seed000;
 mod ssim_reference;
 mod state_json;
 mod statistics;

@@ -28,6 +28,7 @@ fn tiny_run(name: &str, seed: u64) -> RunConfig {
         model: None,
         num_classes: 0,
         rescale_timesteps: Some(true),
+        time_input: Default::default(),
         train: TrainConfig {
             steps: 4,
             batch: 4,

@@ -111,6 +111,46 @@ fn rescaled_time_input_matches_burn_and_is_the_scaled_t() {
     assert!(rel_err(&b, &c) < 1e-4, "{:.2e}", rel_err(&b, &c));
 }
 
+/// Seed 000's log-SNR input (#14 §3): the network reads 50·λ(t) of its schedule. Against
+/// the same weights conditioned on the step and fed 50·λ computed here from the seed's
+/// formula ᾱ(u) = exp(−1e−4 − 10u²), u = t/T (integer t, where the table is exact); the CPU
+/// path and burn agree.
+#[test]
+fn log_snr_input_is_fifty_lambda_of_the_seeds_schedule_on_both_paths() {
+    use diffusion_lab::diffusion::{ScheduleKind, ScheduleSpec};
+    use diffusion_lab::model::TimeInput;
+    let config = UNetConfig {
+        time_input: TimeInput::LogSnr {
+            schedule: ScheduleSpec::new(ScheduleKind::VDiffusion, 1000),
+        },
+        ..UNetConfig::tiny(1, 16)
+    };
+    check(&config, 3, 21);
+    let device = Device::flex();
+    let log_snr = config.init_seeded(&device, 22);
+    let step = UNetConfig {
+        time_input: TimeInput::Step,
+        ..config.clone()
+    }
+    .init_seeded(&device, 22);
+    let shape = [1, 16, 16];
+    let x = Rng::seed(23).normal_vec::<f32>(3 * 256);
+    let t = [1.0f32, 250.0, 1000.0];
+    let lambda: Vec<f32> = t
+        .iter()
+        .map(|&t| {
+            let u = f64::from(t) / 1000.0;
+            let ab = (-1e-4 - 10.0 * u * u).exp();
+            (50.0 * (ab / (1.0 - ab)).ln()) as f32
+        })
+        .collect();
+    let a = burn_forward(&log_snr, &device, &x, shape, &t);
+    let b = burn_forward(&step, &device, &x, shape, &lambda);
+    assert!(rel_err(&b, &a) < 1e-5, "{:.2e}", rel_err(&b, &a));
+    let c = CpuUNet::from_unet(&log_snr).forward(&x, shape, &t);
+    assert!(rel_err(&b, &c) < 1e-4, "{:.2e}", rel_err(&b, &c));
+}
+
 #[test]
 fn bundled_model_matches_burn() {
     let dir = diffusion_lab::store::bundled_model_dir().expect("bundled model");

@@ -9,6 +9,7 @@ mod model_unet;
 mod native_train;
 mod player;
 mod quality;
+mod seed000;
 mod study;
 mod toy_train;
 mod train;

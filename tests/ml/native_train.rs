@@ -124,6 +124,21 @@ fn tiny_gradients_match_burn_autodiff() {
 }
 
 #[test]
+fn log_snr_gradients_match_burn_autodiff() {
+    // Seed 000's Folder_2 network: the time embedding reads 50·λ(t) (#14 §3).
+    let config = UNetConfig {
+        time_input: diffusion_lab::model::TimeInput::LogSnr {
+            schedule: diffusion_lab::diffusion::ScheduleSpec::new(
+                diffusion_lab::diffusion::ScheduleKind::VDiffusion,
+                1000,
+            ),
+        },
+        ..UNetConfig::tiny(1, 16)
+    };
+    check(&config, 3, 31);
+}
+
+#[test]
 fn class_conditional_gradients_match_burn_autodiff() {
     // Two real labels and the null label (10): the class table's gradient lands on their rows.
     let config = UNetConfig {

@@ -29,6 +29,7 @@ fn tiny_base() -> RunConfig {
         model: None,
         num_classes: 0,
         rescale_timesteps: Some(true),
+        time_input: Default::default(),
         train: TrainConfig {
             batch: 4,
             val_fraction: 0.25,

@@ -29,6 +29,7 @@ pub(crate) fn tiny_run(steps: usize) -> RunConfig {
         model: None,
         num_classes: 0,
         rescale_timesteps: Some(true),
+        time_input: Default::default(),
         train: TrainConfig {
             steps,
             batch: 8,

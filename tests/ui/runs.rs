@@ -31,6 +31,7 @@ fn make_run(dir: &Path, name: &str, steps: usize) {
         model: None,
         num_classes: 0,
         rescale_timesteps: Some(true),
+        time_input: Default::default(),
         train: TrainConfig {
             batch: 4,
             val_fraction: 0.25,
@@ -203,6 +204,7 @@ fn a_study_runs_in_the_background_shows_its_curves_and_can_be_cancelled() {
             model: None,
             num_classes: 0,
             rescale_timesteps: Some(true),
+            time_input: Default::default(),
             train: TrainConfig {
                 batch: 4,
                 val_fraction: 0.25,

@@ -27,6 +27,7 @@ fn tiny() -> RunConfig {
         model: None,
         num_classes: 0,
         rescale_timesteps: Some(true),
+        time_input: Default::default(),
         train: TrainConfig {
             steps: 100_000,
             batch: 8,

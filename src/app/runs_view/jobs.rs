@@ -19,6 +19,8 @@ pub(super) enum Msg {
     Samples(SampleSet),
     Nll(RunNll),
     Study(StudyEvent),
+    /// Seed 000's table so far.
+    Seed000(Vec<crate::metrics::seed000::Row000>),
     StudyDone(Result<PathBuf, String>),
     Grid(Box<GridResult>),
     Listed(Box<RunList>),
@@ -205,6 +207,11 @@ impl RunsView {
                 self.samples.push(s);
             }
             Msg::Nll(r) => self.nll.push(r),
+            Msg::Seed000(rows) => {
+                if let Some(s) = &mut self.study {
+                    s.seed000 = rows;
+                }
+            }
             Msg::Study(ev) => match ev {
                 StudyEvent::RunStarted {
                     index,

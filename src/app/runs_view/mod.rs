@@ -21,6 +21,7 @@ mod compare;
 mod grid;
 mod jobs;
 mod panels;
+mod seed000;
 mod study;
 
 use grid::{find_grid_preset, parse_grid_csv};
@@ -92,6 +93,8 @@ pub struct StudyResult {
     /// Its report (ᾱ_T, L_T, grey pixels per schedule × preparation) as a text table; empty
     /// until the first schedule × preparation is done, and for studies written before it.
     pub report: String,
+    /// Seed 000's table, for a folder written by its `[seed000]` preset (else empty).
+    pub seed000: Vec<crate::metrics::seed000::Row000>,
 }
 
 /// The runs view's state.
@@ -163,6 +166,8 @@ pub struct RunsView {
     /// What the table is.
     pub grid_note: String,
     drawn: Vec<String>,
+    /// The N whose lines seed 000's plots show.
+    pub seed000_n: usize,
 }
 
 impl Default for RunsView {
@@ -224,6 +229,7 @@ impl RunsView {
             grid_table: Vec::new(),
             grid_note: String::new(),
             drawn: Vec::new(),
+            seed000_n: 0,
         }
     }
 
@@ -334,10 +340,15 @@ impl RunsView {
                 String::new()
             }
         };
+        let seed000 = seed000::read_seed000(dir).unwrap_or_else(|e| {
+            self.error = Some(e);
+            Vec::new()
+        });
         self.study = Some(StudyResult {
             dir: dir.to_path_buf(),
             rows,
             report,
+            seed000,
         });
     }
 

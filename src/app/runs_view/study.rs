@@ -30,6 +30,10 @@ impl RunsView {
             self.error = Some("no study preset picked".into());
             return;
         };
+        if let Some(plan) = super::seed000::seed000_plan(text) {
+            self.start_seed000(&name, plan, ctx);
+            return;
+        }
         let plan = study_from_preset(
             text,
             Some(self.study_epochs.max(1)),
@@ -61,6 +65,7 @@ impl RunsView {
             dir: dir.clone(),
             rows: Vec::new(),
             report: String::new(),
+            seed000: Vec::new(),
         });
         self.error = None;
         let (job, launch) = Job::prepare("study", ctx, move |send, cancel| {
@@ -245,7 +250,10 @@ impl RunsView {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default()
             ),
-            None => "Studies: start one above (seed 003's schedule and data studies)".into(),
+            None => {
+                "Studies: start one above (seed 003's schedule and data studies, seed 000's table)"
+                    .into()
+            }
         };
         ui.add(egui::Label::new(RichText::new(title).strong()).truncate());
         ui.add(
@@ -259,6 +267,15 @@ impl RunsView {
             )
             .truncate(),
         );
+        let seed000 = self
+            .study
+            .as_ref()
+            .map(|s| s.seed000.clone())
+            .unwrap_or_default();
+        if !seed000.is_empty() {
+            self.seed000_ui(ui, &seed000, height);
+            return;
+        }
         let rows = self
             .study
             .as_ref()
@@ -373,6 +390,9 @@ impl RunsView {
 pub(super) fn find_study_presets() -> Vec<(String, String)> {
     preset_texts()
         .into_iter()
-        .filter(|(_, t)| t.contains("[study]") && study_from_preset(t, None, None).is_ok())
+        .filter(|(_, t)| {
+            (t.contains("[study]") && study_from_preset(t, None, None).is_ok())
+                || (t.contains("[seed000]") && super::seed000::seed000_plan(t).is_some())
+        })
         .collect()
 }

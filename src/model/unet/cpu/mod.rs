@@ -26,7 +26,6 @@
 
 use super::{Attention, DownItem, ResBlock, UNet, UpItem};
 use crate::mem::{self, AllocError};
-use crate::model::time_embedding;
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, Linear};
@@ -873,7 +872,7 @@ pub struct CpuUNet {
     norm_out: Norm,
     conv_out: Conv,
     sinusoid_dim: usize,
-    time_scale: f64,
+    time_map: crate::model::TimeMap,
 }
 
 impl Drop for CpuUNet {
@@ -936,7 +935,7 @@ impl CpuUNet {
             norm_out: Norm::from(&model.norm_out),
             conv_out: Conv::from(&model.conv_out)?,
             sinusoid_dim: model.sinusoid_dim,
-            time_scale: model.time_scale,
+            time_map: model.time_map.clone(),
         })
     }
 
@@ -983,7 +982,7 @@ impl CpuUNet {
         let [c, hh, ww] = shape;
         let b = t.len();
         assert_eq!(x.len(), b * c * hh * ww, "input length against shape and t");
-        let emb = time_embedding(t, self.sinusoid_dim, self.time_scale);
+        let emb = self.time_map.embedding(t, self.sinusoid_dim);
         let mut temb = self.time_in.forward(&emb);
         silu_in_place(&mut temb);
         let mut temb = self.time_out.forward(&temb);

@@ -33,7 +33,6 @@ use super::{
 };
 use crate::diffusion::Rng;
 use crate::mem::{self, AllocError};
-use crate::model::time_embedding;
 use crate::model::unet::{Attention, ResBlock, UNet};
 use burn::module::ParamId;
 use burn::nn::conv::Conv2d;

@@ -26,7 +26,7 @@ pub struct TrainNet {
     norm_out: TNorm,
     conv_out: TConv,
     sinusoid_dim: usize,
-    time_scale: f64,
+    time_map: crate::model::TimeMap,
     /// Pre-activations of the time MLP and the input's shape [B, C, H, W].
     u1: Vec<f32>,
     u2: Vec<f32>,
@@ -77,7 +77,7 @@ impl TrainNet {
             norm_out: TNorm::from(&model.norm_out, true),
             conv_out: TConv::from(&model.conv_out)?,
             sinusoid_dim: model.sinusoid_dim,
-            time_scale: model.time_scale,
+            time_map: model.time_map.clone(),
             u1: Vec::new(),
             u2: Vec::new(),
             shape: [0; 4],
@@ -113,7 +113,7 @@ impl TrainNet {
         assert_eq!(x.len(), b * c * hh * ww, "input length against shape and t");
         self.shape = [b, c, hh, ww];
         self.up_split.clear();
-        let emb = time_embedding(t, self.sinusoid_dim, self.time_scale);
+        let emb = self.time_map.embedding(t, self.sinusoid_dim);
         self.u1 = self.time_in.forward(&emb);
         let s1: Vec<f32> = self.u1.iter().map(|&v| silu(v)).collect();
         self.u2 = self.time_out.forward(&s1);
