@@ -530,6 +530,7 @@ impl TrainingView {
                     train.t_sampling = TSampling::Uniform;
                 }
             });
+            self.objective_ui(ui);
             ui.horizontal(|ui| {
                 let l = ui.label("Steps");
                 ui.add(
@@ -1100,4 +1101,85 @@ fn viridis(u: f32) -> Color32 {
 pub fn grid_image(px: &[u8], n: usize, shape: [usize; 3]) -> egui::ColorImage {
     let img = crate::sampling::export::grid_rgb(px, n, shape);
     egui::ColorImage::from_rgb([img.width() as usize, img.height() as usize], img.as_raw())
+}
+
+impl TrainingView {
+    /// The prediction target, the loss weighting and the time input (seed 000's v-objective
+    /// on log-SNR in continuous time is one choice of these).
+    fn objective_ui(&mut self, ui: &mut egui::Ui) {
+        use crate::config::TimeInputKind;
+        use crate::diffusion::{LossKind, LossWeighting, Target};
+        ui.horizontal(|ui| {
+            let train = &mut self.config.train;
+            let l = ui.label("Predict");
+            egui::ComboBox::from_id_salt("target")
+                .selected_text(match train.target {
+                    Target::Eps => "ε",
+                    Target::V => "v",
+                    Target::X0 => "x₀",
+                })
+                .show_ui(ui, |ui| {
+                    for (t, name, hint) in [
+                        (Target::Eps, "ε", "the noise (Ho et al.)"),
+                        (
+                            Target::V,
+                            "v",
+                            "the velocity √ᾱ·ε − √(1−ᾱ)·x₀ (Salimans & Ho; seed 000)",
+                        ),
+                        (Target::X0, "x₀", "the clean image"),
+                    ] {
+                        ui.selectable_value(&mut train.target, t, name)
+                            .on_hover_text(hint);
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+            let l = ui.label("weighting");
+            egui::ComboBox::from_id_salt("loss_weighting")
+                .selected_text(train.loss_weighting.label())
+                .show_ui(ui, |ui| {
+                    for w in LossWeighting::ALL {
+                        ui.selectable_value(&mut train.loss_weighting, w, w.label());
+                    }
+                })
+                .response
+                .labelled_by(l.id)
+                .on_hover_text(
+                    "How each image's squared error counts across noise levels, as an x₀-space \
+                     weight: ε's plain MSE weighs by SNR, v's by SNR + 1 (Salimans & Ho §4)",
+                );
+        });
+        ui.horizontal(|ui| {
+            let l = ui.label("Time input");
+            let mut log_snr = self.config.time_input == TimeInputKind::LogSnr;
+            egui::ComboBox::from_id_salt("time_input")
+                .selected_text(if log_snr { "log-SNR λ(t)" } else { "step t" })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut log_snr, false, "step t");
+                    ui.selectable_value(&mut log_snr, true, "log-SNR λ(t)")
+                        .on_hover_text(
+                            "Seed 000: the network reads ln(ᾱ/(1−ᾱ)) instead of the step, so \
+                             it does not depend on how t is numbered",
+                        );
+                })
+                .response
+                .labelled_by(l.id);
+            self.config.time_input = if log_snr {
+                TimeInputKind::LogSnr
+            } else {
+                TimeInputKind::Step
+            };
+            let train = &mut self.config.train;
+            let can = log_snr && train.loss == LossKind::Simple;
+            ui.add_enabled(
+                can,
+                egui::Checkbox::new(&mut train.continuous_time, "continuous t"),
+            )
+            .on_hover_text("Draw t ∈ (0, T] per image, as seed 000's continuous-time training")
+            .on_disabled_hover_text("Needs the log-SNR input and the simple loss");
+            if !can {
+                train.continuous_time = false;
+            }
+        });
+    }
 }

@@ -146,6 +146,66 @@ impl From<LossArg> for crate::diffusion::LossKind {
     }
 }
 
+/// What the network predicts, as command-line values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TargetArg {
+    /// The noise ε.
+    Eps,
+    /// The velocity v = √ᾱ·ε − √(1 − ᾱ)·x₀.
+    V,
+    /// The clean image x₀.
+    X0,
+}
+
+impl From<TargetArg> for crate::diffusion::Target {
+    fn from(t: TargetArg) -> Self {
+        match t {
+            TargetArg::Eps => Self::Eps,
+            TargetArg::V => Self::V,
+            TargetArg::X0 => Self::X0,
+        }
+    }
+}
+
+/// The loss weighting across noise levels, as command-line values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WeightingArg {
+    /// The plain mean squared error of the target.
+    Target,
+    /// SNR + 1 in x₀ space: the v-objective's weighting, for any target.
+    SnrPlusOne,
+    /// max(SNR, 1) in x₀ space.
+    TruncatedSnr,
+}
+
+impl From<WeightingArg> for crate::diffusion::LossWeighting {
+    fn from(w: WeightingArg) -> Self {
+        match w {
+            WeightingArg::Target => Self::Target,
+            WeightingArg::SnrPlusOne => Self::SnrPlusOne,
+            WeightingArg::TruncatedSnr => Self::TruncatedSnr,
+        }
+    }
+}
+
+/// What the UNet's time embedding reads, as command-line values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TimeInputArg {
+    /// The step t.
+    Step,
+    /// The log-SNR λ(t) of the schedule (seed 000).
+    LogSnr,
+}
+
+impl From<TimeInputArg> for crate::config::TimeInputKind {
+    fn from(t: TimeInputArg) -> Self {
+        match t {
+            TimeInputArg::Step => Self::Step,
+            TimeInputArg::LogSnr => Self::LogSnr,
+        }
+    }
+}
+
 /// How training draws t, as command-line values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TSamplingArg {

@@ -1,7 +1,7 @@
 //! `diffusion-lab train`: trains a preset (or resumes a checkpoint) with a progress bar.
 
 use super::CliError;
-use super::args::{DeviceArg, LossArg, TSamplingArg};
+use super::args::{DeviceArg, LossArg, TSamplingArg, TargetArg, TimeInputArg, WeightingArg};
 use crate::config::RunConfig;
 use crate::fs::RunLock;
 use crate::model::{DeviceChoice, TrainEngine, pick_device};
@@ -46,6 +46,22 @@ pub struct TrainArgs {
     /// hybrid and vlb losses).
     #[arg(long, value_enum, conflicts_with = "resume")]
     pub t_sampling: Option<TSamplingArg>,
+    /// What the network predicts (overrides the preset): `eps`, `v` or `x0`.
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub target: Option<TargetArg>,
+    /// The loss weighting across noise levels (overrides the preset): `target` (the plain MSE
+    /// of the target), `snr-plus-one` (the v-objective's weighting, for any target) or
+    /// `truncated-snr` (max(SNR, 1)).
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub loss_weighting: Option<WeightingArg>,
+    /// What the UNet's time embedding reads (overrides the preset): `step` or `log-snr`
+    /// (seed 000's conditioning on λ(t)).
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub time_input: Option<TimeInputArg>,
+    /// Draw a continuous t ∈ (0, T] per image (seed 000's continuous time; needs
+    /// `--time-input log-snr` and the simple loss).
+    #[arg(long, conflicts_with = "resume")]
+    pub continuous_time: bool,
     /// The seed (overrides the preset).
     #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
@@ -127,6 +143,18 @@ pub fn run_train(args: &TrainArgs, out: &mut dyn Write) -> Result<(), CliError> 
         }
         if let Some(t) = args.t_sampling {
             config.train.t_sampling = t.into();
+        }
+        if let Some(t) = args.target {
+            config.train.target = t.into();
+        }
+        if let Some(w) = args.loss_weighting {
+            config.train.loss_weighting = w.into();
+        }
+        if let Some(t) = args.time_input {
+            config.time_input = t.into();
+        }
+        if args.continuous_time {
+            config.train.continuous_time = true;
         }
         let out_dir = args.out.clone().unwrap_or_else(|| {
             crate::store::new_run_dir(&crate::store::default_runs_dir(), &config.name)

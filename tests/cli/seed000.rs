@@ -130,3 +130,58 @@ fn seed000_refusals_name_their_cause() {
         "time_input = \"log-snr\"",
     );
 }
+
+#[test]
+fn train_takes_the_objective_flags_and_records_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let preset = tmp.path().join("tiny.toml");
+    std::fs::write(&preset, crate::safety::TINY).unwrap();
+    let p = preset.to_str().unwrap();
+    let run = tmp.path().join("run");
+    cli_ok(
+        "train",
+        &[
+            "--preset",
+            p,
+            "--steps",
+            "2",
+            "--target",
+            "v",
+            "--loss-weighting",
+            "snr-plus-one",
+            "--time-input",
+            "log-snr",
+            "--continuous-time",
+            "--out",
+            run.to_str().unwrap(),
+        ],
+    );
+    let (config, _) = diffusion_lab::store::read_info(&run).unwrap();
+    assert_eq!(config.train.target, diffusion_lab::diffusion::Target::V);
+    assert_eq!(
+        config.train.loss_weighting,
+        diffusion_lab::diffusion::LossWeighting::SnrPlusOne
+    );
+    assert_eq!(
+        config.time_input,
+        diffusion_lab::config::TimeInputKind::LogSnr
+    );
+    assert!(config.train.continuous_time);
+    // The sampler reads the checkpoint's log-SNR input back.
+    cli_ok(
+        "sample",
+        &[
+            "--checkpoint",
+            run.to_str().unwrap(),
+            "--n",
+            "2",
+            "--steps",
+            "3",
+        ],
+    );
+    common::cli_usage_error(
+        "train",
+        &["--preset", p, "--steps", "1", "--continuous-time"],
+        "log-snr",
+    );
+}

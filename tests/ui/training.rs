@@ -310,3 +310,49 @@ fn the_loss_picker_trains_a_learned_variance() {
     h.step();
     run_until(&mut h, "stop", |v| !v.is_running());
 }
+
+/// #14 §3: seed 000's objective from the view: v-prediction, the log-SNR time input and
+/// continuous t (enabled only with log-SNR), then a run that trains with them.
+#[test]
+fn the_objective_row_trains_seed_000s_v_objective_on_log_snr() {
+    use diffusion_lab::config::TimeInputKind;
+    use diffusion_lab::diffusion::{LossWeighting, Target};
+    use egui::accesskit::Role;
+    use egui_kittest::kittest::NodeT;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.step();
+    assert!(
+        h.get_by_label("continuous t")
+            .accesskit_node()
+            .is_disabled(),
+        "a step-conditioned network has only seen integer t"
+    );
+    for (combo, item) in [
+        ("Predict", "v"),
+        ("weighting", LossWeighting::TruncatedSnr.label()),
+        ("Time input", "log-SNR λ(t)"),
+    ] {
+        h.get_by_role_and_label(Role::ComboBox, combo).click();
+        for _ in 0..3 {
+            h.step();
+        }
+        h.get_by_label(item).click();
+        h.step();
+    }
+    h.get_by_label("continuous t").click();
+    h.step();
+    let c = &h.state().config;
+    assert_eq!(c.train.target, Target::V);
+    assert_eq!(c.train.loss_weighting, LossWeighting::TruncatedSnr);
+    assert_eq!(c.time_input, TimeInputKind::LogSnr);
+    assert!(c.train.continuous_time);
+    h.get_by_label("Start").click();
+    h.step();
+    run_until(&mut h, "training", |v| {
+        v.status == RunStatus::Training && v.loss_points() >= 3
+    });
+    h.get_by_label("Stop").click();
+    h.step();
+    run_until(&mut h, "stop", |v| !v.is_running());
+}
