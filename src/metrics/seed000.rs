@@ -167,23 +167,21 @@ impl Models000 {
             chunk: plan.chunk,
         };
         let t0 = Instant::now();
-        let x = run_chain(&nets, &spec, cancel)?;
+        let out = run_chain(&nets, &spec, cancel)?;
         let seconds = t0.elapsed().as_secs_f64();
-        let (finite, _) = super::score::finite_images(&x, self.shape.iter().product());
+        let (finite, _) = super::score::finite_images(&out.images, self.shape.iter().product());
         let emb = self
             .classifier
             .embed(&finite, self.shape, &mut |_, _| !cancel())
             .map_err(|e| e.to_string())?;
         let k = self.classifier.classes();
         let is = inception_score(&emb.probs, k);
-        // Every labelled chain lays its images out as N/classes of class 0, then of class 1, …
-        let accuracy = (chain != Chain000::Folder2 && emb.n == images).then(|| {
+        let accuracy = (!out.labels.is_empty() && emb.n == out.labels.len()).then(|| {
             let hits = emb
                 .probs
                 .chunks_exact(k)
-                .enumerate()
-                .filter(|(i, row)| {
-                    let want = i * classes / images;
+                .zip(&out.labels)
+                .filter(|&(row, &want)| {
                     let best = row
                         .iter()
                         .enumerate()
@@ -192,7 +190,7 @@ impl Models000 {
                     best == want
                 })
                 .count();
-            hits as f64 / images as f64
+            hits as f64 / out.labels.len() as f64
         });
         Ok(Cell000 {
             steps,

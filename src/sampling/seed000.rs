@@ -49,13 +49,22 @@ fn tile<T: Clone>(v: &[T], k: usize) -> Vec<T> {
     out
 }
 
-/// Runs one chain and returns its N images (flat [N, C, H, W], x̂₀ of the last step).
-/// `cancel()` is polled between steps.
+/// What a chain made.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainOut {
+    /// The N images (flat [N, C, H, W], x̂₀ of the last step).
+    pub images: Vec<f32>,
+    /// The class each image was asked for (empty for Folder_2, which asks for none). The
+    /// fan-outs tile the batch, so v2's classes interleave: they are not in blocks.
+    pub labels: Vec<usize>,
+}
+
+/// Runs one chain. `cancel()` is polled between steps.
 pub fn run_chain(
     nets: &Nets<'_>,
     spec: &ChainSpec,
     cancel: &dyn Fn() -> bool,
-) -> Result<Vec<f32>, String> {
+) -> Result<ChainOut, String> {
     let plan = seed000::plan(spec.chain, spec.images, spec.steps, nets.classes)?;
     let layered = matches!(spec.chain, Chain000::V1 | Chain000::V2);
     let layer = match (layered, nets.layer) {
@@ -129,8 +138,11 @@ pub fn run_chain(
         let next = (rates[i + 1].0, rates[i + 1].1);
         let pred = seed000::step(&mut x, &v, cur, next, spec.eta, last, &mut rng);
         if last {
-            return Ok(pred);
+            return Ok(ChainOut {
+                images: pred,
+                labels,
+            });
         }
     }
-    Ok(x)
+    Ok(ChainOut { images: x, labels })
 }

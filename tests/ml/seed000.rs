@@ -161,11 +161,28 @@ fn the_chains_fan_out_as_planned_with_real_networks() {
         chunk: 16,
     };
     for chain in [Chain000::Folder2, Chain000::V1, Chain000::V2] {
-        let x = run_chain(&nets, &spec(chain, 60, 4, 1), &|| false).unwrap();
+        let out = run_chain(&nets, &spec(chain, 60, 4, 1), &|| false).unwrap();
+        let x = out.images;
         assert_eq!(x.len(), 60 * 784, "{chain:?}");
+        // Six of each class; v2's fan-outs tile the batch, so its classes interleave.
+        let mut per_class = [0usize; 10];
+        out.labels.iter().for_each(|&c| per_class[c] += 1);
+        assert_eq!(
+            per_class,
+            if chain == Chain000::Folder2 {
+                [0; 10]
+            } else {
+                [6; 10]
+            }
+        );
+        if chain == Chain000::V2 {
+            assert_eq!(out.labels[..12], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]);
+        }
         assert!(x.iter().all(|v| v.is_finite()), "{chain:?}");
         // Seeded: the same chain again gives the same images.
-        let again = run_chain(&nets, &spec(chain, 60, 4, 1), &|| false).unwrap();
+        let again = run_chain(&nets, &spec(chain, 60, 4, 1), &|| false)
+            .unwrap()
+            .images;
         assert!(x == again, "{chain:?} is not reproducible");
     }
     // v2 starts from one noise image, fans it out to the 10 classes, then ×3 (N/10 = 3): the
@@ -174,7 +191,7 @@ fn the_chains_fan_out_as_planned_with_real_networks() {
     // (This layer is untrained: every class map is still the identity, so classes agree.)
     let mut s = spec(Chain000::V2, 30, 3, 2);
     s.noise_degree = 0.0;
-    let x = run_chain(&nets, &s, &|| false).unwrap();
+    let x = run_chain(&nets, &s, &|| false).unwrap().images;
     let img = |i: usize| &x[i * 784..(i + 1) * 784];
     assert!(img(10) == img(20), "class 0's two copies");
     assert!(img(0) != img(10), "class 0's first tile and its copy");
