@@ -1,11 +1,15 @@
 //! `diffusion-lab bench guidance`: seed 004's trade-off curve of classifier-free guidance for a
 //! class-conditional checkpoint: for each w, the classifier's accuracy on the class asked for
-//! and the FID of each class's samples against the held-out images of that class.
+//! and the FID of each class's samples against the held-out images of that class. With
+//! `--classifier`, the same curve over classifier guidance's γ (seed 001 Alg. 4), for any
+//! model.
 
 use super::CliError;
 use super::score::progress_line;
 use crate::diffusion::{SamplerKind, Spacing};
-use crate::metrics::{GUIDANCE_WEIGHTS, classifier_for, guidance_curve};
+use crate::metrics::{
+    GUIDANCE_GAMMAS, GUIDANCE_WEIGHTS, GuidanceAxis, classifier_for, guidance_curve,
+};
 use crate::sampling::export::Weights;
 use crate::sampling::job::LoadedModel;
 use clap::Args;
@@ -15,9 +19,17 @@ use std::path::PathBuf;
 /// `diffusion-lab bench guidance`.
 #[derive(Debug, Args)]
 pub struct BenchGuidanceArgs {
-    /// A class-conditional checkpoint folder, or `bundled:NAME` [default: bundled:mnist-cond].
+    /// A class-conditional checkpoint folder, or `bundled:NAME` [default: bundled:mnist-cond;
+    /// with --classifier: bundled:mnist-canonical].
     #[arg(long, value_name = "DIR")]
     pub checkpoint: Option<String>,
+    /// Sweep classifier guidance's γ with this noisy classifier (a folder, or
+    /// `bundled:mnist-noisy`) instead of classifier-free guidance's w.
+    #[arg(long, value_name = "DIR")]
+    pub classifier: Option<PathBuf>,
+    /// The scales γ to measure with --classifier, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = GUIDANCE_GAMMAS.to_vec(), allow_negative_numbers = true)]
+    pub gamma: Vec<f64>,
     /// Samples per class at each w.
     #[arg(long, default_value_t = 100)]
     pub per_class: usize,
@@ -52,14 +64,30 @@ pub fn bench_guidance(a: &BenchGuidanceArgs, out: &mut dyn Write) -> Result<(), 
             a.steps
         )));
     }
+    let default_model = if a.classifier.is_some() {
+        crate::store::DEFAULT_MODEL
+    } else {
+        crate::store::COND_MODEL
+    };
     let spec = a
         .checkpoint
         .clone()
-        .unwrap_or_else(|| format!("bundled:{}", crate::store::COND_MODEL));
+        .unwrap_or_else(|| format!("bundled:{default_model}"));
     let dir = crate::store::resolve_model_dir(&spec).map_err(CliError::usage)?;
     let model = LoadedModel::load(&dir, "checkpoint").map_err(CliError::usage)?;
     let net = classifier_for(&model.config.data).map_err(CliError::usage)?;
-    let den = model.denoiser(Weights::Ema);
+    let noisy = match &a.classifier {
+        Some(p) => Some(std::sync::Arc::new(
+            crate::model::NoisyClassifier::open(p).map_err(CliError::usage)?,
+        )),
+        None => None,
+    };
+    let (axis, values) = if noisy.is_some() {
+        (GuidanceAxis::Classifier, a.gamma.clone())
+    } else {
+        (GuidanceAxis::Cfg, a.w.clone())
+    };
+    let den = model.denoiser(Weights::Ema).with_classifier(noisy);
     let kind = SamplerKind::Ddim {
         steps: a.steps,
         eta: 0.0,
@@ -69,7 +97,8 @@ pub fn bench_guidance(a: &BenchGuidanceArgs, out: &mut dyn Write) -> Result<(), 
         &den,
         &net,
         kind,
-        &a.w,
+        axis,
+        &values,
         a.per_class,
         a.seed,
         &mut progress_line("sampling"),

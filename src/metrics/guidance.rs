@@ -14,10 +14,35 @@ use std::time::Instant;
 /// The weights of the issue's and seed 004's curve.
 pub const GUIDANCE_WEIGHTS: [f64; 6] = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0];
 
+/// The scales γ of classifier guidance's curve.
+pub const GUIDANCE_GAMMAS: [f64; 6] = [0.0, 1.0, 2.0, 4.0, 8.0, 16.0];
+
+/// Which guidance the curve sweeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GuidanceAxis {
+    /// Classifier-free guidance's weight w (a class-conditional model).
+    #[default]
+    Cfg,
+    /// Classifier guidance's scale γ (any model with a noisy classifier on its denoiser;
+    /// seed 001 Alg. 4).
+    Classifier,
+}
+
+impl GuidanceAxis {
+    /// The swept parameter's symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            GuidanceAxis::Cfg => "w",
+            GuidanceAxis::Classifier => "γ",
+        }
+    }
+}
+
 /// One weight's figures.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GuidancePoint {
-    /// The guidance weight w.
+    /// The guidance weight w, or the scale γ on a classifier-guidance curve.
     pub w: f64,
     /// Fraction of samples the classifier assigns to the class asked for.
     pub accuracy: f64,
@@ -37,6 +62,9 @@ pub struct GuidancePoint {
 /// The whole curve.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GuidanceCurve {
+    /// What the points sweep (absent in curves written before γ was measured: w).
+    #[serde(default)]
+    pub axis: GuidanceAxis,
     /// The data set of the classifier.
     pub data: String,
     /// Which features the FIDs use.
@@ -57,14 +85,18 @@ impl GuidanceCurve {
     /// A plain-text table.
     pub fn table(&self) -> String {
         let mut s = format!(
-            "classifier-free guidance, {} per class × {} classes, {}, seed {} ({})\n\
+            "{}, {} per class × {} classes, {}, seed {} ({})\n\
              {:>5}  {:>9}  {:>10}  {:>8}  {:>6}  {:>8}\n",
+            match self.axis {
+                GuidanceAxis::Cfg => "classifier-free guidance",
+                GuidanceAxis::Classifier => "classifier guidance",
+            },
             self.per_class,
             self.classes,
             self.sampler,
             self.seed,
             self.features,
-            "w",
+            self.axis.symbol(),
             "accuracy",
             "class FID",
             "FID",
@@ -85,9 +117,13 @@ impl GuidanceCurve {
         s
     }
 
-    /// CSV: w,accuracy,class_fid,fid,is,seconds.
+    /// CSV: w (or gamma),accuracy,class_fid,fid,is,seconds.
     pub fn csv(&self) -> String {
-        let mut s = String::from("w,accuracy,class_fid,fid,is,seconds\n");
+        let first = match self.axis {
+            GuidanceAxis::Cfg => "w",
+            GuidanceAxis::Classifier => "gamma",
+        };
+        let mut s = format!("{first},accuracy,class_fid,fid,is,seconds\n");
         for p in &self.points {
             s.push_str(&format!(
                 "{},{:.6},{:.4},{:.4},{:.4},{:.2}\n",
@@ -118,19 +154,27 @@ fn class_references(net: &FeatureNet, classes: usize) -> Result<Vec<Embedding>, 
         .collect()
 }
 
-/// Measures the curve: for each of `weights`, `per_class` samples of every class with `kind`
-/// from the same x_T (`seed`). `progress(done, total)` counts samples and returns false to
-/// cancel (then Ok(None)).
+/// Measures the curve: for each of `weights` (w, or γ on the `Classifier` axis), `per_class`
+/// samples of every class with `kind` from the same x_T (`seed`). `progress(done, total)`
+/// counts samples and returns false to cancel (then Ok(None)).
+#[allow(clippy::too_many_arguments)]
 pub fn guidance_curve(
     den: &Denoiser<'_>,
     net: &FeatureNet,
     kind: SamplerKind,
+    axis: GuidanceAxis,
     weights: &[f64],
     per_class: usize,
     seed: u64,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Option<GuidanceCurve>, String> {
-    let classes = den.num_classes();
+    let classes = match axis {
+        GuidanceAxis::Cfg => den.num_classes(),
+        GuidanceAxis::Classifier => den
+            .classifier()
+            .map(|c| c.info.classes.len())
+            .ok_or("classifier guidance needs a noisy classifier")?,
+    };
     if classes == 0 {
         return Err(crate::diffusion::guidance::GuidanceError::Unconditional.to_string());
     }
@@ -147,7 +191,7 @@ pub fn guidance_curve(
         ));
     }
     for &w in weights {
-        crate::diffusion::guidance::check_weight("w", w).map_err(|e| e.to_string())?;
+        crate::diffusion::guidance::check_weight(axis.symbol(), w).map_err(|e| e.to_string())?;
     }
     let plan = SamplerPlan::new(den.table, kind).map_err(|e| e.to_string())?;
     let refs = class_references(net, classes).map_err(|e| e.to_string())?;
@@ -162,7 +206,13 @@ pub fn guidance_curve(
     let mut points = Vec::new();
     for (k, &w) in weights.iter().enumerate() {
         let mut spec = ChainSpec::new(plan.clone(), n, seed, true);
-        spec.guidance = Some(Guidance::rows_of_classes(n, per_class, classes, w));
+        spec.guidance = Some(match axis {
+            GuidanceAxis::Cfg => Guidance::rows_of_classes(n, per_class, classes, w),
+            GuidanceAxis::Classifier => Guidance {
+                gamma: w,
+                ..Guidance::rows_of_classes(n, per_class, classes, 0.0)
+            },
+        });
         let start = Instant::now();
         let Some(x) = sample_batched(den, &spec, 128, &never, &mut |d, _| {
             progress(k * n + d, total)
@@ -197,6 +247,7 @@ pub fn guidance_curve(
     }
     progress(total, total);
     Ok(Some(GuidanceCurve {
+        axis,
         data: net.info.data.clone(),
         features: feature_note(&net.info.data),
         sampler: crate::sampling::export::sampler_label(&kind),

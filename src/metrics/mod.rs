@@ -20,7 +20,9 @@ pub use classifier::{
     Classifier, ClassifierError, ClassifierInfo, ClassifierTrainConfig, Embedding, FEATURES,
     FeatureNet, train_classifier,
 };
-pub use guidance::{GUIDANCE_WEIGHTS, GuidanceCurve, GuidancePoint, guidance_curve};
+pub use guidance::{
+    GUIDANCE_GAMMAS, GUIDANCE_WEIGHTS, GuidanceAxis, GuidanceCurve, GuidancePoint, guidance_curve,
+};
 pub use nll::{NllOptions, NllReport, nll_bound, nll_bound_var};
 pub use score::{
     Figure, Reference, ScoreReport, ScoreRow, blur, classifier_for, feature_note, finite_images,

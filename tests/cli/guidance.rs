@@ -226,6 +226,50 @@ fn bench_guidance_prints_accuracy_and_fid_per_weight() {
     );
 }
 
+/// Accuracy against γ (#14): `bench guidance --classifier` sweeps classifier guidance's scale
+/// on an unconditional model, with the same table and CSV as the w curve.
+#[test]
+fn bench_guidance_sweeps_gamma_with_a_noisy_classifier() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("gamma.csv");
+    let tiny = diffusion_lab::store::bundled_dir("mnist-tiny").unwrap();
+    let out = cli_ok(
+        "bench",
+        &[
+            "guidance",
+            "--checkpoint",
+            tiny.to_str().unwrap(),
+            "--classifier",
+            "bundled:mnist-noisy",
+            "--gamma",
+            "0,4",
+            "--per-class",
+            "2",
+            "--steps",
+            "2",
+            "--csv",
+            csv.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("classifier guidance"), "{out}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("gamma,accuracy,"), "{text}");
+    assert_eq!(text.lines().count(), 3, "{text}");
+    cli_usage_error(
+        "bench",
+        &[
+            "guidance",
+            "--checkpoint",
+            tiny.to_str().unwrap(),
+            "--classifier",
+            "bundled:mnist-noisy",
+            "--gamma",
+            "-2",
+        ],
+        "finite number ≥ 0",
+    );
+}
+
 #[test]
 fn classifier_guidance_trains_a_noisy_classifier_and_steers_an_unconditional_model() {
     let dir = tempfile::tempdir().unwrap();

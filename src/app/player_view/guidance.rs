@@ -284,6 +284,7 @@ impl PlayerView {
                 &den,
                 &net,
                 kind,
+                crate::metrics::guidance::GuidanceAxis::Cfg,
                 &SWEEP_WEIGHTS,
                 per_class,
                 seed,
