@@ -396,6 +396,9 @@ impl DiffusionApp {
             self.toy.apply_config(toy);
         }
         self.view = preset.view.unwrap_or(View::Training);
+        if preset.study.is_some() || preset.seed000.is_some() {
+            self.runs.pick_study_preset(name);
+        }
         self.replace_training(TrainingView::new(preset.into_run_config(), name));
         true
     }

@@ -112,13 +112,13 @@ pub fn run_table(
     let order = cell_order(&plan);
     eprintln!(
         "seed 000's table on {}: steps {:?} × N {:?} × 4 columns × {} seeds = {} chains, on \
-         the CPU ({} threads); into {}",
+         the {}; into {}",
         models.data,
         plan.steps,
         plan.images,
         plan.seeds,
         order.len(),
-        rayon::current_num_threads(),
+        table::device_label(),
         dir.display()
     );
     crate::signals::install();
@@ -158,8 +158,9 @@ pub fn run_table(
     writeln!(
         out,
         "IS on the app's {} classifier (not comparable with Inception IS); seconds to make the \
-         N images on the CPU. seed000.csv, seed000-cells.csv and seed000.md in {}",
+         N images on the {}. seed000.csv, seed000-cells.csv and seed000.md in {}",
         models.data,
+        table::device_label(),
         dir.display()
     )
     .map_err(io_err)

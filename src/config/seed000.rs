@@ -126,7 +126,7 @@ impl Seed000Plan {
         if !(1..=1_000_000).contains(&t.steps) || !(1..=4096).contains(&t.batch) {
             return Err("seed000.layer_train: steps must be 1..=1000000 and batch 1..=4096".into());
         }
-        if !(t.lr.is_finite() && t.lr > 0.0) || !(1..=256).contains(&t.width) {
+        if !(t.lr.is_finite() && t.lr > 0.0 && (1..=256).contains(&t.width)) {
             return Err("seed000.layer_train: lr must be > 0 and width 1..=256".into());
         }
         Ok(())

@@ -76,7 +76,7 @@ pub fn prime_factors(mut n: usize) -> Vec<usize> {
     let mut out = Vec::new();
     let mut p = 2;
     while p * p <= n {
-        while n % p == 0 {
+        while n.is_multiple_of(p) {
             out.push(p);
             n /= p;
         }
@@ -110,7 +110,7 @@ pub fn plan(
         return Err("a chain needs at least one step and one image".into());
     }
     let layered = matches!(chain, Chain000::V1 | Chain000::V2);
-    if layered && (classes == 0 || images % classes != 0) {
+    if layered && (classes == 0 || !images.is_multiple_of(classes)) {
         return Err(format!(
             "seed 000's {} needs the number of images to be a multiple of {classes} (one per \
              class), got {images}",
@@ -246,6 +246,7 @@ pub fn step(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::diffusion::{ScheduleKind, ScheduleSpec};

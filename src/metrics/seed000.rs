@@ -10,7 +10,7 @@ use crate::config::{RunConfig, Seed000Plan, Target};
 use crate::diffusion::ScheduleTable;
 use crate::diffusion::seed000::Chain000;
 use crate::model::{AddLayer, CpuUNet};
-use crate::sampling::seed000::{ChainSpec, Nets, run_chain};
+use crate::sampling::seed000::{ChainOut, ChainSpec, Nets, run_chain};
 use std::fmt::Write as _;
 use std::time::Instant;
 
@@ -145,6 +145,20 @@ impl Models000 {
         seed: u64,
         cancel: &dyn Fn() -> bool,
     ) -> Result<Cell000, String> {
+        self.cell_with_images(plan, chain, steps, images, seed, cancel)
+            .map(|(c, _)| c)
+    }
+
+    /// [`Self::cell`], also returning the chain's images and classes.
+    pub fn cell_with_images(
+        &self,
+        plan: &Seed000Plan,
+        chain: Chain000,
+        steps: usize,
+        images: usize,
+        seed: u64,
+        cancel: &dyn Fn() -> bool,
+    ) -> Result<(Cell000, ChainOut), String> {
         let classes = self.layer.info.classes;
         let (unet, table) = match chain {
             Chain000::Folder1 => (&self.folder1, &self.table1),
@@ -192,16 +206,45 @@ impl Models000 {
                 .count();
             hits as f64 / out.labels.len() as f64
         });
-        Ok(Cell000 {
-            steps,
-            images,
-            chain,
-            seed,
-            is,
-            seconds,
-            accuracy,
-        })
+        Ok((
+            Cell000 {
+                steps,
+                images,
+                chain,
+                seed,
+                is,
+                seconds,
+                accuracy,
+            },
+            out,
+        ))
     }
+
+    /// [C, H, W] of the images.
+    pub fn shape(&self) -> [usize; 3] {
+        self.shape
+    }
+}
+
+/// A grid of a chain's images with one row per class asked for (10 columns; Folder_2's, which
+/// asks for none, in the order made), at most 10 per class.
+pub fn class_grid(out: &ChainOut, shape: [usize; 3], classes: usize) -> image::RgbImage {
+    let pixels: usize = shape.iter().product();
+    let n = out.images.len() / pixels.max(1);
+    let mut order: Vec<usize> = Vec::new();
+    if out.labels.len() == n && classes > 0 {
+        for c in 0..classes {
+            order.extend((0..n).filter(|&i| out.labels[i] == c).take(10));
+        }
+    } else {
+        order.extend(0..n.min(10 * classes.max(1)));
+    }
+    let bytes: Vec<u8> = order
+        .iter()
+        .flat_map(|&i| out.images[i * pixels..(i + 1) * pixels].iter())
+        .map(|&v| crate::data::unit_to_u8(v))
+        .collect();
+    crate::sampling::export::grid_rgb_cols(&bytes, order.len(), shape, 10)
 }
 
 /// The files [`run_table`] writes: every chain's figures, the table as CSV and as Markdown.
@@ -211,16 +254,26 @@ pub const TABLE_FILE: &str = "seed000.csv";
 /// The table as Markdown.
 pub const MARKDOWN_FILE: &str = "seed000.md";
 
+/// Where the table's chains run: the CPU path of the UNet on rayon's threads, the layer on
+/// burn's Flex backend.
+pub fn device_label() -> String {
+    format!("CPU ({} threads)", rayon::current_num_threads())
+}
+
+/// What [`run_table`] calls after each chain: (done, total, the chain's cell, every cell).
+pub type OnCell<'a> = dyn FnMut(usize, usize, &Cell000, &[Cell000]) + 'a;
+
 /// Runs the whole table of `plan` into `dir`: writes the study marker (the plan as JSON, so
 /// the Runs view lists the folder) and, after every chain, [`CELLS_FILE`], [`TABLE_FILE`] and
-/// [`MARKDOWN_FILE`], so a cancelled run keeps what it measured. `on_cell(done, total, cell,
+/// [`MARKDOWN_FILE`], so a cancelled run keeps what it measured. The first seed's chains at
+/// the smallest N also leave a grid each in `grids/<column>-S<steps>.png` (rows = classes). `on_cell(done, total, cell,
 /// all)` follows each chain. Returns every cell and whether it was cancelled.
 pub fn run_table(
     plan: &Seed000Plan,
     models: &Models000,
     dir: &std::path::Path,
     cancel: &dyn Fn() -> bool,
-    on_cell: &mut dyn FnMut(usize, usize, &Cell000, &[Cell000]),
+    on_cell: &mut OnCell<'_>,
 ) -> Result<(Vec<Cell000>, bool), String> {
     use std::io::Write as _;
     plan.validate()?;
@@ -230,16 +283,30 @@ pub fn run_table(
         crate::fs::write_atomic(&p, |w| w.write_all(text.as_bytes()))
             .map_err(|e| format!("cannot write {}: {e}", p.display()))
     };
-    let marker = serde_json::json!({ "kind": "seed000", "data": models.data, "plan": plan });
+    let marker = serde_json::json!({
+        "kind": "seed000",
+        "data": models.data,
+        "device": device_label(),
+        "plan": plan,
+    });
     write(
         crate::store::runs::STUDY_MARKER,
         &serde_json::to_string_pretty(&marker).map_err(|e| e.to_string())?,
     )?;
     let order = cell_order(plan);
     let mut cells: Vec<Cell000> = Vec::new();
+    let smallest = plan.images.iter().copied().min().unwrap_or(0);
     for (k, &(seed, steps, images, chain)) in order.iter().enumerate() {
-        match models.cell(plan, chain, steps, images, seed, cancel) {
-            Ok(c) => {
+        match models.cell_with_images(plan, chain, steps, images, seed, cancel) {
+            Ok((c, out)) => {
+                if seed == 0 && images == smallest {
+                    let grids = dir.join("grids");
+                    std::fs::create_dir_all(&grids)
+                        .map_err(|e| format!("cannot create {}: {e}", grids.display()))?;
+                    let img = class_grid(&out, models.shape(), models.layer.info.classes);
+                    let p = grids.join(format!("{}-S{steps}.png", chain.name()));
+                    crate::sampling::export::write_png(&p, &img).map_err(|e| e.to_string())?;
+                }
                 cells.push(c);
                 let rows = summarize(&cells);
                 write(CELLS_FILE, &cells_csv(&cells))?;
@@ -419,6 +486,7 @@ pub fn markdown(rows: &[Row000]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -172,7 +172,7 @@ impl AddLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+    use burn::optim::{AdamConfig, GradientsParams};
 
     /// One Adam step on a loss that only class 0's sample sees moves class 0's map and leaves
     /// class 1's as it was: each class has its own linear map.
@@ -190,8 +190,8 @@ mod tests {
         let before = net
             .forward(x(2), &[0, 1])
             .into_data()
-            .to_vec::<f32>()
-            .unwrap();
+            .try_to_vec::<f32>()
+            .expect("f32");
         assert_eq!(
             before[..256],
             before[256..],
@@ -204,8 +204,8 @@ mod tests {
         let after = net
             .forward(x(2), &[0, 1])
             .into_data()
-            .to_vec::<f32>()
-            .unwrap();
+            .try_to_vec::<f32>()
+            .expect("f32");
         let diff = |a: &[f32], b: &[f32]| {
             a.iter()
                 .zip(b)

@@ -57,6 +57,30 @@ pub static BUNDLED_MODELS: &[BundledModel] = &[
         ],
     },
     BundledModel {
+        name: "seed000-folder2",
+        title: "MNIST · seed 000's Folder_2: tiny v-objective UNet on log-SNR (+ the additional layer)",
+        files: &[
+            model_file!("seed000-folder2", "config.json"),
+            model_file!("seed000-folder2", "state.json"),
+            model_file!("seed000-folder2", "ema.bpk"),
+            model_file!("seed000-folder2", "losses.csv"),
+            model_file!("seed000-folder2", "quality.json"),
+            model_file!("seed000-folder2", "add_layer.weights.bpk"),
+            model_file!("seed000-folder2", "add_layer.info.json"),
+        ],
+    },
+    BundledModel {
+        name: "seed000-folder1",
+        title: "MNIST · seed 000's Folder_1: tiny class-conditional v-objective UNet on log-SNR",
+        files: &[
+            model_file!("seed000-folder1", "config.json"),
+            model_file!("seed000-folder1", "state.json"),
+            model_file!("seed000-folder1", "ema.bpk"),
+            model_file!("seed000-folder1", "losses.csv"),
+            model_file!("seed000-folder1", "quality.json"),
+        ],
+    },
+    BundledModel {
         name: "mnist-tiny",
         title: "MNIST · tiny UNet: what 2,000 steps give",
         files: &[

@@ -295,3 +295,112 @@ fn a_study_runs_in_the_background_shows_its_curves_and_can_be_cancelled() {
         "{text}"
     );
 }
+
+/// #14 §3: seed 000's preset opens on the bundled table, and a table started from the view
+/// runs its chains in the background and shows them.
+#[test]
+fn seed_000s_table_is_shown_and_runs_in_the_background() {
+    use diffusion_lab::config::{DataSpec, Seed000Plan, Target, TimeInputKind};
+    use diffusion_lab::diffusion::{ScheduleKind, ScheduleSpec};
+    use diffusion_lab::model::{DeviceChoice, pick_device};
+    use diffusion_lab::train::{Trainer, save_checkpoint};
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    let mut h = harness(RunsView::new(runs.clone()));
+    settle(&mut h);
+    // The preset picked at first is named (it used to hold the preset's text, so "Start
+    // study" said no preset was picked until one was chosen by hand).
+    let first = h.state().study_preset.clone().expect("a study preset");
+    assert!(
+        h.state().study_presets.iter().any(|(n, _)| *n == first),
+        "{first}"
+    );
+    h.state_mut().pick_study_preset("seed000");
+    h.step();
+    let shown = h.state().study.clone().expect("a table is shown");
+    assert!(!shown.seed000.is_empty(), "the bundled table");
+    assert!(
+        h.query_all_by_label("Folder_3 sample_new_v2")
+            .next()
+            .is_some()
+    );
+    // Three toy models: Folder_1, Folder_2 and the layer on Folder_2.
+    let models = dir.path().join("models");
+    let mut paths = Vec::new();
+    for classes in [10, 0] {
+        let mut c = diffusion_lab::config::RunConfig {
+            name: "s000".into(),
+            data: DataSpec::Bundled {
+                name: "mnist".into(),
+                limit: 64,
+            },
+            schedule: ScheduleSpec::new(ScheduleKind::VDiffusion, 50),
+            model_size: diffusion_lab::config::ModelSize::Tiny,
+            num_classes: classes,
+            time_input: TimeInputKind::LogSnr,
+            ..Default::default()
+        };
+        c.train.target = Target::V;
+        c.train.continuous_time = true;
+        c.train.batch = 4;
+        c.train.val_every = 0;
+        c.train.preview_every = 0;
+        c.train.checkpoint_every = 0;
+        c.train.device = DeviceChoice::Cpu;
+        let mut t = Trainer::new(c, pick_device(DeviceChoice::Cpu)).unwrap();
+        t.step().unwrap();
+        let p = models.join(format!("c{classes}"));
+        save_checkpoint(&t, &p).unwrap();
+        paths.push(p);
+    }
+    let (config, _, _, ema) =
+        diffusion_lab::store::load_for_inference(&paths[1], &burn::tensor::Device::flex()).unwrap();
+    let data = config.data.load().unwrap();
+    let cfg = diffusion_lab::config::seed000::LayerTrain {
+        steps: 2,
+        batch: 4,
+        ..Default::default()
+    };
+    diffusion_lab::train::add_layer::train_add_layer(
+        &ema,
+        &config,
+        "c0",
+        1,
+        &data,
+        &cfg,
+        &mut |_, _, _| true,
+    )
+    .unwrap()
+    .save(&paths[1])
+    .unwrap();
+    let plan = Seed000Plan {
+        folder1: paths[0].display().to_string(),
+        folder2: paths[1].display().to_string(),
+        layer: paths[1].display().to_string(),
+        steps: vec![2],
+        images: vec![10],
+        seeds: 1,
+        chunk: 10,
+        ..Default::default()
+    };
+    let ctx = h.ctx.clone();
+    h.state_mut().start_seed000("toy", plan, &ctx);
+    assert!(h.state().study_running());
+    let start = Instant::now();
+    while h.state().study_running() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the table timed out"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        h.step();
+    }
+    settle(&mut h);
+    let study = h.state().study.clone().unwrap();
+    assert_eq!(study.seed000.len(), 4, "one row per column");
+    assert!(study.seed000.iter().all(|r| r.is.0 >= 1.0 && r.seeds == 1));
+    assert!(study.dir.join("seed000.csv").is_file());
+    assert!(h.state().studies.contains(&study.dir), "listed as a study");
+    assert!(h.state().error.is_none(), "{:?}", h.state().error);
+}

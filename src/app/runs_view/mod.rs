@@ -282,17 +282,19 @@ impl RunsView {
                 v
             })
             .unwrap_or_default();
+        self.study_presets = find_study_presets();
         if self.study_job.is_none() {
             let shown = self
                 .study
                 .as_ref()
                 .map(|s| s.dir.clone())
+                .filter(|d| d.is_dir())
                 .or_else(|| self.studies.first().cloned());
             if let Some(dir) = shown {
                 self.show_study(&dir);
             }
+            self.show_bundled_seed000_if_picked();
         }
-        self.study_presets = find_study_presets();
         if !self.grid_from_preset
             && let Some(grid) = find_grid_preset()
         {
@@ -303,7 +305,7 @@ impl RunsView {
             self.grid_from_preset = true;
         }
         if self.study_preset.is_none() {
-            self.study_preset = self.study_presets.first().map(|p| p.1.clone());
+            self.study_preset = self.study_presets.first().map(|p| p.0.clone());
             self.preset_settings();
         }
         if self.grid_job.is_none()

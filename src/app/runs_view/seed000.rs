@@ -24,9 +24,50 @@ pub(super) fn read_seed000(dir: &Path) -> Result<Vec<Row000>, String> {
     }
 }
 
+/// The table the developers measured with `presets/seed000.toml` (BENCHMARKS.md), shown until
+/// the user runs their own.
+pub const BUNDLED_TABLE: &str = include_str!("../../../assets/studies/seed000.csv");
+
+/// The pseudo-folder the bundled table is shown under.
+pub const BUNDLED_TABLE_DIR: &str = "bundled: seed000 table (BENCHMARKS.md)";
+
 impl RunsView {
+    /// When the picked study preset is seed 000's and no seed-000 study is shown, shows the
+    /// bundled table, so the preset opens on the seed's table rather than on nothing.
+    pub(super) fn show_bundled_seed000_if_picked(&mut self) {
+        let picked = self
+            .study_preset
+            .as_ref()
+            .and_then(|n| self.study_presets.iter().find(|(p, _)| p == n))
+            .is_some_and(|(_, text)| seed000_plan(text).is_some());
+        let showing = self.study.as_ref().is_some_and(|s| !s.seed000.is_empty());
+        if !picked || showing {
+            return;
+        }
+        if let Some(dir) = self
+            .studies
+            .iter()
+            .find(|d| d.join(TABLE_FILE).is_file())
+            .cloned()
+        {
+            self.show_study(&dir);
+            return;
+        }
+        match read_summary_csv(BUNDLED_TABLE) {
+            Ok(rows) => {
+                self.study = Some(StudyResult {
+                    dir: PathBuf::from(BUNDLED_TABLE_DIR),
+                    rows: Vec::new(),
+                    report: String::new(),
+                    seed000: rows,
+                });
+            }
+            Err(e) => self.error = Some(format!("the bundled seed-000 table: {e}")),
+        }
+    }
+
     /// Starts seed 000's table of the preset `name` in the background, into a new study folder.
-    pub(super) fn start_seed000(&mut self, name: &str, plan: Seed000Plan, ctx: &egui::Context) {
+    pub fn start_seed000(&mut self, name: &str, plan: Seed000Plan, ctx: &egui::Context) {
         if self.study_job.is_some() {
             return;
         }
@@ -87,7 +128,7 @@ impl RunsView {
             ui.label(
                 RichText::new(
                     "IS on the app's classifier, mean ± std over the seeds (not comparable \
-                     with Inception IS); seconds to make the N images on this CPU",
+                     with Inception IS); seconds to make the N images on the CPU",
                 )
                 .small(),
             );
@@ -102,33 +143,39 @@ impl RunsView {
                 .collect()
         };
         ui.horizontal_top(|ui| {
-            for (id, ylabel, f) in [
+            for (id, ylabel, f, legend) in [
                 (
                     "seed000_is",
                     "IS",
                     (&|r: &Row000| r.is.0) as &dyn Fn(&Row000) -> f64,
+                    false,
                 ),
-                ("seed000_secs", "seconds", &|r: &Row000| r.seconds.0),
+                ("seed000_secs", "seconds", &|r: &Row000| r.seconds.0, true),
             ] {
-                crate::app::plot(id)
+                let mut plot = crate::app::plot(id)
                     .width((width / 2.0 - 8.0).max(120.0))
                     .height(plot_h)
-                    .legend(Legend::default())
-                    .x_axis_label("steps (log₁₀)")
+                    .x_axis_label("steps (log scale)")
                     .y_axis_label(ylabel)
-                    .show_menu(id, ui, |p| {
-                        for (i, col) in Chain000::ALL.into_iter().enumerate() {
-                            let pts = series(col, f);
-                            if pts.is_empty() {
-                                continue;
-                            }
-                            p.line(
-                                crate::app::widgets::line(col.label(), PlotPoints::from(pts))
-                                    .color(colour(i))
-                                    .width(2.0),
-                            );
+                    // The x axis is log₁₀(steps): label the marks with the steps themselves.
+                    .x_axis_formatter(|m, _| format!("{:.0}", 10f64.powf(m.value)));
+                // One legend for both plots, in the seconds plot's empty upper left.
+                if legend {
+                    plot = plot.legend(Legend::default().position(egui_plot::Corner::LeftTop));
+                }
+                plot.show_menu(id, ui, |p| {
+                    for (i, col) in Chain000::ALL.into_iter().enumerate() {
+                        let pts = series(col, f);
+                        if pts.is_empty() {
+                            continue;
                         }
-                    });
+                        p.line(
+                            crate::app::widgets::line(col.label(), PlotPoints::from(pts))
+                                .color(colour(i))
+                                .width(2.0),
+                        );
+                    }
+                });
             }
         });
         egui::ScrollArea::vertical()

@@ -46,6 +46,19 @@ impl RunsView {
         }
     }
 
+    /// Picks the study preset `name` (opening a study preset in the app), and shows seed 000's
+    /// bundled table when it is that one and the runs folder has none.
+    pub fn pick_study_preset(&mut self, name: &str) {
+        if self.study_presets.is_empty() {
+            self.study_presets = find_study_presets();
+        }
+        if self.study_presets.iter().any(|(n, _)| n == name) {
+            self.study_preset = Some(name.to_owned());
+            self.preset_settings();
+            self.show_bundled_seed000_if_picked();
+        }
+    }
+
     /// The text of the picked study preset.
     fn picked_study_text(&self) -> Option<&str> {
         let name = self.study_preset.as_ref()?;
@@ -149,6 +162,7 @@ impl RunsView {
         });
         if changed {
             self.preset_settings();
+            self.show_bundled_seed000_if_picked();
         }
         ui.horizontal(|ui| {
             if ui
@@ -256,6 +270,25 @@ impl RunsView {
             }
         };
         ui.add(egui::Label::new(RichText::new(title).strong()).truncate());
+        let seed000 = self
+            .study
+            .as_ref()
+            .map(|s| s.seed000.clone())
+            .unwrap_or_default();
+        if !seed000.is_empty() {
+            ui.add(
+                egui::Label::new(
+                    RichText::new(
+                        "seed 000: IS and seconds against steps for the picked N (one line per \
+                         column), then the table, IS ± std · seconds per cell",
+                    )
+                    .small(),
+                )
+                .truncate(),
+            );
+            self.seed000_ui(ui, &seed000, height - 20.0);
+            return;
+        }
         ui.add(
             egui::Label::new(
                 RichText::new(
@@ -267,15 +300,6 @@ impl RunsView {
             )
             .truncate(),
         );
-        let seed000 = self
-            .study
-            .as_ref()
-            .map(|s| s.seed000.clone())
-            .unwrap_or_default();
-        if !seed000.is_empty() {
-            self.seed000_ui(ui, &seed000, height);
-            return;
-        }
         let rows = self
             .study
             .as_ref()
