@@ -391,9 +391,7 @@ pub fn train_classifier(
             let y = Tensor::<1, Int>::from_data(TensorData::new(ys, [b]), &device);
             let loss = loss_fn.forward(net.forward(x), y);
             let grads = GradientsParams::from_grads(loss.backward(), &net);
-            let u = step as f64 / total as f64;
-            let lr = cfg.lr * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * u).cos()));
-            net = optim.step(lr, net, grads);
+            net = optim.step(crate::model::cosine_lr(cfg.lr, step, total), net, grads);
             step += 1;
         }
         let fnet = FeatureNet {

@@ -33,6 +33,21 @@ pub struct Cell000 {
     pub accuracy: Option<f64>,
 }
 
+impl Cell000 {
+    /// One line for progress reports: "v1 S=10 N=500 seed 2: IS 6.78 in 4.3 s".
+    pub fn summary(&self) -> String {
+        format!(
+            "{} S={} N={} seed {}: IS {:.2} in {:.1} s",
+            self.chain.name(),
+            self.steps,
+            self.images,
+            self.seed,
+            self.is,
+            self.seconds
+        )
+    }
+}
+
 /// One cell of the table: a column at one (steps, N), over the seeds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row000 {

@@ -73,6 +73,14 @@ pub fn weights_finite<M: burn::module::Module>(module: &M) -> bool {
     check.0
 }
 
+/// The learning rate of the small networks' training (the feature classifier, the noisy
+/// classifier, seed 000's additional layer): cosine decay from `peak` at step 0 to 5% of it at
+/// `steps`.
+pub fn cosine_lr(peak: f64, step: usize, steps: usize) -> f64 {
+    let u = step as f64 / steps.max(1) as f64;
+    peak * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * u).cos()))
+}
+
 /// What a UNet's time embedding reads (`UNetConfig::time_input`).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
@@ -180,6 +188,13 @@ pub fn time_embedding(t: &[f32], dim: usize, scale: f64) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cosine_lr_runs_from_the_peak_to_five_percent() {
+        assert!((cosine_lr(2e-3, 0, 100) - 2e-3).abs() < 1e-18);
+        assert!((cosine_lr(2e-3, 50, 100) - 2e-3 * 0.525).abs() < 1e-15);
+        assert!((cosine_lr(2e-3, 100, 100) - 1e-4).abs() < 1e-15);
+    }
 
     #[test]
     fn time_embedding_matches_seed_001_oracle() {

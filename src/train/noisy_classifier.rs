@@ -88,9 +88,7 @@ pub fn train_noisy_classifier(
             ));
         }
         let grads = GradientsParams::from_grads(loss.backward(), &net);
-        let u = step as f64 / cfg.steps.max(1) as f64;
-        let lr = cfg.lr * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * u).cos()));
-        net = optim.step(lr, net, grads);
+        net = optim.step(crate::model::cosine_lr(cfg.lr, step, cfg.steps), net, grads);
         if !progress(step + 1, cfg.steps, value) {
             return Err("cancelled".into());
         }

@@ -84,19 +84,7 @@ impl RunsView {
             let result = Models000::load(&plan).and_then(|models| {
                 let stop = || cancel.load(std::sync::atomic::Ordering::Relaxed);
                 run_table(&plan, &models, &dir, &stop, &mut |k, total, c, all| {
-                    send(Msg::Progress(
-                        k,
-                        total,
-                        format!(
-                            "{} S={} N={} seed {}: IS {:.2} in {:.1} s",
-                            c.chain.name(),
-                            c.steps,
-                            c.images,
-                            c.seed,
-                            c.is,
-                            c.seconds
-                        ),
-                    ));
+                    send(Msg::Progress(k, total, c.summary()));
                     send(Msg::Seed000(crate::metrics::seed000::summarize(all)));
                 })
             });
