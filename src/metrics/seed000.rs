@@ -150,22 +150,8 @@ impl Models000 {
         })
     }
 
-    /// Runs one chain and scores it.
+    /// Runs one chain and scores it; also returns the chain's images and classes.
     pub fn cell(
-        &self,
-        plan: &Seed000Plan,
-        chain: Chain000,
-        steps: usize,
-        images: usize,
-        seed: u64,
-        cancel: &dyn Fn() -> bool,
-    ) -> Result<Cell000, String> {
-        self.cell_with_images(plan, chain, steps, images, seed, cancel)
-            .map(|(c, _)| c)
-    }
-
-    /// [`Self::cell`], also returning the chain's images and classes.
-    pub fn cell_with_images(
         &self,
         plan: &Seed000Plan,
         chain: Chain000,
@@ -312,7 +298,7 @@ pub fn run_table(
     let mut cells: Vec<Cell000> = Vec::new();
     let smallest = plan.images.iter().copied().min().unwrap_or(0);
     for (k, &(seed, steps, images, chain)) in order.iter().enumerate() {
-        match models.cell_with_images(plan, chain, steps, images, seed, cancel) {
+        match models.cell(plan, chain, steps, images, seed, cancel) {
             Ok((c, out)) => {
                 if seed == 0 && images == smallest {
                     let grids = dir.join("grids");

@@ -97,6 +97,18 @@ pub struct StudyResult {
     pub seed000: Vec<crate::metrics::seed000::Row000>,
 }
 
+impl StudyResult {
+    /// A study in `dir` with nothing measured yet (one just started).
+    pub fn empty(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            rows: Vec::new(),
+            report: String::new(),
+            seed000: Vec::new(),
+        }
+    }
+}
+
 /// The runs view's state.
 pub struct RunsView {
     /// What leaves the view (its jobs), run by the app.

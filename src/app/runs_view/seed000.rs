@@ -56,10 +56,8 @@ impl RunsView {
         match read_summary_csv(BUNDLED_TABLE) {
             Ok(rows) => {
                 self.study = Some(StudyResult {
-                    dir: PathBuf::from(BUNDLED_TABLE_DIR),
-                    rows: Vec::new(),
-                    report: String::new(),
                     seed000: rows,
+                    ..StudyResult::empty(PathBuf::from(BUNDLED_TABLE_DIR))
                 });
             }
             Err(e) => self.error = Some(format!("the bundled seed-000 table: {e}")),
@@ -72,12 +70,7 @@ impl RunsView {
             return;
         }
         let dir = new_run_dir(&self.runs_dir, &format!("study-{name}"));
-        self.study = Some(StudyResult {
-            dir: dir.clone(),
-            rows: Vec::new(),
-            report: String::new(),
-            seed000: Vec::new(),
-        });
+        self.study = Some(StudyResult::empty(dir.clone()));
         self.error = None;
         let (job, launch) = Job::prepare("seed000", ctx, move |send, cancel| {
             send(Msg::Progress(0, 1, "loading the three models…".into()));

@@ -74,12 +74,7 @@ impl RunsView {
             return;
         }
         let dir = new_run_dir(&self.runs_dir, &format!("study-{}", plan.name));
-        self.study = Some(StudyResult {
-            dir: dir.clone(),
-            rows: Vec::new(),
-            report: String::new(),
-            seed000: Vec::new(),
-        });
+        self.study = Some(StudyResult::empty(dir.clone()));
         self.error = None;
         let (job, launch) = Job::prepare("study", ctx, move |send, cancel| {
             let result = run_study(&plan, &dir, None, cancel, &mut |ev| send(Msg::Study(ev)));
