@@ -201,13 +201,19 @@ fn rate_anchor(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     writeln!(out, "PyTorch anchor ({}):", dir.display()).map_err(io_err)?;
+    let anchor_steps = anchor_log_steps(dir);
     for p in points {
-        let file = dir.join(format!("samples_{}.npy", minute_name(p.minute)));
-        if !file.is_file() {
-            writeln!(out, "{:>7} (no {})", minute_name(p.minute), file.display())
-                .map_err(io_err)?;
+        // ddpm_mnist_anchor.py names its files samples_<m>min.npy; `--out` of this command
+        // writes samples_<m>.npy. Either is accepted.
+        let m = minute_name(p.minute);
+        let names = [format!("samples_{m}min.npy"), format!("samples_{m}.npy")];
+        let Some(file) = names.iter().map(|n| dir.join(n)).find(|f| f.is_file()) else {
+            writeln!(out, "{m:>7} (no {} in {})", names[0], dir.display()).map_err(io_err)?;
             continue;
-        }
+        };
+        let step = anchor_steps
+            .get(&format!("{m}min"))
+            .map_or_else(|| "torch".to_string(), |s| s.to_string());
         let (x, [_, c, h, w]) = crate::data::read_npy_samples(&file).map_err(CliError::usage)?;
         if [c, h, w] != shape {
             return Err(CliError::usage(format!(
@@ -222,8 +228,8 @@ fn rate_anchor(
         writeln!(
             out,
             "{:>7} {:>7} {:>9.2} {:>7.2} {:>7.3} {:>7.3}   (ours: FID {:.2} at step {})",
-            minute_name(p.minute),
-            "torch",
+            m,
+            step,
             row.fid.mean,
             row.is.mean,
             row.precision.mean,
@@ -234,4 +240,24 @@ fn rate_anchor(
         .map_err(io_err)?;
     }
     Ok(())
+}
+
+/// The anchor's training steps at each of its points, from DIR/log.json
+/// (`{"points": [{"label": "2min", "step": 812, ...}, ...]}`); empty when it is missing or
+/// unreadable, since the steps are shown for information only.
+fn anchor_log_steps(dir: &Path) -> std::collections::HashMap<String, u64> {
+    #[derive(serde::Deserialize)]
+    struct Log {
+        points: Vec<LogPoint>,
+    }
+    #[derive(serde::Deserialize)]
+    struct LogPoint {
+        label: String,
+        step: u64,
+    }
+    std::fs::read_to_string(dir.join("log.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str::<Log>(&s).ok())
+        .map(|l| l.points.into_iter().map(|p| (p.label, p.step)).collect())
+        .unwrap_or_default()
 }

@@ -159,6 +159,27 @@ fn bench_quality_prints_fid_at_fixed_training_minutes() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("curve");
     let preset = concat!(env!("CARGO_MANIFEST_DIR"), "/presets/mnist-tiny.toml");
+    // A PyTorch anchor folder as ddpm_mnist_anchor.py writes it: samples_<m>min.npy and a
+    // log.json with its steps. It holds real digits at the first minute and nothing at the
+    // second.
+    let anchor = dir.path().join("anchor");
+    std::fs::create_dir_all(&anchor).unwrap();
+    // The bundled set is sorted by class: every 97th image covers all ten.
+    let data = diffusion_lab::data::bundled("mnist").unwrap();
+    let spread: Vec<f32> = (0..40)
+        .flat_map(|i| data.data()[i * 97 * 784..(i * 97 + 1) * 784].to_vec())
+        .collect();
+    write_npy(
+        &anchor.join("samples_0.02min.npy"),
+        &[40, 1, 28, 28],
+        &spread,
+    )
+    .unwrap();
+    std::fs::write(
+        anchor.join("log.json"),
+        r#"{"recipe": "test", "points": [{"label": "0.02min", "step": 1234, "train_s": 1.2}]}"#,
+    )
+    .unwrap();
     let out = cli_ok(
         "bench",
         &[
@@ -173,9 +194,19 @@ fn bench_quality_prints_fid_at_fixed_training_minutes() {
             "8",
             "--out",
             out_dir.to_str().unwrap(),
+            "--anchor",
+            anchor.to_str().unwrap(),
         ],
     );
     assert!(out.contains("not comparable with Inception FID"), "{out}");
+    // The anchor's digits are rated at its own step count, and the missing minute is named.
+    let torch = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("0.02") && l.contains("1234"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let torch_is: f64 = torch.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!(torch_is > 4.0, "real digits rate IS {torch_is}: {out}");
+    assert!(out.contains("no samples_0.04min.npy"), "{out}");
     let csv = std::fs::read_to_string(out_dir.join("curve.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().skip(1).collect();
     assert_eq!(rows.len(), 2, "{csv}");
