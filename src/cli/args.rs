@@ -176,6 +176,9 @@ pub enum WeightingArg {
     SnrPlusOne,
     /// max(SNR, 1) in x₀ space.
     TruncatedSnr,
+    /// min(SNR, 5) in x₀ space (Min-SNR-5).
+    #[value(name = "min-snr-5")]
+    MinSnr5,
 }
 
 impl From<WeightingArg> for crate::diffusion::LossWeighting {
@@ -184,6 +187,7 @@ impl From<WeightingArg> for crate::diffusion::LossWeighting {
             WeightingArg::Target => Self::Target,
             WeightingArg::SnrPlusOne => Self::SnrPlusOne,
             WeightingArg::TruncatedSnr => Self::TruncatedSnr,
+            WeightingArg::MinSnr5 => Self::MinSnr5,
         }
     }
 }

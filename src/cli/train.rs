@@ -51,7 +51,7 @@ pub struct TrainArgs {
     pub target: Option<TargetArg>,
     /// The loss weighting across noise levels (overrides the preset): `target` (the plain MSE
     /// of the target), `snr-plus-one` (the v-objective's weighting, for any target) or
-    /// `truncated-snr` (max(SNR, 1)).
+    /// `truncated-snr` (max(SNR, 1)) or `min-snr-5` (min(SNR, 5)).
     #[arg(long, value_enum, conflicts_with = "resume")]
     pub loss_weighting: Option<WeightingArg>,
     /// What the UNet's time embedding reads (overrides the preset): `step` or `log-snr`

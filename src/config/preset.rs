@@ -273,6 +273,15 @@ pub const SHIPPED_PRESETS: &[(&str, &str)] = &[
         include_str!("../../presets/mnist-canonical-cpu.toml"),
     ),
     (
+        "mnist-anchor",
+        include_str!("../../presets/mnist-anchor.toml"),
+    ),
+    ("classroom", include_str!("../../presets/classroom.toml")),
+    (
+        "fashion-canonical-cpu",
+        include_str!("../../presets/fashion-canonical-cpu.toml"),
+    ),
+    (
         "mnist-cond-cpu",
         include_str!("../../presets/mnist-cond-cpu.toml"),
     ),

@@ -161,7 +161,7 @@ pub struct TrainConfig {
     /// How each sample's squared error is weighted across noise levels: `target` (the plain
     /// MSE of the target), `snr-plus-one` (the v-objective's weighting, for any target) or
     /// `truncated-snr` (max(SNR, 1)); Salimans & Ho §4, seed 000's "reweights of loss
-    /// function".
+    /// function"; or `min-snr-5` (min(SNR, 5), Hang et al. 2023: faster early training).
     pub loss_weighting: LossWeighting,
     /// Draw a continuous t ∈ (0, T] for each image instead of an integer step (seed 000's
     /// continuous time): ᾱ(t) interpolates the schedule's ln ᾱ. Needs `time_input = "log-snr"`

@@ -25,14 +25,21 @@ pub enum LossWeighting {
     SnrPlusOne,
     /// w = max(SNR, 1): "truncated SNR" weighting (Salimans & Ho §4).
     TruncatedSnr,
+    /// w = min(SNR, 5): Min-SNR-γ weighting with γ = 5 (Hang et al. 2023, "Efficient
+    /// Diffusion Training via Min-SNR Weighting Strategy"). On ε-prediction it is
+    /// min(1, 5/SNR): the nearly clean steps, whose ε is hard to learn but barely changes a
+    /// sample, count less, which speeds up early training.
+    #[serde(rename = "min-snr-5")]
+    MinSnr5,
 }
 
 impl LossWeighting {
     /// Every weighting, in menu order.
-    pub const ALL: [LossWeighting; 3] = [
+    pub const ALL: [LossWeighting; 4] = [
         LossWeighting::Target,
         LossWeighting::SnrPlusOne,
         LossWeighting::TruncatedSnr,
+        LossWeighting::MinSnr5,
     ];
 
     /// The name in presets and on the command line.
@@ -41,6 +48,7 @@ impl LossWeighting {
             LossWeighting::Target => "target",
             LossWeighting::SnrPlusOne => "snr-plus-one",
             LossWeighting::TruncatedSnr => "truncated-snr",
+            LossWeighting::MinSnr5 => "min-snr-5",
         }
     }
 
@@ -50,6 +58,7 @@ impl LossWeighting {
             LossWeighting::Target => "plain MSE of the target",
             LossWeighting::SnrPlusOne => "SNR + 1 (v's weighting)",
             LossWeighting::TruncatedSnr => "max(SNR, 1) (truncated SNR)",
+            LossWeighting::MinSnr5 => "min(SNR, 5) (Min-SNR-5)",
         }
     }
 
@@ -60,6 +69,7 @@ impl LossWeighting {
             LossWeighting::Target => target_factor(target, snr),
             LossWeighting::SnrPlusOne => snr + 1.0,
             LossWeighting::TruncatedSnr => snr.max(1.0),
+            LossWeighting::MinSnr5 => snr.min(MIN_SNR_GAMMA),
         }
     }
 
@@ -79,6 +89,9 @@ impl LossWeighting {
         }
     }
 }
+
+/// γ of [`LossWeighting::MinSnr5`], the value Hang et al. recommend.
+pub const MIN_SNR_GAMMA: f64 = 5.0;
 
 /// The largest per-sample multiplier [`LossWeighting::multiplier`] returns.
 pub const MAX_MULTIPLIER: f64 = 1e4;
@@ -140,5 +153,32 @@ mod tests {
             LossWeighting::TruncatedSnr.multiplier(Target::Eps, 0.0),
             MAX_MULTIPLIER
         );
+    }
+
+    #[test]
+    fn preset_names_are_the_names_shown() {
+        // Presets and checkpoints spell each weighting as `name()` does (the CLI too).
+        for w in LossWeighting::ALL {
+            let json = serde_json::to_string(&w).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", w.name()));
+            assert_eq!(serde_json::from_str::<LossWeighting>(&json).ok(), Some(w));
+        }
+    }
+
+    #[test]
+    fn min_snr_weighting_is_hang_et_al_s_on_each_target() {
+        // Hang et al. 2023, eq. 11 and §3.4: for ε-prediction the loss weight is
+        // min(SNR, γ)/SNR; for v-prediction min(SNR, γ)/(SNR + 1); γ = 5.
+        for &snr in &[1e-3f64, 0.5, 4.0, 5.0, 6.0, 400.0] {
+            let eps = snr.min(5.0) / snr;
+            let v = snr.min(5.0) / (snr + 1.0);
+            let m_eps = LossWeighting::MinSnr5.multiplier(Target::Eps, snr);
+            let m_v = LossWeighting::MinSnr5.multiplier(Target::V, snr);
+            assert!((m_eps - eps).abs() < 1e-12, "{snr}: {m_eps} vs {eps}");
+            assert!((m_v - v).abs() < 1e-12, "{snr}: {m_v} vs {v}");
+        }
+        // Below γ the ε loss is untouched; far above it the clean steps count 5/SNR.
+        assert_eq!(LossWeighting::MinSnr5.multiplier(Target::Eps, 2.0), 1.0);
+        assert!((LossWeighting::MinSnr5.multiplier(Target::Eps, 500.0) - 0.01).abs() < 1e-15);
     }
 }
