@@ -65,6 +65,10 @@ pub struct ScoreArgs {
     /// Samples per network batch.
     #[arg(long, default_value_t = 250)]
     pub batch: usize,
+    /// Round the weights to half precision (f16) first: what shipping them as f16 would do
+    /// to the samples.
+    #[arg(long)]
+    pub f16: bool,
 }
 
 /// Loads the classifier of `data` (or the one in `dir`).
@@ -200,7 +204,11 @@ fn checkpoint_sets(a: &ScoreArgs) -> Result<Sets, CliError> {
         None => crate::store::bundled_model_dir()
             .ok_or_else(|| CliError::usage("no --checkpoint given and no bundled model found"))?,
     };
-    let model = LoadedModel::load(&dir, "checkpoint").map_err(CliError::usage)?;
+    let mut model = LoadedModel::load(&dir, "checkpoint").map_err(CliError::usage)?;
+    if a.f16 {
+        model.ema = crate::model::round_weights_to_f16(model.ema);
+        model.raw = crate::model::round_weights_to_f16(model.raw);
+    }
     let data = match (&a.data, bundled_data_of(&model)) {
         (Some(d), _) => d.clone(),
         (None, Some(d)) => d,
@@ -236,11 +244,12 @@ fn checkpoint_sets(a: &ScoreArgs) -> Result<Sets, CliError> {
         sets.push(kept);
     }
     let source = format!(
-        "{} (step {}), {} {} weights, {} × {} samples in {:.0} s",
+        "{} (step {}), {} {}{} weights, {} × {} samples in {:.0} s",
         dir.display(),
         model.step,
         sampler_label(&kind),
         if a.raw { "raw" } else { "EMA" },
+        if a.f16 { " f16-rounded" } else { "" },
         seeds,
         a.n,
         start.elapsed().as_secs_f64()

@@ -47,6 +47,27 @@ pub fn init_seeded<M: burn::module::Module>(
     module
 }
 
+/// `module` with every float parameter rounded to IEEE half precision and back to f32: what
+/// storing its weights as f16 does to it, so that its sample quality can be measured.
+pub fn round_weights_to_f16<M: burn::module::Module>(module: M) -> M {
+    use burn::module::{ModuleMapper, Param};
+    use burn::tensor::Tensor;
+    struct Round;
+    impl ModuleMapper for Round {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            param.map(|t| {
+                let device = t.device();
+                let data = t
+                    .into_data()
+                    .convert::<burn::tensor::f16>()
+                    .convert::<f32>();
+                Tensor::from_data(data, &device)
+            })
+        }
+    }
+    module.map(&mut Round)
+}
+
 /// Whether every float parameter of `module` is finite (no NaN, no ±inf).
 pub fn weights_finite<M: burn::module::Module>(module: &M) -> bool {
     use burn::module::{ModuleVisitor, Param};

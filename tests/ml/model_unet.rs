@@ -203,3 +203,60 @@ fn toy_mlp_overfits_a_fixed_batch() {
         "loss went from {first:?} to {last}"
     );
 }
+
+/// Every float value of `m`, in visiting order.
+fn all_weights<M: burn::module::Module>(m: &M) -> Vec<f32> {
+    use burn::module::{ModuleVisitor, Param};
+    use burn::tensor::Tensor;
+    struct Collect(Vec<f32>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let t = param.val();
+            let n = t.shape().num_elements();
+            self.0
+                .extend(t.reshape([n]).into_data().try_to_vec::<f32>().unwrap());
+        }
+    }
+    let mut c = Collect(Vec::new());
+    m.visit(&mut c);
+    c.0
+}
+
+/// The nearest IEEE half-precision value of a normal-range x, ties to even, computed from the
+/// spacing of the f16 grid (2^(e − 10) in [2^e, 2^(e+1))), not from a conversion routine.
+fn nearest_f16(x: f32) -> f32 {
+    let x = f64::from(x);
+    if x == 0.0 {
+        return 0.0;
+    }
+    let e = x.abs().log2().floor().max(-14.0); // below 2^-14 the grid is the subnormals'
+    let ulp = (e - 10.0).exp2();
+    let q = x / ulp;
+    let r = q.round();
+    let r = if (q - q.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
+        r - q.signum()
+    } else {
+        r
+    };
+    (r * ulp) as f32
+}
+
+#[test]
+fn weights_rounded_to_f16_land_on_the_half_precision_grid() {
+    let dev = Device::flex();
+    let net = UNetConfig::tiny(1, 16).init(&dev);
+    let before = all_weights(&net);
+    let after = all_weights(&diffusion_lab::model::round_weights_to_f16(net));
+    assert_eq!(before.len(), after.len());
+    let mut changed = 0;
+    for (&x, &r) in before.iter().zip(&after) {
+        assert_eq!(r, nearest_f16(x), "{x} rounded to {r}");
+        // Relative error of half precision: at most 2^-11 in the normal range.
+        if x.abs() > 6.2e-5 {
+            assert!(((r - x) / x).abs() <= 4.9e-4, "{x} → {r}");
+        }
+        changed += usize::from(r != x);
+    }
+    // Kaiming-initialised weights are almost never f16 values already.
+    assert!(changed * 2 > before.len(), "{changed} of {}", before.len());
+}
