@@ -57,6 +57,17 @@ pub static BUNDLED_MODELS: &[BundledModel] = &[
         ],
     },
     BundledModel {
+        name: "fashion-canonical",
+        title: "Fashion-MNIST · canonical UNet (EMA weights)",
+        files: &[
+            model_file!("fashion-canonical", "config.json"),
+            model_file!("fashion-canonical", "state.json"),
+            model_file!("fashion-canonical", "ema.bpk"),
+            model_file!("fashion-canonical", "losses.csv"),
+            model_file!("fashion-canonical", "quality.json"),
+        ],
+    },
+    BundledModel {
         name: "seed000-folder2",
         title: "MNIST · seed 000's Folder_2: tiny v-objective UNet on log-SNR (+ the additional layer)",
         files: &[
@@ -195,7 +206,13 @@ mod tests {
         for m in BUNDLED_MODELS {
             let dir = unpack_into(m, cache.path()).expect("unpacks");
             let (config, info) = crate::store::read_info(&dir).expect("reads back");
-            assert_eq!(config.data.label(), "mnist", "{}", m.name);
+            // Each model names its data set first: mnist-… or fashion-….
+            let data = if m.name.starts_with("fashion-") {
+                "fashion-mnist"
+            } else {
+                "mnist"
+            };
+            assert_eq!(config.data.label(), data, "{}", m.name);
             assert_eq!(info.image_shape, [1, 28, 28]);
             let device = burn::tensor::Device::flex();
             crate::store::load_for_inference(&dir, &device).expect("weights load");
