@@ -204,24 +204,6 @@ fn toy_mlp_overfits_a_fixed_batch() {
     );
 }
 
-/// Every float value of `m`, in visiting order.
-fn all_weights<M: burn::module::Module>(m: &M) -> Vec<f32> {
-    use burn::module::{ModuleVisitor, Param};
-    use burn::tensor::Tensor;
-    struct Collect(Vec<f32>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let t = param.val();
-            let n = t.shape().num_elements();
-            self.0
-                .extend(t.reshape([n]).into_data().try_to_vec::<f32>().unwrap());
-        }
-    }
-    let mut c = Collect(Vec::new());
-    m.visit(&mut c);
-    c.0
-}
-
 /// The nearest IEEE half-precision value of a normal-range x, ties to even, computed from the
 /// spacing of the f16 grid (2^(e − 10) in [2^e, 2^(e+1))), not from a conversion routine.
 fn nearest_f16(x: f32) -> f32 {
@@ -245,8 +227,8 @@ fn nearest_f16(x: f32) -> f32 {
 fn weights_rounded_to_f16_land_on_the_half_precision_grid() {
     let dev = Device::flex();
     let net = UNetConfig::tiny(1, 16).init(&dev);
-    let before = all_weights(&net);
-    let after = all_weights(&diffusion_lab::model::round_weights_to_f16(net));
+    let before = super::train::param_values(&net);
+    let after = super::train::param_values(&diffusion_lab::model::round_weights_to_f16(net));
     assert_eq!(before.len(), after.len());
     let mut changed = 0;
     for (&x, &r) in before.iter().zip(&after) {

@@ -192,16 +192,7 @@ fn rgb_attention_two_levels_two_blocks_gradients_match_burn_autodiff() {
 
 /// Every parameter of the raw weights, flattened in visiting order.
 pub(crate) fn params(t: &Trainer) -> Vec<f32> {
-    struct All(Vec<f32>);
-    impl ModuleVisitor for All {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            self.0
-                .extend(p.val().into_data().try_to_vec::<f32>().expect("f32"));
-        }
-    }
-    let mut all = All(Vec::new());
-    t.raw_snapshot().visit(&mut all);
-    all.0
+    super::train::param_values(&t.raw_snapshot())
 }
 
 pub(crate) fn run_on(engine: TrainEngine, steps: usize) -> diffusion_lab::config::RunConfig {

@@ -94,7 +94,8 @@ fn ema_update_is_the_weighted_average() {
     }
 }
 
-fn param_values(m: &diffusion_lab::model::UNet) -> Vec<f32> {
+/// Every float parameter of `m`, flattened in visiting order.
+pub(crate) fn param_values(m: &diffusion_lab::model::UNet) -> Vec<f32> {
     use burn::module::{ModuleVisitor, Param};
     struct V(Vec<f32>);
     impl ModuleVisitor for V {
