@@ -91,6 +91,12 @@ Examples:
   diffusion-lab nll --n 256
   diffusion-lab nll --checkpoint my-run --n 256 --t-samples 200 --terms terms.csv";
 
+/// `half`.
+pub const HALF: &str = "\
+Examples:
+  diffusion-lab half --checkpoint my-run
+  diffusion-lab score --checkpoint my-run --n 1000";
+
 /// `bench`.
 pub const BENCH: &str = "\
 Examples:

@@ -11,6 +11,7 @@ pub mod bench_quality;
 pub mod classifier;
 pub mod forward;
 pub mod grid;
+pub mod half;
 pub mod help;
 pub mod nll;
 pub mod progress;
@@ -132,6 +133,10 @@ pub enum Command {
     /// The variational bound of a checkpoint in bits/dim on its held-out images.
     #[command(after_help = help::NLL)]
     Nll(nll::NllArgs),
+    /// Rewrite a checkpoint's EMA weights (ema.bpk) in half precision (f16): half the file,
+    /// the same samples. The bundled models ship this way.
+    #[command(after_help = help::HALF)]
+    Half(half::HalfArgs),
     /// Seed 000's additional layer: train it on a frozen unconditional v-objective UNet
     /// (Folder_3), with a preset's `[seed000]` settings.
     #[command(after_help = help::ADD_LAYER)]
@@ -189,6 +194,7 @@ pub fn run_command(command: &Command, out: &mut dyn Write) -> Result<(), CliErro
         Command::Grid(args) => grid::run_grid(args, out),
         Command::Score(args) => score::run_score(args, out),
         Command::Nll(args) => nll::run_nll(args, out),
+        Command::Half(args) => half::run_half(args, out),
         Command::Classifier(cmd) => classifier::run_classifier(cmd, out),
         Command::AddLayer(args) => seed000::run_add_layer(args, out),
         Command::Completions { shell } => {

@@ -214,7 +214,8 @@ impl FeatureNet {
         let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(
             weights.to_vec(),
         ))
-        .map_err(|e| corrupt(format!("weights.bpk: {e}")))?;
+        .map_err(|e| corrupt(format!("weights.bpk: {e}")))?
+        .cast_to_module_dtype();
         let net = Classifier::new(info.shape, info.classes.len(), &device)
             .try_load_record(record)
             .map_err(|e| corrupt(format!("weights.bpk does not match info.json: {e}")))?;

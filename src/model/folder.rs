@@ -55,7 +55,8 @@ pub fn parse_info<I: DeserializeOwned>(info: &[u8], name: &str) -> Result<I, Str
 pub fn load_weights<M: Module>(net: M, weights: Vec<u8>, name: &str) -> Result<M, String> {
     let record =
         burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
-            .map_err(|e| format!("{name}: weights.bpk is corrupt or truncated: {e}"))?;
+            .map_err(|e| format!("{name}: weights.bpk is corrupt or truncated: {e}"))?
+            .cast_to_module_dtype();
     net.try_load_record(record)
         .map_err(|e| format!("{name}: weights.bpk does not match info.json: {e}"))
 }

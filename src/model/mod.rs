@@ -68,6 +68,21 @@ pub fn round_weights_to_f16<M: burn::module::Module>(module: M) -> M {
     module.map(&mut Round)
 }
 
+/// `module` with every float parameter stored in IEEE half precision (f16): what a shipped
+/// model's `ema.bpk` holds, at half the size (`diffusion-lab half`). The loaders cast records
+/// back to the module's dtype, so such a file loads into an f32 model.
+pub fn to_half_precision<M: burn::module::Module>(module: M) -> M {
+    use burn::module::{ModuleMapper, Param};
+    use burn::tensor::{DType, Tensor};
+    struct Half;
+    impl ModuleMapper for Half {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            param.map(|t| t.cast(DType::F16))
+        }
+    }
+    module.map(&mut Half)
+}
+
 /// Whether every float parameter of `module` is finite (no NaN, no ±inf).
 pub fn weights_finite<M: burn::module::Module>(module: &M) -> bool {
     use burn::module::{ModuleVisitor, Param};

@@ -215,7 +215,19 @@ mod tests {
             assert_eq!(config.data.label(), data, "{}", m.name);
             assert_eq!(info.image_shape, [1, 28, 28]);
             let device = burn::tensor::Device::flex();
-            crate::store::load_for_inference(&dir, &device).expect("weights load");
+            let (_, _, _, ema) =
+                crate::store::load_for_inference(&dir, &device).expect("weights load");
+            // The EMA weights ship in half precision (`diffusion-lab half`): two bytes a
+            // weight and a small header.
+            let bytes = std::fs::metadata(dir.join("ema.bpk"))
+                .expect("ema.bpk")
+                .len();
+            let weights = burn::module::Module::num_params(&ema) as u64;
+            assert!(
+                bytes < 2 * weights + 64 * 1024,
+                "{}: ema.bpk has {bytes} bytes for {weights} weights: not f16",
+                m.name
+            );
             let quality = std::fs::read_to_string(dir.join("quality.json")).expect("quality");
             assert!(
                 quality.contains("not comparable with Inception FID"),

@@ -269,8 +269,10 @@ pub fn read_info(dir: &Path) -> Result<(RunConfig, CheckpointInfo), CheckpointEr
 pub fn load_weights(model: UNet, dir: &Path, name: &str) -> Result<UNet, CheckpointError> {
     let p = dir.join(name);
     let bytes = Bytes::from_bytes_vec(read(dir, name)?);
+    // A shipped model's weights are f16 (`to_half_precision`): cast them to the model's dtype.
     let record = burn::store::ModuleRecord::from_bytes(bytes)
-        .map_err(|e| ck_err(&format!("{name} is corrupt or truncated"), &p, e))?;
+        .map_err(|e| ck_err(&format!("{name} is corrupt or truncated"), &p, e))?
+        .cast_to_module_dtype();
     let classes = model.num_classes();
     model.try_load_record(record).map_err(|e| {
         let text = e.to_string();
@@ -310,6 +312,7 @@ pub fn load_for_finetune(model: UNet, dir: &Path) -> Result<UNet, CheckpointErro
     let bytes = Bytes::from_bytes_vec(read(dir, name)?);
     let record = burn::store::ModuleRecord::from_bytes(bytes)
         .map_err(|e| ck_err(&format!("{name} is corrupt or truncated"), &p, e))?
+        .cast_to_module_dtype()
         .allow_partial(true);
     let had_table = model.num_classes() > 0;
     let before = model.clone();
@@ -325,6 +328,26 @@ pub fn load_for_finetune(model: UNet, dir: &Path) -> Result<UNet, CheckpointErro
     } else {
         loaded
     })
+}
+
+/// Rewrites checkpoint `dir`'s EMA weights (`ema.bpk`, what sampling uses) in half precision,
+/// atomically: half the file, and the same samples to the eye and to the metrics (BENCHMARKS,
+/// "f16 weights"). The raw weights and the optimiser state, which a resume needs, are left as
+/// they are. Returns the file's size before and after.
+pub fn write_ema_half(dir: &Path) -> Result<(u64, u64), CheckpointError> {
+    let name = "ema.bpk";
+    let p = dir.join(name);
+    let before = std::fs::metadata(&p)
+        .map_err(|e| ck_err(&format!("cannot read {name}"), &p, e))?
+        .len();
+    let (_, _, _, ema) = load_for_inference(dir, &Device::flex())?;
+    let bytes = crate::model::to_half_precision(ema)
+        .into_record()
+        .into_bytes()
+        .map_err(|e| ck_err("cannot encode the EMA weights", &p, e))?;
+    crate::fs::write_atomic(&p, |w| std::io::Write::write_all(w, &bytes))
+        .map_err(|e| ck_err(&format!("cannot write {name}"), &p, e))?;
+    Ok((before, bytes.len() as u64))
 }
 
 /// Loads a checkpoint's weights for sampling only: (config, state, raw model, EMA model).

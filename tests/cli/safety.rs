@@ -452,3 +452,54 @@ fn progress_into_a_log_file_is_plain_lines_without_carriage_returns() {
     assert!(err.contains("train: 12/12 steps  loss "), "{err}");
     assert!(err.contains("steps/s  ETA"), "{err}");
 }
+
+fn half(dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_diffusion-lab"))
+        .args(["half", "--checkpoint", s(dir)])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn half_precision_weights_sample_and_bad_folders_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = preset(tmp.path(), "tiny.toml", TINY);
+    let ck = tmp.path().join("ck");
+    assert_ok(&train(&[
+        "--preset",
+        s(&p),
+        "--steps",
+        "2",
+        "--out",
+        s(&ck),
+    ]));
+    let out = half(&ck);
+    assert_ok(&out);
+    assert!(
+        text(&out.stdout).contains("ema.bpk in f16"),
+        "{}",
+        text(&out.stdout)
+    );
+    // The checkpoint still samples, and still resumes.
+    let sample = Command::new(env!("CARGO_BIN_EXE_diffusion-lab"))
+        .args(["sample", "--checkpoint", s(&ck), "--n", "2", "--steps", "5"])
+        .arg("--grid")
+        .arg(tmp.path().join("g.png"))
+        .output()
+        .unwrap();
+    assert_ok(&sample);
+    assert_ok(&train(&["--resume", s(&ck), "--steps", "3"]));
+
+    // Not a checkpoint, and a truncated ema.bpk: exit 2, the folder named, nothing written.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert_refused(&half(&empty), &empty);
+    let ema = ck.join("ema.bpk");
+    let bytes = std::fs::read(&ema).unwrap();
+    std::fs::write(&ema, &bytes[..bytes.len() / 2]).unwrap();
+    assert_refused(&half(&ck), &ck);
+    assert_eq!(
+        std::fs::metadata(&ema).unwrap().len(),
+        (bytes.len() / 2) as u64
+    );
+}

@@ -242,3 +242,46 @@ fn weights_rounded_to_f16_land_on_the_half_precision_grid() {
     // Kaiming-initialised weights are almost never f16 values already.
     assert!(changed * 2 > before.len(), "{changed} of {}", before.len());
 }
+
+#[test]
+fn a_checkpoint_with_half_precision_ema_loads_back_as_the_rounded_f32_weights() {
+    use diffusion_lab::train::{Trainer, save_checkpoint};
+    let tmp = tempfile::tempdir().unwrap();
+    let ck = tmp.path().join("ck");
+    let t = Trainer::new(super::train::tiny_run(3), super::train::cpu()).unwrap();
+    save_checkpoint(&t, &ck).unwrap();
+    let dev = Device::flex();
+    let (_, _, raw0, ema0) = diffusion_lab::store::load_for_inference(&ck, &dev).unwrap();
+    let size = |f: &str| std::fs::metadata(ck.join(f)).unwrap().len();
+    let (model_before, ema_before) = (size("model.bpk"), size("ema.bpk"));
+
+    let (before, after) = diffusion_lab::store::checkpoint::write_ema_half(&ck).unwrap();
+    assert_eq!(before, ema_before);
+    assert_eq!(after, size("ema.bpk"));
+    // Two bytes per weight instead of four, plus a header of a few kilobytes.
+    let n = ema0.num_params() as u64;
+    assert!(
+        after >= 2 * n && after < 2 * n + 32 * 1024 && ema_before >= 4 * n,
+        "{ema_before} → {after} bytes for {n} weights"
+    );
+    // The raw weights, which a resume needs, are untouched.
+    assert_eq!(size("model.bpk"), model_before);
+
+    let (_, _, raw1, ema1) = diffusion_lab::store::load_for_inference(&ck, &dev).unwrap();
+    assert_eq!(
+        super::train::param_values(&raw1),
+        super::train::param_values(&raw0)
+    );
+    let want = super::train::param_values(&ema0);
+    let got = super::train::param_values(&ema1);
+    assert_eq!(got.len(), want.len());
+    for (&g, &w) in got.iter().zip(&want) {
+        assert_eq!(g, nearest_f16(w), "{w} loaded back as {g}");
+    }
+    // The loaded model computes in f32 like any other.
+    let x = Tensor::<4>::zeros([1, 1, 16, 16], &dev);
+    let y = ema1.forward(x, &[10.0]);
+    assert_eq!(y.dtype(), burn::tensor::DType::F32);
+    // And the run resumes from it.
+    diffusion_lab::train::load_checkpoint(&ck, super::train::cpu()).unwrap();
+}
