@@ -121,7 +121,16 @@ pub fn resolve_model_dir(spec: &str) -> Result<PathBuf, String> {
                 names.join(", ")
             )
         }),
-        None => Ok(PathBuf::from(spec)),
+        None => {
+            let dir = PathBuf::from(spec);
+            if !dir.exists() && bundled_model(spec).is_some() {
+                return Err(format!(
+                    "'{spec}' is not a folder here; the bundled model of that name is \
+                     'bundled:{spec}'"
+                ));
+            }
+            Ok(dir)
+        }
     }
 }
 
@@ -198,6 +207,17 @@ fn unpack_into(model: &BundledModel, root: &Path) -> std::io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bundled_name_without_its_prefix_is_pointed_at_it() {
+        // The tests run in the crate's folder, which has no folder of that name.
+        let err = resolve_model_dir("fashion-canonical").expect_err("not a folder");
+        assert!(err.contains("'bundled:fashion-canonical'"), "{err}");
+        assert_eq!(
+            resolve_model_dir("runs/mine").expect("a path"),
+            PathBuf::from("runs/mine")
+        );
+    }
 
     #[test]
     fn every_bundled_model_unpacks_into_a_readable_checkpoint() {
