@@ -69,16 +69,26 @@ thread_local! {
 fn buffer(n: usize) -> Result<Vec<f32>, AllocError> {
     let mut v = POOL
         .with_borrow_mut(|pool| {
+            // The shortest that already holds n values (a step asks for the sizes the last
+            // one did, so usually one of exactly n), else the one needing the least fill.
             let best = pool
                 .iter()
                 .enumerate()
                 .filter(|(_, v)| v.capacity() >= n)
-                .min_by_key(|(_, v)| v.capacity())
+                .min_by_key(|(_, v)| (v.len() < n, v.len().abs_diff(n)))
                 .map(|(i, _)| i)?;
             Some(pool.swap_remove(best))
         })
         .unwrap_or_default();
-    mem::try_resize(&mut v, n, 0.0, "activations")?;
+    if n > v.len() {
+        // Initialise the new part on every thread: a serial fill (and its page faults) of
+        // a large activation left the other cores idle.
+        let extra = n - v.len();
+        mem::try_grow(&mut v, extra, "activations")?;
+        v.par_extend((0..extra).into_par_iter().map(|_| 0.0f32));
+    } else {
+        v.truncate(n);
+    }
     Ok(v)
 }
 
@@ -109,10 +119,13 @@ impl Act {
         })
     }
 
-    /// A copy, in a pooled buffer.
+    /// A copy, in a pooled buffer, split over the threads.
     fn try_clone(&self) -> Result<Self, AllocError> {
         let mut a = Self::scratch(self.b, self.h, self.w, self.c)?;
-        a.data.copy_from_slice(&self.data);
+        a.data
+            .par_chunks_mut(1 << 14)
+            .zip(self.data.par_chunks(1 << 14))
+            .for_each(|(d, s)| d.copy_from_slice(s));
         Ok(a)
     }
 
@@ -148,16 +161,14 @@ impl Conv {
         let [cout, cin, k, _] = conv.weight.val().dims();
         let src = param(&conv.weight); // [cout, cin, k, k]
         let mut w = mem::try_zeroed(k * k * cin * cout, "convolution weights")?;
-        for co in 0..cout {
-            for ci in 0..cin {
-                for ky in 0..k {
-                    for kx in 0..k {
-                        let row = (ky * k + kx) * cin + ci;
-                        w[row * cout + co] = src[((co * cin + ci) * k + ky) * k + kx];
-                    }
-                }
+        // Row (ky·k + kx)·cin + ci of w holds that tap's weights for every output channel.
+        w.par_chunks_mut(cout).enumerate().for_each(|(row, dst)| {
+            let (tap, ci) = (row / cin, row % cin);
+            let (ky, kx) = (tap / k, tap % k);
+            for (co, d) in dst.iter_mut().enumerate() {
+                *d = src[((co * cin + ci) * k + ky) * k + kx];
             }
-        }
+        });
         let bias = conv
             .bias
             .as_ref()

@@ -8,9 +8,15 @@ use rayon::prelude::*;
 /// Output rows per task of a convolution's products.
 pub(super) const BLOCK: usize = 256;
 
-/// Rows per task of the split reductions (weight gradients). Fixed, not derived from the
-/// thread count, so the sums always run in the same order.
-pub(super) const CHUNK_ROWS: usize = 2048;
+/// Number of row chunks a split reduction (weight gradients) aims for, and the fewest rows a
+/// chunk may have. Both fixed, not derived from the thread count, so the sums always run in
+/// the same order; 16 chunks keep two (or four, or eight) threads evenly busy, where a fixed
+/// chunk length left a 7×7 layer at batch 32 in one chunk on one thread.
+const REDUCE_CHUNKS: usize = 16;
+const MIN_CHUNK_ROWS: usize = 256;
+
+/// Elements per task of the element-wise parallel loops.
+const ELEMS: usize = 1 << 14;
 
 /// Σ over fixed row chunks of `f(first, end, acc)` (each filling a `len`-vector), summed in
 /// chunk order: parallel and still deterministic.
@@ -19,23 +25,48 @@ pub(super) fn chunked_sum(
     len: usize,
     f: impl Fn(usize, usize, &mut [f32]) + Sync + Send,
 ) -> Result<Vec<f32>, AllocError> {
-    let n = rows.div_ceil(CHUNK_ROWS).max(1);
+    let chunk = rows.div_ceil(REDUCE_CHUNKS).max(MIN_CHUNK_ROWS);
+    let n = rows.div_ceil(chunk).max(1);
     let parts: Vec<Result<Vec<f32>, AllocError>> = (0..n)
         .into_par_iter()
         .map(|i| {
             let mut acc = mem::try_zeroed(len, "partial gradient sums")?;
-            let (r0, r1) = (i * CHUNK_ROWS, ((i + 1) * CHUNK_ROWS).min(rows));
+            let (r0, r1) = (i * chunk, ((i + 1) * chunk).min(rows));
             if r0 < r1 {
                 f(r0, r1, &mut acc);
             }
             Ok(acc)
         })
         .collect();
+    let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
     let mut total = mem::try_zeroed(len, "gradient sums")?;
-    for p in parts {
-        add_into(&mut total, &p?);
-    }
+    // Each element sums its chunks in chunk order, whichever thread does it.
+    total
+        .par_chunks_mut(ELEMS)
+        .enumerate()
+        .for_each(|(i, dst)| {
+            for p in &parts {
+                add_into(dst, &p[i * ELEMS..][..dst.len()]);
+            }
+        });
     Ok(total)
+}
+
+/// `dst += src`, split over the threads.
+pub(super) fn par_add_into(dst: &mut [f32], src: &[f32]) {
+    assert_eq!(dst.len(), src.len(), "par_add_into: lengths differ");
+    dst.par_chunks_mut(ELEMS)
+        .zip(src.par_chunks(ELEMS))
+        .for_each(|(d, s)| add_into(d, s));
+}
+
+/// A copy of `src` in a pooled buffer, split over the threads.
+pub(super) fn par_copy(src: &[f32]) -> Result<Vec<f32>, AllocError> {
+    let mut out = super::super::buffer(src.len())?;
+    out.par_chunks_mut(ELEMS)
+        .zip(src.par_chunks(ELEMS))
+        .for_each(|(d, s)| d.copy_from_slice(s));
+    Ok(out)
 }
 
 /// Sum of the rows of `x` ([rows, c]).
@@ -64,16 +95,18 @@ pub(super) fn silu_grad(z: f32) -> f32 {
 pub(super) fn pad(x: &Act) -> Result<Vec<f32>, AllocError> {
     let (c, wp) = (x.c, x.w + 1);
     let p = (x.h + 1) * wp;
-    let mut out = mem::try_zeroed((x.b * p + 2 * wp + 2) * c, "padded activations")?;
-    out[..x.b * p * c]
-        .par_chunks_mut(p * c)
-        .enumerate()
-        .for_each(|(n, img)| {
-            for y in 0..x.h {
-                img[((y + 1) * wp + 1) * c..][..x.w * c]
-                    .copy_from_slice(&x.data[(n * x.h + y) * x.w * c..][..x.w * c]);
-            }
-        });
+    // A pooled buffer: every element is written below, the padding in parallel too.
+    let mut out = super::super::buffer((x.b * p + 2 * wp + 2) * c)?;
+    let (body, tail) = out.split_at_mut(x.b * p * c);
+    tail.fill(0.0);
+    body.par_chunks_mut(p * c).enumerate().for_each(|(n, img)| {
+        img[..wp * c].fill(0.0);
+        for y in 0..x.h {
+            let row = &mut img[(y + 1) * wp * c..][..wp * c];
+            row[..c].fill(0.0);
+            row[c..].copy_from_slice(&x.data[(n * x.h + y) * x.w * c..][..x.w * c]);
+        }
+    });
     Ok(out)
 }
 

@@ -113,7 +113,7 @@ impl TConv {
         let wo = (x.w + 2 * pad - c.k) / c.stride + 1;
         let (kdim, cout, per_image) = (c.k * c.k * c.cin, c.cout, ho * wo);
         let cols: Vec<f32> = if c.k == 1 && c.stride == 1 {
-            mem::try_copy(&x.data, "convolution inputs")?
+            par_copy(&x.data)?
         } else {
             let mut cols = mem::try_zeroed(x.b * per_image * kdim, "convolution patches")?;
             cols.par_chunks_mut(BLOCK * kdim)
@@ -170,12 +170,16 @@ impl TConv {
                 let g = pad(dy)?;
                 let dw = shifted_dw(&xpad, cin, &g[(wp + 1) * cout..], cout, rows, wp)?;
                 add_into(&mut self.dw, &dw);
-                drop(xpad);
+                // Back to the pool, not to the allocator: the next step asks for the same
+                // sizes, and a fresh buffer costs a fill and page faults.
+                super::recycle(xpad);
                 if !need_dx {
+                    super::recycle(g);
                     return Ok(None);
                 }
                 let wf = flip(&c.w, cin, cout);
                 let dpad = shifted(&g, cout, &wf, cin, rows, wp)?;
+                super::recycle(g);
                 let dx = unpad(&dpad, [b, h, w, cin], None, None, None)?;
                 super::recycle(dpad);
                 Ok(Some(dx))
@@ -194,7 +198,7 @@ impl TConv {
                     matmul(acc, colst, d, [kdim, r1 - r0, cout], true);
                 })?;
                 add_into(&mut self.dw, &dw);
-                drop(cols);
+                super::recycle(cols);
                 if !need_dx {
                     return Ok(None);
                 }
@@ -204,7 +208,8 @@ impl TConv {
                     rs: 1,
                     cs: cout,
                 };
-                let mut dcols = mem::try_zeroed(rows * kdim, "convolution patch gradients")?;
+                // Stale values are fine: the product overwrites every element.
+                let mut dcols = super::buffer(rows * kdim)?;
                 dcols
                     .par_chunks_mut(BLOCK * kdim)
                     .enumerate()
@@ -214,9 +219,13 @@ impl TConv {
                         matmul(dst, d, wt, [m, cout, kdim], false);
                     });
                 if k == 1 && c.stride == 1 {
-                    let mut dx = Act::scratch(b, h, w, cin)?;
-                    dx.data.copy_from_slice(&dcols);
-                    return Ok(Some(dx));
+                    return Ok(Some(Act {
+                        b,
+                        h,
+                        w,
+                        c: cin,
+                        data: dcols,
+                    }));
                 }
                 // col2im: each image's patches scatter back into that image only.
                 let (ho, wo, stride, padding) = (dy.h, dy.w, c.stride, k / 2);
@@ -251,6 +260,7 @@ impl TConv {
                             }
                         }
                     });
+                super::recycle(dcols);
                 Ok(Some(dx))
             }
         }
@@ -260,16 +270,18 @@ impl TConv {
         let c = &self.conv;
         let (k, cin, cout) = (c.k, c.cin, c.cout);
         let mut w = mem::try_zeroed(self.dw.len(), "weight gradients")?;
-        for co in 0..cout {
-            for ci in 0..cin {
-                for ky in 0..k {
-                    for kx in 0..k {
-                        w[((co * cin + ci) * k + ky) * k + kx] =
-                            self.dw[((ky * k + kx) * cin + ci) * cout + co];
+        w.par_chunks_mut(cin * k * k)
+            .enumerate()
+            .for_each(|(co, per_out)| {
+                for ci in 0..cin {
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            per_out[(ci * k + ky) * k + kx] =
+                                self.dw[((ky * k + kx) * cin + ci) * cout + co];
+                        }
                     }
                 }
-            }
-        }
+            });
         out.push((self.wid, vec![cout, cin, k, k], w));
         if let Some(bid) = self.bid {
             out.push((bid, vec![cout], self.db.clone()));
@@ -407,11 +419,14 @@ impl TUp {
                 ((2 - dy) * wp + (1 - dx), flipped[1].as_slice()),
             ];
             let part = taps_conv(&g, cout, &taps, 2, cin, rows)?;
-            add_into(&mut dxo, &part);
+            par_add_into(&mut dxo, &part);
             super::recycle(part);
+            super::recycle(g);
         }
-        drop(xpad);
-        unpad(&dxo, [b, h, w, cin], None, None, None)
+        super::recycle(xpad);
+        let dx = unpad(&dxo, [b, h, w, cin], None, None, None);
+        super::recycle(dxo);
+        dx
     }
 }
 
@@ -968,8 +983,8 @@ impl TRes {
 
     fn backward(&mut self, dout: &Act, dtemb: &mut [f32]) -> Result<Act, AllocError> {
         let dx_skip = match &mut self.skip {
-            Some(s) => s.backward(dout, true)?.expect("input gradient requested"),
-            None => dout.try_clone()?,
+            Some(s) => Some(s.backward(dout, true)?.expect("input gradient requested")),
+            None => None,
         };
         let mut da2 = self
             .conv2
@@ -999,7 +1014,7 @@ impl TRes {
             .expect("input gradient requested");
         drop(dh1);
         let mut dx = self.norm1.backward(&da1)?;
-        add_into(&mut dx.data, &dx_skip.data);
+        par_add_into(&mut dx.data, &dx_skip.as_ref().unwrap_or(dout).data);
         Ok(dx)
     }
 
