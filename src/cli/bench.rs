@@ -29,6 +29,9 @@ pub enum BenchCommand {
     /// Improved DDPM (#15 §1): one preset trained with L_simple and with L_hybrid, then the
     /// NLL bound of each and the FID of strided sampling at several K, fixed vs learned Σ.
     Iddpm(super::bench_iddpm::BenchIddpmArgs),
+    /// The canonical UNet's layers one at a time, forward and backward, on burn's Flex backend
+    /// and on the native engine, with GFLOP/s: where a training step's time goes.
+    Layers(super::bench_layers::BenchLayersArgs),
 }
 
 /// `diffusion-lab bench window`.
@@ -105,6 +108,7 @@ pub fn run_bench(cmd: &BenchCommand, out: &mut dyn Write) -> Result<(), CliError
         BenchCommand::Quality(a) => super::bench_quality::bench_quality(a, out),
         BenchCommand::Guidance(a) => super::bench_guidance::bench_guidance(a, out),
         BenchCommand::Iddpm(a) => super::bench_iddpm::bench_iddpm(a, out),
+        BenchCommand::Layers(a) => super::bench_layers::bench_layers(a, out),
     }
 }
 

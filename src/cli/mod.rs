@@ -7,6 +7,7 @@ pub mod args;
 pub mod bench;
 pub mod bench_guidance;
 pub mod bench_iddpm;
+pub mod bench_layers;
 pub mod bench_quality;
 pub mod classifier;
 pub mod forward;

@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 
 mod cpu;
 mod memory;
-pub use cpu::{CpuUNet, ParamGrad, TrainNet};
+pub use cpu::{
+    CpuUNet, LayerProfile, LayerSpec, LayerTimes, ParamGrad, TrainNet, canonical_layers,
+    profile_layer,
+};
 pub use memory::{MemoryEstimate, available_memory, check_train_memory, human_bytes};
 
 /// Everything that shapes a UNet.

@@ -540,7 +540,7 @@ impl Trainer {
         let mut dy = mem::try_zeroed(out.len(), "the output gradient")?;
         let per = self.batch_loss(batch, &out, &mut dy);
         let t_fwd = t0.elapsed();
-        net.backward(&dy)?;
+        net.backward_weights(&dy)?;
         let t_bwd = t0.elapsed();
         let grads = net.gradients(&self.pick.device)?;
         drop(net);

@@ -1,5 +1,6 @@
 //! The command-line tests: every subcommand run as a process, its output and its usage errors.
 
+mod bench_layers;
 mod commands;
 #[path = "../common/mod.rs"]
 mod common;

@@ -59,6 +59,11 @@ impl Drop for Act {
 /// Buffers kept per thread for reuse: at most this many bytes.
 const POOL_BYTES: usize = 256 << 20;
 
+/// Buffers shorter than this come straight from the allocator and are not pooled: small
+/// allocations are cheap, and a small request must not take (and truncate) a large buffer
+/// that a later large request then has to fill again.
+const POOL_MIN: usize = 1 << 12;
+
 thread_local! {
     static POOL: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -67,15 +72,19 @@ thread_local! {
 /// few dozen activations every step, and fresh ones cost a zero-fill (or page faults) each.
 /// Its contents are stale values, not zeros. Fails when a new buffer cannot be allocated.
 fn buffer(n: usize) -> Result<Vec<f32>, AllocError> {
+    if n < POOL_MIN {
+        return mem::try_zeroed(n, "activations");
+    }
     let mut v = POOL
         .with_borrow_mut(|pool| {
-            // The shortest that already holds n values (a step asks for the sizes the last
-            // one did, so usually one of exactly n), else the one needing the least fill.
+            // Best fit by capacity (a step asks for the sizes the last one did, so usually
+            // one of exactly n), at most twice n so a small request leaves the large buffers
+            // to the large ones; among equals, one that needs no fill.
             let best = pool
                 .iter()
                 .enumerate()
-                .filter(|(_, v)| v.capacity() >= n)
-                .min_by_key(|(_, v)| (v.len() < n, v.len().abs_diff(n)))
+                .filter(|(_, v)| v.capacity() >= n && v.capacity() / 2 <= n)
+                .min_by_key(|(_, v)| (v.capacity() - n, v.len() < n))
                 .map(|(i, _)| i)?;
             Some(pool.swap_remove(best))
         })
@@ -92,9 +101,9 @@ fn buffer(n: usize) -> Result<Vec<f32>, AllocError> {
     Ok(v)
 }
 
-/// Returns `v` to this thread's pool (dropped if the pool is full).
+/// Returns `v` to this thread's pool (dropped if the pool is full or `v` is small).
 fn recycle(v: Vec<f32>) {
-    if v.capacity() == 0 {
+    if v.capacity() < POOL_MIN {
         return;
     }
     POOL.with_borrow_mut(|pool| {
@@ -1188,7 +1197,9 @@ fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, [m, k, n]: [usize; 3], accumu
 }
 
 mod train;
-pub use train::{ParamGrad, TrainNet};
+pub use train::{
+    LayerProfile, LayerSpec, LayerTimes, ParamGrad, TrainNet, canonical_layers, profile_layer,
+};
 
 #[cfg(test)]
 mod tests;

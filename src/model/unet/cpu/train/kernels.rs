@@ -2,7 +2,7 @@
 //! the convolutions over it (see the parent module's notes).
 
 use super::super::{Act, Mat, add_into, exp, matmul};
-use crate::mem::{self, AllocError};
+use crate::mem::AllocError;
 use rayon::prelude::*;
 
 /// Output rows per task of a convolution's products.
@@ -15,11 +15,15 @@ pub(super) const BLOCK: usize = 256;
 const REDUCE_CHUNKS: usize = 16;
 const MIN_CHUNK_ROWS: usize = 256;
 
+/// Convolutions with fewer output channels than this run their products transposed.
+const NARROW: usize = 16;
+
 /// Elements per task of the element-wise parallel loops.
 const ELEMS: usize = 1 << 14;
 
-/// Σ over fixed row chunks of `f(first, end, acc)` (each filling a `len`-vector), summed in
-/// chunk order: parallel and still deterministic.
+/// Σ over fixed row chunks of `f(first, end, acc)` (each adding into a zeroed `len`-vector),
+/// summed in chunk order: parallel and still deterministic. The result is a pooled buffer:
+/// hand it back with `recycle` when done.
 pub(super) fn chunked_sum(
     rows: usize,
     len: usize,
@@ -27,28 +31,33 @@ pub(super) fn chunked_sum(
 ) -> Result<Vec<f32>, AllocError> {
     let chunk = rows.div_ceil(REDUCE_CHUNKS).max(MIN_CHUNK_ROWS);
     let n = rows.div_ceil(chunk).max(1);
-    let parts: Vec<Result<Vec<f32>, AllocError>> = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let mut acc = mem::try_zeroed(len, "partial gradient sums")?;
-            let (r0, r1) = (i * chunk, ((i + 1) * chunk).min(rows));
-            if r0 < r1 {
-                f(r0, r1, &mut acc);
-            }
-            Ok(acc)
-        })
-        .collect();
-    let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
-    let mut total = mem::try_zeroed(len, "gradient sums")?;
+    // The partial sums come from this thread's pool and go back to it below: fresh ones
+    // (calloc'd, so page faults on first touch) cost more than their products at small sizes.
+    let mut parts = Vec::with_capacity(n);
+    for _ in 0..n {
+        parts.push(super::super::buffer(len)?);
+    }
+    parts.par_iter_mut().enumerate().for_each(|(i, acc)| {
+        acc.fill(0.0);
+        let (r0, r1) = (i * chunk, ((i + 1) * chunk).min(rows));
+        if r0 < r1 {
+            f(r0, r1, acc);
+        }
+    });
+    let mut total = super::super::buffer(len)?;
     // Each element sums its chunks in chunk order, whichever thread does it.
     total
         .par_chunks_mut(ELEMS)
         .enumerate()
         .for_each(|(i, dst)| {
+            dst.fill(0.0);
             for p in &parts {
                 add_into(dst, &p[i * ELEMS..][..dst.len()]);
             }
         });
+    for p in parts {
+        super::super::recycle(p);
+    }
     Ok(total)
 }
 
@@ -124,6 +133,35 @@ pub(super) fn taps_conv(
 ) -> Result<Vec<f32>, AllocError> {
     // Stale values are fine: the first product overwrites every element.
     let mut out = super::super::buffer(rows * cout)?;
+    if cout < NARROW {
+        // A few output channels (the last convolution): the product transposed, so its long
+        // side (the rows) runs along gemm's vector registers instead of 1–3 channels.
+        out.par_chunks_mut(BLOCK * cout)
+            .enumerate()
+            .for_each(|(i, dst)| {
+                let (r0, m) = (i * BLOCK, dst.len() / cout);
+                let mut tmp = vec![0.0f32; cout * m];
+                for (t, &(off, w)) in taps.iter().enumerate() {
+                    let wt = Mat {
+                        data: w,
+                        rs: 1,
+                        cs: cout,
+                    };
+                    let at = Mat {
+                        data: &src[(r0 + off) * cin..],
+                        rs: 1,
+                        cs: cin,
+                    };
+                    matmul(&mut tmp, wt, at, [cout, width * cin, m], t > 0);
+                }
+                for (r, row) in dst.chunks_exact_mut(cout).enumerate() {
+                    for (co, v) in row.iter_mut().enumerate() {
+                        *v = tmp[co * m + r];
+                    }
+                }
+            });
+        return Ok(out);
+    }
     out.par_chunks_mut(BLOCK * cout)
         .enumerate()
         .for_each(|(i, dst)| {
@@ -152,6 +190,32 @@ pub(super) fn taps_dw(
     width: usize,
 ) -> Result<Vec<f32>, AllocError> {
     let per = width * cin * cout;
+    if cout < NARROW {
+        // Transposed, as in `taps_conv`: dWᵀ [cout, width·cin] = dyᵀ · view, then added in.
+        let kdim = width * cin;
+        return chunked_sum(rows, offsets.len() * per, |r0, r1, acc| {
+            let mut tmp = vec![0.0f32; cout * kdim];
+            for (t, &off) in offsets.iter().enumerate() {
+                let dyt = Mat {
+                    data: &dyo[r0 * cout..],
+                    rs: 1,
+                    cs: cout,
+                };
+                let a = Mat {
+                    data: &src[(r0 + off) * cin..],
+                    rs: cin,
+                    cs: 1,
+                };
+                matmul(&mut tmp, dyt, a, [cout, r1 - r0, kdim], false);
+                let dst = &mut acc[t * per..][..per];
+                for (kk, row) in dst.chunks_exact_mut(cout).enumerate() {
+                    for (co, v) in row.iter_mut().enumerate() {
+                        *v += tmp[co * kdim + kk];
+                    }
+                }
+            }
+        });
+    }
     chunked_sum(rows, offsets.len() * per, |r0, r1, acc| {
         for (t, &off) in offsets.iter().enumerate() {
             let at = Mat {
@@ -237,17 +301,20 @@ pub(super) fn unpad(
 
 /// The 3×3 kernel flipped and transposed, [9·cout, cin]: the input gradient is the
 /// convolution of the output gradient with it.
-pub(super) fn flip(w: &[f32], cin: usize, cout: usize) -> Vec<f32> {
-    let mut f = vec![0.0f32; 9 * cin * cout];
-    for ky in 0..3 {
-        for kx in 0..3 {
+pub(super) fn flip(w: &[f32], cin: usize, cout: usize) -> Result<Vec<f32>, AllocError> {
+    // Every element is written below; one task per (tap, output channel) row block.
+    let mut f = super::super::buffer(9 * cin * cout)?;
+    f.par_chunks_mut(cout * cin)
+        .enumerate()
+        .for_each(|(tap, rows)| {
+            let (ky, kx) = (tap / 3, tap % 3);
             let src_tap = (2 - ky) * 3 + (2 - kx);
-            for ci in 0..cin {
-                for co in 0..cout {
-                    f[((ky * 3 + kx) * cout + co) * cin + ci] = w[(src_tap * cin + ci) * cout + co];
+            let src = &w[src_tap * cin * cout..][..cin * cout];
+            for (co, row) in rows.chunks_exact_mut(cin).enumerate() {
+                for (ci, v) in row.iter_mut().enumerate() {
+                    *v = src[ci * cout + co];
                 }
             }
-        }
-    }
-    f
+        });
+    Ok(f)
 }

@@ -43,9 +43,11 @@ use rayon::prelude::*;
 
 mod kernels;
 mod net;
+mod probe;
 
 use kernels::*;
 pub use net::TrainNet;
+pub use probe::{LayerProfile, LayerSpec, LayerTimes, canonical_layers, profile_layer};
 
 /// One gradient in burn's layout: the parameter, its shape, its values.
 pub type ParamGrad = (ParamId, Vec<usize>, Vec<f32>);
@@ -56,6 +58,9 @@ enum ConvCache {
     Shifted { xpad: Vec<f32>, shape: [usize; 4] },
     /// The patch matrix [b·ho·wo, k·k·cin] and the input's shape.
     Cols { cols: Vec<f32>, shape: [usize; 4] },
+    /// A 1×1 convolution whose input (its own patch matrix) another layer keeps: handed back
+    /// to [`TConv::backward_shared`].
+    Shared { shape: [usize; 4] },
 }
 
 /// A convolution with its gradients.
@@ -87,6 +92,26 @@ impl TConv {
         extra: Option<&[f32]>,
         residual: Option<&Act>,
     ) -> Result<Act, AllocError> {
+        self.forward_impl(x, extra, residual, false)
+    }
+
+    /// A 1×1, stride-1 convolution that keeps no copy of `x`: its owner hands it back to
+    /// [`Self::backward_shared`].
+    fn forward_shared(&mut self, x: &Act) -> Result<Act, AllocError> {
+        assert!(
+            self.conv.k == 1 && self.conv.stride == 1,
+            "only a 1×1, stride-1 convolution reads its input as its patches"
+        );
+        self.forward_impl(x, None, None, true)
+    }
+
+    fn forward_impl(
+        &mut self,
+        x: &Act,
+        extra: Option<&[f32]>,
+        residual: Option<&Act>,
+        shared: bool,
+    ) -> Result<Act, AllocError> {
         let c = &self.conv;
         assert_eq!(x.c, c.cin, "convolution input channels");
         if c.k == 3 && c.stride == 1 {
@@ -112,15 +137,19 @@ impl TConv {
         let ho = (x.h + 2 * pad - c.k) / c.stride + 1;
         let wo = (x.w + 2 * pad - c.k) / c.stride + 1;
         let (kdim, cout, per_image) = (c.k * c.k * c.cin, c.cout, ho * wo);
-        let cols: Vec<f32> = if c.k == 1 && c.stride == 1 {
-            par_copy(&x.data)?
+        let owned: Option<Vec<f32>> = if shared {
+            None
+        } else if c.k == 1 && c.stride == 1 {
+            Some(par_copy(&x.data)?)
         } else {
-            let mut cols = mem::try_zeroed(x.b * per_image * kdim, "convolution patches")?;
+            // A pooled buffer: `gather` writes every element, the padding's zeros too.
+            let mut cols = super::buffer(x.b * per_image * kdim)?;
             cols.par_chunks_mut(BLOCK * kdim)
                 .enumerate()
                 .for_each(|(i, blk)| c.gather(x, [ho, wo], i * BLOCK, blk));
-            cols
+            Some(cols)
         };
+        let cols: &[f32] = owned.as_deref().unwrap_or(&x.data);
         let mut out = Act::scratch(x.b, ho, wo, cout)?;
         out.data
             .par_chunks_mut(BLOCK * cout)
@@ -145,9 +174,10 @@ impl TConv {
                     true,
                 );
             });
-        self.cache = Some(ConvCache::Cols {
-            cols,
-            shape: [x.b, x.h, x.w, x.c],
+        let shape = [x.b, x.h, x.w, x.c];
+        self.cache = Some(match owned {
+            Some(cols) => ConvCache::Cols { cols, shape },
+            None => ConvCache::Shared { shape },
         });
         Ok(out)
     }
@@ -160,8 +190,10 @@ impl TConv {
             .take()
             .expect("convolution backward before forward");
         let c = &self.conv;
-        let (cin, cout, k) = (c.cin, c.cout, c.k);
-        add_into(&mut self.db, &column_sums(&dy.data, cout)?);
+        let (cin, cout) = (c.cin, c.cout);
+        let db = column_sums(&dy.data, cout)?;
+        add_into(&mut self.db, &db);
+        super::recycle(db);
         match cache {
             ConvCache::Shifted { xpad, shape } => {
                 let [b, h, w, _] = shape;
@@ -170,6 +202,7 @@ impl TConv {
                 let g = pad(dy)?;
                 let dw = shifted_dw(&xpad, cin, &g[(wp + 1) * cout..], cout, rows, wp)?;
                 add_into(&mut self.dw, &dw);
+                super::recycle(dw);
                 // Back to the pool, not to the allocator: the next step asks for the same
                 // sizes, and a fresh buffer costs a fill and page faults.
                 super::recycle(xpad);
@@ -177,99 +210,136 @@ impl TConv {
                     super::recycle(g);
                     return Ok(None);
                 }
-                let wf = flip(&c.w, cin, cout);
+                let wf = flip(&c.w, cin, cout)?;
                 let dpad = shifted(&g, cout, &wf, cin, rows, wp)?;
+                super::recycle(wf);
                 super::recycle(g);
                 let dx = unpad(&dpad, [b, h, w, cin], None, None, None)?;
                 super::recycle(dpad);
                 Ok(Some(dx))
             }
             ConvCache::Cols { cols, shape } => {
-                let [b, h, w, _] = shape;
-                let kdim = k * k * cin;
-                let rows = dy.b * dy.pixels();
-                let dw = chunked_sum(rows, kdim * cout, |r0, r1, acc| {
-                    let colst = Mat {
-                        data: &cols[r0 * kdim..],
-                        rs: 1,
-                        cs: kdim,
-                    };
-                    let d = Mat::rows(&dy.data[r0 * cout..], cout);
-                    matmul(acc, colst, d, [kdim, r1 - r0, cout], true);
-                })?;
-                add_into(&mut self.dw, &dw);
+                let dx = self.patches_backward(&cols, shape, dy, need_dx);
                 super::recycle(cols);
-                if !need_dx {
-                    return Ok(None);
-                }
-                // dcols = dy · Wᵀ.
-                let wt = Mat {
-                    data: &c.w,
-                    rs: 1,
-                    cs: cout,
-                };
-                // Stale values are fine: the product overwrites every element.
-                let mut dcols = super::buffer(rows * kdim)?;
-                dcols
-                    .par_chunks_mut(BLOCK * kdim)
-                    .enumerate()
-                    .for_each(|(i, dst)| {
-                        let (r0, m) = (i * BLOCK, dst.len() / kdim);
-                        let d = Mat::rows(&dy.data[r0 * cout..], cout);
-                        matmul(dst, d, wt, [m, cout, kdim], false);
-                    });
-                if k == 1 && c.stride == 1 {
-                    return Ok(Some(Act {
-                        b,
-                        h,
-                        w,
-                        c: cin,
-                        data: dcols,
-                    }));
-                }
-                // col2im: each image's patches scatter back into that image only.
-                let (ho, wo, stride, padding) = (dy.h, dy.w, c.stride, k / 2);
-                let mut dx = Act::scratch(b, h, w, cin)?;
-                dx.data
-                    .par_chunks_mut(h * w * cin)
-                    .enumerate()
-                    .for_each(|(n, img)| {
-                        img.fill(0.0);
-                        for oy in 0..ho {
-                            for ox in 0..wo {
-                                let row = &dcols[((n * ho + oy) * wo + ox) * kdim..][..kdim];
-                                for ky in 0..k {
-                                    let Some(iy) =
-                                        (oy * stride + ky).checked_sub(padding).filter(|&y| y < h)
-                                    else {
-                                        continue;
-                                    };
-                                    for kx in 0..k {
-                                        let Some(ix) = (ox * stride + kx)
-                                            .checked_sub(padding)
-                                            .filter(|&x| x < w)
-                                        else {
-                                            continue;
-                                        };
-                                        add_into(
-                                            &mut img[(iy * w + ix) * cin..][..cin],
-                                            &row[(ky * k + kx) * cin..][..cin],
-                                        );
-                                    }
-                                }
-                            }
-                        }
-                    });
-                super::recycle(dcols);
-                Ok(Some(dx))
+                dx
+            }
+            ConvCache::Shared { .. } => {
+                panic!("a convolution with a shared input goes back through backward_shared")
             }
         }
+    }
+
+    /// The backward pass of [`Self::forward_shared`], with the input it was given.
+    fn backward_shared(&mut self, dy: &Act, x: &Act) -> Result<Act, AllocError> {
+        let Some(ConvCache::Shared { shape }) = self.cache.take() else {
+            panic!("backward_shared without forward_shared");
+        };
+        assert_eq!(
+            shape,
+            [x.b, x.h, x.w, x.c],
+            "the shared input changed shape"
+        );
+        let db = column_sums(&dy.data, self.conv.cout)?;
+        add_into(&mut self.db, &db);
+        super::recycle(db);
+        Ok(self
+            .patches_backward(&x.data, shape, dy, true)?
+            .expect("input gradient requested"))
+    }
+
+    /// dW from the patch matrix `cols` and `dy`; the input gradient (col2im) when `need_dx`.
+    fn patches_backward(
+        &mut self,
+        cols: &[f32],
+        shape: [usize; 4],
+        dy: &Act,
+        need_dx: bool,
+    ) -> Result<Option<Act>, AllocError> {
+        let c = &self.conv;
+        let (cin, cout, k) = (c.cin, c.cout, c.k);
+        let [b, h, w, _] = shape;
+        let kdim = k * k * cin;
+        let rows = dy.b * dy.pixels();
+        let dw = chunked_sum(rows, kdim * cout, |r0, r1, acc| {
+            let colst = Mat {
+                data: &cols[r0 * kdim..],
+                rs: 1,
+                cs: kdim,
+            };
+            let d = Mat::rows(&dy.data[r0 * cout..], cout);
+            matmul(acc, colst, d, [kdim, r1 - r0, cout], true);
+        })?;
+        add_into(&mut self.dw, &dw);
+        super::recycle(dw);
+        if !need_dx {
+            return Ok(None);
+        }
+        // dcols = dy · Wᵀ.
+        let wt = Mat {
+            data: &c.w,
+            rs: 1,
+            cs: cout,
+        };
+        // Stale values are fine: the product overwrites every element.
+        let mut dcols = super::buffer(rows * kdim)?;
+        dcols
+            .par_chunks_mut(BLOCK * kdim)
+            .enumerate()
+            .for_each(|(i, dst)| {
+                let (r0, m) = (i * BLOCK, dst.len() / kdim);
+                let d = Mat::rows(&dy.data[r0 * cout..], cout);
+                matmul(dst, d, wt, [m, cout, kdim], false);
+            });
+        if k == 1 && c.stride == 1 {
+            return Ok(Some(Act {
+                b,
+                h,
+                w,
+                c: cin,
+                data: dcols,
+            }));
+        }
+        // col2im: each image's patches scatter back into that image only.
+        let (ho, wo, stride, padding) = (dy.h, dy.w, c.stride, k / 2);
+        let mut dx = Act::scratch(b, h, w, cin)?;
+        dx.data
+            .par_chunks_mut(h * w * cin)
+            .enumerate()
+            .for_each(|(n, img)| {
+                img.fill(0.0);
+                for oy in 0..ho {
+                    for ox in 0..wo {
+                        let row = &dcols[((n * ho + oy) * wo + ox) * kdim..][..kdim];
+                        for ky in 0..k {
+                            let Some(iy) =
+                                (oy * stride + ky).checked_sub(padding).filter(|&y| y < h)
+                            else {
+                                continue;
+                            };
+                            for kx in 0..k {
+                                let Some(ix) =
+                                    (ox * stride + kx).checked_sub(padding).filter(|&x| x < w)
+                                else {
+                                    continue;
+                                };
+                                add_into(
+                                    &mut img[(iy * w + ix) * cin..][..cin],
+                                    &row[(ky * k + kx) * cin..][..cin],
+                                );
+                            }
+                        }
+                    }
+                }
+            });
+        super::recycle(dcols);
+        Ok(Some(dx))
     }
 
     fn grads(&self, out: &mut Vec<ParamGrad>) -> Result<(), AllocError> {
         let c = &self.conv;
         let (k, cin, cout) = (c.k, c.cin, c.cout);
-        let mut w = mem::try_zeroed(self.dw.len(), "weight gradients")?;
+        // Every element is written below.
+        let mut w = super::buffer(self.dw.len())?;
         w.par_chunks_mut(cin * k * k)
             .enumerate()
             .for_each(|(co, per_out)| {
@@ -356,8 +426,11 @@ impl TUp {
         let cout = self.conv.conv.cout;
         let (wp, p) = (w + 1, (h + 1) * (w + 1));
         let rows = b * p;
-        add_into(&mut self.conv.db, &column_sums(&dy_full.data, cout)?);
-        let mut dxo = mem::try_zeroed(rows * cin, "activation gradients")?;
+        let db = column_sums(&dy_full.data, cout)?;
+        add_into(&mut self.conv.db, &db);
+        super::recycle(db);
+        // The input gradient in the padded layout: the first phase's part, then the sum.
+        let mut dxo: Option<Vec<f32>> = None;
         for (phase, wts) in self.phases.iter().enumerate() {
             let (dy, dx) = (phase / 2, phase % 2);
             // This phase's output gradient, [b, h, w, cout], then in the padded layout.
@@ -402,6 +475,7 @@ impl TUp {
                     }
                 }
             }
+            super::recycle(dwp);
             // Input gradient: the same phase read backwards, kernel flipped and transposed.
             let mut flipped = [vec![0.0f32; 2 * cout * cin], vec![0.0f32; 2 * cout * cin]];
             for (a2, f) in flipped.iter_mut().enumerate() {
@@ -419,11 +493,17 @@ impl TUp {
                 ((2 - dy) * wp + (1 - dx), flipped[1].as_slice()),
             ];
             let part = taps_conv(&g, cout, &taps, 2, cin, rows)?;
-            par_add_into(&mut dxo, &part);
-            super::recycle(part);
+            match &mut dxo {
+                Some(sum) => {
+                    par_add_into(sum, &part);
+                    super::recycle(part);
+                }
+                None => dxo = Some(part),
+            }
             super::recycle(g);
         }
         super::recycle(xpad);
+        let dxo = dxo.expect("four phases");
         let dx = unpad(&dxo, [b, h, w, cin], None, None, None);
         super::recycle(dxo);
         dx
@@ -492,7 +572,9 @@ impl TLin {
             [din, rows, dout],
             true,
         );
-        add_into(&mut self.db, &column_sums(dy, dout)?);
+        let db = column_sums(dy, dout)?;
+        add_into(&mut self.db, &db);
+        super::recycle(db);
         Ok(())
     }
 
@@ -542,6 +624,11 @@ impl TNorm {
     }
 
     fn forward(&mut self, x: &Act) -> Result<Act, AllocError> {
+        self.forward_owned(x.try_clone()?)
+    }
+
+    /// As [`Self::forward`], keeping `x` itself for the backward pass instead of a copy.
+    fn forward_owned(&mut self, x: Act) -> Result<Act, AllocError> {
         let (c, g) = (x.c, self.groups);
         let cg = c / g;
         let per_image = x.pixels() * c;
@@ -575,7 +662,7 @@ impl TNorm {
                 }
                 norm_apply(dst, img, m_c, r_c, &self.gamma, &self.beta, self.act);
             });
-        self.cache = Some((x.try_clone()?, mean, rstd));
+        self.cache = Some((x, mean, rstd));
         Ok(out)
     }
 
@@ -951,13 +1038,14 @@ impl TRes {
         })
     }
 
-    fn forward(&mut self, x: &Act, temb_act: &[f32], rng: &mut Rng) -> Result<Act, AllocError> {
+    /// The block's output for `x`, which the first norm keeps for the backward pass (and
+    /// the skip and residual read from there): no copy of the input.
+    fn forward(&mut self, x: Act, temb_act: &[f32], rng: &mut Rng) -> Result<Act, AllocError> {
         let t = self.temb.forward(temb_act); // [B, cout]
-        let a1 = self.norm1.forward(x)?;
+        let a1 = self.norm1.forward_owned(x)?;
         let h1 = self.conv1.forward(&a1, Some(&t), None)?;
         drop(a1);
-        let mut a2 = self.norm2.forward(&h1)?;
-        drop(h1);
+        let mut a2 = self.norm2.forward_owned(h1)?;
         if self.dropout > 0.0 {
             let keep = 1.0 / (1.0 - self.dropout);
             let mut mask = mem::try_with_capacity(a2.data.len(), "dropout masks")?;
@@ -973,8 +1061,14 @@ impl TRes {
             }
             self.mask = Some(mask);
         }
+        let x = &self
+            .norm1
+            .cache
+            .as_ref()
+            .expect("the first norm keeps the block's input")
+            .0;
         let skip = match &mut self.skip {
-            Some(s) => Some(s.forward(x, None, None)?),
+            Some(s) => Some(s.forward_shared(x)?),
             None => None,
         };
         self.conv2
@@ -983,7 +1077,15 @@ impl TRes {
 
     fn backward(&mut self, dout: &Act, dtemb: &mut [f32]) -> Result<Act, AllocError> {
         let dx_skip = match &mut self.skip {
-            Some(s) => Some(s.backward(dout, true)?.expect("input gradient requested")),
+            Some(s) => {
+                let x = &self
+                    .norm1
+                    .cache
+                    .as_ref()
+                    .expect("norm backward before forward")
+                    .0;
+                Some(s.backward_shared(dout, x)?)
+            }
             None => None,
         };
         let mut da2 = self

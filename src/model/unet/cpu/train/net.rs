@@ -129,7 +129,7 @@ impl TrainNet {
         for step in &mut self.down {
             match step {
                 TStep::Block(res, attn) => {
-                    h = res.forward(&h, &temb, rng)?;
+                    h = res.forward(h, &temb, rng)?;
                     if let Some(a) = attn {
                         h = a.forward(&h)?;
                     }
@@ -139,18 +139,18 @@ impl TrainNet {
                 TStep::Up(up) => h = up.forward(&h)?,
             }
         }
-        h = self.mid1.forward(&h, &temb, rng)?;
+        h = self.mid1.forward(h, &temb, rng)?;
         h = self.mid_attn.forward(&h)?;
-        h = self.mid2.forward(&h, &temb, rng)?;
+        h = self.mid2.forward(h, &temb, rng)?;
         for step in &mut self.up {
             match step {
                 TStep::Block(res, attn) => {
                     self.up_split.push(h.c);
                     let joined = match skips.pop() {
                         Some(skip) => super::super::concat_channels(&h, &skip)?,
-                        None => h.try_clone()?,
+                        None => h,
                     };
-                    h = res.forward(&joined, &temb, rng)?;
+                    h = res.forward(joined, &temb, rng)?;
                     if let Some(a) = attn {
                         h = a.forward(&h)?;
                     }
@@ -159,7 +159,7 @@ impl TrainNet {
                 TStep::Down(conv) => h = conv.forward(&h, None, None)?,
             }
         }
-        let a = self.norm_out.forward(&h)?;
+        let a = self.norm_out.forward_owned(h)?;
         let out = self.conv_out.forward(&a, None, None)?;
         channels_first(&out)
     }
@@ -168,6 +168,18 @@ impl TrainNet {
     /// channels): accumulates every parameter's gradient and returns the input's, flat
     /// [B, C, H, W].
     pub fn backward(&mut self, dy: &[f32]) -> Result<Vec<f32>, AllocError> {
+        Ok(self
+            .backward_impl(dy, true)?
+            .expect("input gradient requested"))
+    }
+
+    /// As [`Self::backward`] without the input's gradient, which training does not need (the
+    /// first convolution then skips its input-gradient product).
+    pub fn backward_weights(&mut self, dy: &[f32]) -> Result<(), AllocError> {
+        self.backward_impl(dy, false).map(drop)
+    }
+
+    fn backward_impl(&mut self, dy: &[f32], need_dx: bool) -> Result<Option<Vec<f32>>, AllocError> {
         let [b, _, hh, ww] = self.shape;
         let oc = self.out_channels;
         assert_eq!(dy.len(), b * oc * hh * ww, "output gradient length");
@@ -207,7 +219,7 @@ impl TrainNet {
                 TStep::Block(res, attn) => {
                     // The up path took the skips last-in first-out: the deepest first.
                     if let Some(ds) = dskips.pop() {
-                        add_into(&mut d.data, &ds.data);
+                        super::kernels::par_add_into(&mut d.data, &ds.data);
                     }
                     if let Some(a) = attn {
                         d = a.backward(&d)?;
@@ -220,10 +232,7 @@ impl TrainNet {
                 TStep::Up(up) => d = up.backward(&d)?,
             }
         }
-        let dx = self
-            .conv_in
-            .backward(&d, true)?
-            .expect("input gradient requested");
+        let dx = self.conv_in.backward(&d, need_dx)?;
         // The time MLP: temb = SiLU(u2), u2 = time_out(SiLU(u1)), u1 = time_in(emb).
         let du2: Vec<f32> = dtemb
             .iter()
@@ -241,7 +250,7 @@ impl TrainNet {
             .map(|(d, &u)| d * silu_grad(u))
             .collect();
         self.time_in.backward(&du1, None)?;
-        channels_first(&dx)
+        dx.as_ref().map(channels_first).transpose()
     }
 
     /// Every parameter's gradient so far, in burn's layout and shape.
@@ -363,19 +372,26 @@ impl TTable {
     }
 }
 
-/// `x`'s first `first` channels and the rest, as two activations.
+/// `x`'s first `first` channels and the rest, as two activations, split over the threads.
 fn split_channels(x: &Act, first: usize) -> Result<(Act, Act), AllocError> {
     let (c, rest) = (x.c, x.c - first);
     let mut a = Act::scratch(x.b, x.h, x.w, first)?;
     let mut b = Act::scratch(x.b, x.h, x.w, rest)?;
-    for ((px, da), db) in x
-        .data
-        .chunks_exact(c)
-        .zip(a.data.chunks_exact_mut(first))
-        .zip(b.data.chunks_exact_mut(rest))
-    {
-        da.copy_from_slice(&px[..first]);
-        db.copy_from_slice(&px[first..]);
-    }
+    // Whole rows of pixels per task: 256 pixels at a time.
+    const PX: usize = 256;
+    x.data
+        .par_chunks(PX * c)
+        .zip(a.data.par_chunks_mut(PX * first))
+        .zip(b.data.par_chunks_mut(PX * rest))
+        .for_each(|((src, da), db)| {
+            for ((px, da), db) in src
+                .chunks_exact(c)
+                .zip(da.chunks_exact_mut(first))
+                .zip(db.chunks_exact_mut(rest))
+            {
+                da.copy_from_slice(&px[..first]);
+                db.copy_from_slice(&px[first..]);
+            }
+        });
     Ok((a, b))
 }
