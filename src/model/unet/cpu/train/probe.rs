@@ -228,12 +228,22 @@ impl Pair {
         }
     }
 
-    fn native_forward(&mut self, x: &Act) -> Result<Act, AllocError> {
+    /// What the forward pass is given: the network moves its activation into a norm (which
+    /// keeps it for the backward pass), so the norm's copy is made here, untimed.
+    fn native_input(&self, x: &Act) -> Result<Option<Act>, AllocError> {
         match self {
-            Self::Conv(_, t) => t.forward(x, None, None),
-            Self::Up(_, t) => t.forward(x),
-            Self::Norm(_, t) => t.forward(x),
-            Self::Attn(_, t) => t.forward(x),
+            Self::Norm(..) => x.try_clone().map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn native_forward(&mut self, x: &Act, owned: Option<Act>) -> Result<Act, AllocError> {
+        match (self, owned) {
+            (Self::Norm(_, t), Some(owned)) => t.forward_owned(owned),
+            (Self::Conv(_, t), _) => t.forward(x, None, None),
+            (Self::Up(_, t), _) => t.forward(x),
+            (Self::Norm(_, t), None) => t.forward(x),
+            (Self::Attn(_, t), _) => t.forward(x),
         }
     }
 
@@ -293,12 +303,15 @@ pub fn profile_layer(
     let native = std::cell::RefCell::new(native);
     let native_fwd = median_ms(
         reps,
-        || Ok(()),
-        |()| native.borrow_mut().native_forward(&xn).map(drop),
+        || native.borrow().native_input(&xn),
+        |owned| native.borrow_mut().native_forward(&xn, owned).map(drop),
     )?;
     let native_bwd = median_ms(
         reps,
-        || native.borrow_mut().native_forward(&xn).map(drop),
+        || {
+            let owned = native.borrow().native_input(&xn)?;
+            native.borrow_mut().native_forward(&xn, owned).map(drop)
+        },
         |()| native.borrow_mut().native_backward(&dyn_),
     )?;
     Ok(LayerProfile {
