@@ -62,3 +62,64 @@ pub(super) fn recycle(v: Vec<f32>) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `f` on a fresh thread, so this thread-local pool starts empty whatever other
+    /// tests did.
+    fn on_fresh_thread(f: impl FnOnce() + Send + 'static) {
+        std::thread::spawn(f).join().expect("pool test thread");
+    }
+
+    #[test]
+    fn a_request_reuses_the_best_fitting_buffer_and_leaves_large_ones_alone() {
+        on_fresh_thread(|| {
+            let n = 10_000;
+            let big = buffer(4 * n).expect("small allocation");
+            let exact = buffer(n).expect("small allocation");
+            let (big_ptr, exact_ptr) = (big.as_ptr(), exact.as_ptr());
+            recycle(big);
+            recycle(exact);
+            // The exact fit is picked, not the larger buffer.
+            let again = buffer(n).expect("pooled");
+            assert_eq!(again.as_ptr(), exact_ptr);
+            assert_eq!(again.len(), n);
+            // A request under a quarter of the remaining buffer gets a fresh one: the large
+            // buffer stays for the large request that follows.
+            let other = buffer(n).expect("fresh");
+            assert_ne!(other.as_ptr(), big_ptr);
+            let large = buffer(4 * n).expect("pooled");
+            assert_eq!(large.as_ptr(), big_ptr);
+            // Small requests bypass the pool entirely: zeros, never a pooled buffer.
+            recycle(large);
+            let small = buffer(POOL_MIN - 1).expect("small allocation");
+            assert_ne!(small.as_ptr(), big_ptr);
+            assert!(small.iter().all(|&v| v == 0.0));
+            recycle(small);
+            POOL.with_borrow(|pool| assert_eq!(pool.len(), 1, "a small buffer is not pooled"));
+        });
+    }
+
+    #[test]
+    fn a_shorter_pooled_buffer_is_grown_with_zeros() {
+        on_fresh_thread(|| {
+            let mut v = buffer(8_000).expect("small allocation");
+            v.fill(7.0);
+            v.truncate(5_000);
+            recycle(v);
+            let grown = buffer(8_000).expect("pooled");
+            assert_eq!(grown.len(), 8_000);
+            assert!(
+                grown[..5_000].iter().all(|&x| x == 7.0),
+                "stale values are kept"
+            );
+            assert!(
+                grown[5_000..].iter().all(|&x| x == 0.0),
+                "the new part is zeroed"
+            );
+            recycle(grown);
+        });
+    }
+}
