@@ -154,11 +154,7 @@ pub(super) fn taps_conv(
                     };
                     matmul(&mut tmp, wt, at, [cout, width * cin, m], t > 0);
                 }
-                for (r, row) in dst.chunks_exact_mut(cout).enumerate() {
-                    for (co, v) in row.iter_mut().enumerate() {
-                        *v = tmp[co * m + r];
-                    }
-                }
+                untranspose(dst, &tmp, cout, |v, t| *v = t);
             });
         return Ok(out);
     }
@@ -176,6 +172,17 @@ pub(super) fn taps_conv(
             }
         });
     Ok(out)
+}
+
+/// `op(dst[r·c + j], tmp[j·rows + r])` for `dst` [rows, c] and `tmp` [c, rows]: a narrow
+/// product's transposed result put back (or added) in row order.
+fn untranspose(dst: &mut [f32], tmp: &[f32], c: usize, op: impl Fn(&mut f32, f32)) {
+    let rows = dst.len() / c;
+    for (r, row) in dst.chunks_exact_mut(c).enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            op(v, tmp[j * rows + r]);
+        }
+    }
 }
 
 /// The weight gradients of [`taps_conv`]: per tap, view_tᵀ · `dyo` [width·cin, cout], stacked;
@@ -207,12 +214,7 @@ pub(super) fn taps_dw(
                     cs: 1,
                 };
                 matmul(&mut tmp, dyt, a, [cout, r1 - r0, kdim], false);
-                let dst = &mut acc[t * per..][..per];
-                for (kk, row) in dst.chunks_exact_mut(cout).enumerate() {
-                    for (co, v) in row.iter_mut().enumerate() {
-                        *v += tmp[co * kdim + kk];
-                    }
-                }
+                untranspose(&mut acc[t * per..][..per], &tmp, cout, |v, t| *v += t);
             }
         });
     }
