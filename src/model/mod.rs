@@ -16,9 +16,9 @@ pub use noisy_classifier::{
     BUNDLED_NOISY, NoisyClassifier, NoisyClassifierInfo, NoisyClassifierNet,
 };
 pub use unet::{
-    CpuUNet, LayerProfile, LayerSpec, LayerTimes, MemoryEstimate, ParamGrad, TrainNet, UNet,
-    UNetConfig, UNetConfigError, available_memory, canonical_layers, check_train_memory,
-    human_bytes, profile_layer,
+    CpuUNet, LayerProfile, LayerSpec, LayerTimes, Layout, MemoryEstimate, ParamGrad, ParamMut,
+    TrainNet, UNet, UNetConfig, UNetConfigError, available_memory, canonical_layers,
+    check_train_memory, human_bytes, profile_layer,
 };
 
 /// Seeds the device RNG and builds a module under one process-wide lock, then materialises every

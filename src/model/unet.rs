@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 mod cpu;
 mod memory;
 pub use cpu::{
-    CpuUNet, LayerProfile, LayerSpec, LayerTimes, ParamGrad, TrainNet, canonical_layers,
-    profile_layer,
+    CpuUNet, LayerProfile, LayerSpec, LayerTimes, Layout, ParamGrad, ParamMut, TrainNet,
+    canonical_layers, profile_layer,
 };
 pub use memory::{MemoryEstimate, available_memory, check_train_memory, human_bytes};
 

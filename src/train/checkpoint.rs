@@ -52,10 +52,11 @@ fn losses_csv(h: &LossHistory) -> String {
 /// `state.json` are read back before it replaces the old one; and only a checkpoint folder or
 /// an empty one is ever replaced.
 pub fn save_checkpoint(trainer: &Trainer, dir: &Path) -> Result<(), TrainError> {
-    let raw = trainer.model.valid();
+    let raw = trainer.raw_snapshot();
+    let ema = trainer.ema_snapshot();
     for (what, ok) in [
         ("weights", crate::model::weights_finite(&raw)),
-        ("EMA weights", crate::model::weights_finite(&trainer.ema)),
+        ("EMA weights", crate::model::weights_finite(&ema)),
     ] {
         if !ok {
             return Err(TrainError::Checkpoint(format!(
@@ -98,9 +99,9 @@ pub fn save_checkpoint(trainer: &Trainer, dir: &Path) -> Result<(), TrainError> 
                 .map_err(|e| ck_err(&format!("cannot encode {what}"), &tmp, e))
         };
         write_file(&tmp, "model.bpk", &rec(raw, "weights")?)?;
-        write_file(&tmp, "ema.bpk", &rec(trainer.ema.clone(), "EMA weights")?)?;
+        write_file(&tmp, "ema.bpk", &rec(ema, "EMA weights")?)?;
         let optim = trainer
-            .optim
+            .optim_snapshot()
             .into_bytes()
             .map_err(|e| ck_err("cannot encode optimiser", &tmp, e))?;
         write_file(&tmp, "optim.bpk", &optim)?;
@@ -175,6 +176,8 @@ pub fn load_checkpoint_with(
             ),
         ));
     }
+    // The native engine's state was built from the weights being replaced.
+    trainer.native_state = None;
     trainer.model = load_weights(trainer.model.clone(), dir, "model.bpk")?;
     trainer.ema = load_weights(trainer.ema.clone(), dir, "ema.bpk")?;
     for (name, ok) in [

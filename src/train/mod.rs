@@ -5,6 +5,7 @@ pub mod add_layer;
 mod checkpoint;
 mod ema;
 pub mod grid_runner;
+mod native;
 pub mod noisy_classifier;
 pub mod study_runner;
 pub mod toy_worker;

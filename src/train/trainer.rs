@@ -2,18 +2,20 @@
 //! and the `train` command both drive it.
 
 use super::ema::ema_update;
+use super::native::{AdamSettings, NativeState};
 use crate::config::{RunConfig, Target};
 use crate::data::Dataset;
 use crate::diffusion::learned::{self, BatchLoss, LossInputs};
 use crate::diffusion::{ImportanceSampler, Rng, ScheduleTable, TSampling};
 use crate::mem::{self, AllocError};
-use crate::model::{DevicePick, TrainNet, UNet};
+use crate::model::{DevicePick, UNet};
 use crate::store::checkpoint::{CheckpointError, LossHistory, ValPoint};
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
+use std::time::Instant;
 
 /// Why training cannot go on.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +98,10 @@ pub struct Trainer {
     profile: bool,
     /// Whether the native CPU engine computes the gradients (else burn's autodiff).
     native: bool,
+    /// The native engine's network, Adam moments and EMA between steps, built from `model`,
+    /// `ema` and `optim` at its first step; while it exists those three are stale and are
+    /// rebuilt from it by the snapshots. Anything that replaces them (a resume) drops it.
+    pub(super) native_state: Option<NativeState>,
     /// Var(x₀) of the training images (mean per-pixel variance), computed once.
     data_variance: f64,
     /// Class labels of a conditional model (0: unconditional).
@@ -251,6 +257,7 @@ impl Trainer {
             dropout: unet.dropout,
             profile: std::env::var_os("DIFFUSION_LAB_PROFILE").is_some(),
             native,
+            native_state: None,
             data_variance: train_data_variance,
             num_classes: unet.num_classes,
             t_sampler: (config_t_sampling == TSampling::Importance)
@@ -450,11 +457,16 @@ impl Trainer {
                 loss,
             });
         }
-        // Warm-up of the decay, as the 2-D lab's trainer does (`self.step` counts this update).
-        let decay = super::ema::warmup_decay(self.config.train.ema_decay, self.step);
-        self.ema = ema_update(self.ema.clone(), &self.model.valid(), decay);
+        if !self.native {
+            // Warm-up of the decay, as the 2-D lab's trainer does (`self.step` counts this
+            // update). The native engine's update did this already.
+            let decay = super::ema::warmup_decay(self.config.train.ema_decay, self.step);
+            self.ema = ema_update(self.ema.clone(), &self.model.valid(), decay);
+        }
         if self.profile {
-            let _ = self.ema.clone().into_record(); // wait for the EMA work, for the timing
+            if !self.native {
+                let _ = self.ema.clone().into_record(); // wait for the EMA work, for the timing
+            }
             eprintln!(
                 "profile step {}: batch {:.1} ms, forward+backward+adam {:.1} ms, ema {:.1} ms",
                 self.step,
@@ -524,14 +536,31 @@ impl Trainer {
     }
 
     /// One optimiser step with the native CPU engine: its forward and backward passes give
-    /// the gradients of the same loss, and burn's optimiser applies them (so Adam, weight
-    /// decay and clipping are the same code on both engines). Returns the per-sample losses,
-    /// or the buffer that could not be allocated (the model is then unchanged).
+    /// the gradients of the same loss, and its own Adam (burn's arithmetic, see
+    /// [`super::native`]) and EMA update the weights it keeps between steps. Returns the
+    /// per-sample losses, or the buffer that could not be allocated (the weights are then
+    /// unchanged). A non-finite loss leaves the weights, moments and EMA as they were, so the
+    /// run stops on its last good state.
     fn native_step(&mut self, batch: &Batch, lr: f64) -> Result<BatchLoss, AllocError> {
+        let mut state = match self.native_state.take() {
+            Some(s) => s,
+            None => NativeState::from_burn(&self.model, &self.ema, &self.optim, &self.pick.device)?,
+        };
+        let result = self.native_pass(&mut state, batch, lr);
+        self.native_state = Some(state);
+        result
+    }
+
+    fn native_pass(
+        &self,
+        state: &mut NativeState,
+        batch: &Batch,
+        lr: f64,
+    ) -> Result<BatchLoss, AllocError> {
         let tf = &batch.tf;
         let labels = (!batch.labels.is_empty()).then_some(batch.labels.as_slice());
-        let t0 = std::time::Instant::now();
-        let mut net = TrainNet::from_unet(&self.model)?;
+        let t0 = Instant::now();
+        let net = state.net();
         // Dropout masks: a stream per step, so resuming repeats them.
         let mut drop_rng =
             Rng::stream(self.config.train.seed.wrapping_add(self.step as u64 + 1), 3);
@@ -539,17 +568,18 @@ impl Trainer {
         // loss = mean over samples of each sample's (weighted) loss.
         let mut dy = mem::try_zeroed(out.len(), "the output gradient")?;
         let per = self.batch_loss(batch, &out, &mut dy);
+        if per.per_sample.iter().any(|l| !l.is_finite()) {
+            return Ok(per);
+        }
         let t_fwd = t0.elapsed();
         net.backward_weights(&dy)?;
         let t_bwd = t0.elapsed();
-        let grads = net.gradients(&self.pick.device)?;
-        drop(net);
-        self.model = self.optim.step(lr, self.model.clone(), grads);
+        // Warm-up of the EMA decay, as for burn (this is update number step + 1).
+        let decay = super::ema::warmup_decay(self.config.train.ema_decay, self.step + 1);
+        state.update(&adam_settings(&self.config), lr, decay)?;
         if self.profile {
-            let _ = self.model.clone().into_record(); // wait for the optimiser, for the timing
             eprintln!(
-                "native step: weights in + forward {:.1} ms, backward {:.1} ms, \
-                 gradients out + Adam {:.1} ms",
+                "native step: forward {:.1} ms, backward {:.1} ms, Adam + EMA {:.1} ms",
                 t_fwd.as_secs_f64() * 1e3,
                 (t_bwd - t_fwd).as_secs_f64() * 1e3,
                 (t0.elapsed() - t_bwd).as_secs_f64() * 1e3
@@ -585,7 +615,7 @@ impl Trainer {
     /// Validation loss on the held-out split with fixed t and ε (same every time), as
     /// mean/min/max over batches. Uses the raw weights.
     pub fn validate(&mut self) -> ValPoint {
-        let model = self.model.valid();
+        let model = self.raw_snapshot();
         let device = self.pick.device.clone();
         // On the CPU the sampling path's forward pass is the fast one (same numbers to 1e-6).
         let cpu = (!self.pick.is_gpu).then(|| crate::model::CpuUNet::from_unet(&model));
@@ -638,18 +668,41 @@ impl Trainer {
 
     /// A snapshot of the raw weights for inference (no autodiff), cheap to clone.
     pub fn raw_snapshot(&self) -> UNet {
-        self.model.valid()
+        match &self.native_state {
+            Some(s) => s.weights_into(self.model.valid()),
+            None => self.model.valid(),
+        }
     }
 
     /// A snapshot of the EMA weights.
     pub fn ema_snapshot(&self) -> UNet {
-        self.ema.clone()
+        match &self.native_state {
+            Some(s) => s.ema_into(self.ema.clone()),
+            None => self.ema.clone(),
+        }
+    }
+
+    /// The optimiser's state as burn's optimiser (what a checkpoint stores).
+    pub(super) fn optim_snapshot(&self) -> ModuleOptimizer {
+        match &self.native_state {
+            Some(s) => s.optimizer_into(adam(&self.config).init(), &self.model, &self.pick.device),
+            None => self.optim.clone(),
+        }
     }
 
     /// The inference device.
     pub fn inference_device(&self) -> Device {
         self.pick.device.clone()
     }
+}
+
+/// The native engine's Adam with the same settings as [`adam`].
+fn adam_settings(config: &RunConfig) -> AdamSettings {
+    let t = &config.train;
+    AdamSettings::new(
+        (t.weight_decay > 0.0).then_some(t.weight_decay as f32),
+        (t.grad_clip > 0.0).then_some(t.grad_clip as f32),
+    )
 }
 
 /// Adam with the configured weight decay and gradient clipping.

@@ -228,6 +228,39 @@ fn both_engines_give_the_same_weights_after_five_steps() {
     assert!(err < 1e-4, "weights differ by {err:.2e}");
 }
 
+/// The native engine runs its own Adam and EMA: with weight decay, active gradient clipping
+/// and a short EMA, its raw and EMA weights after 5 steps still equal burn's optimiser's.
+#[test]
+fn both_engines_agree_with_weight_decay_clipping_and_the_ema() {
+    let _serial = super::train::serial();
+    let run = |engine| {
+        let mut c = run_on(engine, 5);
+        c.train.weight_decay = 0.05;
+        // Every gradient's norm of the tiny model is above this: clipping acts each step.
+        c.train.grad_clip = 1e-3;
+        c.train.ema_decay = 0.5;
+        Trainer::new(c, super::train::cpu()).unwrap()
+    };
+    let (mut native, mut burn) = (run(TrainEngine::Native), run(TrainEngine::Burn));
+    let start = super::train::param_values(&burn.ema_snapshot());
+    for _ in 0..5 {
+        native.step().unwrap();
+        burn.step().unwrap();
+    }
+    let raw = rel_l2(&params(&burn), &params(&native));
+    let burn_ema = super::train::param_values(&burn.ema_snapshot());
+    let ema = rel_l2(
+        &burn_ema,
+        &super::train::param_values(&native.ema_snapshot()),
+    );
+    eprintln!("after 5 steps: raw weights differ by {raw:.1e}, EMA by {ema:.1e}");
+    assert!(raw < 1e-4, "raw weights differ by {raw:.2e}");
+    assert!(ema < 1e-4, "EMA weights differ by {ema:.2e}");
+    // The EMA moved, and is not the raw weights.
+    assert!(rel_l2(&start, &burn_ema) > 1e-3);
+    assert!(rel_l2(&params(&burn), &burn_ema) > 1e-4);
+}
+
 #[test]
 fn both_engines_track_each_other_over_300_steps() {
     let _serial = super::train::serial();

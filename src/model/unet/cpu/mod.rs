@@ -1143,7 +1143,8 @@ fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, [m, k, n]: [usize; 3], accumu
 
 mod train;
 pub use train::{
-    LayerProfile, LayerSpec, LayerTimes, ParamGrad, TrainNet, canonical_layers, profile_layer,
+    LayerProfile, LayerSpec, LayerTimes, Layout, ParamGrad, ParamMut, TrainNet, canonical_layers,
+    profile_layer,
 };
 
 #[cfg(test)]

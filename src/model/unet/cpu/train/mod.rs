@@ -37,16 +37,17 @@ use crate::model::unet::{Attention, ResBlock, UNet};
 use burn::module::ParamId;
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, Linear};
-use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 mod kernels;
 mod net;
+mod params;
 mod probe;
 
 use kernels::*;
 pub use net::TrainNet;
+pub use params::{Layout, ParamMut};
 pub use probe::{LayerProfile, LayerSpec, LayerTimes, canonical_layers, profile_layer};
 
 /// One gradient in burn's layout: the parameter, its shape, its values.
@@ -334,30 +335,6 @@ impl TConv {
         super::recycle(dcols);
         Ok(Some(dx))
     }
-
-    fn grads(&self, out: &mut Vec<ParamGrad>) -> Result<(), AllocError> {
-        let c = &self.conv;
-        let (k, cin, cout) = (c.k, c.cin, c.cout);
-        // Every element is written below.
-        let mut w = super::buffer(self.dw.len())?;
-        w.par_chunks_mut(cin * k * k)
-            .enumerate()
-            .for_each(|(co, per_out)| {
-                for ci in 0..cin {
-                    for ky in 0..k {
-                        for kx in 0..k {
-                            per_out[(ci * k + ky) * k + kx] =
-                                self.dw[((ky * k + kx) * cin + ci) * cout + co];
-                        }
-                    }
-                }
-            });
-        out.push((self.wid, vec![cout, cin, k, k], w));
-        if let Some(bid) = self.bid {
-            out.push((bid, vec![cout], self.db.clone()));
-        }
-        Ok(())
-    }
 }
 
 /// Nearest ×2 upsampling followed by a 3×3 convolution, computed as the sampling path's
@@ -577,15 +554,6 @@ impl TLin {
         super::recycle(db);
         Ok(())
     }
-
-    fn grads(&self, out: &mut Vec<ParamGrad>) -> Result<(), AllocError> {
-        let dw = mem::try_copy(&self.dw, "weight gradients")?;
-        out.push((self.wid, vec![self.lin.din, self.lin.dout], dw));
-        if let Some(bid) = self.bid {
-            out.push((bid, vec![self.lin.dout], self.db.clone()));
-        }
-        Ok(())
-    }
 }
 
 /// GroupNorm (then SiLU when `act`) with its gradients; keeps its input and statistics.
@@ -719,15 +687,6 @@ impl TNorm {
             add_into(&mut self.db, db);
         }
         Ok(dx)
-    }
-
-    fn grads(&self, out: &mut Vec<ParamGrad>) {
-        if let Some(id) = self.gid {
-            out.push((id, vec![self.dg.len()], self.dg.clone()));
-        }
-        if let Some(id) = self.bid {
-            out.push((id, vec![self.db.len()], self.db.clone()));
-        }
     }
 }
 
@@ -1004,12 +963,6 @@ impl TAttn {
         add_into(&mut dx.data, &dout.data);
         Ok(dx)
     }
-
-    fn grads(&self, out: &mut Vec<ParamGrad>) -> Result<(), AllocError> {
-        self.norm.grads(out);
-        self.qkv.grads(out)?;
-        self.proj.grads(out)
-    }
 }
 
 /// A residual block with its gradients.
@@ -1118,17 +1071,5 @@ impl TRes {
         let mut dx = self.norm1.backward(&da1)?;
         par_add_into(&mut dx.data, &dx_skip.as_ref().unwrap_or(dout).data);
         Ok(dx)
-    }
-
-    fn grads(&self, out: &mut Vec<ParamGrad>) -> Result<(), AllocError> {
-        self.norm1.grads(out);
-        self.conv1.grads(out)?;
-        self.temb.grads(out)?;
-        self.norm2.grads(out);
-        self.conv2.grads(out)?;
-        if let Some(s) = &self.skip {
-            s.grads(out)?;
-        }
-        Ok(())
     }
 }

@@ -8,9 +8,10 @@ enum TStep {
     Up(TUp),
 }
 
-/// The UNet for one training step on the CPU: built from a burn [`UNet`] (a copy of its
-/// weights, with their parameter ids), run forward, then backward, then its gradients are
-/// handed to burn's optimiser. Each of these fails with an [`AllocError`] when a buffer it
+/// The UNet for training on the CPU: built from a burn [`UNet`] (a copy of its weights, with
+/// their parameter ids), run forward, then backward; then an optimiser updates its weights in
+/// place ([`Self::params_mut`]) and it runs the next step,, or its gradients go out in burn's
+/// layout ([`Self::param_grads`]). Each of these fails with an [`AllocError`] when a buffer it
 /// needs cannot be allocated (a batch or model too large for memory).
 pub struct TrainNet {
     time_in: TLin,
@@ -113,6 +114,8 @@ impl TrainNet {
         assert_eq!(x.len(), b * c * hh * ww, "input length against shape and t");
         self.shape = [b, c, hh, ww];
         self.up_split.clear();
+        // The backward pass adds to the gradients: a net kept between steps starts each at 0.
+        self.zero_grads();
         let emb = self.time_map.embedding(t, self.sinusoid_dim);
         self.u1 = self.time_in.forward(&emb);
         let s1: Vec<f32> = self.u1.iter().map(|&v| silu(v)).collect();
@@ -253,64 +256,58 @@ impl TrainNet {
         dx.as_ref().map(channels_first).transpose()
     }
 
-    /// Every parameter's gradient so far, in burn's layout and shape.
-    pub fn param_grads(&self) -> Result<Vec<ParamGrad>, AllocError> {
+    /// Every parameter in place, in a fixed order (the same on every call).
+    pub fn params_mut(&mut self) -> Vec<ParamMut<'_>> {
         let mut out = Vec::new();
-        self.time_in.grads(&mut out)?;
-        self.time_out.grads(&mut out)?;
-        if let Some(table) = &self.label_emb {
-            let dw = mem::try_copy(&table.dw, "weight gradients")?;
-            out.push((table.id, vec![table.rows, table.dim], dw));
+        self.time_in.params(&mut out);
+        self.time_out.params(&mut out);
+        if let Some(t) = &mut self.label_emb {
+            out.push(ParamMut {
+                id: t.id,
+                layout: Layout::Plain(vec![t.rows, t.dim]),
+                value: &mut t.w,
+                grad: &mut t.dw,
+            });
         }
-        self.conv_in.grads(&mut out)?;
-        let steps = |steps: &[TStep], out: &mut Vec<ParamGrad>| -> Result<(), AllocError> {
-            for s in steps {
-                match s {
-                    TStep::Block(r, a) => {
-                        r.grads(out)?;
-                        if let Some(a) = a {
-                            a.grads(out)?;
-                        }
-                    }
-                    TStep::Down(c) => c.grads(out)?,
-                    TStep::Up(u) => u.conv.grads(out)?,
-                }
-            }
-            Ok(())
-        };
-        steps(&self.down, &mut out)?;
-        self.mid1.grads(&mut out)?;
-        self.mid_attn.grads(&mut out)?;
-        self.mid2.grads(&mut out)?;
-        steps(&self.up, &mut out)?;
-        self.norm_out.grads(&mut out);
-        self.conv_out.grads(&mut out)?;
-        Ok(out)
+        self.conv_in.params(&mut out);
+        step_params(&mut self.down, &mut out);
+        self.mid1.params(&mut out);
+        self.mid_attn.params(&mut out);
+        self.mid2.params(&mut out);
+        step_params(&mut self.up, &mut out);
+        self.norm_out.params(&mut out);
+        self.conv_out.params(&mut out);
+        out
     }
 
-    /// The gradients as burn's [`GradientsParams`] on `device`, for its optimiser.
-    pub fn gradients(&self, device: &Device) -> Result<GradientsParams, AllocError> {
-        let mut grads = GradientsParams::new();
-        for (id, shape, data) in self.param_grads()? {
-            match shape.len() {
-                1 => grads.register(
-                    id,
-                    Tensor::<1>::from_data(TensorData::new(data, [shape[0]]), device),
-                ),
-                2 => grads.register(
-                    id,
-                    Tensor::<2>::from_data(TensorData::new(data, [shape[0], shape[1]]), device),
-                ),
-                _ => grads.register(
-                    id,
-                    Tensor::<4>::from_data(
-                        TensorData::new(data, [shape[0], shape[1], shape[2], shape[3]]),
-                        device,
-                    ),
-                ),
+    /// Sets every gradient to zero (the backward pass adds to them).
+    pub fn zero_grads(&mut self) {
+        self.params_mut()
+            .into_par_iter()
+            .for_each(|p| p.grad.fill(0.0));
+    }
+
+    /// Re-derives what the forward pass computes from the weights (the up-convolutions' phase
+    /// weights), after the values of [`Self::params_mut`] changed.
+    pub fn weights_changed(&mut self) -> Result<(), AllocError> {
+        for s in self.up.iter_mut() {
+            if let TStep::Up(u) = s {
+                u.phases = super::super::UpConv::from(&u.conv.conv)?.phases;
             }
         }
-        Ok(grads)
+        Ok(())
+    }
+
+    /// Every parameter's gradient so far, in burn's layout and shape.
+    pub fn param_grads(&mut self) -> Result<Vec<ParamGrad>, AllocError> {
+        self.params_mut()
+            .into_iter()
+            .map(|p| {
+                let mut g = mem::try_zeroed(p.grad.len(), "weight gradients")?;
+                p.layout.to_burn(p.grad, &mut g);
+                Ok((p.id, p.layout.burn_shape(), g))
+            })
+            .collect()
     }
 }
 
@@ -394,4 +391,19 @@ fn split_channels(x: &Act, first: usize) -> Result<(Act, Act), AllocError> {
             }
         });
     Ok((a, b))
+}
+
+fn step_params<'a>(steps: &'a mut [TStep], out: &mut Vec<ParamMut<'a>>) {
+    for s in steps {
+        match s {
+            TStep::Block(r, a) => {
+                r.params(out);
+                if let Some(a) = a {
+                    a.params(out);
+                }
+            }
+            TStep::Down(c) => c.params(out),
+            TStep::Up(u) => u.conv.params(out),
+        }
+    }
 }
