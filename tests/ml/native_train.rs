@@ -123,6 +123,18 @@ fn tiny_gradients_match_burn_autodiff() {
     check(&UNetConfig::tiny(1, 28), 3, 5);
 }
 
+/// Channel counts that are not multiples of 8 (12, 24, 36): the norms' backward then takes its
+/// one-channel-at-a-time path instead of eight channels in registers.
+#[test]
+fn odd_channel_count_gradients_match_burn_autodiff() {
+    let config = UNetConfig {
+        base_channels: 12,
+        groups: 4,
+        ..UNetConfig::tiny(1, 16)
+    };
+    check(&config, 2, 11);
+}
+
 #[test]
 fn log_snr_gradients_match_burn_autodiff() {
     // Seed 000's Folder_2 network: the time embedding reads 50·λ(t) (#14 §3).
