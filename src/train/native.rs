@@ -11,9 +11,10 @@
 //! only: a stand-in optimiser with burn's `AdamState` type is stepped once to hand the moments
 //! over (see [`Inject`] and [`Extract`]).
 
-use crate::mem::{self, AllocError};
+use super::TrainError;
+use crate::mem;
 use crate::model::{Layout, ParamMut, TrainNet, UNet};
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::optim::{
     AdamState, AdaptiveMomentumState, GradientsParams, LearningRate, ModuleOptimizer, Optimizer,
 };
@@ -71,21 +72,18 @@ pub struct NativeState {
     slots: Vec<Slot>,
 }
 
-/// One parameter's values by id, in burn's layout.
-struct Collect(HashMap<ParamId, Vec<f32>>);
+/// Every parameter's values by id, in burn's layout (None where a tensor does not read back
+/// as f32).
+struct Collect(HashMap<ParamId, Option<Vec<f32>>>);
 
 impl ModuleVisitor for Collect {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let v = param
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
+        let v = param.val().into_data().try_to_vec::<f32>().ok();
         self.0.insert(param.id, v);
     }
 }
 
-fn collect<M: Module>(m: &M) -> HashMap<ParamId, Vec<f32>> {
+fn collect<M: Module>(m: &M) -> HashMap<ParamId, Option<Vec<f32>>> {
     let mut c = Collect(HashMap::new());
     m.visit(&mut c);
     c.0
@@ -184,61 +182,77 @@ fn register(grads: &mut GradientsParams, id: ParamId, shape: &[usize], v: Vec<f3
     }
 }
 
+/// One part of `optim`'s Adam state for every parameter of `model` listed in `shapes` (burn's
+/// layout; zeros where a parameter has no state yet).
+fn extract(
+    optim: &ModuleOptimizer,
+    model: &UNet,
+    shapes: &[(ParamId, Vec<usize>)],
+    part: Part,
+    grad_device: &Device,
+) -> HashMap<ParamId, Option<Vec<f32>>> {
+    let mut grads = GradientsParams::new();
+    for (id, shape) in shapes {
+        let zeros = vec![0.0; shape.iter().product()];
+        register(&mut grads, *id, shape, zeros, grad_device);
+    }
+    let mut reader = ModuleOptimizer::from(Extract(part)).load_record(optim.to_record());
+    collect(&reader.step(0.0, model.clone(), grads))
+}
+
 impl NativeState {
     /// The state of a run whose weights, EMA and optimiser are `model`, `ema` and `optim`
     /// (fresh or loaded from a checkpoint of either engine). `grad_device` is the device
     /// burn's optimiser takes gradients on (the model's, without autodiff).
+    ///
+    /// Fails when a buffer cannot be allocated, or when the EMA or the optimiser's state does
+    /// not fit the model (a parameter missing, or of another size): never silently zeroed.
     pub fn from_burn(
         model: &UNet,
         ema: &UNet,
         optim: &ModuleOptimizer,
         grad_device: &Device,
-    ) -> Result<Self, AllocError> {
+    ) -> Result<Self, TrainError> {
         let mut net = TrainNet::from_unet(model)?;
         let ema_values = collect(ema);
-        let mut parts: Vec<HashMap<ParamId, Vec<f32>>> = Vec::with_capacity(3);
-        {
-            let params = net.params_mut();
-            for part in [Part::Moment1, Part::Moment2, Part::Time] {
-                let mut grads = GradientsParams::new();
-                for p in &params {
-                    register(
-                        &mut grads,
-                        p.id,
-                        &p.layout.burn_shape(),
-                        vec![0.0; p.layout.len()],
-                        grad_device,
-                    );
-                }
-                let mut reader =
-                    ModuleOptimizer::from(Extract(part)).load_record(optim.to_record());
-                parts.push(collect(&reader.step(0.0, model.clone(), grads)));
-            }
-        }
-        let here = |layout: &Layout, burn: Option<&Vec<f32>>| -> Result<Vec<f32>, AllocError> {
+        let shapes: Vec<(ParamId, Vec<usize>)> = net
+            .params_mut()
+            .iter()
+            .map(|p| (p.id, p.layout.burn_shape()))
+            .collect();
+        let parts: Vec<_> = [Part::Moment1, Part::Moment2, Part::Time]
+            .into_iter()
+            .map(|part| extract(optim, model, &shapes, part, grad_device))
+            .collect();
+        // Extract gives every parameter a value (zeros where it has no state yet: Adam's
+        // start); a missing or mis-sized one means the state does not fit this model.
+        let here = |layout: &Layout, burn: Option<&Option<Vec<f32>>>, what: &str| {
             let mut v = mem::try_zeroed(layout.len(), "optimiser state")?;
-            if let Some(b) = burn.filter(|b| b.len() == v.len()) {
-                layout.from_burn(b, &mut v);
+            match burn {
+                Some(Some(b)) if b.len() == v.len() => layout.from_burn(b, &mut v),
+                _ => {
+                    return Err(TrainError::Checkpoint(format!(
+                        "the {what} do not fit the model (a parameter of shape {:?} is missing \
+                         or has another size)",
+                        layout.burn_shape()
+                    )));
+                }
             }
             Ok(v)
         };
         let mut slots = Vec::new();
         for p in net.params_mut() {
-            let time = parts[2]
-                .get(&p.id)
-                .and_then(|t| t.first())
-                .map_or(0, |&t| t.max(0.0) as usize);
-            let ema = match ema_values.get(&p.id) {
-                Some(e) => here(&p.layout, Some(e))?,
-                None => mem::try_copy(p.value, "EMA weights")?,
+            let time = match parts[2].get(&p.id) {
+                Some(Some(t)) => t.first().map_or(0, |&t| t.max(0.0) as usize),
+                _ => 0,
             };
             slots.push(Slot {
                 id: p.id,
-                m: here(&p.layout, parts[0].get(&p.id))?,
-                v: here(&p.layout, parts[1].get(&p.id))?,
+                m: here(&p.layout, parts[0].get(&p.id), "optimiser's moments")?,
+                v: here(&p.layout, parts[1].get(&p.id), "optimiser's moments")?,
+                ema: here(&p.layout, ema_values.get(&p.id), "EMA weights")?,
                 layout: p.layout,
                 time,
-                ema,
             });
         }
         Ok(Self {
@@ -254,8 +268,8 @@ impl NativeState {
 
     /// One optimiser step on the gradients the last backward pass left in the network, at
     /// learning rate `lr`, then the EMA update with `ema_decay`; and the network is made
-    /// ready for its next forward pass.
-    pub fn update(&mut self, s: &AdamSettings, lr: f64, ema_decay: f64) -> Result<(), AllocError> {
+    /// ready for its next forward pass. Allocates nothing and cannot fail.
+    pub fn update(&mut self, s: &AdamSettings, lr: f64, ema_decay: f64) {
         let net = self.net.get_mut().unwrap_or_else(|e| e.into_inner());
         let params = net.params_mut();
         assert_eq!(params.len(), self.slots.len(), "parameters of the network");
@@ -263,7 +277,7 @@ impl NativeState {
             .into_par_iter()
             .zip(self.slots.par_iter_mut())
             .for_each(|(p, slot)| adam_ema(p, slot, s, lr, ema_decay));
-        net.weights_changed()
+        net.weights_changed();
     }
 
     /// burn's model `template` (raw weights, any device) with this state's weights.
@@ -300,34 +314,48 @@ impl NativeState {
     /// burn's optimiser `fresh` (configured as the run's, without state) holding this state's
     /// Adam moments. `model` is the run's burn model (its ids and devices are used, not its
     /// values); `grad_device` as for [`Self::from_burn`]. Parameters without a step yet get no
-    /// state, as in burn. Adam's step count is per parameter in burn and the same for every
-    /// parameter here (all of them get a gradient every step); the largest is kept.
+    /// state, as in burn. Adam's step count is per parameter, as in burn: the parameters are
+    /// grouped by it, one stand-in optimiser per count, so a run resumed from a record where
+    /// some parameters had fewer steps keeps their counts.
     pub fn optimizer_into(
         &self,
         fresh: ModuleOptimizer,
         model: &UNet,
         grad_device: &Device,
     ) -> ModuleOptimizer {
-        let Some(time) = self.slots.iter().map(|s| s.time).max().filter(|&t| t > 0) else {
-            return fresh;
-        };
+        let mut by_time: Vec<(usize, Vec<ParamId>)> = Vec::new();
         let mut grads = GradientsParams::new();
         for s in self.slots.iter().filter(|s| s.time > 0) {
             let mut v = vec![0.0; s.layout.len()];
             s.layout.to_burn(&s.v, &mut v);
             register(&mut grads, s.id, &s.layout.burn_shape(), v, grad_device);
+            match by_time.iter_mut().find(|(t, _)| *t == s.time) {
+                Some((_, ids)) => ids.push(s.id),
+                None => by_time.push((s.time, vec![s.id])),
+            }
+        }
+        let Some(((first, _), rest)) = by_time.split_first() else {
+            return fresh;
+        };
+        let mut writer = ModuleOptimizer::from(Inject { time: *first });
+        for (time, ids) in rest {
+            writer = writer.with_group(
+                ParamGroup::from_ids(ids.clone()),
+                Inject { time: *time },
+                None,
+            );
         }
         let moments = model.clone().map(&mut Replace(self.burn_values(|s| &s.m)));
-        let mut writer = ModuleOptimizer::from(Inject { time });
         let _ = writer.step(0.0, moments, grads);
         fresh.load_record(writer.to_record())
     }
 }
 
-/// burn's Adam (clipping, weight decay, moments, bias correction: the same f32 operations in
-/// the same order) and the EMA update, for one parameter.
+/// burn's Adam (weight decay, moments, bias correction: the same f32 operations in the same
+/// order; the clipping norm is summed in f64 where burn sums in f32, so its coefficient can
+/// differ in the last bits) and the EMA update, for one parameter.
 fn adam_ema(p: ParamMut<'_>, slot: &mut Slot, s: &AdamSettings, lr: f64, decay: f64) {
-    debug_assert_eq!(p.id, slot.id, "parameter order");
+    assert_eq!(p.id, slot.id, "parameter order");
     let coef = match s.clip_norm {
         Some(max) => {
             let sq: f64 = p.grad.iter().map(|&g| f64::from(g) * f64::from(g)).sum();
@@ -361,5 +389,69 @@ fn adam_ema(p: ParamMut<'_>, slot: &mut Slot, s: &AdamSettings, lr: f64, decay: 
         let step = *m * factor / (v.sqrt() + denom_eps);
         *w -= step * lr;
         *e = *e * d + *w * keep;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::model::UNetConfig;
+
+    /// Every parameter's id, shape and values.
+    fn shapes(m: &UNet) -> Vec<(ParamId, Vec<usize>, Vec<f32>)> {
+        struct V(Vec<(ParamId, Vec<usize>, Vec<f32>)>);
+        impl ModuleVisitor for V {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                let v = p.val().into_data().try_to_vec::<f32>().unwrap();
+                self.0.push((p.id, p.val().dims().to_vec(), v));
+            }
+        }
+        let mut v = V(Vec::new());
+        m.visit(&mut v);
+        v.0
+    }
+
+    /// Adam's state survives the trip through the native buffers and back to burn's record,
+    /// per parameter, when the parameters have taken different numbers of steps.
+    #[test]
+    fn optimiser_state_round_trips_with_unequal_step_counts() {
+        let flex = Device::flex();
+        let device = flex.clone().autodiff();
+        let mut model = UNetConfig::tiny(1, 16).init_seeded(&device, 3);
+        let params = shapes(&model);
+        let mut optim = crate::train::trainer::adam_for_tests().init();
+        // Two steps for every parameter, then a third for every other one.
+        for round in 0..3 {
+            let mut grads = GradientsParams::new();
+            for (i, (id, shape, v)) in params.iter().enumerate() {
+                if round < 2 || i % 2 == 0 {
+                    let g = v.iter().map(|x| x * 0.5 + 0.01 * round as f32).collect();
+                    register(&mut grads, *id, shape, g, &flex);
+                }
+            }
+            model = optim.step(1e-3, model, grads);
+        }
+        let ema = model.valid();
+        let state = NativeState::from_burn(&model, &ema, &optim, &flex).unwrap();
+        let times: Vec<usize> = state.slots.iter().map(|s| s.time).collect();
+        assert!(times.contains(&2) && times.contains(&3), "{times:?}");
+        let back = state.optimizer_into(
+            crate::train::trainer::adam_for_tests().init(),
+            &model,
+            &flex,
+        );
+        let ids: Vec<(ParamId, Vec<usize>)> =
+            params.iter().map(|(id, s, _)| (*id, s.clone())).collect();
+        for part in [Part::Moment1, Part::Moment2, Part::Time] {
+            let (want, got) = (
+                extract(&optim, &model, &ids, part, &flex),
+                extract(&back, &model, &ids, part, &flex),
+            );
+            for (id, _) in &ids {
+                let (w, g) = (want[id].as_ref().unwrap(), got[id].as_ref().unwrap());
+                assert_eq!(w, g, "parameter {id:?}");
+            }
+        }
     }
 }

@@ -487,21 +487,12 @@ impl Trainer {
     /// The loss of a batch from the network's output, and its gradient with respect to the
     /// output (the same function on both engines: [`learned::batch_loss`]).
     fn batch_loss(&self, batch: &Batch, out: &[f32], d_out: &mut [f32]) -> BatchLoss {
-        let [c, h, w] = self.image_shape();
-        learned::batch_loss(
-            &LossInputs {
-                table: &self.table,
-                kind: self.config.train.loss,
-                target: self.config.train.target,
-                dims: c * h * w,
-                channels: c,
-                out,
-                target_values: &batch.target,
-                x0: &batch.x0,
-                xt: &batch.xt,
-                ts: &batch.ts,
-                weights: &batch.weights,
-            },
+        batch_loss(
+            &self.table,
+            &self.config,
+            self.image_shape(),
+            batch,
+            out,
             d_out,
         )
     }
@@ -538,36 +529,39 @@ impl Trainer {
     /// One optimiser step with the native CPU engine: its forward and backward passes give
     /// the gradients of the same loss, and its own Adam (burn's arithmetic, see
     /// [`super::native`]) and EMA update the weights it keeps between steps. Returns the
-    /// per-sample losses, or the buffer that could not be allocated (the weights are then
-    /// unchanged). A non-finite loss leaves the weights, moments and EMA as they were, so the
-    /// run stops on its last good state.
-    fn native_step(&mut self, batch: &Batch, lr: f64) -> Result<BatchLoss, AllocError> {
-        let mut state = match self.native_state.take() {
-            Some(s) => s,
-            None => NativeState::from_burn(&self.model, &self.ema, &self.optim, &self.pick.device)?,
+    /// per-sample losses, or why the step could not run (a buffer that could not be allocated:
+    /// the weights are then unchanged). A non-finite loss leaves the weights, moments and EMA
+    /// as they were, so the run stops on its last good state.
+    fn native_step(&mut self, batch: &Batch, lr: f64) -> Result<BatchLoss, TrainError> {
+        if self.native_state.is_none() {
+            let state =
+                NativeState::from_burn(&self.model, &self.ema, &self.optim, &self.pick.device)?;
+            self.native_state = Some(state);
+            // burn's moments now live in the native state; the snapshots rebuild them.
+            self.optim = adam(&self.config).init();
+        }
+        let shape = self.image_shape();
+        let Self {
+            native_state: Some(state),
+            config,
+            table,
+            step,
+            profile,
+            ..
+        } = self
+        else {
+            unreachable!("the native state was just built")
         };
-        let result = self.native_pass(&mut state, batch, lr);
-        self.native_state = Some(state);
-        result
-    }
-
-    fn native_pass(
-        &self,
-        state: &mut NativeState,
-        batch: &Batch,
-        lr: f64,
-    ) -> Result<BatchLoss, AllocError> {
         let tf = &batch.tf;
         let labels = (!batch.labels.is_empty()).then_some(batch.labels.as_slice());
         let t0 = Instant::now();
         let net = state.net();
         // Dropout masks: a stream per step, so resuming repeats them.
-        let mut drop_rng =
-            Rng::stream(self.config.train.seed.wrapping_add(self.step as u64 + 1), 3);
-        let out = net.forward_labeled(&batch.xt, self.image_shape(), tf, labels, &mut drop_rng)?;
+        let mut drop_rng = Rng::stream(config.train.seed.wrapping_add(*step as u64 + 1), 3);
+        let out = net.forward_labeled(&batch.xt, shape, tf, labels, &mut drop_rng)?;
         // loss = mean over samples of each sample's (weighted) loss.
         let mut dy = mem::try_zeroed(out.len(), "the output gradient")?;
-        let per = self.batch_loss(batch, &out, &mut dy);
+        let per = batch_loss(table, config, shape, batch, &out, &mut dy);
         if per.per_sample.iter().any(|l| !l.is_finite()) {
             return Ok(per);
         }
@@ -575,9 +569,9 @@ impl Trainer {
         net.backward_weights(&dy)?;
         let t_bwd = t0.elapsed();
         // Warm-up of the EMA decay, as for burn (this is update number step + 1).
-        let decay = super::ema::warmup_decay(self.config.train.ema_decay, self.step + 1);
-        state.update(&adam_settings(&self.config), lr, decay)?;
-        if self.profile {
+        let decay = super::ema::warmup_decay(config.train.ema_decay, *step + 1);
+        state.update(&adam_settings(config), lr, decay);
+        if *profile {
             eprintln!(
                 "native step: forward {:.1} ms, backward {:.1} ms, Adam + EMA {:.1} ms",
                 t_fwd.as_secs_f64() * 1e3,
@@ -696,6 +690,34 @@ impl Trainer {
     }
 }
 
+/// The loss of a batch from the network's output `out`, and its gradient with respect to the
+/// output into `d_out` ([`learned::batch_loss`] with the run's loss, target and schedule).
+fn batch_loss(
+    table: &ScheduleTable,
+    config: &RunConfig,
+    [c, h, w]: [usize; 3],
+    batch: &Batch,
+    out: &[f32],
+    d_out: &mut [f32],
+) -> BatchLoss {
+    learned::batch_loss(
+        &LossInputs {
+            table,
+            kind: config.train.loss,
+            target: config.train.target,
+            dims: c * h * w,
+            channels: c,
+            out,
+            target_values: &batch.target,
+            x0: &batch.x0,
+            xt: &batch.xt,
+            ts: &batch.ts,
+            weights: &batch.weights,
+        },
+        d_out,
+    )
+}
+
 /// The native engine's Adam with the same settings as [`adam`].
 fn adam_settings(config: &RunConfig) -> AdamSettings {
     let t = &config.train;
@@ -703,6 +725,12 @@ fn adam_settings(config: &RunConfig) -> AdamSettings {
         (t.weight_decay > 0.0).then_some(t.weight_decay as f32),
         (t.grad_clip > 0.0).then_some(t.grad_clip as f32),
     )
+}
+
+/// The trainer's Adam for a default run, for the native engine's tests.
+#[cfg(test)]
+pub(super) fn adam_for_tests() -> AdamConfig {
+    adam(&RunConfig::default())
 }
 
 /// Adam with the configured weight decay and gradient clipping.

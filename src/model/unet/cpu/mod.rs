@@ -329,9 +329,26 @@ impl UpConv {
         assert_eq!(conv.k, 3, "upsampling convolutions are 3×3");
         let (cin, cout) = (conv.cin, conv.cout);
         let mut phases: [Vec<f32>; 4] = Default::default();
+        for w in phases.iter_mut() {
+            *w = mem::try_zeroed(4 * cin * cout, "convolution weights")?;
+        }
+        Self::fill_phases(conv, &mut phases);
+        Ok(Self {
+            cin,
+            cout,
+            phases,
+            bias: conv.bias.clone(),
+        })
+    }
+
+    /// Writes the four phases' summed 2×2 weights of the 3×3 `conv` into `phases` (each
+    /// 4·cin·cout long), in place.
+    pub(super) fn fill_phases(conv: &Conv, phases: &mut [Vec<f32>; 4]) {
+        let (cin, cout) = (conv.cin, conv.cout);
         for (phase, w) in phases.iter_mut().enumerate() {
             let (dy, dx) = (phase / 2, phase % 2);
-            *w = mem::try_zeroed(4 * cin * cout, "convolution weights")?;
+            assert_eq!(w.len(), 4 * cin * cout, "phase weights");
+            w.fill(0.0);
             for a in 0..2 {
                 for b in 0..2 {
                     for &ky in Self::TAPS[dy][a] {
@@ -346,12 +363,6 @@ impl UpConv {
                 }
             }
         }
-        Ok(Self {
-            cin,
-            cout,
-            phases,
-            bias: conv.bias.clone(),
-        })
     }
 
     fn forward(&self, x: &Act) -> Result<Act, AllocError> {

@@ -24,9 +24,10 @@
 //! padded and im2col copies, weight copies and gradients) is allocated fallibly
 //! ([`crate::mem`]): a step that does not fit in memory fails with an [`AllocError`].
 //!
-//! The optimiser, the EMA and the checkpoints stay burn's: [`TrainNet::gradients`] hands the
-//! gradients over as burn's [`GradientsParams`], keyed by the parameters' ids, so Adam, weight
-//! decay, clipping and the saved optimiser state mean the same on both engines.
+//! The checkpoints stay burn's: [`TrainNet::params_mut`] exposes every parameter in place with
+//! burn's id and its layout against burn's ([`Layout`]), so the trainer's own Adam and EMA
+//! (`crate::train`) update the weights between steps and write burn's model, EMA and optimiser
+//! record when a checkpoint needs them.
 
 use super::{
     Act, Conv, Lin, Mat, add_into, channel_sums, channels_first, channels_last, matmul, silu,
@@ -741,14 +742,16 @@ vectorised! {
         s2: &mut [f32]
     ) {
         let c = mean.len();
-        let step = if c.is_multiple_of(8) { 8 } else { 1 };
-        for c0 in (0..c).step_by(step) {
+        // Blocks of eight channels, then one at a time for the rest.
+        let c8 = c - c % 8;
+        let blocks = (0..c8).step_by(8).map(|c0| (c0, 8)).chain((c8..c).map(|c0| (c0, 1)));
+        for (c0, width) in blocks {
             let sums = if act {
-                norm_back1_block::<true>(dst, img, d, c, c0, step, mean, rstd, gamma, beta)
+                norm_back1_block::<true>(dst, img, d, c, c0, width, mean, rstd, gamma, beta)
             } else {
-                norm_back1_block::<false>(dst, img, d, c, c0, step, mean, rstd, gamma, beta)
+                norm_back1_block::<false>(dst, img, d, c, c0, width, mean, rstd, gamma, beta)
             };
-            for l in 0..step {
+            for l in 0..width {
                 dg[c0 + l] += sums[0][l];
                 db[c0 + l] += sums[1][l];
                 s1[c0 + l] += sums[2][l];
@@ -758,7 +761,8 @@ vectorised! {
     }
 }
 
-/// [`norm_back1`] for channels c0..c0 + width (width 8, or 1 when c is not a multiple of 8):
+/// [`norm_back1`] for channels c0..c0 + width (width 8, or 1 for the channels after the last
+/// whole block of eight):
 /// writes dx̂ and returns the block's sums of dz·x̂, dz, dx̂ and dx̂·x̂ per channel.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]

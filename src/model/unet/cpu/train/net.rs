@@ -10,7 +10,7 @@ enum TStep {
 
 /// The UNet for training on the CPU: built from a burn [`UNet`] (a copy of its weights, with
 /// their parameter ids), run forward, then backward; then an optimiser updates its weights in
-/// place ([`Self::params_mut`]) and it runs the next step,, or its gradients go out in burn's
+/// place ([`Self::params_mut`]) and it runs the next step, or its gradients go out in burn's
 /// layout ([`Self::param_grads`]). Each of these fails with an [`AllocError`] when a buffer it
 /// needs cannot be allocated (a batch or model too large for memory).
 pub struct TrainNet {
@@ -288,14 +288,13 @@ impl TrainNet {
     }
 
     /// Re-derives what the forward pass computes from the weights (the up-convolutions' phase
-    /// weights), after the values of [`Self::params_mut`] changed.
-    pub fn weights_changed(&mut self) -> Result<(), AllocError> {
+    /// weights, in place: this cannot fail), after the values of [`Self::params_mut`] changed.
+    pub fn weights_changed(&mut self) {
         for s in self.up.iter_mut() {
             if let TStep::Up(u) = s {
-                u.phases = super::super::UpConv::from(&u.conv.conv)?.phases;
+                super::super::UpConv::fill_phases(&u.conv.conv, &mut u.phases);
             }
         }
-        Ok(())
     }
 
     /// Every parameter's gradient so far, in burn's layout and shape.
