@@ -363,6 +363,36 @@ fn native_resume_is_exact() {
     assert_eq!(params(&full), params(&b));
 }
 
+/// A step whose loss is not finite changes nothing on the native engine: the weights, and so
+/// what a checkpoint would save, stay those of the last good step.
+#[test]
+fn a_non_finite_loss_leaves_the_native_weights_as_they_were() {
+    let _serial = super::train::serial();
+    let mut run = run_on(TrainEngine::Native, 200);
+    run.train.lr = 1e9;
+    run.train.warmup_steps = 0;
+    run.train.grad_clip = 0.0;
+    let mut t = Trainer::new(run, super::train::cpu()).unwrap();
+    for _ in 0..200 {
+        let (before, ema_before) = (params(&t), super::train::param_values(&t.ema_snapshot()));
+        match t.step() {
+            Ok(_) => continue,
+            Err(e) => {
+                assert!(matches!(e, TrainError::Diverged { .. }), "{e}");
+                assert_eq!(params(&t), before, "the weights of the last good step");
+                assert_eq!(
+                    super::train::param_values(&t.ema_snapshot()),
+                    ema_before,
+                    "the EMA of the last good step"
+                );
+                assert!(before.iter().all(|v| v.is_finite()));
+                return;
+            }
+        }
+    }
+    panic!("a learning rate of 1e9 must blow up within 200 steps");
+}
+
 /// An allocation the system cannot give (2^60 bytes) is an error that says what and how much,
 /// and a training step reports it as one instead of aborting (issue #18 item 6).
 #[test]
